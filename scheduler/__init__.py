@@ -1,0 +1,3 @@
+"""berth: a pluggable Kubernetes scheduler in Python."""
+
+__version__ = "0.1.0"

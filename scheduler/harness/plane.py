@@ -1,0 +1,429 @@
+"""Start and stop a loopback control plane: etcd, kube-apiserver, and optionally upstream
+kube-scheduler and the KWOK controller, with fake nodes created through the API.
+
+Everything a running plane needs to be found again lives in DIR: `cluster.json` (pids, ports,
+data directory), `kubeconfig`, `pki/` and `logs/`. etcd's data goes to tmpfs (/dev/shm) when it
+is writable, because fsync-bound etcd is the first bottleneck of a benchmark otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from scheduler.harness import binaries
+from scheduler.harness.nodes import NodeShape, create_nodes, make_node
+from scheduler.harness.pki import Pki, write_pki
+from scheduler.kube.client import Client, Credentials
+
+STATE_FILE = "cluster.json"
+Log = Callable[[str], None]
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be started or found."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    nodes: int = 3
+    shape: NodeShape = field(default_factory=NodeShape)
+    kube_scheduler: bool = False
+    kwok: bool = False
+    scheduler_qps: float = 50.0  # kube-scheduler's own defaults
+    scheduler_burst: int = 100
+
+
+@dataclass
+class ClusterState:
+    """What `up` started; persisted as DIR/cluster.json so `down` can find it."""
+
+    directory: str
+    server: str
+    kubeconfig: str
+    pids: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    data_dir: str = ""
+
+    def save(self) -> None:
+        path = Path(self.directory) / STATE_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterState | None:
+        path = directory / STATE_FILE
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+    def running(self) -> dict[str, int]:
+        """The started processes that are still alive (and still ours)."""
+        return {name: pid for name, pid in self.pids.items() if _is_ours(pid, self.directory)}
+
+
+def up(directory: Path, spec: ClusterSpec, log: Log = print) -> ClusterState:
+    """Start a control plane in `directory` and return once the API server is ready and the
+    nodes exist. The processes keep running in the background until `down`."""
+    directory = directory.resolve()
+    previous = ClusterState.load(directory)
+    if previous and (alive := previous.running()):
+        names = ", ".join(f"{n} (pid {p})" for n, p in alive.items())
+        raise ClusterError(
+            f"a cluster is already running in {directory}: {names}; "
+            f"run `berth cluster down --dir {directory}` first"
+        )
+    wanted = [binaries.ETCD, binaries.APISERVER]
+    wanted += [binaries.KUBE_SCHEDULER] if spec.kube_scheduler else []
+    wanted += [binaries.KWOK] if spec.kwok else []
+    paths = {name: binaries.binary(name) for name in wanted}
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "logs").mkdir(exist_ok=True)
+    pki = write_pki(directory / "pki")
+    data_dir = Path(tempfile.mkdtemp(prefix="berth-etcd-", dir=_tmpfs()))
+    state = ClusterState(
+        directory=str(directory),
+        server="",
+        kubeconfig=str(directory / "kubeconfig"),
+        data_dir=str(data_dir),
+    )
+    state.save()
+    try:
+        _start_etcd(state, paths[binaries.ETCD], log)
+        _start_apiserver(state, paths[binaries.APISERVER], pki, log)
+        _write_kubeconfig(Path(state.kubeconfig), state.server, pki)
+        log(f"creating {spec.nodes} nodes over {spec.shape.zones} zone(s)")
+        asyncio.run(_create_nodes(state.kubeconfig, spec))
+        if spec.kube_scheduler:
+            _start_kube_scheduler(state, paths[binaries.KUBE_SCHEDULER], spec, log)
+        if spec.kwok:
+            _start_kwok(state, paths[binaries.KWOK], log)
+    except BaseException:
+        down(directory, log=lambda _: None)
+        raise
+    log(f"cluster up: {state.server}, kubeconfig {state.kubeconfig}")
+    return state
+
+
+def down(directory: Path, log: Log = print) -> list[str]:
+    """Stop every process `up` started in `directory` and remove etcd's data.
+
+    Returns the names of the processes that were stopped. Safe to call twice.
+    """
+    directory = directory.resolve()
+    state = ClusterState.load(directory)
+    if state is None:
+        log(f"no cluster in {directory}")
+        return []
+    stopped = []
+    # Clients first, etcd last, so the API server can shut down cleanly.
+    for name in reversed(list(state.pids)):
+        pid = state.pids[name]
+        if _is_ours(pid, state.directory):
+            _terminate(pid)
+            stopped.append(name)
+    if state.data_dir:
+        shutil.rmtree(state.data_dir, ignore_errors=True)
+    (directory / STATE_FILE).unlink(missing_ok=True)
+    log(f"cluster down: stopped {', '.join(stopped) or 'nothing (none was running)'}")
+    return stopped
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def _start_etcd(state: ClusterState, binary: Path, log: Log) -> None:
+    def args(ports: list[int]) -> list[str]:
+        client, peer = (f"http://127.0.0.1:{p}" for p in ports)
+        return [
+            str(binary),
+            "--name=berth",
+            f"--data-dir={state.data_dir}/etcd",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=berth={peer}",
+            "--unsafe-no-fsync=true",
+            "--quota-backend-bytes=8589934592",
+            "--log-level=warn",
+            "--listen-metrics-urls=",
+            "--auto-compaction-retention=5m",
+        ]
+
+    def ready(ports: list[int]) -> bool:
+        return _http_ok(f"http://127.0.0.1:{ports[0]}/health")
+
+    ports = _start(state, "etcd", args, ready, port_count=2, log=log)
+    state.ports["etcd"] = ports[0]
+
+
+def _start_apiserver(state: ClusterState, binary: Path, pki: Pki, log: Log) -> None:
+    directory = Path(state.directory)
+
+    def args(ports: list[int]) -> list[str]:
+        return [
+            str(binary),
+            f"--etcd-servers=http://127.0.0.1:{state.ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports[0]}",
+            f"--cert-dir={directory / 'pki'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--token-auth-file={pki.token_file}",
+            f"--service-account-key-file={pki.sa_public}",
+            f"--service-account-signing-key-file={pki.sa_private}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--api-audiences=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC",
+            # No controller-manager runs: nothing would create default service accounts or
+            # lift the not-ready taint that these plugins add.
+            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true",
+            "--profiling=false",
+            # Benchmarks push thousands of requests a second through one API server.
+            "--max-requests-inflight=4000",
+            "--max-mutating-requests-inflight=2000",
+            "--enable-priority-and-fairness=false",
+            "--storage-backend=etcd3",
+            "--v=1",
+        ]
+
+    def ready(ports: list[int]) -> bool:
+        return _http_ok(f"https://127.0.0.1:{ports[0]}/readyz", pki.ca_cert, pki.admin_token)
+
+    ports = _start(state, "kube-apiserver", args, ready, port_count=1, log=log, timeout=120)
+    state.ports["kube-apiserver"] = ports[0]
+    state.server = f"https://127.0.0.1:{ports[0]}"
+    state.save()
+
+
+def _start_kube_scheduler(state: ClusterState, binary: Path, spec: ClusterSpec, log: Log) -> None:
+    directory = Path(state.directory)
+    config = directory / "kube-scheduler.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1",
+                "kind": "KubeSchedulerConfiguration",
+                # Flags such as --kube-api-qps are ignored once --config is given: limits go here.
+                "clientConnection": {
+                    "kubeconfig": state.kubeconfig,
+                    "qps": spec.scheduler_qps,
+                    "burst": spec.scheduler_burst,
+                },
+                "leaderElection": {"leaderElect": False},
+            }
+        )
+    )
+
+    def args(ports: list[int]) -> list[str]:
+        return [
+            str(binary),
+            f"--config={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports[0]}",
+            f"--cert-dir={directory / 'pki' / 'kube-scheduler'}",
+            f"--authentication-kubeconfig={state.kubeconfig}",
+            f"--authorization-kubeconfig={state.kubeconfig}",
+            "--v=1",
+        ]
+
+    def ready(ports: list[int]) -> bool:
+        return _http_ok(f"https://127.0.0.1:{ports[0]}/healthz", insecure=True)
+
+    ports = _start(state, "kube-scheduler", args, ready, port_count=1, log=log)
+    state.ports["kube-scheduler"] = ports[0]
+
+
+def _start_kwok(state: ClusterState, binary: Path, log: Log) -> None:
+    def args(ports: list[int]) -> list[str]:
+        return [
+            str(binary),
+            f"--kubeconfig={state.kubeconfig}",
+            "--manage-all-nodes=true",
+            f"--server-address=127.0.0.1:{ports[0]}",
+            "--node-lease-duration-seconds=0",
+        ]
+
+    def ready(ports: list[int]) -> bool:
+        return _http_ok(f"http://127.0.0.1:{ports[0]}/healthz")
+
+    ports = _start(state, "kwok", args, ready, port_count=1, log=log)
+    state.ports["kwok"] = ports[0]
+
+
+def _start(
+    state: ClusterState,
+    name: str,
+    args: Callable[[list[int]], list[str]],
+    ready: Callable[[list[int]], bool],
+    *,
+    port_count: int,
+    log: Log,
+    timeout: float = 60.0,
+    attempts: int = 3,
+) -> list[int]:
+    """Start one process on free ports and wait until `ready`; retry on a port clash."""
+    logfile = Path(state.directory) / "logs" / f"{name}.log"
+    for attempt in range(attempts):
+        ports = _free_ports(port_count)
+        log(f"starting {name} on port {ports[0]}")
+        with logfile.open("ab") as out:
+            proc = subprocess.Popen(
+                args(ports),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=state.directory,
+            )
+        state.pids[name] = proc.pid
+        state.save()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if ready(ports):
+                return ports
+            time.sleep(0.2)
+        else:
+            _terminate(proc.pid)
+            raise ClusterError(
+                f"{name} did not become ready in {timeout:.0f}s; last lines of {logfile}:\n"
+                + _tail(logfile)
+            )
+        tail = _tail(logfile)
+        if "address already in use" in tail and attempt + 1 < attempts:
+            log(f"{name}: port clash, retrying on another port")
+            continue
+        raise ClusterError(
+            f"{name} exited with code {proc.returncode} while starting; "
+            f"last lines of {logfile}:\n{tail}"
+        )
+    raise AssertionError("unreachable")
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _is_ours(pid: int, directory: str) -> bool:
+    """True if `pid` is alive and is a process this plane started (not a recycled pid)."""
+    if not _alive(pid):
+        return False
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return cwd == directory
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _http_ok(
+    url: str, ca: Path | None = None, token: str | None = None, insecure: bool = False
+) -> bool:
+    context = None
+    if url.startswith("https"):
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _tmpfs() -> str | None:
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 1 << 30:
+        return str(shm)
+    return None
+
+
+def _write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "berth",
+                "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)},
+            }
+        ],
+        "users": [{"name": "berth-admin", "user": {"token": pki.admin_token}}],
+        "contexts": [{"name": "berth", "context": {"cluster": "berth", "user": "berth-admin"}}],
+        "current-context": "berth",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+async def _create_nodes(kubeconfig: str, spec: ClusterSpec) -> None:
+    async with Client(Credentials.load(kubeconfig), qps=0, burst=1) as client:
+        await create_nodes(client, [make_node(i, spec.shape) for i in range(1, spec.nodes + 1)])

@@ -1,0 +1,1 @@
+"""The only code in berth that talks to Kubernetes."""

@@ -1,0 +1,275 @@
+"""The one HTTP client berth uses against the Kubernetes API.
+
+It is a thin aiohttp session: requests and responses are raw JSON (orjson), never client model
+objects, because the scheduler's hot path cannot afford them. Credentials come from a kubeconfig
+or the in-cluster service account, read with the `kubernetes` package (which knows every auth
+variant) and then handed to aiohttp. A token-bucket limiter gives client-go's qps/burst meaning,
+and idempotent requests are retried on connection errors, 429 and 5xx with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+JSON = dict[str, Any]
+
+_IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server, with the Status object's reason and message."""
+
+    def __init__(self, status: int, reason: str, message: str, method: str, path: str) -> None:
+        super().__init__(f"{method} {path}: {status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where the API server is and how to authenticate to it."""
+
+    server: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None) -> Credentials:
+        """From the named kubeconfig, else $KUBECONFIG, else ~/.kube/config, else in-cluster."""
+        from kubernetes import client as kclient
+        from kubernetes import config as kconfig
+
+        conf = kclient.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG")
+        default_path = os.path.expanduser("~/.kube/config")
+        if path or os.path.exists(default_path):
+            kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path or default_path, client_configuration=conf
+            )
+        else:
+            kconfig.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
+        auth = conf.api_key.get("authorization") or conf.api_key.get("BearerToken")
+        token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
+        return cls(
+            server=conf.host.rstrip("/"),
+            ca_file=conf.ssl_ca_cert,
+            cert_file=conf.cert_file,
+            key_file=conf.key_file,
+            token=token,
+            insecure=not conf.verify_ssl,
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https"):
+            return False
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.cert_file and self.key_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        return ctx
+
+
+class RateLimiter:
+    """client-go's token bucket: `qps` tokens a second, at most `burst` saved up.
+
+    qps <= 0 means unlimited. The clock is injectable so tests need no sleeping.
+    """
+
+    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._last = clock()
+
+    def delay(self) -> float:
+        """Take one token and return how long the caller must wait before using it."""
+        if self.qps <= 0:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    async def acquire(self) -> None:
+        wait = self.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class Client:
+    """Async Kubernetes API client over one aiohttp session."""
+
+    def __init__(
+        self,
+        creds: Credentials,
+        *,
+        qps: float = 50.0,
+        burst: int = 100,
+        connections: int = 64,
+        retries: int = 5,
+        user_agent: str = "berth",
+    ) -> None:
+        self.creds = creds
+        self.limiter = RateLimiter(qps, burst)
+        self.retries = retries
+        headers = {"Accept": "application/json", "User-Agent": user_agent}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        self._headers = headers
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Client:
+        return cls(Credentials.load(kubeconfig), **kwargs)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, ssl=self.creds.ssl_context(), ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        content_type: str = "application/json",
+        timeout: float = 30.0,
+    ) -> Any:
+        """Send one request and return the decoded JSON answer; raise ApiError on non-2xx."""
+        data = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else None
+        attempt = 0
+        while True:
+            await self.limiter.acquire()
+            try:
+                async with self.session.request(
+                    method,
+                    self.creds.server + path,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as resp:
+                    raw = await resp.read()
+                    if resp.status < 300:
+                        return orjson.loads(raw) if raw else None
+                    error = _api_error(resp.status, raw, method, path)
+                    retry_after = resp.headers.get("Retry-After")
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                if method not in _IDEMPOTENT or attempt >= self.retries:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+                attempt += 1
+                del exc
+                continue
+            retriable = error.status == 429 or (error.status >= 500 and method in _IDEMPOTENT)
+            if not retriable or attempt >= self.retries:
+                raise error
+            wait = (
+                float(retry_after) if retry_after and retry_after.isdigit() else _backoff(attempt)
+            )
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def get(self, path: str, **params: str | int) -> Any:
+        return await self.request("GET", path, params=params or None)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, body=body)
+
+    async def put(self, path: str, body: Any) -> Any:
+        return await self.request("PUT", path, body=body)
+
+    async def delete(self, path: str, body: Any = None) -> Any:
+        return await self.request("DELETE", path, body=body)
+
+    async def patch(self, path: str, body: Any, kind: str = "strategic") -> Any:
+        content_type = {
+            "strategic": "application/strategic-merge-patch+json",
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+        }[kind]
+        return await self.request("PATCH", path, body=body, content_type=content_type)
+
+    async def stream_lines(
+        self, path: str, params: Mapping[str, str | int], timeout: float
+    ) -> AsyncIterator[bytes]:
+        """Yield each newline-terminated chunk of a streaming (watch) response.
+
+        Lines are split here rather than by aiohttp's readline, which refuses lines longer than
+        its buffer; a watch event for a large object is one very long line.
+        """
+        await self.limiter.acquire()
+        async with self.session.get(
+            self.creds.server + path,
+            params=params,
+            timeout=aiohttp.ClientTimeout(total=timeout, sock_read=timeout),
+        ) as resp:
+            if resp.status >= 300:
+                raise _api_error(resp.status, await resp.read(), "GET", path)
+            buf = bytearray()
+            async for chunk in resp.content.iter_any():
+                buf += chunk
+                start = 0
+                while (end := buf.find(b"\n", start)) >= 0:
+                    if end > start:
+                        yield bytes(buf[start:end])
+                    start = end + 1
+                del buf[:start]
+            if buf.strip():
+                yield bytes(buf)
+
+
+def _api_error(status: int, raw: bytes, method: str, path: str) -> ApiError:
+    try:
+        doc = orjson.loads(raw)
+        reason, message = doc.get("reason", ""), doc.get("message", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        reason, message = "", raw[:500].decode(errors="replace")
+    return ApiError(status, reason, message, method, path)
+
+
+def _backoff(attempt: int) -> float:
+    """Jittered exponential backoff: ~0.2 s, 0.4 s, ... capped near 5 s."""
+    base: float = min(5.0, 0.2 * 2**attempt)
+    return base * (0.5 + random.random())
