@@ -1,0 +1,62 @@
+"""The plugin registry: name -> factory. One module per plugin, named after what it checks.
+
+Out-of-tree plugins register through the `berth.plugins` entry-point group; each entry point
+names a module with NAME and new(args, handle). Registering a name twice is an error.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from plugins import (
+    default_binder,
+    node_affinity,
+    node_name,
+    node_resources_balanced_allocation,
+    node_resources_fit,
+    node_unschedulable,
+    priority_sort,
+    scheduling_gates,
+    taint_toleration,
+)
+from scheduler.framework import Factory
+
+_BUILTIN: tuple[ModuleType, ...] = (
+    priority_sort,
+    scheduling_gates,
+    node_unschedulable,
+    node_name,
+    taint_toleration,
+    node_affinity,
+    node_resources_fit,
+    node_resources_balanced_allocation,
+    default_binder,
+)
+
+# Upstream's default multiPoint list (the plugins berth has so far), in upstream order, with
+# the default Score weights.
+DEFAULTS: tuple[tuple[str, int], ...] = (
+    ("PrioritySort", 0),
+    ("SchedulingGates", 0),
+    ("NodeUnschedulable", 0),
+    ("NodeName", 0),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("NodeResourcesFit", 1),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("DefaultBinder", 0),
+)
+
+
+def registry() -> dict[str, Factory]:
+    """Built-in plugins plus those installed under the `berth.plugins` entry-point group."""
+    out: dict[str, Factory] = {}
+    modules = list(_BUILTIN)
+    modules += [ep.load() for ep in entry_points(group="berth.plugins")]
+    for module in modules:
+        name = module.NAME
+        if name in out:
+            raise ValueError(f"plugin {name!r} is registered twice")
+        out[name] = module.new
+    return out

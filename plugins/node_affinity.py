@@ -1,0 +1,87 @@
+"""NodeAffinity: nodeSelector and required node affinity as a Filter, preferred node affinity
+as a Score (sum of the weights of the matching terms, normalized to 0..100).
+
+`addedAffinity` in the plugin args applies to every pod of the profile, on top of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Scores, Status
+from scheduler.model import InvalidObject, PodInfo, PreferredTerm, SelectorTerm, node_affinity_terms
+from scheduler.snapshot import NodeTable, Rows, selector_mask, term_mask
+
+NAME = "NodeAffinity"
+REASON = "node(s) didn't match Pod's node affinity/selector"
+
+
+@dataclass(frozen=True)
+class NodeAffinityArgs:
+    added_required: tuple[SelectorTerm, ...] | None = None
+    added_preferred: tuple[PreferredTerm, ...] = ()
+
+
+class NodeAffinity:
+    name = NAME
+
+    def __init__(self, args: NodeAffinityArgs) -> None:
+        self.args = args
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        if (
+            not pod.node_selector
+            and pod.required_terms is None
+            and (self.args.added_required is None)
+        ):
+            return SKIP
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        mask = selector_mask(table, pod.node_selector, rows)
+        for terms in (pod.required_terms, self.args.added_required):
+            if terms is not None:
+                mask &= _any_term(table, terms, rows)
+        return FilterResult.reject(mask, REASON, resolvable=False)
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> Status | None:
+        if not pod.preferred_terms and not self.args.added_preferred:
+            return SKIP
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        total = np.zeros(rows.size, dtype=np.int64)
+        for preferred in (*pod.preferred_terms, *self.args.added_preferred):
+            if preferred.weight:
+                total += term_mask(table, preferred.term, rows) * preferred.weight
+        return total
+
+    def normalize(self, scores: Scores) -> Scores:
+        top = int(scores.max(initial=0))
+        return scores if top == 0 else scores * 100 // top
+
+
+def _any_term(table: NodeTable, terms: tuple[SelectorTerm, ...], rows: Rows) -> Any:
+    mask = np.zeros(rows.size, dtype=np.bool_)
+    for term in terms:
+        mask |= term_mask(table, term, rows)
+    return mask
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> NodeAffinity:
+    added = args.get("addedAffinity")
+    if not added:
+        return NodeAffinity(NodeAffinityArgs())
+    if not isinstance(added, Mapping):
+        raise ValueError(f"addedAffinity: must be a NodeAffinity object (got {added!r})")
+    try:
+        required, preferred = node_affinity_terms(dict(added), "addedAffinity")
+    except InvalidObject as err:
+        raise ValueError(str(err)) from err
+    return NodeAffinity(NodeAffinityArgs(required, preferred))

@@ -1,0 +1,200 @@
+"""NodeResourcesFit: Filter rejects nodes whose free allocatable cannot hold the pod's requests;
+Score ranks the rest by the configured strategy (LeastAllocated by default, MostAllocated,
+RequestedToCapacityRatio), as upstream's noderesources plugin does.
+
+Filter and Score are single numpy expressions over the allocatable/requested columns.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.framework import CycleState, FilterResult, Handle, Reason, Scores, Status
+from scheduler.model import CPU, MEMORY, PODS, PodInfo
+from scheduler.snapshot import DEFAULT_MEMORY, DEFAULT_MILLI_CPU, NodeTable, Rows
+
+NAME = "NodeResourcesFit"
+TOO_MANY_PODS = "Too many pods"
+_STATE = NAME + "/request"
+_NATIVE = ("cpu", "memory", "ephemeral-storage", "pods", "hugepages-")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    type: str = "LeastAllocated"
+    resources: tuple[tuple[str, int], ...] = ((CPU, 1), (MEMORY, 1))
+    shape: tuple[tuple[int, int], ...] = ((0, 10), (100, 0))  # (utilization, score 0..10)
+
+
+@dataclass(frozen=True)
+class FitArgs:
+    ignored_resources: frozenset[str] = frozenset()
+    ignored_groups: frozenset[str] = frozenset()
+    strategy: Strategy = Strategy()
+
+
+def insufficient(resource: str) -> str:
+    return TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
+
+
+class NodeResourcesFit:
+    name = NAME
+
+    def __init__(self, args: FitArgs) -> None:
+        self.args = args
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        state.write(_STATE, table.request_vector(pod))
+        return None
+
+    def _checked(self, table: NodeTable, request: npt.NDArray[np.int64]) -> list[int]:
+        """Columns to check: requested (non-zero) and not ignored; pods always."""
+        out = []
+        for i, resource in enumerate(table.resources):
+            if resource == PODS:
+                out.append(i)
+                continue
+            if request[i] <= 0 or self._ignored(resource):
+                continue
+            out.append(i)
+        return out
+
+    def _ignored(self, resource: str) -> bool:
+        """Only extended resources can be ignored (by name, or by the prefix before '/')."""
+        if resource.startswith(_NATIVE):
+            return False
+        group = resource.split("/", 1)[0] if "/" in resource else None
+        return resource in self.args.ignored_resources or group in self.args.ignored_groups
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        request = state.data.get(_STATE)
+        if request is None or len(request) != len(table.resources):
+            request = table.request_vector(pod)
+        mask = np.ones(rows.size, dtype=np.bool_)
+        reasons = []
+        for i in self._checked(table, request):
+            allocatable = table.allocatable[rows, i]
+            short = table.requested[rows, i] + request[i] > allocatable
+            if short.any():
+                mask &= ~short
+                never = short & (request[i] > allocatable)
+                if never.any():
+                    reasons.append(Reason(insufficient(table.resources[i]), never, False))
+                if (short & ~never).any():
+                    reasons.append(Reason(insufficient(table.resources[i]), short & ~never))
+        return FilterResult(mask, tuple(reasons))
+
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        strategy = self.args.strategy
+        total = np.zeros(rows.size, dtype=np.int64)
+        weights = np.zeros(rows.size, dtype=np.int64)
+        for resource, weight in strategy.resources:
+            capacity, requested = _allocatable_and_requested(table, pod, resource, rows)
+            if capacity is None:
+                continue
+            have = capacity > 0
+            if strategy.type == "LeastAllocated":
+                score = _least(requested, capacity)
+            elif strategy.type == "MostAllocated":
+                score = _most(requested, capacity)
+            else:
+                score = _ratio(requested, capacity, strategy.shape)
+            total += np.where(have, score * weight, 0)
+            weights += np.where(have, weight, 0)
+        if strategy.type == "RequestedToCapacityRatio":
+            safe = np.maximum(weights, 1)
+            return np.where(weights > 0, np.round(total / safe), 0).astype(np.int64)
+        return np.where(weights > 0, total // np.maximum(weights, 1), 0)
+
+    def normalize(self, scores: Scores) -> Scores:
+        return scores
+
+
+def _allocatable_and_requested(
+    table: NodeTable, pod: PodInfo, resource: str, rows: Rows
+) -> tuple[Any, Any]:
+    """Columns for scoring: cpu and memory count pods without requests at upstream's
+    non-zero defaults; an extended resource the pod does not request is skipped."""
+    if resource == CPU:
+        want = pod.requests.get(CPU, 0) or DEFAULT_MILLI_CPU
+        return table.allocatable[rows, 0], table.nonzero_requested[rows, 0] + want
+    if resource == MEMORY:
+        want = pod.requests.get(MEMORY, 0) or DEFAULT_MEMORY
+        return table.allocatable[rows, 1], table.nonzero_requested[rows, 1] + want
+    want = pod.requests.get(resource, 0)
+    column = table.resource_index.get(resource)
+    if column is None or (want == 0 and "/" in resource):
+        return None, None
+    return table.allocatable[rows, column], table.requested[rows, column] + want
+
+
+def _least(requested: Any, capacity: Any) -> Any:
+    safe = np.maximum(capacity, 1)
+    return np.where(
+        (capacity == 0) | (requested > capacity), 0, (capacity - requested) * 100 // safe
+    )
+
+
+def _most(requested: Any, capacity: Any) -> Any:
+    safe = np.maximum(capacity, 1)
+    return np.where(capacity == 0, 0, np.minimum(requested, capacity) * 100 // safe)
+
+
+def _ratio(requested: Any, capacity: Any, shape: Sequence[tuple[int, int]]) -> Any:
+    """Piecewise-linear function of utilization (percent) given by `shape`, scaled to 0..100."""
+    safe = np.maximum(capacity, 1)
+    utilization = np.where(
+        (capacity == 0) | (requested > capacity), 100, requested * 100 // safe
+    ).astype(np.float64)
+    xs = [float(u) for u, _ in shape]
+    ys = [float(s) * 10 for _, s in shape]  # shape scores are 0..10, node scores 0..100
+    return np.floor(np.interp(utilization, xs, ys)).astype(np.int64)
+
+
+def parse_args(args: Mapping[str, Any]) -> FitArgs:
+    """FitArgs from pluginConfig; raises ValueError naming the field."""
+    strategy_raw = args.get("scoringStrategy") or {}
+    kind = strategy_raw.get("type", "LeastAllocated")
+    if kind not in ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"):
+        raise ValueError(f"scoringStrategy.type: unsupported value {kind!r}")
+    resources = []
+    for i, r in enumerate(
+        strategy_raw.get("resources") or [{"name": CPU, "weight": 1}, {"name": MEMORY, "weight": 1}]
+    ):
+        weight = r.get("weight", 1)
+        if not isinstance(weight, int) or not 1 <= weight <= 100:
+            raise ValueError(
+                f"scoringStrategy.resources[{i}].weight: must be 1..100 (got {weight!r})"
+            )
+        resources.append((str(r.get("name", "")), weight))
+    shape = Strategy().shape
+    if kind == "RequestedToCapacityRatio":
+        points = (strategy_raw.get("requestedToCapacityRatio") or {}).get("shape") or []
+        if not points:
+            raise ValueError("scoringStrategy.requestedToCapacityRatio.shape: must not be empty")
+        shape = tuple((int(p.get("utilization", 0)), int(p.get("score", 0))) for p in points)
+        for i, (u, s) in enumerate(shape):
+            if not 0 <= u <= 100 or not 0 <= s <= 10:
+                raise ValueError(
+                    f"scoringStrategy.requestedToCapacityRatio.shape[{i}]: "
+                    f"utilization must be 0..100 and score 0..10 (got {u}, {s})"
+                )
+        if any(b[0] <= a[0] for a, b in itertools.pairwise(shape)):
+            raise ValueError(
+                "scoringStrategy.requestedToCapacityRatio.shape: utilization values must increase"
+            )
+    return FitArgs(
+        ignored_resources=frozenset(args.get("ignoredResources") or ()),
+        ignored_groups=frozenset(args.get("ignoredResourceGroups") or ()),
+        strategy=Strategy(kind, tuple(resources), shape),
+    )
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
+    return NodeResourcesFit(parse_args(args))

@@ -1,0 +1,81 @@
+"""TaintToleration: Filter rejects nodes with a NoSchedule/NoExecute taint the pod does not
+tolerate; Score prefers nodes with fewer untolerated PreferNoSchedule taints.
+
+Nodes share interned taint sets, so each distinct set is judged once per pod and the answer is
+spread over the rows with one numpy take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scheduler.framework import CycleState, FilterResult, Handle, Reason, Scores
+from scheduler.model import PodInfo, Taint, Toleration
+from scheduler.snapshot import NodeTable, Rows
+
+NAME = "TaintToleration"
+
+
+def untolerated_reason(taint: Taint) -> str:
+    return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+
+
+def first_untolerated(
+    taints: tuple[Taint, ...], tolerations: tuple[Toleration, ...]
+) -> Taint | None:
+    for taint in taints:
+        if taint.effect in ("NoSchedule", "NoExecute") and not any(
+            t.tolerates(taint) for t in tolerations
+        ):
+            return taint
+    return None
+
+
+class TaintToleration:
+    name = NAME
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        sets = table.taint_set[rows]
+        if not sets.any():
+            return FilterResult.all_pass(rows.size)
+        verdict = np.zeros(len(table.taint_sets), dtype=np.int32)  # 0 ok, k+1 = reason k
+        messages: list[str] = []
+        for ident in np.unique(sets):
+            taint = first_untolerated(table.taint_sets[ident], pod.tolerations)
+            if taint is not None:
+                message = untolerated_reason(taint)
+                if message not in messages:
+                    messages.append(message)
+                verdict[ident] = messages.index(message) + 1
+        per_row = verdict[sets]
+        reasons = tuple(
+            Reason(m, per_row == i + 1, resolvable=False) for i, m in enumerate(messages)
+        )
+        return FilterResult(per_row == 0, reasons)
+
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        tolerations = tuple(t for t in pod.tolerations if t.effect in ("", "PreferNoSchedule"))
+        sets = table.taint_set[rows]
+        counts = np.zeros(len(table.taint_sets), dtype=np.int64)
+        for ident in np.unique(sets):
+            counts[ident] = sum(
+                1
+                for taint in table.taint_sets[ident]
+                if taint.effect == "PreferNoSchedule"
+                and not any(t.tolerates(taint) for t in tolerations)
+            )
+        return counts[sets]
+
+    def normalize(self, scores: Scores) -> Scores:
+        """Fewer untolerated taints is better: 100 - 100 * count / max (all 100 if max is 0)."""
+        top = int(scores.max(initial=0))
+        if top == 0:
+            return np.full(scores.size, 100, dtype=np.int64)
+        return 100 - scores * 100 // top
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> TaintToleration:
+    return TaintToleration()

@@ -1,0 +1,358 @@
+"""Wires everything: informers → cache + queue, the scheduling loop, binding, events, leader
+election, metrics and health. The only module that knows all the parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import plugins as plugin_registry
+from scheduler import framework
+from scheduler.cache import Cache
+from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
+from scheduler.cycle import AlreadyBound, Scheduler
+from scheduler.kube import binder
+from scheduler.kube.client import ApiError, Client
+from scheduler.kube.events import Recorder
+from scheduler.kube.informer import DELETED, Informer
+from scheduler.kube.leader import LeaderElector, LeaseConfig
+from scheduler.metrics import Metrics
+from scheduler.model import InvalidObject, PodInfo, compile_node, compile_pod
+from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, SchedulingQueue
+from scheduler.server import Server
+
+log = logging.getLogger("berth")
+
+JSON = dict[str, Any]
+
+
+# --- profiles from config ----------------------------------------------------------------
+
+
+class _ApiHandle:
+    """framework.Handle over the API client; translates a 409 into AlreadyBound."""
+
+    def __init__(self) -> None:
+        self.client: Client | None = None
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        assert self.client is not None
+        try:
+            await binder.bind(self.client, pod.namespace, pod.name, pod.uid, node)
+        except ApiError as err:
+            if err.status == 409:
+                raise AlreadyBound(str(err)) from err
+            raise
+
+
+def plugin_points() -> dict[str, frozenset[str]]:
+    """Which extension points each registered plugin implements (from its factory's type)."""
+    out = {}
+    for name, factory in plugin_registry.registry().items():
+        plugin_type = typing.get_type_hints(factory).get("return")
+        out[name] = framework.implements(plugin_type) if plugin_type else frozenset()
+    return out
+
+
+def build_profiles(
+    config: SchedulerConfig, handle: framework.Handle
+) -> dict[str, framework.Profile]:
+    """Instantiate each profile's plugins; bad plugin args raise ConfigError with the path."""
+    registry = plugin_registry.registry()
+    points = plugin_points()
+    defaults = [PluginRef(name, weight) for name, weight in plugin_registry.DEFAULTS]
+    profiles: dict[str, framework.Profile] = {}
+    errors: list[str] = []
+    for i, spec in enumerate(config.profiles):
+        try:
+            expanded = expand_plugins(spec, defaults, points, path=f"profiles[{i}].plugins")
+        except ConfigError as err:
+            errors.extend(err.errors)
+            continue
+        instances: dict[str, Any] = {}
+        for refs in expanded.values():
+            for ref in refs:
+                if ref.name in instances:
+                    continue
+                try:
+                    instances[ref.name] = registry[ref.name](
+                        spec.plugin_config.get(ref.name, {}), handle
+                    )
+                except (ValueError, TypeError, KeyError) as err:
+                    errors.append(f"profiles[{i}].pluginConfig[{ref.name}].args: {err}")
+        if errors:
+            continue
+
+        def at(
+            point: str,
+            refs: Mapping[str, list[PluginRef]] = expanded,
+            made: Mapping[str, Any] = instances,
+        ) -> list[Any]:
+            return [made[r.name] for r in refs.get(point, [])]
+
+        queue_sort = at("queueSort")
+        profiles[spec.scheduler_name] = framework.Profile(
+            scheduler_name=spec.scheduler_name,
+            percentage_of_nodes_to_score=spec.percentage_of_nodes_to_score,
+            pre_enqueue=at("preEnqueue"),
+            queue_sort=queue_sort[0] if queue_sort else None,
+            pre_filter=at("preFilter"),
+            filter=at("filter"),
+            post_filter=at("postFilter"),
+            pre_score=at("preScore"),
+            score=[(instances[r.name], r.weight or 1) for r in expanded.get("score", [])],
+            reserve=at("reserve"),
+            permit=at("permit"),
+            pre_bind=at("preBind"),
+            bind=at("bind"),
+            post_bind=at("postBind"),
+        )
+    if errors:
+        raise ConfigError(errors)
+    return profiles
+
+
+# --- the running scheduler ---------------------------------------------------------------
+
+
+@dataclass
+class _Observer:
+    metrics: Metrics
+
+    def attempt(self, result: str, profile: str, seconds: float) -> None:
+        self.metrics.observe_attempt(result, profile, seconds)
+
+    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+        self.metrics.observe_sli(attempts, seconds_since_arrival)
+
+
+@dataclass
+class _Reporter:
+    recorder: Recorder
+
+    def scheduled(self, pod: PodInfo, node: str) -> None:
+        self.recorder.scheduled(pod.namespace, pod.name, pod.uid, node)
+
+    def failed(self, pod: PodInfo, message: str, reason: str) -> None:
+        self.recorder.failed(pod.namespace, pod.name, pod.uid, message, reason)
+
+
+class App:
+    def __init__(
+        self,
+        config: SchedulerConfig,
+        client: Client,
+        *,
+        port: int = 10259,
+        host: str = "0.0.0.0",
+        identity: str = "",
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.handle = _ApiHandle()
+        self.handle.client = client
+        self.profiles = build_profiles(config, self.handle)
+        self.identity = identity or f"{socket.gethostname()}_{time.time_ns():x}"
+        self.metrics = Metrics()
+        self.cache = Cache(time.monotonic)
+        first = next(iter(self.profiles.values()))
+        if first.queue_sort is None:
+            raise ConfigError(["profiles[0].plugins.queueSort: a queue sort plugin is required"])
+        self.queue = SchedulingQueue(
+            first.queue_sort.sort_key,
+            first.pre_enqueue,
+            clock=time.monotonic,
+            initial_backoff=config.pod_initial_backoff_seconds,
+            max_backoff=config.pod_max_backoff_seconds,
+            on_incoming=self.metrics.incoming,
+        )
+        self.recorder = Recorder(client, controller=first.scheduler_name, instance=self.identity)
+        self.scheduler = Scheduler(
+            self.cache,
+            self.queue,
+            self.profiles,
+            _Reporter(self.recorder),
+            _Observer(self.metrics),
+            percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+        )
+        self.informers = [
+            Informer(client, "/api/v1/nodes", self._on_node),
+            Informer(client, "/api/v1/pods", self._on_pod),
+        ]
+        self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
+        self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
+        self.server.add_json_route("/debug/queue", self._debug_queue)
+        self.leader: LeaderElector | None = None
+        self._leading = asyncio.Event()
+        self.port = port
+
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
+    def should_schedule(self) -> bool:
+        return self.leader is None or self.leader.is_leader
+
+    async def run(self) -> int:
+        """Serve until cancelled or leadership is lost (then return 1, as kube-scheduler
+        exits so a fresh process can rejoin the election)."""
+        self.port = await self.server.start()
+        self.recorder.start()
+        tasks = [asyncio.create_task(i.run()) for i in self.informers]
+        tasks.append(asyncio.create_task(self._housekeeping()))
+        lost = asyncio.Event()
+        try:
+            await asyncio.gather(*(i.synced.wait() for i in self.informers))
+            log.info("caches synced", extra={"nodes": len(self.cache.table)})
+            election = self.config.leader_election
+            if election.leader_elect:
+                self.leader = LeaderElector(
+                    self.client,
+                    LeaseConfig(
+                        namespace=election.resource_namespace,
+                        name=election.resource_name,
+                        identity=self.identity,
+                        lease_duration=election.lease_duration_s,
+                        renew_deadline=election.renew_deadline_s,
+                        retry_period=election.retry_period_s,
+                    ),
+                    on_started_leading=self._leading.set,
+                    on_stopped_leading=lost.set,
+                )
+                tasks.append(asyncio.create_task(self.leader.run()))
+                await self._wait_either(self._leading, lost)
+                if lost.is_set():
+                    return 1
+                log.info("became leader", extra={"identity": self.identity})
+            loop = asyncio.create_task(self.scheduler.run(self.should_schedule))
+            await self._wait_either(lost, loop)
+            loop.cancel()
+            return 1 if lost.is_set() else 0
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.leader is not None and self.leader.is_leader:
+                await self.leader.release()
+            await self.recorder.stop()
+            await self.server.stop()
+
+    @staticmethod
+    async def _wait_either(*things: asyncio.Event | asyncio.Task[None]) -> None:
+        waiters = [
+            asyncio.create_task(t.wait()) if isinstance(t, asyncio.Event) else t for t in things
+        ]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w, t in zip(waiters, things, strict=True):
+            if isinstance(t, asyncio.Event):
+                w.cancel()
+
+    async def _housekeeping(self) -> None:
+        """Once a second: expire assumed pods, refresh gauges; every 30 s: flush the
+        unschedulable pool of pods that waited 5 minutes."""
+        tick = 0
+        while True:
+            await asyncio.sleep(1.0)
+            tick += 1
+            if self.cache.cleanup_expired():
+                self.queue.move_all("AssumedPodExpired")
+            self.queue.flush_backoff()
+            if tick % 30 == 0:
+                self.queue.flush_unschedulable()
+            counts = self.queue.counts()
+            self.metrics.set_pending(
+                counts[ACTIVE], counts[BACKOFF], counts[UNSCHEDULABLE], counts[GATED]
+            )
+            self.metrics.set_cache_size(**self.cache.sizes())
+
+    # --- informer handlers ---------------------------------------------------------------
+
+    def _node_in_shard(self, obj: JSON) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in self.config.node_selector.items())
+
+    def _on_node(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        name = obj["metadata"]["name"]
+        if kind == DELETED or not self._node_in_shard(obj):
+            self.cache.remove_node(name)
+            return
+        try:
+            node = compile_node(obj)
+        except InvalidObject as err:
+            log.warning("ignoring malformed node", extra={"node": name, "error": str(err)})
+            return
+        self.cache.upsert_node(node)
+        self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
+
+    def _on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        uid = meta.get("uid", "")
+        phase = (obj.get("status") or {}).get("phase")
+        if kind == DELETED or phase in ("Succeeded", "Failed"):
+            self.queue.delete(uid)
+            self.recorder.forget(uid)
+            if self.cache.remove_pod(uid) is not None:
+                self.queue.move_all("AssignedPodDelete")
+            return
+        if spec.get("nodeName"):
+            self.queue.delete(uid)
+            try:
+                self.cache.add_pod(compile_pod(obj))
+            except InvalidObject as err:
+                log.warning("malformed bound pod", extra={"pod": _key(obj), "error": str(err)})
+            return
+        if (spec.get("schedulerName") or "default-scheduler") not in self.profiles:
+            return
+        if meta.get("deletionTimestamp"):
+            self.queue.delete(uid)
+            return
+        try:
+            pod = compile_pod(obj)
+        except InvalidObject as err:
+            self.recorder.failed(
+                meta.get("namespace", ""),
+                meta.get("name", ""),
+                uid,
+                f"invalid pod: {err}",
+                "SchedulerError",
+            )
+            return
+        if self.cache.is_assumed(uid):
+            return  # binding in flight: the watch will show nodeName soon
+        self.queue.add(pod)
+
+    # --- debug endpoints -----------------------------------------------------------------
+
+    async def _debug_pod(self, request: Any) -> Any:
+        key = f"{request.match_info['namespace']}/{request.match_info['name']}"
+        attempt = self.scheduler.last.get(key)
+        entry = next((e for e in self.queue.pods.values() if e.pod.key == key), None)
+        out: JSON = {
+            "pod": key,
+            "queue": entry.where if entry else None,
+            "attempts": entry.attempts if entry else None,
+        }
+        if entry is not None and entry.gate_message:
+            out["gated"] = entry.gate_message
+        if attempt is not None:
+            out["node"] = attempt.node or None
+            out["message"] = attempt.status.message if attempt.status else None
+            if attempt.diagnosis is not None and not attempt.node:
+                out["total_nodes"] = attempt.diagnosis.total_nodes
+                out["by_plugin"] = attempt.diagnosis.by_plugin
+            out["scores"] = attempt.scores
+        return out
+
+    async def _debug_queue(self, request: Any) -> Any:
+        return self.queue.counts()
+
+
+def _key(obj: JSON) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"

@@ -1,0 +1,314 @@
+"""One scheduling cycle, and the asynchronous binding cycle that follows it.
+
+The scheduling cycle is synchronous: from PreFilter to Reserve nothing awaits, so the live
+NodeTable is a consistent snapshot. After Reserve the pod is assumed in the cache and its
+binding runs as a task (bounded concurrency) while the next pod is scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from scheduler.cache import Cache
+from scheduler.framework import Code, CycleState, Diagnosis, Profile, Status
+from scheduler.model import PodInfo
+from scheduler.queue import QueuedPod, SchedulingQueue
+from scheduler.snapshot import Rows
+
+log = logging.getLogger("berth.cycle")
+
+MIN_FEASIBLE_NODES = 100
+MIN_FEASIBLE_PERCENTAGE = 5
+
+
+class AlreadyBound(Exception):
+    """The API server says the pod is bound already (409 on the binding): drop it."""
+
+
+class Reporter(Protocol):
+    """API side effects of a result, fire-and-forget (Events, the PodScheduled condition)."""
+
+    def scheduled(self, pod: PodInfo, node: str) -> None: ...
+
+    def failed(self, pod: PodInfo, message: str, reason: str) -> None: ...
+
+
+class Observer(Protocol):
+    """Metrics hooks."""
+
+    def attempt(self, result: str, profile: str, seconds: float) -> None: ...
+
+    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None: ...
+
+
+def num_feasible_nodes_to_find(percentage: int | None, total: int) -> int:
+    """Upstream's adaptive sample size: below 100 nodes all of them; else percentage% of the
+    nodes (adaptive when unset or 0: 50% minus 1% per 125 nodes, at least 5%), at least 100."""
+    if total < MIN_FEASIBLE_NODES:
+        return total
+    if not percentage:
+        percentage = max(50 - total // 125, MIN_FEASIBLE_PERCENTAGE)
+    if percentage >= 100:
+        return total
+    return max(total * percentage // 100, MIN_FEASIBLE_NODES)
+
+
+@dataclass
+class Attempt:
+    """What one scheduling cycle decided, for callers and `explain`."""
+
+    pod: PodInfo
+    node: str = ""
+    status: Status | None = None
+    diagnosis: Diagnosis | None = None
+    scores: dict[str, dict[str, int]] | None = None  # node -> plugin -> score (top nodes)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        cache: Cache,
+        queue: SchedulingQueue,
+        profiles: Mapping[str, Profile],
+        reporter: Reporter,
+        observer: Observer,
+        *,
+        percentage_of_nodes_to_score: int | None = None,
+        bind_concurrency: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.cache = cache
+        self.queue = queue
+        self.profiles = profiles
+        self.reporter = reporter
+        self.observer = observer
+        self.percentage = percentage_of_nodes_to_score
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._bind_gate = asyncio.Semaphore(bind_concurrency)
+        self._binding: set[asyncio.Task[None]] = set()
+        self.next_start = 0
+        self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def run(self, should_run: Callable[[], bool] = lambda: True) -> None:
+        """Pop and schedule pods until the queue closes or `should_run` turns False."""
+        budget_start = time.perf_counter()
+        while should_run():
+            entry = await self.queue.pop()
+            if entry is None or not should_run():
+                if entry is not None:
+                    self.queue.requeue(entry, error=True)
+                return
+            self.schedule_one(entry)
+            # Let the informer and the binding tasks in at least every few milliseconds.
+            if time.perf_counter() - budget_start > 0.005:
+                await asyncio.sleep(0)
+                budget_start = time.perf_counter()
+
+    async def drain(self) -> None:
+        """Wait for the binding tasks in flight."""
+        while self._binding:
+            await asyncio.gather(*list(self._binding), return_exceptions=True)
+
+    # --- scheduling cycle ----------------------------------------------------------------
+
+    def schedule_one(self, entry: QueuedPod) -> Attempt:
+        pod = entry.pod
+        profile = self.profiles[pod.scheduler_name]
+        start = time.perf_counter()
+        attempt = self._decide(pod, profile, CycleState())
+        elapsed = time.perf_counter() - start
+        self._remember(attempt)
+        if attempt.node:
+            self.observer.attempt("scheduled", profile.scheduler_name, elapsed)
+        else:
+            status = attempt.status
+            error = status is not None and status.code is Code.ERROR
+            self.observer.attempt(
+                "error" if error else "unschedulable", profile.scheduler_name, elapsed
+            )
+            plugins = frozenset(attempt.diagnosis.by_plugin) if attempt.diagnosis else frozenset()
+            self.queue.requeue(entry, plugins, error=error)
+            message = status.message if status else "unknown"
+            self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
+        return attempt
+
+    def _decide(self, pod: PodInfo, profile: Profile, state: CycleState) -> Attempt:
+        table = self.cache.table
+        diagnosis = Diagnosis(total_nodes=len(table))
+        attempt = Attempt(pod, diagnosis=diagnosis)
+        try:
+            status = profile.run_pre_filter(state, pod, table)
+            if status is not None:
+                if status.code is Code.ERROR:
+                    attempt.status = status
+                    return attempt
+                diagnosis.pre_filter = status
+                attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
+                return attempt
+            feasible = self._find_feasible(pod, profile, state, diagnosis)
+            if feasible.size == 0:
+                attempt.status = Status.unschedulable(diagnosis.message())
+                return attempt
+            row = self._select(pod, profile, state, feasible, attempt)
+            node = table.node(row).name
+            self.cache.assume(pod, node)
+            for plugin in profile.reserve:
+                status = plugin.reserve(state, pod, node)
+                if status is not None:
+                    self._unreserve(profile, state, pod, node)
+                    self.cache.forget(pod)
+                    attempt.status = Status(status.code, status.reasons, plugin.name)
+                    return attempt
+        except Exception as err:  # a plugin bug must not stop the scheduler
+            log.exception("scheduling cycle failed", extra={"pod": pod.key})
+            attempt.status = Status.error(f"scheduling cycle failed: {err}")
+            return attempt
+        attempt.node = node
+        self.queue.done(pod.uid)
+        task = asyncio.get_running_loop().create_task(
+            self._binding_cycle(pod, profile, state, node)
+        )
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+        return attempt
+
+    def _find_feasible(
+        self, pod: PodInfo, profile: Profile, state: CycleState, diagnosis: Diagnosis
+    ) -> Rows:
+        """Filter nodes in zone-interleaved order from the round-robin start, chunk by chunk,
+        until enough feasible nodes are found (upstream's percentageOfNodesToScore)."""
+        order = self.cache.table.order()
+        total = order.size
+        if total == 0:
+            return order
+        percentage = profile.percentage_of_nodes_to_score
+        wanted = num_feasible_nodes_to_find(
+            percentage if percentage is not None else self.percentage, total
+        )
+        start = self.next_start % total
+        rotated = np.concatenate((order[start:], order[:start]))
+        chunk = max(wanted, 256)
+        found: list[Rows] = []
+        count = processed = 0
+        while processed < total and count < wanted:
+            rows = rotated[processed : processed + chunk]
+            passed = profile.run_filters(state, pod, self.cache.table, rows, diagnosis)
+            if count + passed.size > wanted:
+                # Stop exactly at the wanted-th feasible node, as upstream does.
+                passed = passed[: wanted - count]
+                last = int(np.flatnonzero(rows == passed[-1])[0])
+                processed += last + 1
+            else:
+                processed += rows.size
+            found.append(passed)
+            count += passed.size
+        self.next_start = (start + processed) % total
+        return np.concatenate(found) if found else order[:0]
+
+    def _select(
+        self, pod: PodInfo, profile: Profile, state: CycleState, feasible: Rows, attempt: Attempt
+    ) -> int:
+        if feasible.size == 1:
+            return int(feasible[0])
+        totals, parts = profile.run_scores(state, pod, self.cache.table, feasible)
+        best = np.flatnonzero(totals == totals.max())
+        choice = int(best[0]) if best.size == 1 else int(best[self._rng.randrange(best.size)])
+        top = np.argsort(-totals, kind="stable")[:5]
+        names = self.cache.table.names(feasible[top])
+        attempt.scores = {
+            name: {"total": int(totals[i]), **{p: int(s[i]) for p, s in parts.items()}}
+            for name, i in zip(names, top, strict=True)
+        }
+        return int(feasible[choice])
+
+    def _unreserve(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
+        for plugin in reversed(profile.reserve):
+            plugin.unreserve(state, pod, node)
+
+    def _remember(self, attempt: Attempt) -> None:
+        self.last[attempt.pod.key] = attempt
+        if len(self.last) > 10000:
+            self.last.pop(next(iter(self.last)))
+
+    # --- binding cycle -------------------------------------------------------------------
+
+    async def _binding_cycle(
+        self, pod: PodInfo, profile: Profile, state: CycleState, node: str
+    ) -> None:
+        async with self._bind_gate:
+            try:
+                await self._permit(profile, state, pod, node)
+                for pre in profile.pre_bind:
+                    if (status := await pre.pre_bind(state, pod, node)) is not None:
+                        raise _Rejected(status)
+                for binder in profile.bind:
+                    status = await binder.bind(state, pod, node)
+                    if status is None:
+                        break
+                    if status.code is not Code.SKIP:
+                        raise _Rejected(status)
+            except AlreadyBound:
+                # Someone bound it first; the watch will show where. Never bind twice.
+                self.cache.forget(pod)
+                self.queue.delete(pod.uid)
+                return
+            except Exception as err:
+                self._binding_failed(profile, state, pod, node, err)
+                return
+        self.cache.finish_binding(pod)
+        for post in profile.post_bind:
+            post.post_bind(state, pod, node)
+        entry = self.queue.pods.pop(pod.uid, None)
+        if entry is not None:
+            self.observer.scheduled(entry.attempts, self._clock() - entry.arrival)
+        self.reporter.scheduled(pod, node)
+
+    async def _permit(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
+        waits = []
+        for plugin in profile.permit:
+            status, timeout = plugin.permit(state, pod, node)
+            if status is None:
+                continue
+            if status.code is Code.WAIT:
+                waits.append(timeout)
+                continue
+            raise _Rejected(Status(status.code, status.reasons, plugin.name))
+        if waits:
+            # No plugin berth ships allows a waiting pod early; the wait ends at its timeout
+            # with a rejection, as upstream does when nobody calls Allow.
+            await asyncio.sleep(min(waits))
+            raise _Rejected(
+                Status.unschedulable(
+                    f"rejected due to timeout after waiting {min(waits):.0f}s at permit"
+                )
+            )
+
+    def _binding_failed(
+        self, profile: Profile, state: CycleState, pod: PodInfo, node: str, err: Exception
+    ) -> None:
+        log.warning("binding failed", extra={"pod": pod.key, "node": node, "error": str(err)})
+        self._unreserve(profile, state, pod, node)
+        self.cache.forget(pod)
+        entry = self.queue.pods.get(pod.uid)
+        if entry is not None:
+            self.queue.requeue(entry, error=True)
+        message = err.status.message if isinstance(err, _Rejected) else str(err)
+        self.reporter.failed(pod, f"Binding rejected: {message}", "SchedulerError")
+
+
+class _Rejected(Exception):
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.message)
+        self.status = status

@@ -1,0 +1,354 @@
+"""Extension points, Status, CycleState and the per-profile plugin runner.
+
+One Protocol per extension point; its docstring is the contract. Filter and Score are
+vectorized: they receive candidate rows of the NodeTable and return a mask or a score vector
+for all of them at once. `None` as a Status means Success everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.model import PodInfo
+from scheduler.snapshot import Mask, NodeTable, Rows
+
+Scores = npt.NDArray[np.int64]
+MAX_NODE_SCORE = 100
+
+
+class Code(enum.Enum):
+    """What a Status does to the pod.
+
+    SUCCESS: go on. ERROR: internal failure, the pod goes to backoff.
+    UNSCHEDULABLE: this node (or the pod) fails now, but preemption or a cluster event may help;
+    the pod waits in the unschedulable pool. UNSCHEDULABLE_AND_UNRESOLVABLE: preemption cannot
+    help on that node. WAIT: Permit asks the binding cycle to wait. SKIP: PreFilter/PreScore
+    say the plugin has nothing to do for this pod, so its Filter/Score are not run.
+    PENDING: the pod waits for something outside the scheduler (no event will help by itself).
+    """
+
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3
+    WAIT = 4
+    SKIP = 5
+    PENDING = 6
+
+
+@dataclass(frozen=True)
+class Status:
+    code: Code
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @property
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+    @classmethod
+    def error(cls, message: str, plugin: str = "") -> Status:
+        return cls(Code.ERROR, (message,), plugin)
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, plugin: str = "", resolvable: bool = True) -> Status:
+        code = Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+        return cls(code, reasons, plugin)
+
+
+SKIP = Status(Code.SKIP)
+
+
+@dataclass
+class CycleState:
+    """Per-pod scratch space shared by a profile's plugins during one scheduling attempt."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    skip_filter: set[str] = field(default_factory=set)
+    skip_score: set[str] = field(default_factory=set)
+
+    def read(self, key: str) -> Any:
+        return self.data[key]
+
+    def write(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rejection reason, applied to the rows of `rejected`."""
+
+    message: str
+    rejected: Mask
+    resolvable: bool = True  # False = UnschedulableAndUnresolvable (preemption cannot help)
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """mask[i] True = rows[i] passes. Every False row is covered by at least one reason."""
+
+    mask: Mask
+    reasons: tuple[Reason, ...] = ()
+
+    @classmethod
+    def all_pass(cls, n: int) -> FilterResult:
+        return cls(np.ones(n, dtype=np.bool_))
+
+    @classmethod
+    def reject(cls, mask: Mask, message: str, resolvable: bool = True) -> FilterResult:
+        """Rows where mask is False fail with one reason."""
+        return cls(mask, (Reason(message, ~mask, resolvable),))
+
+
+class Handle(Protocol):
+    """What the framework offers plugins beyond the snapshot: the API side effects."""
+
+    async def bind(self, pod: PodInfo, node: str) -> None: ...
+
+
+class Plugin(Protocol):
+    name: str
+
+
+@runtime_checkable
+class PreEnqueuePlugin(Plugin, Protocol):
+    def pre_enqueue(self, pod: PodInfo) -> Status | None:
+        """Gate a pod before it enters the active queue; non-None keeps it gated."""
+
+
+@runtime_checkable
+class QueueSortPlugin(Plugin, Protocol):
+    def sort_key(self, pod: PodInfo, arrival: float) -> tuple[Any, ...]:
+        """Smaller keys pop first."""
+
+
+@runtime_checkable
+class PreFilterPlugin(Plugin, Protocol):
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        """Compute per-pod state. SKIP disables this plugin's Filter for the pod; an
+        UNSCHEDULABLE status rejects the pod on every node."""
+
+
+@runtime_checkable
+class FilterPlugin(Plugin, Protocol):
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        """Return which of `rows` can host the pod, with a reason for each rejected row.
+        Must not change the table."""
+
+
+@runtime_checkable
+class PostFilterPlugin(Plugin, Protocol):
+    def post_filter(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, diagnosis: Diagnosis
+    ) -> tuple[Status | None, str]:
+        """Run after no node fits (preemption); returns a status and a nominated node name."""
+
+
+@runtime_checkable
+class PreScorePlugin(Plugin, Protocol):
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> Status | None:
+        """Prepare scoring over the feasible rows; SKIP disables this plugin's Score."""
+
+
+@runtime_checkable
+class ScorePlugin(Plugin, Protocol):
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        """Scores for the feasible rows; within [0, 100] after normalize()."""
+
+    def normalize(self, scores: Scores) -> Scores:
+        """Rescale raw scores into [0, 100]; return them unchanged if already there."""
+
+
+@runtime_checkable
+class ReservePlugin(Plugin, Protocol):
+    def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None: ...
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        """Must be idempotent; may run without a prior reserve()."""
+
+
+@runtime_checkable
+class PermitPlugin(Plugin, Protocol):
+    def permit(self, state: CycleState, pod: PodInfo, node: str) -> tuple[Status | None, float]:
+        """None = allow; WAIT with a timeout in seconds; anything else rejects."""
+
+
+@runtime_checkable
+class PreBindPlugin(Plugin, Protocol):
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None: ...
+
+
+@runtime_checkable
+class BindPlugin(Plugin, Protocol):
+    async def bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """SKIP passes the pod to the next bind plugin."""
+
+
+@runtime_checkable
+class PostBindPlugin(Plugin, Protocol):
+    def post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None: ...
+
+
+POINTS: dict[str, type] = {
+    "preEnqueue": PreEnqueuePlugin,
+    "queueSort": QueueSortPlugin,
+    "preFilter": PreFilterPlugin,
+    "filter": FilterPlugin,
+    "postFilter": PostFilterPlugin,
+    "preScore": PreScorePlugin,
+    "score": ScorePlugin,
+    "reserve": ReservePlugin,
+    "permit": PermitPlugin,
+    "preBind": PreBindPlugin,
+    "bind": BindPlugin,
+    "postBind": PostBindPlugin,
+}
+
+
+def implements(plugin_type: type) -> frozenset[str]:
+    """The extension points a plugin class implements (by the methods it defines)."""
+    methods = {
+        "preEnqueue": "pre_enqueue",
+        "queueSort": "sort_key",
+        "preFilter": "pre_filter",
+        "filter": "filter",
+        "postFilter": "post_filter",
+        "preScore": "pre_score",
+        "score": "score",
+        "reserve": "reserve",
+        "permit": "permit",
+        "preBind": "pre_bind",
+        "bind": "bind",
+        "postBind": "post_bind",
+    }
+    return frozenset(p for p, m in methods.items() if callable(getattr(plugin_type, m, None)))
+
+
+Factory = Callable[[Mapping[str, Any], Handle], Any]
+
+
+@dataclass
+class Diagnosis:
+    """Why the pod fits nowhere: reason -> number of nodes, and which plugin said it."""
+
+    total_nodes: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    by_plugin: dict[str, dict[str, int]] = field(default_factory=dict)
+    unresolvable_rows: set[int] = field(default_factory=set)
+    pre_filter: Status | None = None
+
+    def message(self) -> str:
+        """Upstream's "0/N nodes are available: ..." text (reasons sorted, counts first)."""
+        if self.pre_filter is not None:
+            detail = self.pre_filter.message
+            return f"0/{self.total_nodes} nodes are available: {detail}."
+        parts = sorted(f"{n} {reason}" for reason, n in self.counts.items())
+        detail = ", ".join(parts) if parts else "no nodes available to schedule pods"
+        return f"0/{self.total_nodes} nodes are available: {detail}."
+
+
+Timer = Callable[[], float]
+
+
+@dataclass
+class Profile:
+    """The plugins of one schedulerName, instantiated and ordered per extension point."""
+
+    scheduler_name: str
+    percentage_of_nodes_to_score: int | None
+    pre_enqueue: Sequence[PreEnqueuePlugin] = ()
+    queue_sort: QueueSortPlugin | None = None
+    pre_filter: Sequence[PreFilterPlugin] = ()
+    filter: Sequence[FilterPlugin] = ()
+    post_filter: Sequence[PostFilterPlugin] = ()
+    pre_score: Sequence[PreScorePlugin] = ()
+    score: Sequence[tuple[ScorePlugin, int]] = ()
+    reserve: Sequence[ReservePlugin] = ()
+    permit: Sequence[PermitPlugin] = ()
+    pre_bind: Sequence[PreBindPlugin] = ()
+    bind: Sequence[BindPlugin] = ()
+    post_bind: Sequence[PostBindPlugin] = ()
+    observe: Callable[[str, str, float], None] = lambda plugin, point, seconds: None
+
+    def run_pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        for plugin in self.pre_filter:
+            status = plugin.pre_filter(state, pod, table)
+            if status is None:
+                continue
+            if status.code is Code.SKIP:
+                state.skip_filter.add(plugin.name)
+                continue
+            return Status(status.code, status.reasons, plugin.name)
+        return None
+
+    def run_filters(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        table: NodeTable,
+        rows: Rows,
+        diagnosis: Diagnosis | None,
+    ) -> Rows:
+        """The rows that pass every filter; rejections are counted into `diagnosis`."""
+        for plugin in self.filter:
+            if rows.size == 0:
+                break
+            if plugin.name in state.skip_filter:
+                continue
+            start = time.perf_counter()
+            result = plugin.filter(state, pod, table, rows)
+            self.observe(plugin.name, "Filter", time.perf_counter() - start)
+            if diagnosis is not None and not result.mask.all():
+                _count(diagnosis, plugin.name, rows, result)
+            rows = rows[result.mask]
+        return rows
+
+    def run_scores(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> tuple[Scores, dict[str, Scores]]:
+        """Weighted total per row, and each plugin's normalized scores (for explain)."""
+        for pre in self.pre_score:
+            status = pre.pre_score(state, pod, table, rows)
+            if status is not None and status.code is Code.SKIP:
+                state.skip_score.add(pre.name)
+        total = np.zeros(rows.size, dtype=np.int64)
+        parts: dict[str, Scores] = {}
+        for plugin, weight in self.score:
+            if plugin.name in state.skip_score:
+                continue
+            start = time.perf_counter()
+            scores = plugin.normalize(plugin.score(state, pod, table, rows))
+            self.observe(plugin.name, "Score", time.perf_counter() - start)
+            parts[plugin.name] = scores
+            total += scores * weight
+        return total, parts
+
+
+def _count(diagnosis: Diagnosis, plugin: str, rows: Rows, result: FilterResult) -> None:
+    rejected = ~result.mask
+    per_plugin = diagnosis.by_plugin.setdefault(plugin, {})
+    covered = np.zeros(rows.size, dtype=np.bool_)
+    for reason in result.reasons:
+        hit = reason.rejected & rejected
+        n = int(hit.sum())
+        if n == 0:
+            continue
+        covered |= hit
+        diagnosis.counts[reason.message] = diagnosis.counts.get(reason.message, 0) + n
+        per_plugin[reason.message] = per_plugin.get(reason.message, 0) + n
+        if not reason.resolvable:
+            diagnosis.unresolvable_rows.update(int(r) for r in rows[hit])
+    missing = int((rejected & ~covered).sum())
+    if missing:
+        message = f"node(s) were rejected by {plugin}"
+        diagnosis.counts[message] = diagnosis.counts.get(message, 0) + missing
+        per_plugin[message] = per_plugin.get(message, 0) + missing

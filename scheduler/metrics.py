@@ -1,0 +1,422 @@
+"""Prometheus metrics shaped exactly like kube-scheduler v1.33's, so its dashboards work unchanged.
+
+Every family below keeps upstream's name, label names and histogram buckets (see
+`pkg/scheduler/metrics/metrics.go` at v1.33). Three things make the exposition match client_golang's
+byte for byte where a dashboard could notice:
+
+- Counters are declared with their full `_total` name; prometheus_client strips the suffix from the
+  family name and puts it back on the sample, so the exposed series is `..._total` either way.
+- prometheus_client adds a `<name>_created` series to every counter and histogram child; Go's client
+  does not, so `render()` drops them (a view over the registry, no process-wide switch).
+- Bucket bounds come from `exponential_buckets()`, which multiplies step by step as client_golang's
+  `ExponentialBuckets` does, so `le` strings such as `1.5000000000000002e-05` match upstream's, and
+  integral bounds print as Go prints them (`le="1"`, not `le="1.0"`).
+
+Each `Metrics` owns its `CollectorRegistry`, so tests build fresh ones freely.
+
+Label children are looked up with `labels()` once per label combination and cached in a dict: the
+engine calls the `observe_*` methods on its hot path, and `labels()` takes a lock and builds a tuple
+every time. A label value from a closed upstream set (attempt result, queue, extension point,
+status) is checked against that set when its child is first bound, so a typo fails loudly at once
+instead of quietly splitting a dashboard's series, and costs nothing afterwards.
+
+Help texts carry upstream's stability level (`[STABLE]`, `[BETA]`, `[ALPHA]`) as component-base
+prints it; `berth_*` families are berth's own and have no upstream counterpart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+
+# The text format kube-scheduler's /metrics answers with by default.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# result label of schedule_attempts_total and scheduling_attempt_duration_seconds.
+SCHEDULED = "scheduled"
+UNSCHEDULABLE = "unschedulable"
+ERROR = "error"
+RESULTS = frozenset({SCHEDULED, UNSCHEDULABLE, ERROR})
+
+# queue label of pending_pods; queue_incoming_pods_total never uses "gated" upstream (a gated pod
+# enters the unschedulable pool and is counted there).
+ACTIVE = "active"
+BACKOFF = "backoff"
+GATED = "gated"
+PENDING_QUEUES = frozenset({ACTIVE, BACKOFF, UNSCHEDULABLE, GATED})
+INCOMING_QUEUES = frozenset({ACTIVE, BACKOFF, UNSCHEDULABLE})
+
+# extension_point label values, spelled as upstream spells them.
+EXTENSION_POINTS = frozenset(
+    {
+        "PreFilter",
+        "Filter",
+        "PreFilterExtensionAddPod",
+        "PreFilterExtensionRemovePod",
+        "PostFilter",
+        "PreScore",
+        "Score",
+        "ScoreExtensionNormalize",
+        "PreBind",
+        "Bind",
+        "PostBind",
+        "Reserve",
+        "Unreserve",
+        "Permit",
+    }
+)
+
+# status label values: the framework status code's name, as upstream's Code.String() prints it.
+STATUSES = frozenset(
+    {"Success", "Error", "Unschedulable", "UnschedulableAndUnresolvable", "Wait", "Skip", "Pending"}
+)
+
+# type label of the cache-size gauges.
+CACHE_TYPES = ("nodes", "pods", "assumed_pods")
+
+# pod_scheduling_sli_duration_seconds caps its attempts label here to bound cardinality.
+ATTEMPTS_CAP = 15
+
+
+def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:
+    """`count` bounds from `start`, each `factor` times the last, computed as client_golang does.
+
+    Multiplying step by step (not `start * factor**i`) keeps the float rounding, and therefore the
+    `le` strings, identical to upstream's.
+    """
+    if start <= 0 or factor <= 1 or count < 1:
+        raise ValueError(f"exponential_buckets({start}, {factor}, {count}): need start>0, factor>1")
+    bounds = []
+    for _ in range(count):
+        bounds.append(start)
+        start *= factor
+    return tuple(bounds)
+
+
+# Upstream's buckets, by the metric that uses them.
+ATTEMPT_DURATION_BUCKETS = exponential_buckets(0.001, 2, 15)  # 1ms .. ~16s
+SLI_DURATION_BUCKETS = exponential_buckets(0.01, 2, 20)  # 10ms .. ~87min
+ATTEMPTS_BUCKETS = exponential_buckets(1, 2, 5)  # 1 .. 16
+EXTENSION_POINT_BUCKETS = exponential_buckets(0.0001, 2, 12)  # 0.1ms .. ~200ms
+PLUGIN_BUCKETS = exponential_buckets(0.00001, 1.5, 20)  # 10µs .. ~22ms, fine-grained
+PREEMPTION_VICTIMS_BUCKETS = exponential_buckets(1, 2, 7)  # 1 .. 64
+EVENT_HANDLING_BUCKETS = exponential_buckets(0.0001, 2, 12)  # 0.1ms .. ~200ms
+
+
+class Metrics:
+    """kube-scheduler's metric families on a registry of their own, plus hot-path recorders.
+
+    Attributes are the families themselves, named after the upstream metric without its
+    `scheduler_` prefix and `_total`/`_seconds` suffix; use them directly for anything the
+    `observe_*`/`set_*` helpers do not cover.
+    """
+
+    def __init__(self, *, process_metrics: bool = True) -> None:
+        """process_metrics: also expose process_* (CPU, memory, fds, start time), as Go does."""
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        if process_metrics:
+            ProcessCollector(registry=reg)
+
+        self.schedule_attempts = Counter(
+            "scheduler_schedule_attempts_total",
+            "[STABLE] Scheduling attempts by result: 'unschedulable' means no node fits the pod, "
+            "'error' means an internal scheduler problem.",
+            ["result", "profile"],
+            registry=reg,
+        )
+        self.scheduling_attempt_duration = Histogram(
+            "scheduler_scheduling_attempt_duration_seconds",
+            "[STABLE] Seconds one scheduling attempt took (scheduling algorithm and binding).",
+            ["result", "profile"],
+            buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.scheduling_algorithm_duration = Histogram(
+            "scheduler_scheduling_algorithm_duration_seconds",
+            "[ALPHA] Seconds the scheduling algorithm (filter and score) took.",
+            buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.pod_scheduling_sli_duration = Histogram(
+            "scheduler_pod_scheduling_sli_duration_seconds",
+            "[BETA] Seconds from a pod entering the scheduling queue to its being scheduled, "
+            "over all its attempts.",
+            ["attempts"],
+            buckets=SLI_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.pod_scheduling_attempts = Histogram(
+            "scheduler_pod_scheduling_attempts",
+            "[STABLE] Attempts it took to schedule a pod successfully.",
+            buckets=ATTEMPTS_BUCKETS,
+            registry=reg,
+        )
+        self.framework_extension_point_duration = Histogram(
+            "scheduler_framework_extension_point_duration_seconds",
+            "[STABLE] Seconds spent running all plugins of one extension point.",
+            ["extension_point", "status", "profile"],
+            buckets=EXTENSION_POINT_BUCKETS,
+            registry=reg,
+        )
+        self.plugin_execution_duration = Histogram(
+            "scheduler_plugin_execution_duration_seconds",
+            "[ALPHA] Seconds one plugin took at one extension point.",
+            ["plugin", "extension_point", "status"],
+            buckets=PLUGIN_BUCKETS,
+            registry=reg,
+        )
+        self.pending_pods = Gauge(
+            "scheduler_pending_pods",
+            "[STABLE] Pending pods by queue: 'active' (activeQ), 'backoff' (backoffQ), "
+            "'unschedulable' (tried and failed), 'gated' (never tried: scheduling gates).",
+            ["queue"],
+            registry=reg,
+        )
+        self.queue_incoming_pods = Counter(
+            "scheduler_queue_incoming_pods_total",
+            "[STABLE] Pods added to a scheduling queue, by queue and the event that moved them.",
+            ["queue", "event"],
+            registry=reg,
+        )
+        self.preemption_attempts = Counter(
+            "scheduler_preemption_attempts_total",
+            "[STABLE] Preemption attempts so far.",
+            registry=reg,
+        )
+        self.preemption_victims = Histogram(
+            "scheduler_preemption_victims",
+            "[STABLE] Victims chosen by one successful preemption.",
+            buckets=PREEMPTION_VICTIMS_BUCKETS,
+            registry=reg,
+        )
+        self.unschedulable_pods = Gauge(
+            "scheduler_unschedulable_pods",
+            "[ALPHA] Unschedulable pods by the plugin that rejected them; a pod counts once for "
+            "every plugin that rejected it, so only per-plugin values are meaningful.",
+            ["plugin", "profile"],
+            registry=reg,
+        )
+        self.cache_size = Gauge(
+            "scheduler_cache_size",
+            "[ALPHA] Nodes, pods and assumed (binding) pods in the scheduler cache.",
+            ["type"],
+            registry=reg,
+        )
+        # v1.33 still exposes the old doubled-prefix name, deprecated in favour of cache_size and
+        # removed in v1.34; dashboards written before v1.33 read this one.
+        self.scheduler_cache_size = Gauge(
+            "scheduler_scheduler_cache_size",
+            "[ALPHA] (Deprecated since 1.33.0) Same as scheduler_cache_size.",
+            ["type"],
+            registry=reg,
+        )
+        self.plugin_evaluation = Counter(
+            "scheduler_plugin_evaluation_total",
+            "[ALPHA] Times each plugin ran at an extension point (PreFilter, Filter, PreScore "
+            "and Score only).",
+            ["plugin", "extension_point", "profile"],
+            registry=reg,
+        )
+        self.event_handling_duration = Histogram(
+            "scheduler_event_handling_duration_seconds",
+            "[ALPHA] Seconds spent handling one cluster event.",
+            ["event"],
+            buckets=EVENT_HANDLING_BUCKETS,
+            registry=reg,
+        )
+        self.permit_wait_duration = Histogram(
+            "scheduler_permit_wait_duration_seconds",
+            "[ALPHA] Seconds a pod waited at Permit, by the final status.",
+            ["result"],
+            buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.binding_inflight = Gauge(
+            "berth_binding_inflight",
+            "Binding cycles started and not yet finished (Permit wait, PreBind, Bind).",
+            registry=reg,
+        )
+
+        self._pending = tuple(
+            self.pending_pods.labels(q) for q in (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
+        )
+        self._cache = tuple(
+            (self.cache_size.labels(t), self.scheduler_cache_size.labels(t)) for t in CACHE_TYPES
+        )
+        self._attempt: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._point: dict[tuple[str, str, str], Histogram] = {}
+        self._plugin: dict[tuple[str, str, str], Histogram] = {}
+        self._sli: dict[int, Histogram] = {}
+        self._incoming: dict[tuple[str, str], Counter] = {}
+        self._evaluation: dict[tuple[str, str, str], Counter] = {}
+        self._event: dict[str, Histogram] = {}
+        self._permit: dict[str, Histogram] = {}
+        self._view = _UpstreamView(reg)
+
+    # Hot-path recorders. Each looks its children up in a dict and binds them on the first miss.
+
+    def observe_attempt(self, result: str, profile: str, seconds: float) -> None:
+        """One scheduling attempt ended with `result` (scheduled, unschedulable or error)."""
+        children = self._attempt.get((result, profile))
+        if children is None:
+            _check("result", result, RESULTS)
+            children = self._attempt[result, profile] = (
+                self.schedule_attempts.labels(result, profile),
+                self.scheduling_attempt_duration.labels(result, profile),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_algorithm(self, seconds: float) -> None:
+        """The scheduling algorithm (filter and score) of one attempt took `seconds`."""
+        self.scheduling_algorithm_duration.observe(seconds)
+
+    def observe_extension_point(
+        self, point: str, status: str, profile: str, seconds: float
+    ) -> None:
+        """All plugins of extension point `point` ran in `seconds`, ending with `status`."""
+        child = self._point.get((point, status, profile))
+        if child is None:
+            _check("extension point", point, EXTENSION_POINTS)
+            _check("status", status, STATUSES)
+            child = self._point[point, status, profile] = (
+                self.framework_extension_point_duration.labels(point, status, profile)
+            )
+        child.observe(seconds)
+
+    def observe_plugin(self, plugin: str, point: str, status: str, seconds: float) -> None:
+        """Plugin `plugin` ran at `point` in `seconds`, returning `status`.
+
+        Upstream samples this (10% of scheduling cycles) because it is per plugin per pod; the
+        caller decides whether to do the same.
+        """
+        child = self._plugin.get((plugin, point, status))
+        if child is None:
+            _check("extension point", point, EXTENSION_POINTS)
+            _check("status", status, STATUSES)
+            child = self._plugin[plugin, point, status] = self.plugin_execution_duration.labels(
+                plugin, point, status
+            )
+        child.observe(seconds)
+
+    def observe_sli(self, attempts: int, seconds: float) -> None:
+        """A pod got scheduled after `attempts` attempts, `seconds` after it entered the queue.
+
+        The attempts label stops at "15+", as upstream's does.
+        """
+        key = min(attempts, ATTEMPTS_CAP)
+        child = self._sli.get(key)
+        if child is None:
+            if attempts < 1:
+                raise ValueError(f"attempts must be at least 1, got {attempts}")
+            label = f"{ATTEMPTS_CAP}+" if key == ATTEMPTS_CAP else str(key)
+            child = self._sli[key] = self.pod_scheduling_sli_duration.labels(label)
+        child.observe(seconds)
+        self.pod_scheduling_attempts.observe(attempts)
+
+    def set_pending(self, active: int, backoff: int, unschedulable: int, gated: int) -> None:
+        """The queue now holds this many pods in each of its pools."""
+        a, b, u, g = self._pending
+        a.set(active)
+        b.set(backoff)
+        u.set(unschedulable)
+        g.set(gated)
+
+    def incoming(self, queue: str, event: str) -> None:
+        """A pod entered `queue` (active, backoff or unschedulable) because of `event`.
+
+        Events use upstream's labels: PodAdd, ScheduleAttemptFailure, BackoffComplete,
+        ForceActivate, UnschedulableTimeout, or a cluster event such as NodeAdd.
+        """
+        child = self._incoming.get((queue, event))
+        if child is None:
+            _check("queue", queue, INCOMING_QUEUES)
+            child = self._incoming[queue, event] = self.queue_incoming_pods.labels(queue, event)
+        child.inc()
+
+    def observe_preemption(self, victims: int | None) -> None:
+        """A preemption attempt ended; `victims` is how many it chose, None if it found no node."""
+        self.preemption_attempts.inc()
+        if victims is not None:
+            self.preemption_victims.observe(victims)
+
+    def add_unschedulable(self, plugins: Iterable[str], profile: str, delta: int) -> None:
+        """A pod rejected by `plugins` entered (delta=1) or left (delta=-1) unschedulable pods."""
+        for plugin in plugins:
+            self.unschedulable_pods.labels(plugin, profile).inc(delta)
+
+    def plugin_evaluated(self, plugin: str, point: str, profile: str, count: int = 1) -> None:
+        """Plugin `plugin` was evaluated `count` more times at `point`."""
+        child = self._evaluation.get((plugin, point, profile))
+        if child is None:
+            _check("extension point", point, EXTENSION_POINTS)
+            child = self._evaluation[plugin, point, profile] = self.plugin_evaluation.labels(
+                plugin, point, profile
+            )
+        child.inc(count)
+
+    def observe_event(self, event: str, seconds: float) -> None:
+        """Handling cluster event `event` (upstream's label, e.g. NodeAdd) took `seconds`."""
+        child = self._event.get(event)
+        if child is None:
+            child = self._event[event] = self.event_handling_duration.labels(event)
+        child.observe(seconds)
+
+    def observe_permit_wait(self, status: str, seconds: float) -> None:
+        """A pod waited `seconds` at Permit and the wait ended with `status`."""
+        child = self._permit.get(status)
+        if child is None:
+            _check("status", status, STATUSES)
+            child = self._permit[status] = self.permit_wait_duration.labels(status)
+        child.observe(seconds)
+
+    def set_cache_size(self, nodes: int, pods: int, assumed_pods: int) -> None:
+        """The cache now holds this many nodes, pods and assumed pods (both cache-size names)."""
+        for (new, old), value in zip(self._cache, (nodes, pods, assumed_pods), strict=True):
+            new.set(value)
+            old.set(value)
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition of every family, and its Content-Type."""
+        return generate_latest(self._view), CONTENT_TYPE
+
+
+def _check(what: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not one of upstream's: {', '.join(sorted(allowed))}")
+
+
+class _UpstreamView:
+    """The registry as client_golang would expose it: no `_created` series, Go-style `le`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        # collect() builds fresh Metric objects on every call, so editing them here is safe.
+        for family in self._registry.collect():
+            if family.type in ("counter", "histogram"):
+                created = family.name + "_created"
+                family.samples = [_go_le(s) for s in family.samples if s.name != created]
+            yield family
+
+
+def _go_le(sample: Sample) -> Sample:
+    # prometheus_client prints bound 1 as "1.0"; Go's strconv prints "1". Every other bound in use
+    # already prints the same in both (shortest round-trip digits, same exponent style).
+    le = sample.labels.get("le")
+    if le is None or not le.endswith(".0"):
+        return sample
+    return sample._replace(labels={**sample.labels, "le": le[:-2]})

@@ -1,0 +1,340 @@
+"""Compiled, slotted views of Pods and Nodes, built once per object version from raw JSON.
+
+The informer hands us orjson-parsed dicts. Everything the scheduler asks of an object on the hot
+path (requests as integers, tolerations, affinity terms, labels) is computed here once, so the
+scheduling cycle never walks raw JSON again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+JSON = dict[str, Any]
+
+CPU = "cpu"
+MEMORY = "memory"
+EPHEMERAL = "ephemeral-storage"
+PODS = "pods"
+
+_SUFFIX: dict[str, int | Decimal] = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
+_QUANTITY = re.compile(
+    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$"
+)
+
+
+class InvalidObject(ValueError):
+    """A Pod or Node whose spec cannot be understood (the message names the field)."""
+
+
+def parse_quantity(value: str | int | float, *, milli: bool = False) -> int:
+    """A Kubernetes resource quantity as an integer (rounded up, as the API server does).
+
+    `milli=True` returns thousandths (CPU is kept in millicores).
+    """
+    if isinstance(value, bool):
+        raise InvalidObject(f"quantity {value!r} is not a number")
+    if isinstance(value, int | float):
+        number = Decimal(str(value))
+    else:
+        match = _QUANTITY.match(value.strip())
+        if not match:
+            raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity")
+        try:
+            number = Decimal(match.group(1)) * Decimal(str(_SUFFIX[match.group(2)]))
+        except InvalidOperation as err:
+            raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity") from err
+    if milli:
+        number *= 1000
+    whole = int(number.to_integral_value(rounding="ROUND_CEILING"))
+    return whole
+
+
+def resource_amount(name: str, value: str | int | float) -> int:
+    """CPU in millicores, everything else in whole units (bytes, pods, devices)."""
+    return parse_quantity(value, milli=(name == CPU))
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str
+    operator: str  # Equal | Exists
+    value: str
+    effect: str  # "" = all effects
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.effect and self.effect != taint.effect:
+            return False
+        if self.key and self.key != taint.key:
+            return False
+        if self.operator == "Exists":
+            return True
+        return self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One matchExpressions / matchFields entry of a node selector term."""
+
+    key: str
+    operator: str  # In NotIn Exists DoesNotExist Gt Lt
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorTerm:
+    """A NodeSelectorTerm: all requirements must hold. An empty term matches nothing."""
+
+    expressions: tuple[Requirement, ...] = ()
+    fields: tuple[Requirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PreferredTerm:
+    weight: int
+    term: SelectorTerm
+
+
+@dataclass(slots=True)
+class PodInfo:
+    """The scheduling-relevant parts of one Pod version."""
+
+    uid: str
+    namespace: str
+    name: str
+    resource_version: str
+    scheduler_name: str
+    node_name: str
+    nominated_node_name: str
+    priority: int
+    created: str
+    phase: str
+    deleting: bool
+    requests: dict[str, int]  # effective requests (init containers, sidecars, overhead)
+    node_selector: dict[str, str]
+    required_terms: tuple[SelectorTerm, ...] | None  # None = no required node affinity
+    preferred_terms: tuple[PreferredTerm, ...]
+    tolerations: tuple[Toleration, ...]
+    gates: tuple[str, ...]
+    labels: dict[str, str]
+    raw: JSON = field(repr=False)
+    class_key: tuple[Any, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    """The scheduling-relevant parts of one Node version."""
+
+    name: str
+    resource_version: str
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+    unschedulable: bool
+    allocatable: dict[str, int]
+    images: dict[str, int] = field(default_factory=dict)  # image name -> size in bytes
+
+
+# --- compilation -------------------------------------------------------------------------
+
+
+def compile_node(obj: JSON) -> NodeInfo:
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
+    allocatable = status.get("allocatable") or status.get("capacity") or {}
+    images: dict[str, int] = {}
+    for image in status.get("images") or []:
+        for name in image.get("names") or []:
+            images[name] = int(image.get("sizeBytes") or 0)
+    return NodeInfo(
+        name=meta["name"],
+        resource_version=meta.get("resourceVersion", ""),
+        labels=dict(meta.get("labels") or {}),
+        taints=tuple(
+            Taint(t.get("key", ""), t.get("value", ""), t.get("effect", ""))
+            for t in spec.get("taints") or []
+        ),
+        unschedulable=bool(spec.get("unschedulable")),
+        allocatable={k: resource_amount(k, v) for k, v in allocatable.items()},
+        images=images,
+    )
+
+
+def compile_pod(obj: JSON) -> PodInfo:
+    """Compile a Pod; raises InvalidObject naming the field when the spec is malformed."""
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
+    affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    required_terms, preferred_terms = node_affinity_terms(affinity, "spec.affinity.nodeAffinity")
+    pod = PodInfo(
+        uid=meta.get("uid", ""),
+        namespace=meta.get("namespace", "default"),
+        name=meta.get("name", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        scheduler_name=spec.get("schedulerName") or "default-scheduler",
+        node_name=spec.get("nodeName") or "",
+        nominated_node_name=status.get("nominatedNodeName") or "",
+        priority=int(spec.get("priority") or 0),
+        created=meta.get("creationTimestamp") or "",
+        phase=status.get("phase") or "",
+        deleting=bool(meta.get("deletionTimestamp")),
+        requests=pod_requests(spec),
+        node_selector=dict(spec.get("nodeSelector") or {}),
+        required_terms=required_terms,
+        preferred_terms=preferred_terms,
+        tolerations=tuple(
+            Toleration(
+                t.get("key", ""),
+                t.get("operator") or "Equal",
+                t.get("value", ""),
+                t.get("effect", ""),
+            )
+            for t in spec.get("tolerations") or []
+        ),
+        gates=tuple(g.get("name", "") for g in spec.get("schedulingGates") or []),
+        labels=dict(meta.get("labels") or {}),
+        raw=obj,
+    )
+    pod.class_key = _class_key(pod, spec)
+    return pod
+
+
+def node_affinity_terms(
+    affinity: JSON, path: str
+) -> tuple[tuple[SelectorTerm, ...] | None, tuple[PreferredTerm, ...]]:
+    """Compile a NodeAffinity object: (required terms or None, preferred terms)."""
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+    preferred = affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+    try:
+        required_terms = (
+            None
+            if required is None
+            else tuple(_term(t) for t in required.get("nodeSelectorTerms") or [])
+        )
+        preferred_terms = tuple(
+            PreferredTerm(int(p.get("weight", 0)), _term(p.get("preference") or {}))
+            for p in preferred
+        )
+    except (TypeError, ValueError, AttributeError) as err:
+        raise InvalidObject(f"{path}: {err}") from err
+    return required_terms, preferred_terms
+
+
+def pod_requests(spec: JSON) -> dict[str, int]:
+    """Effective pod requests, as upstream's resource helpers compute them.
+
+    max(sum of app containers + restartable (sidecar) init containers,
+        each regular init container + the sidecars started before it), plus pod overhead.
+    """
+
+    def requests(container: JSON, path: str) -> dict[str, int]:
+        raw = (container.get("resources") or {}).get("requests") or {}
+        try:
+            return {k: resource_amount(k, v) for k, v in raw.items()}
+        except InvalidObject as err:
+            raise InvalidObject(f"{path}.resources.requests: {err}") from err
+
+    total: dict[str, int] = {}
+    for i, c in enumerate(spec.get("containers") or []):
+        _add(total, requests(c, f"spec.containers[{i}]"))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for i, c in enumerate(spec.get("initContainers") or []):
+        req = requests(c, f"spec.initContainers[{i}]")
+        if c.get("restartPolicy") == "Always":
+            _add(sidecars, req)
+            _add(total, req)
+        else:
+            during = dict(sidecars)
+            _add(during, req)
+            for k, v in during.items():
+                init_peak[k] = max(init_peak.get(k, 0), v)
+    for k, v in init_peak.items():
+        total[k] = max(total.get(k, 0), v)
+    overhead = spec.get("overhead") or {}
+    _add(total, {k: resource_amount(k, v) for k, v in overhead.items()})
+    total[PODS] = 1
+    return total
+
+
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _term(raw: JSON) -> SelectorTerm:
+    def reqs(items: list[JSON] | None) -> tuple[Requirement, ...]:
+        out = []
+        for r in items or []:
+            op = r.get("operator", "")
+            if op not in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"):
+                raise ValueError(f"unknown operator {op!r}")
+            out.append(Requirement(r.get("key", ""), op, tuple(r.get("values") or ())))
+        return tuple(out)
+
+    return SelectorTerm(reqs(raw.get("matchExpressions")), reqs(raw.get("matchFields")))
+
+
+def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
+    """Pods with equal keys are interchangeable for Filter and Score (equivalence class)."""
+    return (
+        pod.scheduler_name,
+        pod.priority,
+        tuple(sorted(pod.requests.items())),
+        tuple(sorted(pod.node_selector.items())),
+        pod.required_terms,
+        pod.preferred_terms,
+        pod.tolerations,
+        pod.nominated_node_name,
+    )
+
+
+def requirement_matches(req: Requirement, value: str | None) -> bool:
+    """Does a label (or field) value satisfy one requirement? None = label absent."""
+    op = req.operator
+    if op == "In":
+        return value is not None and value in req.values
+    if op == "NotIn":
+        return value is None or value not in req.values
+    if op == "Exists":
+        return value is not None
+    if op == "DoesNotExist":
+        return value is None
+    if value is None or len(req.values) != 1:
+        return False
+    try:
+        have, want = int(value), int(req.values[0])
+    except ValueError:
+        return False
+    return have > want if op == "Gt" else have < want

@@ -1,0 +1,309 @@
+"""The columnar node table that plugins read: one row per node, numpy columns per attribute.
+
+Filter and Score plugins work on whole columns (allocatable, requested, interned labels, taint
+sets) instead of looping over nodes in Python. Rows are reused after a node is deleted, so a row
+index is only meaningful within one scheduling cycle; `generation[row]` moves on every change
+to that row (pod added or removed, node updated), which is what equivalence batching checks.
+
+The scheduling cycle never awaits between PreFilter and Reserve, so the live table *is* the
+snapshot of that cycle: informer updates are applied between cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.model import (
+    CPU,
+    EPHEMERAL,
+    MEMORY,
+    PODS,
+    NodeInfo,
+    PodInfo,
+    Requirement,
+    SelectorTerm,
+    Taint,
+    requirement_matches,
+)
+
+Rows = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
+
+ZONE = "topology.kubernetes.io/zone"
+REGION = "topology.kubernetes.io/region"
+
+# Upstream scores pods without requests as if they asked for 100m CPU and 200Mi memory, so
+# that spreading still works for best-effort pods.
+DEFAULT_MILLI_CPU = 100
+DEFAULT_MEMORY = 200 * 1024 * 1024
+
+_BASE_RESOURCES = (CPU, MEMORY, EPHEMERAL, PODS)
+
+
+class NodeTable:
+    """Nodes as rows, with the pods assigned to each (bound or assumed)."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.resources: list[str] = list(_BASE_RESOURCES)
+        self.resource_index: dict[str, int] = {r: i for i, r in enumerate(self.resources)}
+        self._cap = capacity
+        self.allocatable = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        self.requested = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        # Requests with upstream's non-zero defaults for scoring: columns cpu, memory.
+        self.nonzero_requested = np.zeros((capacity, 2), dtype=np.int64)
+        self.alive = np.zeros(capacity, dtype=np.bool_)
+        self.unschedulable = np.zeros(capacity, dtype=np.bool_)
+        self.taint_set = np.zeros(capacity, dtype=np.int32)
+        self.generation = np.zeros(capacity, dtype=np.int64)
+        self.nodes: list[NodeInfo | None] = [None] * capacity
+        self.pods: list[dict[str, PodInfo]] = [{} for _ in range(capacity)]
+        self.row_of: dict[str, int] = {}
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        # Labels: per key an int32 column of interned value ids (-1 = label absent).
+        self.label_columns: dict[str, npt.NDArray[np.int32]] = {}
+        self.label_values: dict[str, dict[str, int]] = {}
+        # Taint sets are interned: rows with the same taints share an id; id 0 = no taints.
+        self.taint_sets: list[tuple[Taint, ...]] = [()]
+        self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
+        self._order: Rows | None = None
+        self._clock = 0  # generation counter shared by all rows
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def node(self, row: int) -> NodeInfo:
+        node = self.nodes[row]
+        assert node is not None, f"row {row} is free"
+        return node
+
+    def upsert_node(self, node: NodeInfo) -> int:
+        """Add a node or replace its attributes; the pods on it are kept."""
+        row = self.row_of.get(node.name)
+        if row is None:
+            row = self._take_row()
+            self.row_of[node.name] = row
+            self._order = None
+        else:
+            old = self.node(row)
+            if (old.labels.get(ZONE), old.labels.get(REGION)) != (
+                node.labels.get(ZONE),
+                node.labels.get(REGION),
+            ):
+                self._order = None
+        self.nodes[row] = node
+        self.alive[row] = True
+        self.unschedulable[row] = node.unschedulable
+        self.taint_set[row] = self._intern_taints(node.taints)
+        self.allocatable[row] = 0
+        for name, amount in node.allocatable.items():
+            self.allocatable[row, self._resource_column(name)] = amount
+        self._set_labels(row, node.labels)
+        self._touch(row)
+        return row
+
+    def remove_node(self, name: str) -> dict[str, PodInfo]:
+        """Drop a node's row; returns the pods that were on it."""
+        row = self.row_of.pop(name, None)
+        if row is None:
+            return {}
+        pods = self.pods[row]
+        self.pods[row] = {}
+        self.nodes[row] = None
+        self.alive[row] = False
+        self.requested[row] = 0
+        self.nonzero_requested[row] = 0
+        self.allocatable[row] = 0
+        for column in self.label_columns.values():
+            column[row] = -1
+        self._touch(row)
+        self._free.append(row)
+        self._order = None
+        return pods
+
+    # --- pods ----------------------------------------------------------------------------
+
+    def add_pod(self, row: int, pod: PodInfo) -> None:
+        if pod.uid in self.pods[row]:
+            return
+        self.pods[row][pod.uid] = pod
+        self._apply(row, pod, +1)
+
+    def remove_pod(self, row: int, pod: PodInfo) -> None:
+        old = self.pods[row].pop(pod.uid, None)
+        if old is not None:
+            self._apply(row, old, -1)
+
+    def request_vector(self, pod: PodInfo) -> npt.NDArray[np.int64]:
+        """The pod's requests as a vector over this table's resource columns."""
+        vec = np.zeros(len(self.resources), dtype=np.int64)
+        for name, amount in pod.requests.items():
+            vec[self._resource_column(name)] = amount
+        return vec
+
+    def _apply(self, row: int, pod: PodInfo, sign: int) -> None:
+        for name, amount in pod.requests.items():
+            self.requested[row, self._resource_column(name)] += sign * amount
+        cpu = pod.requests.get(CPU, 0) or DEFAULT_MILLI_CPU
+        memory = pod.requests.get(MEMORY, 0) or DEFAULT_MEMORY
+        self.nonzero_requested[row, 0] += sign * cpu
+        self.nonzero_requested[row, 1] += sign * memory
+        self._touch(row)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def live_rows(self) -> Rows:
+        return np.flatnonzero(self.alive).astype(np.int64)
+
+    def order(self) -> Rows:
+        """All live rows, interleaved across zones as upstream's node tree lists them:
+        the first node of each zone, then the second of each zone, and so on."""
+        if self._order is None:
+            zones: dict[tuple[str, str], list[int]] = {}
+            for row in self.row_of.values():
+                labels = self.node(row).labels
+                zones.setdefault((labels.get(REGION, ""), labels.get(ZONE, "")), []).append(row)
+            lists = [sorted(rows, key=lambda r: self.node(r).name) for rows in zones.values()]
+            out: list[int] = []
+            for i in range(max((len(rows) for rows in lists), default=0)):
+                out.extend(rows[i] for rows in lists if i < len(rows))
+            self._order = np.asarray(out, dtype=np.int64)
+        return self._order
+
+    def label_column(self, key: str) -> npt.NDArray[np.int32]:
+        column = self.label_columns.get(key)
+        if column is None:
+            return np.full(self._cap, -1, dtype=np.int32)
+        return column
+
+    def value_ids(self, key: str, values: Iterable[str]) -> list[int]:
+        known = self.label_values.get(key, {})
+        return [known[v] for v in values if v in known]
+
+    def names(self, rows: Iterable[int]) -> list[str]:
+        return [self.node(int(r)).name for r in rows]
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _touch(self, row: int) -> None:
+        self._clock += 1
+        self.generation[row] = self._clock
+
+    def _take_row(self) -> int:
+        if not self._free:
+            self._grow()
+        return self._free.pop()
+
+    def _grow(self) -> None:
+        old, new = self._cap, self._cap * 2
+
+        def widen(array: Any, fill: Any = 0) -> Any:
+            shape = (new, *array.shape[1:])
+            out = np.full(shape, fill, dtype=array.dtype)
+            out[:old] = array
+            return out
+
+        self.allocatable = widen(self.allocatable)
+        self.requested = widen(self.requested)
+        self.nonzero_requested = widen(self.nonzero_requested)
+        self.alive = widen(self.alive, False)
+        self.unschedulable = widen(self.unschedulable, False)
+        self.taint_set = widen(self.taint_set)
+        self.generation = widen(self.generation)
+        self.label_columns = {k: widen(v, -1) for k, v in self.label_columns.items()}
+        self.nodes.extend([None] * (new - old))
+        self.pods.extend({} for _ in range(new - old))
+        self._free.extend(range(new - 1, old - 1, -1))
+        self._cap = new
+
+    def _resource_column(self, name: str) -> int:
+        index = self.resource_index.get(name)
+        if index is None:
+            index = len(self.resources)
+            self.resources.append(name)
+            self.resource_index[name] = index
+            pad = np.zeros((self._cap, 1), dtype=np.int64)
+            self.allocatable = np.hstack([self.allocatable, pad])
+            self.requested = np.hstack([self.requested, pad])
+        return index
+
+    def _intern_taints(self, taints: tuple[Taint, ...]) -> int:
+        key = taints  # order kept: the first untolerated taint names the reason
+        ident = self._taint_set_ids.get(key)
+        if ident is None:
+            ident = len(self.taint_sets)
+            self.taint_sets.append(key)
+            self._taint_set_ids[key] = ident
+        return ident
+
+    def _set_labels(self, row: int, labels: dict[str, str]) -> None:
+        for key, column in self.label_columns.items():
+            if key not in labels:
+                column[row] = -1
+        for key, value in labels.items():
+            if key not in self.label_columns:
+                self.label_columns[key] = np.full(self._cap, -1, dtype=np.int32)
+                self.label_values[key] = {}
+            column = self.label_columns[key]
+            ids = self.label_values[key]
+            column[row] = ids.setdefault(value, len(ids))
+
+
+# --- selectors over label columns ---------------------------------------------------------
+
+
+def requirement_mask(table: NodeTable, req: Requirement, rows: Rows, field: bool = False) -> Mask:
+    """Which of `rows` satisfy one node selector requirement, evaluated on whole columns.
+
+    `field=True` evaluates a matchFields requirement; only metadata.name is supported there,
+    as upstream.
+    """
+    if field:
+        if req.key != "metadata.name" or req.operator not in ("In", "NotIn"):
+            return np.zeros(rows.size, dtype=np.bool_)
+        wanted = [table.row_of[n] for n in req.values if n in table.row_of]
+        hit = np.isin(rows, np.asarray(wanted, dtype=np.int64))
+        return hit if req.operator == "In" else ~hit
+    column = table.label_column(req.key)[rows]
+    op = req.operator
+    if op == "Exists":
+        return column >= 0
+    if op == "DoesNotExist":
+        return column < 0
+    if op in ("In", "NotIn"):
+        hit = np.isin(column, np.asarray(table.value_ids(req.key, req.values), dtype=np.int32))
+        return hit if op == "In" else ~hit
+    ids = [
+        ident
+        for value, ident in table.label_values.get(req.key, {}).items()
+        if requirement_matches(req, value)
+    ]
+    return np.isin(column, np.asarray(ids, dtype=np.int32))
+
+
+def term_mask(table: NodeTable, term: SelectorTerm, rows: Rows) -> Mask:
+    """A NodeSelectorTerm: every requirement holds. A term with none matches no node."""
+    if not term.expressions and not term.fields:
+        return np.zeros(rows.size, dtype=np.bool_)
+    mask = np.ones(rows.size, dtype=np.bool_)
+    for req in term.expressions:
+        mask &= requirement_mask(table, req, rows)
+    for req in term.fields:
+        mask &= requirement_mask(table, req, rows, field=True)
+    return mask
+
+
+def selector_mask(table: NodeTable, selector: dict[str, str], rows: Rows) -> Mask:
+    """A plain nodeSelector map: every label equal."""
+    mask = np.ones(rows.size, dtype=np.bool_)
+    for key, value in selector.items():
+        ids = table.value_ids(key, [value])
+        if not ids:
+            return np.zeros(rows.size, dtype=np.bool_)
+        mask &= table.label_column(key)[rows] == ids[0]
+    return mask

@@ -1,0 +1,641 @@
+"""scheduler.metrics: kube-scheduler v1.33's names, labels and buckets; the hot-path recorders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scheduler.metrics import CONTENT_TYPE, Metrics, exponential_buckets
+
+Labels = dict[str, str]
+Action = Callable[[Metrics], None]
+
+PROFILE = "default-scheduler"
+
+
+def text(m: Metrics) -> str:
+    return m.render()[0].decode()
+
+
+def samples(m: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every exposed sample, keyed by its exposed name and its labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text(m))
+        for s in family.samples
+    }
+
+
+def value(m: Metrics, name: str, **labels: str) -> float | None:
+    """The exposed sample `name{labels}`, or None if it is not exposed."""
+    return samples(m).get((name, frozenset(labels.items())))
+
+
+def touch_every_family(m: Metrics) -> None:
+    """Give every labelled family one series, so its label names show in the exposition."""
+    m.observe_attempt("scheduled", PROFILE, 0.01)
+    m.observe_algorithm(0.01)
+    m.observe_extension_point("Filter", "Success", PROFILE, 0.001)
+    m.observe_plugin("NodeAffinity", "Filter", "Success", 0.0001)
+    m.observe_sli(1, 0.5)
+    m.set_pending(1, 2, 3, 4)
+    m.incoming("active", "PodAdd")
+    m.observe_preemption(2)
+    m.add_unschedulable(["NodeResourcesFit"], PROFILE, 1)
+    m.set_cache_size(3, 2, 1)
+    m.plugin_evaluated("NodeAffinity", "Filter", PROFILE)
+    m.observe_event("NodeAdd", 0.001)
+    m.observe_permit_wait("Success", 0.01)
+    m.binding_inflight.inc()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "labels"),
+    [
+        pytest.param(
+            "scheduler_schedule_attempts_total",
+            "counter",
+            {"result", "profile"},
+            id="schedule_attempts_total",
+        ),
+        pytest.param(
+            "scheduler_scheduling_attempt_duration_seconds",
+            "histogram",
+            {"result", "profile"},
+            id="scheduling_attempt_duration_seconds",
+        ),
+        pytest.param(
+            "scheduler_scheduling_algorithm_duration_seconds",
+            "histogram",
+            set(),
+            id="scheduling_algorithm_duration_seconds",
+        ),
+        pytest.param(
+            "scheduler_pod_scheduling_sli_duration_seconds",
+            "histogram",
+            {"attempts"},
+            id="pod_scheduling_sli_duration_seconds",
+        ),
+        pytest.param(
+            "scheduler_pod_scheduling_attempts", "histogram", set(), id="pod_scheduling_attempts"
+        ),
+        pytest.param(
+            "scheduler_framework_extension_point_duration_seconds",
+            "histogram",
+            {"extension_point", "status", "profile"},
+            id="framework_extension_point_duration_seconds",
+        ),
+        pytest.param(
+            "scheduler_plugin_execution_duration_seconds",
+            "histogram",
+            {"plugin", "extension_point", "status"},
+            id="plugin_execution_duration_seconds",
+        ),
+        pytest.param("scheduler_pending_pods", "gauge", {"queue"}, id="pending_pods"),
+        pytest.param(
+            "scheduler_queue_incoming_pods_total",
+            "counter",
+            {"queue", "event"},
+            id="queue_incoming_pods_total",
+        ),
+        pytest.param(
+            "scheduler_preemption_attempts_total", "counter", set(), id="preemption_attempts_total"
+        ),
+        pytest.param("scheduler_preemption_victims", "histogram", set(), id="preemption_victims"),
+        pytest.param(
+            "scheduler_unschedulable_pods", "gauge", {"plugin", "profile"}, id="unschedulable_pods"
+        ),
+        pytest.param("scheduler_cache_size", "gauge", {"type"}, id="cache_size"),
+        pytest.param(
+            "scheduler_scheduler_cache_size",
+            "gauge",
+            {"type"},
+            id="scheduler_cache_size-deprecated",
+        ),
+        pytest.param(
+            "scheduler_plugin_evaluation_total",
+            "counter",
+            {"plugin", "extension_point", "profile"},
+            id="plugin_evaluation_total",
+        ),
+        pytest.param(
+            "scheduler_event_handling_duration_seconds",
+            "histogram",
+            {"event"},
+            id="event_handling_duration_seconds",
+        ),
+        pytest.param(
+            "scheduler_permit_wait_duration_seconds",
+            "histogram",
+            {"result"},
+            id="permit_wait_duration_seconds",
+        ),
+        pytest.param("berth_binding_inflight", "gauge", set(), id="berth_binding_inflight"),
+    ],
+)
+def test_family_is_exposed_with_upstream_name_type_and_labels(
+    name: str, kind: str, labels: set[str]
+) -> None:
+    """Each family's TYPE line and its samples use upstream's exact name and label names."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+
+    assert f"# TYPE {name} {kind}\n" in text(m)
+    suffixes = ("_bucket", "_count", "_sum") if kind == "histogram" else ("",)
+    found = {
+        (sample_name, frozenset(k for k, _ in label_items if k != "le"))
+        for sample_name, label_items in samples(m)
+        if sample_name in {name + suffix for suffix in suffixes}
+    }
+    assert found
+    assert {keys for _, keys in found} == {frozenset(labels)}
+
+
+# Upstream's bucket bounds as kube-scheduler prints them.
+MS_X2_15 = (
+    "0.001",
+    "0.002",
+    "0.004",
+    "0.008",
+    "0.016",
+    "0.032",
+    "0.064",
+    "0.128",
+    "0.256",
+    "0.512",
+    "1.024",
+    "2.048",
+    "4.096",
+    "8.192",
+    "16.384",
+)
+TEN_MS_X2_20 = (
+    "0.01",
+    "0.02",
+    "0.04",
+    "0.08",
+    "0.16",
+    "0.32",
+    "0.64",
+    "1.28",
+    "2.56",
+    "5.12",
+    "10.24",
+    "20.48",
+    "40.96",
+    "81.92",
+    "163.84",
+    "327.68",
+    "655.36",
+    "1310.72",
+    "2621.44",
+    "5242.88",
+)
+TENTH_MS_X2_12 = (
+    "0.0001",
+    "0.0002",
+    "0.0004",
+    "0.0008",
+    "0.0016",
+    "0.0032",
+    "0.0064",
+    "0.0128",
+    "0.0256",
+    "0.0512",
+    "0.1024",
+    "0.2048",
+)
+
+
+def _le(*bounds: str) -> list[str]:
+    return [*bounds, "+Inf"]
+
+
+@pytest.mark.parametrize(
+    ("family", "action", "expected"),
+    [
+        pytest.param(
+            "scheduler_scheduling_attempt_duration_seconds",
+            lambda m: m.observe_attempt("scheduled", PROFILE, 0.01),
+            _le(*MS_X2_15),
+            id="attempt-duration-1ms-x2-15",
+        ),
+        pytest.param(
+            "scheduler_scheduling_algorithm_duration_seconds",
+            lambda m: m.observe_algorithm(0.01),
+            _le(*MS_X2_15),
+            id="algorithm-duration-1ms-x2-15",
+        ),
+        pytest.param(
+            "scheduler_pod_scheduling_sli_duration_seconds",
+            lambda m: m.observe_sli(1, 1.0),
+            _le(*TEN_MS_X2_20),
+            id="sli-duration-10ms-x2-20",
+        ),
+        pytest.param(
+            "scheduler_pod_scheduling_attempts",
+            lambda m: m.observe_sli(1, 1.0),
+            _le("1", "2", "4", "8", "16"),
+            id="attempts-1-x2-5",
+        ),
+        pytest.param(
+            "scheduler_framework_extension_point_duration_seconds",
+            lambda m: m.observe_extension_point("Score", "Success", PROFILE, 0.001),
+            _le(*TENTH_MS_X2_12),
+            id="extension-point-0.1ms-x2-12",
+        ),
+        pytest.param(
+            "scheduler_plugin_execution_duration_seconds",
+            lambda m: m.observe_plugin("TaintToleration", "Filter", "Success", 0.001),
+            # Go's step-by-step multiplication, printed with shortest round-trip digits.
+            _le(
+                "1e-05",
+                "1.5000000000000002e-05",
+                "2.2500000000000005e-05",
+                "3.375000000000001e-05",
+                "5.062500000000001e-05",
+                "7.593750000000002e-05",
+                "0.00011390625000000003",
+                "0.00017085937500000006",
+                "0.0002562890625000001",
+                "0.00038443359375000017",
+                "0.0005766503906250003",
+                "0.0008649755859375004",
+                "0.0012974633789062506",
+                "0.0019461950683593758",
+                "0.0029192926025390638",
+                "0.004378938903808595",
+                "0.006568408355712893",
+                "0.009852612533569338",
+                "0.014778918800354007",
+                "0.02216837820053101",
+            ),
+            id="plugin-execution-10us-x1.5-20",
+        ),
+        pytest.param(
+            "scheduler_preemption_victims",
+            lambda m: m.observe_preemption(1),
+            _le("1", "2", "4", "8", "16", "32", "64"),
+            id="preemption-victims-1-x2-7",
+        ),
+        pytest.param(
+            "scheduler_event_handling_duration_seconds",
+            lambda m: m.observe_event("NodeAdd", 0.001),
+            _le(*TENTH_MS_X2_12),
+            id="event-handling-0.1ms-x2-12",
+        ),
+        pytest.param(
+            "scheduler_permit_wait_duration_seconds",
+            lambda m: m.observe_permit_wait("Success", 0.01),
+            _le(*MS_X2_15),
+            id="permit-wait-1ms-x2-15",
+        ),
+    ],
+)
+def test_histogram_buckets_match_upstream(family: str, action: Action, expected: list[str]) -> None:
+    """Bucket bounds and their `le` strings are exactly what kube-scheduler exposes."""
+    m = Metrics(process_metrics=False)
+    action(m)
+
+    les = [
+        s.labels["le"]
+        for f in text_string_to_metric_families(text(m))
+        for s in f.samples
+        if s.name == family + "_bucket"
+    ]
+    assert les == expected
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        pytest.param(
+            lambda m: m.observe_attempt("scheduled", PROFILE, 0.003),
+            [
+                (
+                    "scheduler_schedule_attempts_total",
+                    {"result": "scheduled", "profile": PROFILE},
+                    1,
+                ),
+                (
+                    "scheduler_scheduling_attempt_duration_seconds_bucket",
+                    {"result": "scheduled", "profile": PROFILE, "le": "0.002"},
+                    0,
+                ),
+                (
+                    "scheduler_scheduling_attempt_duration_seconds_bucket",
+                    {"result": "scheduled", "profile": PROFILE, "le": "0.004"},
+                    1,
+                ),
+                (
+                    "scheduler_scheduling_attempt_duration_seconds_sum",
+                    {"result": "scheduled", "profile": PROFILE},
+                    0.003,
+                ),
+            ],
+            id="attempt-scheduled",
+        ),
+        pytest.param(
+            lambda m: [m.observe_attempt("unschedulable", "other", 1.0) for _ in range(3)],
+            [
+                (
+                    "scheduler_schedule_attempts_total",
+                    {"result": "unschedulable", "profile": "other"},
+                    3,
+                ),
+                (
+                    "scheduler_scheduling_attempt_duration_seconds_count",
+                    {"result": "unschedulable", "profile": "other"},
+                    3,
+                ),
+                (
+                    "scheduler_schedule_attempts_total",
+                    {"result": "scheduled", "profile": "other"},
+                    None,
+                ),
+            ],
+            id="attempt-repeated-uses-cached-children",
+        ),
+        pytest.param(
+            lambda m: m.observe_extension_point("PreFilter", "Unschedulable", PROFILE, 0.0003),
+            [
+                (
+                    "scheduler_framework_extension_point_duration_seconds_bucket",
+                    {
+                        "extension_point": "PreFilter",
+                        "status": "Unschedulable",
+                        "profile": PROFILE,
+                        "le": "0.0004",
+                    },
+                    1,
+                ),
+                (
+                    "scheduler_framework_extension_point_duration_seconds_count",
+                    {"extension_point": "PreFilter", "status": "Unschedulable", "profile": PROFILE},
+                    1,
+                ),
+            ],
+            id="extension-point",
+        ),
+        pytest.param(
+            lambda m: m.observe_plugin("NodePorts", "Filter", "Success", 0.00002),
+            [
+                (
+                    "scheduler_plugin_execution_duration_seconds_count",
+                    {"plugin": "NodePorts", "extension_point": "Filter", "status": "Success"},
+                    1,
+                ),
+                (
+                    "scheduler_plugin_execution_duration_seconds_bucket",
+                    {
+                        "plugin": "NodePorts",
+                        "extension_point": "Filter",
+                        "status": "Success",
+                        "le": "2.2500000000000005e-05",
+                    },
+                    1,
+                ),
+            ],
+            id="plugin",
+        ),
+        pytest.param(
+            lambda m: m.observe_sli(3, 0.5),
+            [
+                ("scheduler_pod_scheduling_sli_duration_seconds_count", {"attempts": "3"}, 1),
+                ("scheduler_pod_scheduling_sli_duration_seconds_sum", {"attempts": "3"}, 0.5),
+                ("scheduler_pod_scheduling_attempts_bucket", {"le": "2"}, 0),
+                ("scheduler_pod_scheduling_attempts_bucket", {"le": "4"}, 1),
+            ],
+            id="sli-3-attempts",
+        ),
+        pytest.param(
+            lambda m: [m.observe_sli(n, 1.0) for n in (15, 40)],
+            [
+                ("scheduler_pod_scheduling_sli_duration_seconds_count", {"attempts": "15+"}, 2),
+                ("scheduler_pod_scheduling_sli_duration_seconds_count", {"attempts": "15"}, None),
+                ("scheduler_pod_scheduling_attempts_bucket", {"le": "16"}, 1),
+                ("scheduler_pod_scheduling_attempts_count", {}, 2),
+            ],
+            id="sli-attempts-label-capped-at-15+",
+        ),
+        pytest.param(
+            lambda m: [m.set_pending(9, 9, 9, 9), m.set_pending(1, 2, 3, 4)],
+            [
+                ("scheduler_pending_pods", {"queue": "active"}, 1),
+                ("scheduler_pending_pods", {"queue": "backoff"}, 2),
+                ("scheduler_pending_pods", {"queue": "unschedulable"}, 3),
+                ("scheduler_pending_pods", {"queue": "gated"}, 4),
+            ],
+            id="pending-latest-values-win",
+        ),
+        pytest.param(
+            lambda m: [m.incoming("active", "PodAdd"), m.incoming("active", "PodAdd")],
+            [("scheduler_queue_incoming_pods_total", {"queue": "active", "event": "PodAdd"}, 2)],
+            id="incoming",
+        ),
+        pytest.param(
+            lambda m: [m.observe_preemption(3), m.observe_preemption(None)],
+            [
+                ("scheduler_preemption_attempts_total", {}, 2),
+                ("scheduler_preemption_victims_count", {}, 1),
+                ("scheduler_preemption_victims_bucket", {"le": "2"}, 0),
+                ("scheduler_preemption_victims_bucket", {"le": "4"}, 1),
+            ],
+            id="preemption-victims-only-when-found",
+        ),
+        pytest.param(
+            lambda m: [
+                m.add_unschedulable(["NodeAffinity", "TaintToleration"], PROFILE, 1),
+                m.add_unschedulable(["NodeAffinity"], PROFILE, -1),
+            ],
+            [
+                ("scheduler_unschedulable_pods", {"plugin": "NodeAffinity", "profile": PROFILE}, 0),
+                (
+                    "scheduler_unschedulable_pods",
+                    {"plugin": "TaintToleration", "profile": PROFILE},
+                    1,
+                ),
+            ],
+            id="unschedulable-per-plugin",
+        ),
+        pytest.param(
+            lambda m: m.set_cache_size(5, 40, 2),
+            [
+                ("scheduler_cache_size", {"type": "nodes"}, 5),
+                ("scheduler_cache_size", {"type": "pods"}, 40),
+                ("scheduler_cache_size", {"type": "assumed_pods"}, 2),
+                ("scheduler_scheduler_cache_size", {"type": "nodes"}, 5),
+                ("scheduler_scheduler_cache_size", {"type": "pods"}, 40),
+                ("scheduler_scheduler_cache_size", {"type": "assumed_pods"}, 2),
+            ],
+            id="cache-size-both-names",
+        ),
+        pytest.param(
+            lambda m: m.plugin_evaluated("NodeAffinity", "Filter", PROFILE, count=5),
+            [
+                (
+                    "scheduler_plugin_evaluation_total",
+                    {"plugin": "NodeAffinity", "extension_point": "Filter", "profile": PROFILE},
+                    5,
+                )
+            ],
+            id="plugin-evaluation",
+        ),
+        pytest.param(
+            lambda m: m.observe_event("AssignedPodDelete", 0.0005),
+            [
+                (
+                    "scheduler_event_handling_duration_seconds_count",
+                    {"event": "AssignedPodDelete"},
+                    1,
+                )
+            ],
+            id="event-handling",
+        ),
+        pytest.param(
+            lambda m: m.observe_permit_wait("Unschedulable", 0.2),
+            [("scheduler_permit_wait_duration_seconds_count", {"result": "Unschedulable"}, 1)],
+            id="permit-wait",
+        ),
+    ],
+)
+def test_recorder_moves_the_right_series(
+    action: Action, expected: list[tuple[str, Labels, float | None]]
+) -> None:
+    """Each recorder changes exactly the series upstream's code path would (None: not exposed)."""
+    m = Metrics(process_metrics=False)
+    action(m)
+
+    for name, labels, want in expected:
+        got = value(m, name, **labels)
+        if want is None:
+            assert got is None, (name, labels)
+        else:
+            assert got == pytest.approx(want), (name, labels)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(lambda m: m.observe_attempt("success", PROFILE, 1.0), id="attempt-result"),
+        pytest.param(
+            lambda m: m.observe_extension_point("filter", "Success", PROFILE, 1.0),
+            id="extension-point-spelling",
+        ),
+        pytest.param(
+            lambda m: m.observe_extension_point("Filter", "OK", PROFILE, 1.0),
+            id="extension-point-status",
+        ),
+        pytest.param(lambda m: m.observe_plugin("P", "Sort", "Success", 1.0), id="plugin-point"),
+        pytest.param(lambda m: m.observe_plugin("P", "Filter", "ok", 1.0), id="plugin-status"),
+        pytest.param(lambda m: m.incoming("gated", "PodAdd"), id="incoming-gated"),
+        pytest.param(lambda m: m.observe_sli(0, 1.0), id="sli-zero-attempts"),
+        pytest.param(lambda m: m.plugin_evaluated("P", "Bindd", PROFILE), id="evaluation-point"),
+        pytest.param(lambda m: m.observe_permit_wait("Allowed", 1.0), id="permit-status"),
+    ],
+)
+def test_recorder_rejects_label_outside_upstream_set(action: Action) -> None:
+    """A label value upstream never uses raises at once instead of splitting a series."""
+    m = Metrics(process_metrics=False)
+    with pytest.raises(ValueError):
+        action(m)
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        pytest.param("scheduler_pending_pods", {"queue": q}, id=f"pending-{q}")
+        for q in ("active", "backoff", "unschedulable", "gated")
+    ]
+    + [
+        pytest.param(family, {"type": t}, id=f"{family}-{t}")
+        for family in ("scheduler_cache_size", "scheduler_scheduler_cache_size")
+        for t in ("nodes", "pods", "assumed_pods")
+    ],
+)
+def test_fixed_gauges_start_at_zero(name: str, labels: Labels) -> None:
+    """Queue and cache gauges are exposed as 0 before anything sets them, not missing."""
+    assert value(Metrics(process_metrics=False), name, **labels) == 0
+
+
+def test_exposition_has_no_created_series() -> None:
+    """Unlike prometheus_client's default, no `_created` series appears (client_golang has none)."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+
+    assert "_created" not in text(m)
+
+
+def test_integral_bounds_print_like_go() -> None:
+    """Integral bucket bounds print as `le="1"`, as Go prints them, not `le="1.0"`."""
+    m = Metrics(process_metrics=False)
+    m.observe_preemption(1)
+
+    body = text(m)
+    assert 'scheduler_preemption_victims_bucket{le="1"} 1.0\n' in body
+    assert 'le="1.0"' not in body
+
+
+def test_render_returns_prometheus_text_content_type() -> None:
+    """render() answers with the text format 0.0.4 content type kube-scheduler uses."""
+    body, content_type = Metrics(process_metrics=False).render()
+
+    assert content_type == CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
+    assert body.startswith(b"# HELP ")
+
+
+@pytest.mark.parametrize(
+    ("process_metrics", "exposed"),
+    [
+        pytest.param(True, True, id="on"),
+        pytest.param(False, False, id="off"),
+    ],
+)
+def test_process_metrics_are_optional(process_metrics: bool, exposed: bool) -> None:
+    """process_* families (as Go exposes them) appear only when asked for."""
+    body = text(Metrics(process_metrics=process_metrics))
+
+    assert ("process_cpu_seconds_total" in body) is exposed
+
+
+def test_instances_do_not_share_series() -> None:
+    """Each Metrics has its own registry: what one records, another does not see."""
+    a, b = Metrics(process_metrics=False), Metrics(process_metrics=False)
+    a.observe_attempt("error", PROFILE, 0.1)
+
+    labels = {"result": "error", "profile": PROFILE}
+    assert value(a, "scheduler_schedule_attempts_total", **labels) == 1
+    assert value(b, "scheduler_schedule_attempts_total", **labels) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param((1, 2, 4), (1, 2, 4, 8), id="integral"),
+        pytest.param((0.5, 3, 3), (0.5, 1.5, 4.5), id="fractional"),
+        pytest.param(
+            (1e-05, 1.5, 3),
+            (1e-05, 1.5000000000000002e-05, 2.2500000000000005e-05),
+            id="keeps-go-rounding",
+        ),
+    ],
+)
+def test_exponential_buckets(args: tuple[float, float, int], expected: tuple[float, ...]) -> None:
+    """exponential_buckets() multiplies step by step like client_golang's ExponentialBuckets."""
+    assert exponential_buckets(*args) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((0, 2, 3), id="zero-start"),
+        pytest.param((1, 1, 3), id="factor-one"),
+        pytest.param((1, 2, 0), id="no-buckets"),
+    ],
+)
+def test_exponential_buckets_rejects_bad_arguments(args: tuple[float, float, int]) -> None:
+    """Arguments that cannot make increasing positive bounds are refused."""
+    with pytest.raises(ValueError):
+        exponential_buckets(*args)
