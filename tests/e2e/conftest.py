@@ -85,8 +85,92 @@ async def namespace(client: Client) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     await client.post("/api/v1/namespaces", {"metadata": {"name": name}})
     yield name
+    # No controller-manager runs here, so a deleted namespace would keep its pods (and their
+    # node capacity) forever: delete them first, without a grace period.
+    await client.request(
+        "DELETE", f"/api/v1/namespaces/{name}/pods", params={"gracePeriodSeconds": 0}
+    )
     try:
         await client.delete(f"/api/v1/namespaces/{name}")
     except ApiError as err:
         if err.status != 404:
             raise
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Running:
+    """A `berth run` process started by a test."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_berth(config: str, kubeconfig: str, directory: Path, name: str = "berth") -> Running:
+    """Start `berth run` with the given KubeSchedulerConfiguration text."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.yaml"
+    path.write_text(config)
+    port = free_port()
+    log = directory / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scheduler.cli",
+                "run",
+                "--config",
+                str(path),
+                "--kubeconfig",
+                kubeconfig,
+                "--port",
+                str(port),
+                "--bind-address",
+                "127.0.0.1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return Running(process, port, log)
+
+
+BERTH_CONFIG = """\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+profiles:
+- schedulerName: berth
+"""
+
+
+@pytest.fixture(scope="session")
+def berth_scheduler(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    """One `berth run` (schedulerName berth, no leader election) for the whole session."""
+    running = start_berth(BERTH_CONFIG, cluster.kubeconfig, tmp_path_factory.mktemp("berth"))
+    try:
+        yield running
+    finally:
+        running.stop()

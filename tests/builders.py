@@ -1,0 +1,135 @@
+"""Fluent builders for Pod and Node JSON, shared by unit and e2e tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class PodBuilder:
+    def __init__(self, name: str) -> None:
+        self.obj: JSON = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
+            "spec": {"containers": [{"name": "c", "image": "registry.invalid/pause"}]},
+        }
+
+    def namespace(self, ns: str) -> PodBuilder:
+        self.obj["metadata"]["namespace"] = ns
+        return self
+
+    def scheduler(self, name: str) -> PodBuilder:
+        self.obj["spec"]["schedulerName"] = name
+        return self
+
+    def req(self, **resources: str) -> PodBuilder:
+        requests = {k.replace("_", "-"): v for k, v in resources.items()}
+        self.obj["spec"]["containers"][0]["resources"] = {"requests": requests}
+        return self
+
+    def node_selector(self, **labels: str) -> PodBuilder:
+        self.obj["spec"]["nodeSelector"] = labels
+        return self
+
+    def required_affinity(self, key: str, op: str, *values: str) -> PodBuilder:
+        term = {"matchExpressions": [{"key": key, "operator": op, "values": list(values)}]}
+        self.obj["spec"].setdefault("affinity", {})["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
+        return self
+
+    def preferred_affinity(self, weight: int, key: str, op: str, *values: str) -> PodBuilder:
+        node_affinity = self.obj["spec"].setdefault("affinity", {}).setdefault("nodeAffinity", {})
+        node_affinity.setdefault("preferredDuringSchedulingIgnoredDuringExecution", []).append(
+            {
+                "weight": weight,
+                "preference": {
+                    "matchExpressions": [{"key": key, "operator": op, "values": list(values)}]
+                },
+            }
+        )
+        return self
+
+    def toleration(
+        self, key: str, value: str = "", effect: str = "NoSchedule", operator: str = "Equal"
+    ) -> PodBuilder:
+        self.obj["spec"].setdefault("tolerations", []).append(
+            {"key": key, "operator": operator, "value": value, "effect": effect}
+        )
+        return self
+
+    def priority(self, value: int) -> PodBuilder:
+        self.obj["spec"]["priority"] = value
+        return self
+
+    def gate(self, name: str) -> PodBuilder:
+        self.obj["spec"].setdefault("schedulingGates", []).append({"name": name})
+        return self
+
+    def node(self, name: str) -> PodBuilder:
+        self.obj["spec"]["nodeName"] = name
+        return self
+
+    def obj_(self) -> JSON:
+        return copy.deepcopy(self.obj)
+
+    def for_api(self) -> JSON:
+        """Without the fields the API server sets itself."""
+        out = self.obj_()
+        out["metadata"].pop("uid", None)
+        out["metadata"].pop("namespace", None)
+        return out
+
+
+def make_pod(name: str) -> PodBuilder:
+    return PodBuilder(name)
+
+
+class NodeBuilder:
+    def __init__(self, name: str) -> None:
+        resources = {"cpu": "4", "memory": "16Gi", "pods": "110"}
+        self.obj: JSON = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": {},
+            "status": {
+                "capacity": dict(resources),
+                "allocatable": dict(resources),
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+
+    def labels(self, **labels: str) -> NodeBuilder:
+        self.obj["metadata"]["labels"].update({k.replace("__", "/"): v for k, v in labels.items()})
+        return self
+
+    def label(self, key: str, value: str) -> NodeBuilder:
+        self.obj["metadata"]["labels"][key] = value
+        return self
+
+    def capacity(self, **resources: str) -> NodeBuilder:
+        for k, v in resources.items():
+            self.obj["status"]["capacity"][k.replace("_", "-")] = v
+            self.obj["status"]["allocatable"][k.replace("_", "-")] = v
+        return self
+
+    def taint(self, key: str, value: str = "", effect: str = "NoSchedule") -> NodeBuilder:
+        self.obj["spec"].setdefault("taints", []).append(
+            {"key": key, "value": value, "effect": effect}
+        )
+        return self
+
+    def unschedulable(self) -> NodeBuilder:
+        self.obj["spec"]["unschedulable"] = True
+        return self
+
+    def obj_(self) -> JSON:
+        return copy.deepcopy(self.obj)
+
+
+def make_node(name: str) -> NodeBuilder:
+    return NodeBuilder(name)
