@@ -100,9 +100,11 @@ class NodeTable:
         self.alive[row] = True
         self.unschedulable[row] = node.unschedulable
         self.taint_set[row] = self._intern_taints(node.taints)
+        # Resolve columns first: a new resource widens the arrays.
+        columns = {self._resource_column(name): amount for name, amount in node.allocatable.items()}
         self.allocatable[row] = 0
-        for name, amount in node.allocatable.items():
-            self.allocatable[row, self._resource_column(name)] = amount
+        for column, amount in columns.items():
+            self.allocatable[row, column] = amount
         self._set_labels(row, node.labels)
         self._touch(row)
         return row
@@ -141,14 +143,16 @@ class NodeTable:
 
     def request_vector(self, pod: PodInfo) -> npt.NDArray[np.int64]:
         """The pod's requests as a vector over this table's resource columns."""
+        columns = {self._resource_column(name): amount for name, amount in pod.requests.items()}
         vec = np.zeros(len(self.resources), dtype=np.int64)
-        for name, amount in pod.requests.items():
-            vec[self._resource_column(name)] = amount
+        for column, amount in columns.items():
+            vec[column] = amount
         return vec
 
     def _apply(self, row: int, pod: PodInfo, sign: int) -> None:
-        for name, amount in pod.requests.items():
-            self.requested[row, self._resource_column(name)] += sign * amount
+        columns = {self._resource_column(name): amount for name, amount in pod.requests.items()}
+        for column, amount in columns.items():
+            self.requested[row, column] += sign * amount
         cpu = pod.requests.get(CPU, 0) or DEFAULT_MILLI_CPU
         memory = pod.requests.get(MEMORY, 0) or DEFAULT_MEMORY
         self.nonzero_requested[row, 0] += sign * cpu

@@ -67,6 +67,8 @@ class Informer:
                     need_list = False
                 await self._watch()
                 failures = 0
+            except asyncio.CancelledError:
+                raise
             except Expired:
                 log.info("watch expired, relisting", extra={"resource": self.path})
                 need_list = True
@@ -102,11 +104,11 @@ class Informer:
         for key, obj in fresh.items():
             previous = old.pop(key, None)
             if previous is None:
-                self.handler(ADDED, obj, None)
+                self._deliver(ADDED, obj, None)
             elif _rv(previous) != _rv(obj):
-                self.handler(MODIFIED, obj, previous)
+                self._deliver(MODIFIED, obj, previous)
         for gone in old.values():
-            self.handler(DELETED, gone, None)
+            self._deliver(DELETED, gone, None)
         self.synced.set()
 
     async def _watch(self) -> None:
@@ -126,6 +128,16 @@ class Informer:
             if err.status == 410:
                 raise Expired from err
             raise
+
+    def _deliver(self, kind: str, obj: JSON, previous: JSON | None) -> None:
+        """Hand one event to the handler; a failing handler is logged, never kills the watch."""
+        try:
+            self.handler(kind, obj, previous)
+        except Exception:
+            log.exception(
+                "event handler failed",
+                extra={"resource": self.path, "object": _key(obj), "event": kind},
+            )
 
     def _apply(self, event: JSON) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -148,11 +160,11 @@ class Informer:
         key = _key(obj)
         if kind == DELETED:
             previous = self.store.pop(key, None)
-            self.handler(DELETED, obj, previous)
+            self._deliver(DELETED, obj, previous)
         elif kind in (ADDED, MODIFIED):
             previous = self.store.get(key)
             self.store[key] = obj
-            self.handler(MODIFIED if previous is not None else ADDED, obj, previous)
+            self._deliver(MODIFIED if previous is not None else ADDED, obj, previous)
 
 
 def _key(obj: JSON) -> str:
