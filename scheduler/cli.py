@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 from scheduler import __version__
@@ -83,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     cstatus.add_argument("--dir", required=True, type=Path)
     cstatus.set_defaults(func=_cluster_status)
 
-    demo = sub.add_parser("demo", help="bring up a local cluster and show it")
+    demo = sub.add_parser(
+        "demo", help="schedule a mixed workload with berth on a local cluster (or KUBECONFIG's)"
+    )
     demo.add_argument("--dir", type=Path, default=Path("out/demo"))
     demo.add_argument("--nodes", type=int, default=100)
     demo.add_argument("--zones", type=int, default=3)
@@ -180,35 +181,17 @@ def _cluster_status(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import asyncio
+    import os
 
-    from scheduler.harness import plane
+    from scheduler import demo
     from scheduler.harness.binaries import MissingBinary
-    from scheduler.harness.nodes import ZONE, NodeShape
-    from scheduler.kube.client import Client
+    from scheduler.harness.plane import ClusterError
 
-    spec = plane.ClusterSpec(nodes=args.nodes, shape=NodeShape(zones=args.zones))
-    plane.down(args.dir, log=lambda _: None)
     try:
-        state = plane.up(args.dir, spec, log=_say)
-    except (plane.ClusterError, MissingBinary) as err:
+        return demo.main(args.dir.resolve(), args.nodes, args.zones, os.environ.get("KUBECONFIG"))
+    except (ClusterError, MissingBinary) as err:
         print(f"berth demo: {err}", file=sys.stderr)
         return 1
-    try:
-
-        async def nodes() -> list[dict[str, object]]:
-            async with Client.from_kubeconfig(state.kubeconfig) as client:
-                items: list[dict[str, object]] = (await client.get("/api/v1/nodes"))["items"]
-                return items
-
-        items = asyncio.run(nodes())
-        zones = Counter(n["metadata"]["labels"][ZONE] for n in items)  # type: ignore[index]
-        print(f"\n{len(items)} nodes, each {spec.shape.cpu} CPU / {spec.shape.memory}:")
-        for zone, count in sorted(zones.items()):
-            print(f"  {zone:10} {count:4} nodes")
-    finally:
-        plane.down(args.dir, log=_say)
-    return 0
 
 
 def _say(message: str) -> None:
