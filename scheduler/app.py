@@ -132,6 +132,12 @@ class _Observer:
     def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
         self.metrics.observe_sli(attempts, seconds_since_arrival)
 
+    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
+        self.metrics.observe_extension_point(point, status, profile, seconds)
+
+    def plugin(self, plugin: str, point: str, seconds: float) -> None:
+        self.metrics.observe_plugin(plugin, point, "Success", seconds)
+
 
 @dataclass
 class _Reporter:
@@ -185,7 +191,9 @@ class App:
         self.informers = [
             Informer(client, "/api/v1/nodes", self._on_node),
             Informer(client, "/api/v1/pods", self._on_pod),
+            Informer(client, "/apis/scheduling.k8s.io/v1/priorityclasses", self._on_priority_class),
         ]
+        self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
         self.server.add_json_route("/debug/queue", self._debug_queue)
@@ -289,6 +297,14 @@ class App:
             return
         self.cache.upsert_node(node)
         self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
+
+    def _on_priority_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """Kept for explain and preemption; pods carry their resolved spec.priority already."""
+        name = obj["metadata"]["name"]
+        if kind == DELETED:
+            self.priority_classes.pop(name, None)
+        else:
+            self.priority_classes[name] = int(obj.get("value") or 0)
 
     def _on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}

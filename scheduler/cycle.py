@@ -27,6 +27,7 @@ log = logging.getLogger("berth.cycle")
 
 MIN_FEASIBLE_NODES = 100
 MIN_FEASIBLE_PERCENTAGE = 5
+PLUGIN_SAMPLE_EVERY = 10  # per-plugin timings on one cycle in ten, as upstream
 
 
 class AlreadyBound(Exception):
@@ -47,6 +48,10 @@ class Observer(Protocol):
     def attempt(self, result: str, profile: str, seconds: float) -> None: ...
 
     def scheduled(self, attempts: int, seconds_since_arrival: float) -> None: ...
+
+    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None: ...
+
+    def plugin(self, plugin: str, point: str, seconds: float) -> None: ...
 
 
 def num_feasible_nodes_to_find(percentage: int | None, total: int) -> int:
@@ -97,6 +102,7 @@ class Scheduler:
         self._bind_gate = asyncio.Semaphore(bind_concurrency)
         self._binding: set[asyncio.Task[None]] = set()
         self.next_start = 0
+        self._cycles = 0
         self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
 
     # --- the loop ------------------------------------------------------------------------
@@ -126,6 +132,8 @@ class Scheduler:
     def schedule_one(self, entry: QueuedPod) -> Attempt:
         pod = entry.pod
         profile = self.profiles[pod.scheduler_name]
+        self._cycles += 1
+        profile.observe = self.observer.plugin if self._cycles % PLUGIN_SAMPLE_EVERY == 0 else None
         start = time.perf_counter()
         attempt = self._decide(pod, profile, CycleState())
         elapsed = time.perf_counter() - start
@@ -148,8 +156,12 @@ class Scheduler:
         table = self.cache.table
         diagnosis = Diagnosis(total_nodes=len(table))
         attempt = Attempt(pod, diagnosis=diagnosis)
+        name = profile.scheduler_name
+        point = self.observer.extension_point
         try:
+            start = time.perf_counter()
             status = profile.run_pre_filter(state, pod, table)
+            point("PreFilter", _status_label(status), name, time.perf_counter() - start)
             if status is not None:
                 if status.code is Code.ERROR:
                     attempt.status = status
@@ -157,11 +169,20 @@ class Scheduler:
                 diagnosis.pre_filter = status
                 attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
                 return attempt
+            start = time.perf_counter()
             feasible = self._find_feasible(pod, profile, state, diagnosis)
+            point(
+                "Filter",
+                "Success" if feasible.size else "Unschedulable",
+                name,
+                time.perf_counter() - start,
+            )
             if feasible.size == 0:
                 attempt.status = Status.unschedulable(diagnosis.message())
                 return attempt
+            start = time.perf_counter()
             row = self._select(pod, profile, state, feasible, attempt)
+            point("Score", "Success", name, time.perf_counter() - start)
             node = table.node(row).name
             self.cache.assume(pod, node)
             for plugin in profile.reserve:
@@ -253,12 +274,16 @@ class Scheduler:
                 for pre in profile.pre_bind:
                     if (status := await pre.pre_bind(state, pod, node)) is not None:
                         raise _Rejected(status)
+                start = time.perf_counter()
                 for binder in profile.bind:
                     status = await binder.bind(state, pod, node)
                     if status is None:
                         break
                     if status.code is not Code.SKIP:
                         raise _Rejected(status)
+                self.observer.extension_point(
+                    "Bind", "Success", profile.scheduler_name, time.perf_counter() - start
+                )
             except AlreadyBound:
                 # Someone bound it first; the watch will show where. Never bind twice.
                 self.cache.forget(pod)
@@ -306,6 +331,21 @@ class Scheduler:
             self.queue.requeue(entry, error=True)
         message = err.status.message if isinstance(err, _Rejected) else str(err)
         self.reporter.failed(pod, f"Binding rejected: {message}", "SchedulerError")
+
+
+_STATUS_LABELS = {
+    Code.SUCCESS: "Success",
+    Code.ERROR: "Error",
+    Code.UNSCHEDULABLE: "Unschedulable",
+    Code.UNSCHEDULABLE_AND_UNRESOLVABLE: "UnschedulableAndUnresolvable",
+    Code.WAIT: "Wait",
+    Code.SKIP: "Skip",
+    Code.PENDING: "Pending",
+}
+
+
+def _status_label(status: Status | None) -> str:
+    return "Success" if status is None else _STATUS_LABELS[status.code]
 
 
 class _Rejected(Exception):

@@ -49,16 +49,15 @@ class Credentials:
 
     @classmethod
     def load(cls, kubeconfig: str | None = None) -> Credentials:
-        """From the named kubeconfig, else $KUBECONFIG, else ~/.kube/config, else in-cluster."""
+        """From the named kubeconfig, else $KUBECONFIG, else the in-cluster service account."""
         from kubernetes import client as kclient
         from kubernetes import config as kconfig
 
         conf = kclient.Configuration()
         path = kubeconfig or os.environ.get("KUBECONFIG")
-        default_path = os.path.expanduser("~/.kube/config")
-        if path or os.path.exists(default_path):
+        if path:
             kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path or default_path, client_configuration=conf
+                config_file=path, client_configuration=conf
             )
         else:
             kconfig.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
