@@ -13,6 +13,7 @@ NAME = "DefaultBinder"
 
 class DefaultBinder:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def __init__(self, handle: Handle) -> None:
         self.handle = handle

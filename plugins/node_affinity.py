@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Scores, Status
+from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Reason, Scores, Status
 from scheduler.model import InvalidObject, PodInfo, PreferredTerm, SelectorTerm, node_affinity_terms
 from scheduler.snapshot import NodeTable, Rows, selector_mask, term_mask
 
 NAME = "NodeAffinity"
 REASON = "node(s) didn't match Pod's node affinity/selector"
+ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class NodeAffinityArgs:
 
 class NodeAffinity:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def __init__(self, args: NodeAffinityArgs) -> None:
         self.args = args
@@ -42,11 +44,21 @@ class NodeAffinity:
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
-        mask = selector_mask(table, pod.node_selector, rows)
-        for terms in (pod.required_terms, self.args.added_required):
-            if terms is not None:
-                mask &= _any_term(table, terms, rows)
-        return FilterResult.reject(mask, REASON, resolvable=False)
+        # As upstream: the profile's addedAffinity is checked first and has its own reason; a
+        # node it rejects is not also counted against the pod's own affinity.
+        enforced = np.ones(rows.size, dtype=np.bool_)
+        if self.args.added_required is not None:
+            enforced = _any_term(table, self.args.added_required, rows)
+        own = selector_mask(table, pod.node_selector, rows)
+        if pod.required_terms is not None:
+            own &= _any_term(table, pod.required_terms, rows)
+        return FilterResult(
+            enforced & own,
+            (
+                Reason(ENFORCED, ~enforced, resolvable=False),
+                Reason(REASON, enforced & ~own, resolvable=False),
+            ),
+        )
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows

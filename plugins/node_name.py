@@ -15,6 +15,7 @@ REASON = "node(s) didn't match the requested node name"
 
 class NodeName:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         if not pod.node_name:

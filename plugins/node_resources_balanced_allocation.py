@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import SKIP, CycleState, Handle, Scores, Status
-from scheduler.model import CPU, MEMORY, PodInfo
+from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeResourcesBalancedAllocation"
@@ -17,6 +17,7 @@ NAME = "NodeResourcesBalancedAllocation"
 
 class BalancedAllocation:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def __init__(self, resources: tuple[str, ...]) -> None:
         self.resources = resources
@@ -25,7 +26,7 @@ class BalancedAllocation:
         self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
     ) -> Status | None:
         # Best-effort pods change no fraction; upstream skips them.
-        if not any(pod.requests.get(r, 0) for r in self.resources):
+        if not any(pod.requests.get(r, 0) for r in self.resources if r != PODS):
             return SKIP
         return None
 
@@ -33,27 +34,51 @@ class BalancedAllocation:
         fractions = []
         present = []
         for resource in self.resources:
+            want = pod.requests.get(resource, 0)
             column = table.resource_index.get(resource)
-            if column is None:
+            scalar = is_scalar_resource(resource)
+            # As upstream: a scalar resource the pod does not request is left out, and only
+            # cpu, memory, ephemeral-storage and scalar resources are scored at all.
+            if column is None or (scalar and want == 0):
+                continue
+            if not scalar and resource not in (CPU, MEMORY, EPHEMERAL):
                 continue
             capacity = table.allocatable[rows, column]
-            requested = table.requested[rows, column] + pod.requests.get(resource, 0)
+            requested = table.requested[rows, column] + want
             fraction = np.minimum(requested / np.maximum(capacity, 1), 1.0)
             fractions.append(np.where(capacity > 0, fraction, 0.0))
             present.append(capacity > 0)
-        if not fractions:
-            return np.zeros(rows.size, dtype=np.int64)
-        f = np.vstack(fractions)
-        have = np.vstack(present)
-        count = have.sum(axis=0)
-        mean = f.sum(axis=0) / np.maximum(count, 1)
-        std = np.sqrt((((f - mean) ** 2) * have).sum(axis=0) / np.maximum(count, 1))
-        # With two resources this equals |a - b| / 2, upstream's special case.
+        std = np.zeros(rows.size, dtype=np.float64)
+        if fractions:
+            std = _std(fractions, present)
+        # int64((1 - std) * MaxNodeScore) truncates, as Go's conversion does.
         scores: Scores = ((1.0 - std) * 100).astype(np.int64)
         return scores
 
     def normalize(self, scores: Scores) -> Scores:
         return scores
+
+
+def _std(fractions: list[Any], present: list[Any]) -> Any:
+    """Per row, the standard deviation of the fractions of the resources the node has, computed
+    in upstream's order of operations: |a - b| / 2 for two, the textbook formula for more, 0
+    for fewer (so scores match kube-scheduler to the last truncated digit)."""
+    count = np.zeros(fractions[0].shape, dtype=np.int64)
+    total = np.zeros(fractions[0].shape, dtype=np.float64)
+    for f, have in zip(fractions, present, strict=True):
+        count += have
+        total += np.where(have, f, 0.0)
+    mean = total / np.maximum(count, 1)
+    squares = np.zeros(fractions[0].shape, dtype=np.float64)
+    largest = np.full(fractions[0].shape, -np.inf)
+    smallest = np.full(fractions[0].shape, np.inf)
+    for f, have in zip(fractions, present, strict=True):
+        squares += np.where(have, (f - mean) * (f - mean), 0.0)
+        largest = np.where(have, np.maximum(largest, f), largest)
+        smallest = np.where(have, np.minimum(smallest, f), smallest)
+    two = np.abs((largest - smallest) / 2)
+    many = np.sqrt(squares / np.maximum(count, 1))
+    return np.where(count == 2, two, np.where(count > 2, many, 0.0))
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:

@@ -16,13 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework import CycleState, FilterResult, Handle, Reason, Scores, Status
-from scheduler.model import CPU, MEMORY, PODS, PodInfo
-from scheduler.snapshot import DEFAULT_MEMORY, DEFAULT_MILLI_CPU, NodeTable, Rows
+from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
+from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeResourcesFit"
 TOO_MANY_PODS = "Too many pods"
 _STATE = NAME + "/request"
-_NATIVE = ("cpu", "memory", "ephemeral-storage", "pods", "hugepages-")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,7 @@ def insufficient(resource: str) -> str:
 
 class NodeResourcesFit:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def __init__(self, args: FitArgs) -> None:
         self.args = args
@@ -66,10 +66,11 @@ class NodeResourcesFit:
         return out
 
     def _ignored(self, resource: str) -> bool:
-        """Only extended resources can be ignored (by name, or by the prefix before '/')."""
-        if resource.startswith(_NATIVE):
+        """Only extended resources can be ignored (by name, or by the prefix before '/'); a name
+        without '/' or under kubernetes.io/ is native, as upstream's IsExtendedResourceName."""
+        if "/" not in resource or resource.startswith("kubernetes.io/"):
             return False
-        group = resource.split("/", 1)[0] if "/" in resource else None
+        group = resource.split("/", 1)[0]
         return resource in self.args.ignored_resources or group in self.args.ignored_groups
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
@@ -83,7 +84,11 @@ class NodeResourcesFit:
             short = table.requested[rows, i] + request[i] > allocatable
             if short.any():
                 mask &= ~short
+                # Upstream marks a request larger than the whole node as unresolvable (preemption
+                # cannot help); "Too many pods" never is.
                 never = short & (request[i] > allocatable)
+                if table.resources[i] == PODS:
+                    never = np.zeros_like(short)
                 if never.any():
                     reasons.append(Reason(insufficient(table.resources[i]), never, False))
                 if (short & ~never).any():
@@ -92,25 +97,30 @@ class NodeResourcesFit:
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
         strategy = self.args.strategy
+        ratio = strategy.type == "RequestedToCapacityRatio"
         total = np.zeros(rows.size, dtype=np.int64)
         weights = np.zeros(rows.size, dtype=np.int64)
         for resource, weight in strategy.resources:
             capacity, requested = _allocatable_and_requested(table, pod, resource, rows)
             if capacity is None:
                 continue
-            have = capacity > 0
+            counted = capacity > 0
             if strategy.type == "LeastAllocated":
                 score = _least(requested, capacity)
             elif strategy.type == "MostAllocated":
                 score = _most(requested, capacity)
             else:
                 score = _ratio(requested, capacity, strategy.shape)
-            total += np.where(have, score * weight, 0)
-            weights += np.where(have, weight, 0)
-        if strategy.type == "RequestedToCapacityRatio":
-            safe = np.maximum(weights, 1)
-            return np.where(weights > 0, np.round(total / safe), 0).astype(np.int64)
-        return np.where(weights > 0, total // np.maximum(weights, 1), 0)
+                # Upstream's requestedToCapacityRatio scorer leaves resources scoring 0 out of
+                # the weighted mean altogether.
+                counted &= score > 0
+            total += np.where(counted, score * weight, 0)
+            weights += np.where(counted, weight, 0)
+        safe = np.maximum(weights, 1)
+        if ratio:
+            # math.Round(float64(total) / float64(weights)): halves round away from zero.
+            return np.where(weights > 0, (2 * total + safe) // (2 * safe), 0)
+        return np.where(weights > 0, total // safe, 0)
 
     def normalize(self, scores: Scores) -> Scores:
         return scores
@@ -119,17 +129,19 @@ class NodeResourcesFit:
 def _allocatable_and_requested(
     table: NodeTable, pod: PodInfo, resource: str, rows: Rows
 ) -> tuple[Any, Any]:
-    """Columns for scoring: cpu and memory count pods without requests at upstream's
-    non-zero defaults; an extended resource the pod does not request is skipped."""
+    """Columns for scoring: cpu and memory count containers without requests at upstream's
+    non-zero defaults; a scalar resource the pod does not request is skipped, and so is any
+    other name upstream does not score (e.g. pods)."""
     if resource == CPU:
-        want = pod.requests.get(CPU, 0) or DEFAULT_MILLI_CPU
+        want = pod.nonzero_requests[0]
         return table.allocatable[rows, 0], table.nonzero_requested[rows, 0] + want
     if resource == MEMORY:
-        want = pod.requests.get(MEMORY, 0) or DEFAULT_MEMORY
+        want = pod.nonzero_requests[1]
         return table.allocatable[rows, 1], table.nonzero_requested[rows, 1] + want
     want = pod.requests.get(resource, 0)
     column = table.resource_index.get(resource)
-    if column is None or (want == 0 and "/" in resource):
+    scalar = is_scalar_resource(resource)
+    if column is None or (resource != EPHEMERAL and not scalar) or (scalar and want == 0):
         return None, None
     return table.allocatable[rows, column], table.requested[rows, column] + want
 
@@ -151,10 +163,29 @@ def _ratio(requested: Any, capacity: Any, shape: Sequence[tuple[int, int]]) -> A
     safe = np.maximum(capacity, 1)
     utilization = np.where(
         (capacity == 0) | (requested > capacity), 100, requested * 100 // safe
-    ).astype(np.float64)
-    xs = [float(u) for u, _ in shape]
-    ys = [float(s) * 10 for _, s in shape]  # shape scores are 0..10, node scores 0..100
-    return np.floor(np.interp(utilization, xs, ys)).astype(np.int64)
+    ).astype(np.int64)
+    # Shape scores are 0..10, node scores 0..100.
+    return _broken_linear(utilization, [(u, s * 10) for u, s in shape])
+
+
+def _broken_linear(p: Any, shape: Sequence[tuple[int, int]]) -> Any:
+    """Upstream's helper.BuildBrokenLinearFunction in int64 arithmetic: the first point with
+    p <= utilization decides; between points, interpolate with Go's integer division, which
+    truncates toward zero (so a falling segment rounds up, unlike a float floor)."""
+    out = np.full(p.shape, shape[-1][1], dtype=np.int64)
+    done = np.zeros(p.shape, dtype=np.bool_)
+    for i, (u, s) in enumerate(shape):
+        hit = ~done & (p <= u)
+        if i == 0:
+            value = np.full(p.shape, s, dtype=np.int64)
+        else:
+            (u0, s0) = shape[i - 1]
+            num = (s - s0) * (p - u0)
+            den = u - u0
+            value = s0 + np.where(num >= 0, num // den, -((-num) // den))
+        out = np.where(hit, value, out)
+        done |= hit
+    return out
 
 
 def parse_args(args: Mapping[str, Any]) -> FitArgs:

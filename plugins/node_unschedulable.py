@@ -19,6 +19,7 @@ _TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
 
 class NodeUnschedulable:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         if any(t.tolerates(_TAINT) for t in pod.tolerations):

@@ -13,6 +13,7 @@ NAME = "PrioritySort"
 
 class PrioritySort:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def sort_key(self, pod: PodInfo, arrival: float) -> tuple[Any, ...]:
         return (-pod.priority, arrival)

@@ -13,6 +13,7 @@ NAME = "SchedulingGates"
 
 class SchedulingGates:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def pre_enqueue(self, pod: PodInfo) -> Status | None:
         if not pod.gates:

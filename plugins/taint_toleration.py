@@ -36,6 +36,7 @@ def first_untolerated(
 
 class TaintToleration:
     name = NAME
+    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         sets = table.taint_set[rows]

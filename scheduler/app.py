@@ -362,7 +362,7 @@ class App:
             if attempt.diagnosis is not None and not attempt.node:
                 out["total_nodes"] = attempt.diagnosis.total_nodes
                 out["by_plugin"] = attempt.diagnosis.by_plugin
-            out["scores"] = attempt.scores
+            out["scores"] = attempt.scoring.top() if attempt.scoring else None
         return out
 
     async def _debug_queue(self, request: Any) -> Any:

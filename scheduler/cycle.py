@@ -11,22 +11,28 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
+from scheduler import batch
 from scheduler.cache import Cache
 from scheduler.framework import Code, CycleState, Diagnosis, Profile, Status
 from scheduler.model import PodInfo
 from scheduler.queue import QueuedPod, SchedulingQueue
-from scheduler.snapshot import Rows
+from scheduler.snapshot import NodeTable, Rows
 
 log = logging.getLogger("berth.cycle")
 
 MIN_FEASIBLE_NODES = 100
 MIN_FEASIBLE_PERCENTAGE = 5
+NO_NODES = "no nodes available to schedule pods"  # upstream's ErrNoNodesAvailable
+KEEP_ATTEMPTS = 10000
+KEEP_SCORES = 256
 PLUGIN_SAMPLE_EVERY = 10  # per-plugin timings on one cycle in ten, as upstream
 
 
@@ -66,6 +72,29 @@ def num_feasible_nodes_to_find(percentage: int | None, total: int) -> int:
     return max(total * percentage // 100, MIN_FEASIBLE_NODES)
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """An attempt's candidate nodes and scores, kept as the arrays the cycle computed (no
+    work on the hot path); `top()` renders the best few for explain. Names are looked up when
+    rendered: only recent attempts keep scores, so rows are very unlikely to have been reused."""
+
+    table: NodeTable
+    rows: npt.NDArray[np.int64]
+    totals: npt.NDArray[np.int64]
+    parts: dict[str, npt.NDArray[np.int64]]
+
+    def top(self, n: int = 5) -> list[dict[str, Any]]:
+        best = np.argsort(-self.totals, kind="stable")[:n]
+        return [
+            {
+                "node": self.table.names([self.rows[i]])[0],
+                "total": int(self.totals[i]),
+                "plugins": {p: int(s[i]) for p, s in self.parts.items()},
+            }
+            for i in best
+        ]
+
+
 @dataclass
 class Attempt:
     """What one scheduling cycle decided, for callers and `explain`."""
@@ -74,7 +103,7 @@ class Attempt:
     node: str = ""
     status: Status | None = None
     diagnosis: Diagnosis | None = None
-    scores: dict[str, dict[str, int]] | None = None  # node -> plugin -> score (top nodes)
+    scoring: Scoring | None = None
 
 
 class Scheduler:
@@ -88,6 +117,7 @@ class Scheduler:
         *,
         percentage_of_nodes_to_score: int | None = None,
         bind_concurrency: int = 256,
+        batching: bool = True,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -103,6 +133,9 @@ class Scheduler:
         self._binding: set[asyncio.Task[None]] = set()
         self.next_start = 0
         self._cycles = 0
+        self.batching = batching
+        self.classes = batch.EquivalenceCache()
+        self._scored: deque[Attempt] = deque()
         self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
 
     # --- the loop ------------------------------------------------------------------------
@@ -154,35 +187,14 @@ class Scheduler:
 
     def _decide(self, pod: PodInfo, profile: Profile, state: CycleState) -> Attempt:
         table = self.cache.table
-        diagnosis = Diagnosis(total_nodes=len(table))
-        attempt = Attempt(pod, diagnosis=diagnosis)
-        name = profile.scheduler_name
-        point = self.observer.extension_point
+        attempt = Attempt(pod)
         try:
-            start = time.perf_counter()
-            status = profile.run_pre_filter(state, pod, table)
-            point("PreFilter", _status_label(status), name, time.perf_counter() - start)
-            if status is not None:
-                if status.code is Code.ERROR:
-                    attempt.status = status
-                    return attempt
-                diagnosis.pre_filter = status
-                attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
+            placed = self._place_batched(pod, profile, attempt) if self.batching else None
+            if placed is None:
+                placed = self._place(pod, profile, state, attempt)
+            if placed is None:
                 return attempt
-            start = time.perf_counter()
-            feasible = self._find_feasible(pod, profile, state, diagnosis)
-            point(
-                "Filter",
-                "Success" if feasible.size else "Unschedulable",
-                name,
-                time.perf_counter() - start,
-            )
-            if feasible.size == 0:
-                attempt.status = Status.unschedulable(diagnosis.message())
-                return attempt
-            start = time.perf_counter()
-            row = self._select(pod, profile, state, feasible, attempt)
-            point("Score", "Success", name, time.perf_counter() - start)
+            row, state = placed
             node = table.node(row).name
             self.cache.assume(pod, node)
             for plugin in profile.reserve:
@@ -194,6 +206,7 @@ class Scheduler:
                     return attempt
         except Exception as err:  # a plugin bug must not stop the scheduler
             log.exception("scheduling cycle failed", extra={"pod": pod.key})
+            self.classes.clear()
             attempt.status = Status.error(f"scheduling cycle failed: {err}")
             return attempt
         attempt.node = node
@@ -205,6 +218,86 @@ class Scheduler:
         task.add_done_callback(self._binding.discard)
         return attempt
 
+    def _place(
+        self, pod: PodInfo, profile: Profile, state: CycleState, attempt: Attempt
+    ) -> tuple[int, CycleState] | None:
+        """The one-pod-at-a-time path: every plugin runs for this pod alone, and a failure
+        is explained node by node (the diagnosis)."""
+        table = self.cache.table
+        diagnosis = attempt.diagnosis = Diagnosis(total_nodes=len(table))
+        if len(table) == 0:
+            # Upstream fails before PreFilter with ErrNoNodesAvailable, not a "0/0" FitError.
+            attempt.status = Status.unschedulable(NO_NODES, resolvable=False)
+            return None
+        name = profile.scheduler_name
+        point = self.observer.extension_point
+        start = time.perf_counter()
+        status = profile.run_pre_filter(state, pod, table)
+        point("PreFilter", _status_label(status), name, time.perf_counter() - start)
+        if status is not None:
+            if status.code is Code.ERROR:
+                attempt.status = status
+                return None
+            diagnosis.pre_filter = status
+            attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
+            return None
+        start = time.perf_counter()
+        feasible = self._find_feasible(pod, profile, state, diagnosis)
+        filtered = "Success" if feasible.size else "Unschedulable"
+        point("Filter", filtered, name, time.perf_counter() - start)
+        if feasible.size == 0:
+            attempt.status = Status.unschedulable(diagnosis.message())
+            return None
+        start = time.perf_counter()
+        if feasible.size == 1:
+            row = int(feasible[0])  # upstream skips scoring with a single candidate
+        else:
+            totals, parts = profile.run_scores(state, pod, table, feasible)
+            row = self._pick(feasible, totals, parts, attempt)
+        point("Score", "Success", name, time.perf_counter() - start)
+        return row, state
+
+    def _place_batched(
+        self, pod: PodInfo, profile: Profile, attempt: Attempt
+    ) -> tuple[int, CycleState] | None:
+        """The equivalence-class path (batch.py); None means: take the one-pod path, which
+        also explains failures."""
+        if not profile.batchable:
+            return None
+        table = self.cache.table
+        start = time.perf_counter()
+        cached = self.classes.lookup(profile, pod, table)
+        if not isinstance(cached, batch.ClassState):
+            return None
+        order = table.order()
+        total = order.size
+        if total == 0:
+            return None
+        first = self.next_start % total
+        wanted = self._wanted(profile, total)
+        rows, processed = batch.window(cached, profile, pod, table, order, first, wanted)
+        if rows.size == 0:
+            return None
+        self.next_start = (first + processed) % total
+        self.observer.extension_point(
+            "Filter", "Success", profile.scheduler_name, time.perf_counter() - start
+        )
+        if rows.size == 1:
+            return int(rows[0]), cached.state
+        start = time.perf_counter()
+        totals, parts = batch.window_scores(profile, cached, rows)
+        row = self._pick(rows, totals, parts, attempt)
+        self.observer.extension_point(
+            "Score", "Success", profile.scheduler_name, time.perf_counter() - start
+        )
+        return row, cached.state
+
+    def _wanted(self, profile: Profile, total: int) -> int:
+        percentage = profile.percentage_of_nodes_to_score
+        return num_feasible_nodes_to_find(
+            percentage if percentage is not None else self.percentage, total
+        )
+
     def _find_feasible(
         self, pod: PodInfo, profile: Profile, state: CycleState, diagnosis: Diagnosis
     ) -> Rows:
@@ -214,10 +307,7 @@ class Scheduler:
         total = order.size
         if total == 0:
             return order
-        percentage = profile.percentage_of_nodes_to_score
-        wanted = num_feasible_nodes_to_find(
-            percentage if percentage is not None else self.percentage, total
-        )
+        wanted = self._wanted(profile, total)
         start = self.next_start % total
         rotated = np.concatenate((order[start:], order[:start]))
         chunk = max(wanted, 256)
@@ -238,29 +328,27 @@ class Scheduler:
         self.next_start = (start + processed) % total
         return np.concatenate(found) if found else order[:0]
 
-    def _select(
-        self, pod: PodInfo, profile: Profile, state: CycleState, feasible: Rows, attempt: Attempt
+    def _pick(
+        self, rows: Rows, totals: npt.NDArray[np.int64], parts: dict[str, Any], attempt: Attempt
     ) -> int:
-        if feasible.size == 1:
-            return int(feasible[0])
-        totals, parts = profile.run_scores(state, pod, self.cache.table, feasible)
+        """The highest total wins; ties are broken at random (upstream's reservoir choice)."""
         best = np.flatnonzero(totals == totals.max())
         choice = int(best[0]) if best.size == 1 else int(best[self._rng.randrange(best.size)])
-        top = np.argsort(-totals, kind="stable")[:5]
-        names = self.cache.table.names(feasible[top])
-        attempt.scores = {
-            name: {"total": int(totals[i]), **{p: int(s[i]) for p, s in parts.items()}}
-            for name, i in zip(names, top, strict=True)
-        }
-        return int(feasible[choice])
+        attempt.scoring = Scoring(self.cache.table, rows, totals, parts)
+        return int(rows[choice])
 
     def _unreserve(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
         for plugin in reversed(profile.reserve):
             plugin.unreserve(state, pod, node)
 
     def _remember(self, attempt: Attempt) -> None:
+        """Keep the last attempts for explain; scores only for the most recent ones, since
+        their arrays are as wide as the sampled node set."""
         self.last[attempt.pod.key] = attempt
-        if len(self.last) > 10000:
+        self._scored.append(attempt)
+        if len(self._scored) > KEEP_SCORES:
+            self._scored.popleft().scoring = None
+        if len(self.last) > KEEP_ATTEMPTS:
             self.last.pop(next(iter(self.last)))
 
     # --- binding cycle -------------------------------------------------------------------

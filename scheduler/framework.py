@@ -8,6 +8,7 @@ for all of them at once. `None` as a Status means Success everywhere.
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -291,6 +292,28 @@ class Profile:
                 continue
             return Status(status.code, status.reasons, plugin.name)
         return None
+
+    @functools.cached_property
+    def batchable(self) -> bool:
+        """True when every PreFilter, Filter, PreScore and Score plugin is row-local
+        (`row_local = True`): its answer for a node depends only on the pod and that node's
+        row, so results for one equivalence class can be kept and only changed rows redone."""
+        plugins = [*self.pre_filter, *self.filter, *self.pre_score, *(p for p, _ in self.score)]
+        return all(getattr(p, "row_local", False) for p in plugins)
+
+    def filter_mask(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Mask:
+        """Which of `rows` pass every filter (no diagnosis kept)."""
+        mask = np.ones(rows.size, dtype=np.bool_)
+        alive = np.arange(rows.size)
+        for plugin in self.filter:
+            if alive.size == 0:
+                break
+            if plugin.name in state.skip_filter:
+                continue
+            result = plugin.filter(state, pod, table, rows[alive])
+            mask[alive[~result.mask]] = False
+            alive = alive[result.mask]
+        return mask
 
     def run_filters(
         self,

@@ -19,6 +19,11 @@ MEMORY = "memory"
 EPHEMERAL = "ephemeral-storage"
 PODS = "pods"
 
+# Upstream scores a container without a cpu (memory) request as if it asked for 100m (200Mi),
+# so that spreading still works for best-effort pods. Scoring only; Filter uses real requests.
+DEFAULT_MILLI_CPU = 100
+DEFAULT_MEMORY = 200 * 1024 * 1024
+
 _SUFFIX: dict[str, int | Decimal] = {
     "Ki": 2**10,
     "Mi": 2**20,
@@ -37,8 +42,10 @@ _SUFFIX: dict[str, int | Decimal] = {
     "P": 10**15,
     "E": 10**18,
 }
+# A number, then either a decimal exponent ("1e3") or an SI suffix, never both ("1e3Ki" is
+# invalid upstream); "1E" alone is the exa suffix.
 _QUANTITY = re.compile(
-    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$"
+    r"([+-]?[0-9.]+)(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|))"
 )
 
 
@@ -56,17 +63,27 @@ def parse_quantity(value: str | int | float, *, milli: bool = False) -> int:
     if isinstance(value, int | float):
         number = Decimal(str(value))
     else:
-        match = _QUANTITY.match(value.strip())
+        match = _QUANTITY.fullmatch(value.strip())
         if not match:
             raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity")
+        mantissa, exponent, suffix = match.groups()
         try:
-            number = Decimal(match.group(1)) * Decimal(str(_SUFFIX[match.group(2)]))
+            if exponent is not None:
+                number = Decimal(mantissa).scaleb(int(exponent))
+            else:
+                number = Decimal(mantissa) * Decimal(str(_SUFFIX[suffix]))
         except InvalidOperation as err:
             raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity") from err
     if milli:
         number *= 1000
     whole = int(number.to_integral_value(rounding="ROUND_CEILING"))
     return whole
+
+
+def is_scalar_resource(name: str) -> bool:
+    """Upstream's IsScalarResourceName: extended ("example.com/gpu"), kubernetes.io-prefixed,
+    hugepages-* and attachable-volumes-* resources. Scoring skips those a pod does not request."""
+    return "/" in name or name.startswith(("hugepages-", "attachable-volumes-"))
 
 
 def resource_amount(name: str, value: str | int | float) -> int:
@@ -145,6 +162,8 @@ class PodInfo:
     labels: dict[str, str]
     raw: JSON = field(repr=False)
     class_key: tuple[Any, ...] = ()
+    # (milli-CPU, memory) with upstream's per-container defaults, for scoring only.
+    nonzero_requests: tuple[int, int] = (0, 0)
 
     @property
     def key(self) -> str:
@@ -210,6 +229,7 @@ def compile_pod(obj: JSON) -> PodInfo:
         phase=status.get("phase") or "",
         deleting=bool(meta.get("deletionTimestamp")),
         requests=pod_requests(spec),
+        nonzero_requests=pod_nonzero_requests(spec),
         node_selector=dict(spec.get("nodeSelector") or {}),
         required_terms=required_terms,
         preferred_terms=preferred_terms,
@@ -257,13 +277,32 @@ def pod_requests(spec: JSON) -> dict[str, int]:
     max(sum of app containers + restartable (sidecar) init containers,
         each regular init container + the sidecars started before it), plus pod overhead.
     """
+    total = _aggregate(spec, {})
+    total[PODS] = 1
+    return total
+
+
+def pod_nonzero_requests(spec: JSON) -> tuple[int, int]:
+    """(milli-CPU, memory bytes) for scoring: like pod_requests, but every container that does
+    not request cpu (memory) counts as 100m (200Mi), as upstream's NonMissingContainerRequests
+    does per container (a pod without containers adds nothing but its overhead)."""
+    total = _aggregate(spec, {CPU: DEFAULT_MILLI_CPU, MEMORY: DEFAULT_MEMORY})
+    return total.get(CPU, 0), total.get(MEMORY, 0)
+
+
+def _aggregate(spec: JSON, missing: dict[str, int]) -> dict[str, int]:
+    """Containers, sidecars, init containers and overhead, combined the upstream way;
+    `missing` fills in resources a container does not request at all (explicit 0 stays 0)."""
 
     def requests(container: JSON, path: str) -> dict[str, int]:
         raw = (container.get("resources") or {}).get("requests") or {}
         try:
-            return {k: resource_amount(k, v) for k, v in raw.items()}
+            out = {k: resource_amount(k, v) for k, v in raw.items()}
         except InvalidObject as err:
             raise InvalidObject(f"{path}.resources.requests: {err}") from err
+        for name, amount in missing.items():
+            out.setdefault(name, amount)
+        return out
 
     total: dict[str, int] = {}
     for i, c in enumerate(spec.get("containers") or []):
@@ -284,7 +323,6 @@ def pod_requests(spec: JSON) -> dict[str, int]:
         total[k] = max(total.get(k, 0), v)
     overhead = spec.get("overhead") or {}
     _add(total, {k: resource_amount(k, v) for k, v in overhead.items()})
-    total[PODS] = 1
     return total
 
 
@@ -312,6 +350,7 @@ def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
         pod.scheduler_name,
         pod.priority,
         tuple(sorted(pod.requests.items())),
+        pod.nonzero_requests,
         tuple(sorted(pod.node_selector.items())),
         pod.required_terms,
         pod.preferred_terms,
@@ -333,8 +372,19 @@ def requirement_matches(req: Requirement, value: str | None) -> bool:
         return value is None
     if value is None or len(req.values) != 1:
         return False
-    try:
-        have, want = int(value), int(req.values[0])
-    except ValueError:
+    have, want = _go_int64(value), _go_int64(req.values[0])
+    if have is None or want is None:
         return False
     return have > want if op == "Gt" else have < want
+
+
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def _go_int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), which labels.Requirement uses for Gt/Lt: no spaces,
+    no underscores, within int64 (Python's int() accepts all three)."""
+    if not _INT64.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None

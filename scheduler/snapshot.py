@@ -35,11 +35,9 @@ Mask = npt.NDArray[np.bool_]
 
 ZONE = "topology.kubernetes.io/zone"
 REGION = "topology.kubernetes.io/region"
-
-# Upstream scores pods without requests as if they asked for 100m CPU and 200Mi memory, so
-# that spreading still works for best-effort pods.
-DEFAULT_MILLI_CPU = 100
-DEFAULT_MEMORY = 200 * 1024 * 1024
+# The deprecated labels upstream still falls back to when the GA ones are missing.
+_BETA_ZONE = "failure-domain.beta.kubernetes.io/zone"
+_BETA_REGION = "failure-domain.beta.kubernetes.io/region"
 
 _BASE_RESOURCES = (CPU, MEMORY, EPHEMERAL, PODS)
 
@@ -69,8 +67,15 @@ class NodeTable:
         # Taint sets are interned: rows with the same taints share an id; id 0 = no taints.
         self.taint_sets: list[tuple[Taint, ...]] = [()]
         self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
+        # Upstream's nodeTree: zone key -> rows in the order the nodes joined the zone; the dict
+        # keeps zones in the order they first appeared (a zone that empties is forgotten).
+        self._zones: dict[str, list[int]] = {}
         self._order: Rows | None = None
+        self._position: Rows = np.zeros(0, dtype=np.int64)
         self._clock = 0  # generation counter shared by all rows
+        # Bumps when rows appear or disappear, or columns are added: per-row caches
+        # (equivalence batching) must then start over.
+        self.structure = 0
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -88,13 +93,15 @@ class NodeTable:
         if row is None:
             row = self._take_row()
             self.row_of[node.name] = row
+            self._zones.setdefault(zone_key(node.labels), []).append(row)
             self._order = None
+            self.structure += 1
         else:
-            old = self.node(row)
-            if (old.labels.get(ZONE), old.labels.get(REGION)) != (
-                node.labels.get(ZONE),
-                node.labels.get(REGION),
-            ):
+            old_zone, new_zone = zone_key(self.node(row).labels), zone_key(node.labels)
+            if old_zone != new_zone:
+                # As upstream's nodeTree.updateNode: leave the old zone, join the new one last.
+                self._leave_zone(old_zone, row)
+                self._zones.setdefault(new_zone, []).append(row)
                 self._order = None
         self.nodes[row] = node
         self.alive[row] = True
@@ -115,6 +122,7 @@ class NodeTable:
         if row is None:
             return {}
         pods = self.pods[row]
+        self._leave_zone(zone_key(self.node(row).labels), row)
         self.pods[row] = {}
         self.nodes[row] = None
         self.alive[row] = False
@@ -126,6 +134,7 @@ class NodeTable:
         self._touch(row)
         self._free.append(row)
         self._order = None
+        self.structure += 1
         return pods
 
     # --- pods ----------------------------------------------------------------------------
@@ -153,8 +162,7 @@ class NodeTable:
         columns = {self._resource_column(name): amount for name, amount in pod.requests.items()}
         for column, amount in columns.items():
             self.requested[row, column] += sign * amount
-        cpu = pod.requests.get(CPU, 0) or DEFAULT_MILLI_CPU
-        memory = pod.requests.get(MEMORY, 0) or DEFAULT_MEMORY
+        cpu, memory = pod.nonzero_requests
         self.nonzero_requested[row, 0] += sign * cpu
         self.nonzero_requested[row, 1] += sign * memory
         self._touch(row)
@@ -168,16 +176,19 @@ class NodeTable:
         """All live rows, interleaved across zones as upstream's node tree lists them:
         the first node of each zone, then the second of each zone, and so on."""
         if self._order is None:
-            zones: dict[tuple[str, str], list[int]] = {}
-            for row in self.row_of.values():
-                labels = self.node(row).labels
-                zones.setdefault((labels.get(REGION, ""), labels.get(ZONE, "")), []).append(row)
-            lists = [sorted(rows, key=lambda r: self.node(r).name) for rows in zones.values()]
+            lists = list(self._zones.values())
             out: list[int] = []
             for i in range(max((len(rows) for rows in lists), default=0)):
                 out.extend(rows[i] for rows in lists if i < len(rows))
             self._order = np.asarray(out, dtype=np.int64)
+            self._position = np.full(self._cap, np.iinfo(np.int64).max // 2, dtype=np.int64)
+            self._position[self._order] = np.arange(self._order.size)
         return self._order
+
+    def position(self) -> Rows:
+        """Each row's index in order() (free rows: a huge number)."""
+        self.order()
+        return self._position
 
     def label_column(self, key: str) -> npt.NDArray[np.int32]:
         column = self.label_columns.get(key)
@@ -193,6 +204,12 @@ class NodeTable:
         return [self.node(int(r)).name for r in rows]
 
     # --- internals -----------------------------------------------------------------------
+
+    def _leave_zone(self, zone: str, row: int) -> None:
+        rows = self._zones[zone]
+        rows.remove(row)
+        if not rows:
+            del self._zones[zone]
 
     def _touch(self, row: int) -> None:
         self._clock += 1
@@ -224,6 +241,7 @@ class NodeTable:
         self.pods.extend({} for _ in range(new - old))
         self._free.extend(range(new - 1, old - 1, -1))
         self._cap = new
+        self.structure += 1
 
     def _resource_column(self, name: str) -> int:
         index = self.resource_index.get(name)
@@ -234,6 +252,7 @@ class NodeTable:
             pad = np.zeros((self._cap, 1), dtype=np.int64)
             self.allocatable = np.hstack([self.allocatable, pad])
             self.requested = np.hstack([self.requested, pad])
+            self.structure += 1
         return index
 
     def _intern_taints(self, taints: tuple[Taint, ...]) -> int:
@@ -256,6 +275,15 @@ class NodeTable:
             column = self.label_columns[key]
             ids = self.label_values[key]
             column[row] = ids.setdefault(value, len(ids))
+
+
+def zone_key(labels: dict[str, str]) -> str:
+    """Upstream's GetZoneKey: region and zone (GA labels, else the beta ones); "" if neither."""
+    zone = labels.get(ZONE, labels.get(_BETA_ZONE, ""))
+    region = labels.get(REGION, labels.get(_BETA_REGION, ""))
+    if not zone and not region:
+        return ""
+    return f"{region}:\x00:{zone}"
 
 
 # --- selectors over label columns ---------------------------------------------------------

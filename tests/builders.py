@@ -73,6 +73,40 @@ class PodBuilder:
         self.obj["spec"]["nodeName"] = name
         return self
 
+    def containers(self, *requests: dict[str, str]) -> PodBuilder:
+        """Replace the containers: one per mapping of requests ({} = no requests at all);
+        no argument leaves the pod without containers (upstream's bare `MakePod().Obj()`)."""
+        self.obj["spec"]["containers"] = [
+            {"name": f"c{i}", "image": "registry.invalid/pause"}
+            | ({"resources": {"requests": dict(r)}} if r else {})
+            for i, r in enumerate(requests)
+        ]
+        return self
+
+    def init_container(self, requests: dict[str, str], *, sidecar: bool = False) -> PodBuilder:
+        """Append an init container; `sidecar=True` makes it restartable (restartPolicy Always)."""
+        inits = self.obj["spec"].setdefault("initContainers", [])
+        container: JSON = {"name": f"init{len(inits)}", "image": "registry.invalid/pause"}
+        if requests:
+            container["resources"] = {"requests": dict(requests)}
+        if sidecar:
+            container["restartPolicy"] = "Always"
+        inits.append(container)
+        return self
+
+    def overhead(self, **resources: str) -> PodBuilder:
+        self.obj["spec"]["overhead"] = {k.replace("_", "-"): v for k, v in resources.items()}
+        return self
+
+    def node_affinity(self, node_affinity: JSON) -> PodBuilder:
+        """Set spec.affinity.nodeAffinity verbatim (for terms the shortcuts cannot express)."""
+        self.obj["spec"].setdefault("affinity", {})["nodeAffinity"] = copy.deepcopy(node_affinity)
+        return self
+
+    def uid(self, uid: str) -> PodBuilder:
+        self.obj["metadata"]["uid"] = uid
+        return self
+
     def obj_(self) -> JSON:
         return copy.deepcopy(self.obj)
 
@@ -125,6 +159,19 @@ class NodeBuilder:
 
     def unschedulable(self) -> NodeBuilder:
         self.obj["spec"]["unschedulable"] = True
+        return self
+
+    def resources(self, resources: dict[str, str]) -> NodeBuilder:
+        """Capacity and allocatable exactly `resources` (no default cpu/memory/pods), as
+        upstream's `MakeNode().Capacity(...)`; names may contain '/' (extended resources)."""
+        self.obj["status"]["capacity"] = dict(resources)
+        self.obj["status"]["allocatable"] = dict(resources)
+        return self
+
+    def zone(self, zone: str, region: str | None = None) -> NodeBuilder:
+        self.obj["metadata"]["labels"]["topology.kubernetes.io/zone"] = zone
+        if region is not None:
+            self.obj["metadata"]["labels"]["topology.kubernetes.io/region"] = region
         return self
 
     def obj_(self) -> JSON:

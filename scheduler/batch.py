@@ -1,0 +1,175 @@
+"""Equivalence batching: Filter and Score results kept per class of identical pods.
+
+Pods with the same scheduling-relevant spec (model.PodInfo.class_key) get the same Filter
+verdict and the same raw Score on a node in the same state. So for a class, berth keeps, for
+every row of the NodeTable, whether it is feasible and each Score plugin's raw score, together
+with the row generations they were computed at. The next pod of the class recomputes only the
+rows whose generation moved (typically the one node the previous pod landed on), then picks its
+sampling window and normalizes scores over that window exactly as the one-by-one path does, so
+the placement is the same as scheduling the pods one at a time.
+
+Only profiles whose Filter/Score plugins are all row-local use this (Profile.batchable).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.framework import CycleState, Profile, Status
+from scheduler.model import PodInfo
+from scheduler.snapshot import Mask, NodeTable, Rows
+
+MAX_CLASSES = 32
+
+
+@dataclass
+class ClassState:
+    """Per-row Filter/Score results of one equivalence class."""
+
+    structure: int
+    seen: npt.NDArray[np.int64]  # row generations the results below were computed at
+    feasible: Mask  # per row
+    raw: list[npt.NDArray[np.int64]]  # per score plugin (profile order), per row
+    state: CycleState
+    scored: set[str] = field(default_factory=set)  # score plugins not skipped by PreScore
+
+
+class EquivalenceCache:
+    def __init__(self, max_classes: int = MAX_CLASSES) -> None:
+        self._classes: OrderedDict[tuple[Any, ...], ClassState] = OrderedDict()
+        self._max = max_classes
+        self.hits = 0
+        self.misses = 0
+
+    def clear(self) -> None:
+        self._classes.clear()
+
+    def forget(self, key: tuple[Any, ...]) -> None:
+        self._classes.pop(key, None)
+
+    def lookup(
+        self, profile: Profile, pod: PodInfo, table: NodeTable
+    ) -> ClassState | Status | None:
+        """Up-to-date per-row results for the pod's class. Returns a PreFilter Status when the
+        pod is rejected before filtering (the caller takes the slow path to explain it)."""
+        key = (profile.scheduler_name, pod.class_key)
+        cached = self._classes.get(key)
+        if cached is None or cached.structure != table.structure:
+            self.misses += 1
+            fresh = _compute(profile, pod, table)
+            if isinstance(fresh, ClassState):
+                self._classes[key] = fresh
+                if len(self._classes) > self._max:
+                    self._classes.popitem(last=False)
+            return fresh
+        self.hits += 1
+        self._classes.move_to_end(key)
+        return cached
+
+
+def _compute(profile: Profile, pod: PodInfo, table: NodeTable) -> ClassState | Status | None:
+    state = CycleState()
+    status = profile.run_pre_filter(state, pod, table)
+    if status is not None:
+        return status
+    size = table.generation.size
+    rows = table.live_rows()
+    feasible = np.zeros(size, dtype=np.bool_)
+    feasible[rows] = profile.filter_mask(state, pod, table, rows)
+    passing = rows[feasible[rows]]
+    for pre in profile.pre_score:
+        pre_status = pre.pre_score(state, pod, table, passing)
+        if pre_status is not None:
+            state.skip_score.add(pre.name)
+    raw = []
+    for plugin, _ in profile.score:
+        column = np.zeros(size, dtype=np.int64)
+        if plugin.name not in state.skip_score and passing.size:
+            column[passing] = plugin.score(state, pod, table, passing)
+        raw.append(column)
+    scored = {p.name for p, _ in profile.score} - state.skip_score
+    return ClassState(table.structure, table.generation.copy(), feasible, raw, state, scored)
+
+
+def _refresh(
+    cached: ClassState, profile: Profile, pod: PodInfo, table: NodeTable, rows: Rows
+) -> None:
+    """Recompute Filter and raw Scores of `rows` (rows whose generation moved)."""
+    cached.seen[rows] = table.generation[rows]
+    ok = profile.filter_mask(cached.state, pod, table, rows)
+    cached.feasible[rows] = ok
+    passing = rows[ok]
+    for (plugin, _), column in zip(profile.score, cached.raw, strict=True):
+        if plugin.name in cached.scored and passing.size:
+            column[passing] = plugin.score(cached.state, pod, table, passing)
+
+
+def window(
+    cached: ClassState,
+    profile: Profile,
+    pod: PodInfo,
+    table: NodeTable,
+    order: Rows,
+    start: int,
+    wanted: int,
+) -> tuple[Rows, int]:
+    """The first `wanted` feasible rows in `order` rotated to `start`, and how many rows of
+    the order were examined to find them (upstream's processed-nodes count).
+
+    Rows that changed since the class last looked are recomputed only once one of them falls
+    inside the examined prefix: with the round-robin start, the node the previous pod landed on
+    is usually outside the next window, so recomputations batch up and run many rows at once.
+    """
+    total = order.size
+    while True:
+        rows, processed = _first_feasible(order, cached.feasible, start, wanted)
+        stale = np.flatnonzero(table.generation != cached.seen)
+        if stale.size == 0:
+            return rows, processed
+        offsets = (table.position()[stale] - start) % total
+        if not (offsets < processed).any():
+            return rows, processed
+        # Refresh every changed row at once, not just those in the window: one plugin call
+        # per few pods instead of one per pod (a call's fixed cost dwarfs a row's work).
+        _refresh(cached, profile, pod, table, stale[table.alive[stale]])
+
+
+def _first_feasible(order: Rows, feasible: Mask, start: int, wanted: int) -> tuple[Rows, int]:
+    """Walk `order` from `start` (wrapping) in chunks until `wanted` feasible rows are seen."""
+    total = order.size
+    chunk = max(2 * wanted, 1024)
+    found: list[Rows] = []
+    count = processed = 0
+    while processed < total and count < wanted:
+        begin = (start + processed) % total
+        size = min(chunk, total - processed, total - begin)  # up to the end of the order
+        rows = order[begin : begin + size]
+        hits = np.flatnonzero(feasible[rows])
+        if count + hits.size >= wanted:
+            hits = hits[: wanted - count]
+            found.append(rows[hits])
+            return np.concatenate(found), processed + int(hits[-1]) + 1
+        found.append(rows[hits])
+        count += hits.size
+        processed += size
+    return (np.concatenate(found) if found else order[:0]), total
+
+
+def window_scores(
+    profile: Profile, cached: ClassState, rows: Rows
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
+    """Normalized, weighted scores over the window, as Profile.run_scores would give."""
+    total = np.zeros(rows.size, dtype=np.int64)
+    parts: dict[str, npt.NDArray[np.int64]] = {}
+    for (plugin, weight), column in zip(profile.score, cached.raw, strict=True):
+        if plugin.name not in cached.scored:
+            continue
+        scores = plugin.normalize(column[rows])
+        parts[plugin.name] = scores
+        total += scores * weight
+    return total, parts
