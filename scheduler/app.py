@@ -316,8 +316,13 @@ class App:
             if self.cache.remove_pod(uid) is not None:
                 self.queue.move_all("AssignedPodDelete")
             return
+        unchanged = old is not None and old.get("spec") == spec and (
+            (old.get("metadata") or {}).get("labels") == meta.get("labels")
+        )
         if spec.get("nodeName"):
             self.queue.delete(uid)
+            if unchanged and self.cache.node_of(uid) == spec["nodeName"]:
+                return  # a status change of a bound pod (kubelet, KWOK): nothing to redo
             try:
                 self.cache.add_pod(compile_pod(obj))
             except InvalidObject as err:
@@ -341,6 +346,8 @@ class App:
             return
         if self.cache.is_assumed(uid):
             return  # binding in flight: the watch will show nodeName soon
+        if unchanged and uid in self.queue.pods:
+            return  # only status changed (e.g. our own PodScheduled condition)
         self.queue.add(pod)
 
     # --- debug endpoints -----------------------------------------------------------------
