@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from scheduler.kube.http import Pool
+
 JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
@@ -125,6 +127,7 @@ class Client:
         connections: int = 64,
         retries: int = 5,
         user_agent: str = "berth",
+        write_connections: int = 64,
     ) -> None:
         self.creds = creds
         self.limiter = RateLimiter(qps, burst)
@@ -135,6 +138,17 @@ class Client:
         self._headers = headers
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._fast = (
+            Pool(
+                creds.server,
+                ssl_context=creds.ssl_context(),
+                token=creds.token,
+                connections=write_connections,
+                user_agent=user_agent,
+            )
+            if write_connections > 0
+            else None
+        )
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Client:
@@ -154,6 +168,8 @@ class Client:
         return self._session
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -177,30 +193,50 @@ class Client:
         """Send one request and return the decoded JSON answer; raise ApiError on non-2xx."""
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else None
+        # Writes without query parameters (bindings, events, patches) take the lean pipelined
+        # client; reads, lists and everything with parameters take aiohttp.
+        fast = self._fast is not None and method != "GET" and not params
         attempt = 0
         while True:
             await self.limiter.acquire()
-            try:
-                async with self.session.request(
-                    method,
-                    self.creds.server + path,
-                    data=data,
-                    params=params,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout),
-                ) as resp:
-                    raw = await resp.read()
-                    if resp.status < 300:
-                        return orjson.loads(raw) if raw else None
-                    error = _api_error(resp.status, raw, method, path)
-                    retry_after = resp.headers.get("Retry-After")
-            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
-                if method not in _IDEMPOTENT or attempt >= self.retries:
-                    raise
-                await asyncio.sleep(_backoff(attempt))
-                attempt += 1
-                del exc
-                continue
+            if fast:
+                assert self._fast is not None
+                try:
+                    status, raw = await asyncio.wait_for(
+                        self._fast.request(method, path, data or b"", content_type), timeout
+                    )
+                except (TimeoutError, ConnectionError, OSError):
+                    if method not in _IDEMPOTENT or attempt >= self.retries:
+                        raise
+                    await asyncio.sleep(_backoff(attempt))
+                    attempt += 1
+                    continue
+                if status < 300:
+                    return orjson.loads(raw) if raw else None
+                error = _api_error(status, raw, method, path)
+                retry_after = None
+            else:
+                try:
+                    async with self.session.request(
+                        method,
+                        self.creds.server + path,
+                        data=data,
+                        params=params,
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=timeout),
+                    ) as resp:
+                        raw = await resp.read()
+                        if resp.status < 300:
+                            return orjson.loads(raw) if raw else None
+                        error = _api_error(resp.status, raw, method, path)
+                        retry_after = resp.headers.get("Retry-After")
+                except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                    if method not in _IDEMPOTENT or attempt >= self.retries:
+                        raise
+                    await asyncio.sleep(_backoff(attempt))
+                    attempt += 1
+                    del exc
+                    continue
             retriable = error.status == 429 or (error.status >= 500 and method in _IDEMPOTENT)
             if not retriable or attempt >= self.retries:
                 raise error
