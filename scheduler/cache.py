@@ -122,7 +122,8 @@ class Cache:
         expired = [
             p
             for p in self._placed.values()
-            if p.assumed and p.deadline is not None and p.deadline <= now
+            # Expired once now is after the deadline (upstream: now.After(deadline)).
+            if p.assumed and p.deadline is not None and p.deadline < now
         ]
         for placed in expired:
             del self._placed[placed.pod.uid]

@@ -162,6 +162,9 @@ class SchedulingQueue:
         else:
             entry.where = UNSCHEDULABLE
             entry.unschedulable_since = now
+            # Upstream's backoff runs from the failed attempt whichever queue the pod waits in,
+            # so an event that moves it back soon after still sends it to backoff first.
+            entry.backoff_until = now + self.backoff_duration(entry.attempts)
             entry.token = next(self._tokens)
             self._on_incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
 
@@ -178,8 +181,9 @@ class SchedulingQueue:
         """Pods unschedulable for longer than 5 minutes get another try anyway."""
         now = self._clock()
         for entry in list(self.pods.values()):
+            # Strictly longer than the limit, as upstream's flushUnschedulablePodsLeftover.
             if entry.where == UNSCHEDULABLE and (
-                now - entry.unschedulable_since >= UNSCHEDULABLE_FLUSH_SECONDS
+                now - entry.unschedulable_since > UNSCHEDULABLE_FLUSH_SECONDS
             ):
                 self._move(entry, "UnschedulableTimeout")
 

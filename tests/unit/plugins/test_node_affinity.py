@@ -1,0 +1,423 @@
+"""NodeAffinity: nodeSelector / required affinity / addedAffinity as a Filter with upstream's
+reasons, preferred affinity as a Score with node_affinity_test.go's numbers."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from plugins import node_affinity
+from plugins.node_affinity import NodeAffinity
+from scheduler.framework import Handle
+from tests.builders import make_node, make_pod
+from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
+
+JSON = dict[str, Any]
+POD_REASON = "node(s) didn't match Pod's node affinity/selector"
+ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
+
+
+def plugin(args: JSON | None = None) -> NodeAffinity:
+    return node_affinity.new(args or {}, cast(Handle, None))
+
+
+def expr(key: str, op: str, *values: str) -> JSON:
+    out: JSON = {"key": key, "operator": op}
+    if values:
+        out["values"] = list(values)
+    return out
+
+
+def required(*terms: JSON) -> JSON:
+    """Required node affinity with these terms; a bare expression is a one-expression term."""
+    wrapped = [{"matchExpressions": [t]} if "operator" in t else t for t in terms]
+    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": wrapped}}
+
+
+def node(name: str, **labels: str) -> JSON:
+    builder = make_node(name)
+    builder.obj["metadata"]["labels"] = dict(labels)  # exactly these labels, as upstream's tests
+    return builder.obj_()
+
+
+@pytest.mark.parametrize(
+    ("incoming", "labels", "args", "expected"),
+    [
+        # Upstream's TestNodeAffinity (Filter) cases, in our table form.
+        pytest.param(make_pod("p").obj_(), {}, None, [], id="no-selector-matches"),
+        pytest.param(
+            make_pod("p").node_selector(foo="bar").obj_(),
+            {},
+            None,
+            [POD_REASON],
+            id="missing-labels",
+        ),
+        pytest.param(
+            make_pod("p").node_selector(foo="bar").obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="same-labels",
+        ),
+        pytest.param(
+            make_pod("p").node_selector(foo="bar").obj_(),
+            {"foo": "bar", "baz": "blah"},
+            None,
+            [],
+            id="node-labels-superset",
+        ),
+        pytest.param(
+            make_pod("p").node_selector(foo="bar", baz="blah").obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="node-labels-subset",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("foo", "In", "bar", "value2"))).obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="matchexpressions-in",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("kernel-version", "Gt", "0204"))).obj_(),
+            {"kernel-version": "0206"},
+            None,
+            [],
+            id="matchexpressions-gt-with-leading-zeros",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("mem-type", "NotIn", "DDR", "DDR2"))).obj_(),
+            {"mem-type": "DDR3"},
+            None,
+            [],
+            id="matchexpressions-notin",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("GPU", "Exists"))).obj_(),
+            {"GPU": "NVIDIA-GRID-K1"},
+            None,
+            [],
+            id="matchexpressions-exists",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("foo", "In", "value1", "value2"))).obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="matchexpressions-no-value-matches",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required()).obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="empty-nodeselectorterms-match-nothing",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required({})).obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="empty-term-matches-nothing",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required({"matchExpressions": []})).obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="term-with-empty-matchexpressions-matches-nothing",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity({}).obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="nil-required-affinity-matches",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(
+                required(
+                    {
+                        "matchExpressions": [
+                            expr("GPU", "Exists"),
+                            expr("GPU", "NotIn", "AMD", "INTER"),
+                        ]
+                    }
+                )
+            )
+            .obj_(),
+            {"GPU": "NVIDIA-GRID-K1"},
+            None,
+            [],
+            id="all-expressions-of-a-term-hold",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(
+                required(
+                    {"matchExpressions": [expr("GPU", "Exists"), expr("GPU", "In", "AMD", "INTER")]}
+                )
+            )
+            .obj_(),
+            {"GPU": "NVIDIA-GRID-K1"},
+            None,
+            [POD_REASON],
+            id="one-expression-of-a-term-fails",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(
+                required(
+                    {"matchExpressions": [expr("foo", "In", "bar", "value2")]},
+                    {"matchExpressions": [expr("diffkey", "In", "wrong", "value2")]},
+                )
+            )
+            .obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="terms-are-ored",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_selector(foo="bar")
+            .node_affinity(required(expr("foo", "Exists")))
+            .obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="selector-and-affinity-both-match",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_selector(foo="bar")
+            .node_affinity(required(expr("foo", "Exists")))
+            .obj_(),
+            {"foo": "barrrrrr"},
+            None,
+            [POD_REASON],
+            id="affinity-matches-selector-does-not",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(required({"matchFields": [expr("metadata.name", "In", "node1")]}))
+            .obj_(),
+            {},
+            None,
+            [],
+            id="matchfields-name-matches",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(required({"matchFields": [expr("metadata.name", "In", "node2")]}))
+            .obj_(),
+            {},
+            None,
+            [POD_REASON],
+            id="matchfields-name-does-not-match",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(
+                required(
+                    {
+                        "matchFields": [expr("metadata.name", "In", "node1")],
+                        "matchExpressions": [expr("foo", "In", "bar")],
+                    }
+                )
+            )
+            .obj_(),
+            {"foo": "bar"},
+            None,
+            [],
+            id="matchfields-and-matchexpressions-in-one-term",
+        ),
+        pytest.param(
+            make_pod("p")
+            .node_affinity(
+                required(
+                    {
+                        "matchFields": [expr("metadata.name", "In", "node1")],
+                        "matchExpressions": [expr("foo", "In", "not-bar")],
+                    }
+                )
+            )
+            .obj_(),
+            {"foo": "bar"},
+            None,
+            [POD_REASON],
+            id="matchfields-match-matchexpressions-do-not",
+        ),
+        # addedAffinity (scheduler-enforced).
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("zone", "In", "foo"))).obj_(),
+            {"zone": "foo"},
+            {"addedAffinity": required({"matchFields": [expr("metadata.name", "In", "node1")]})},
+            [],
+            id="matches-added-and-pod-affinity",
+        ),
+        pytest.param(
+            make_pod("p").node_affinity(required(expr("zone", "In", "bar"))).obj_(),
+            {"zone": "foo"},
+            {"addedAffinity": required({"matchFields": [expr("metadata.name", "In", "node1")]})},
+            [POD_REASON],
+            id="matches-added-not-pod-affinity",
+        ),
+        pytest.param(
+            make_pod("p").obj_(),
+            {"zone": "foo"},
+            {"addedAffinity": required(expr("zone", "In", "bar"))},
+            [ENFORCED],
+            id="does-not-match-added-affinity",
+        ),
+        pytest.param(
+            make_pod("p").node_selector(zone="elsewhere").obj_(),
+            {"zone": "foo"},
+            {"addedAffinity": required(expr("zone", "In", "bar"))},
+            [ENFORCED],
+            id="added-affinity-is-checked-first",
+        ),
+    ],
+)
+def test_filter(
+    incoming: JSON, labels: dict[str, str], args: JSON | None, expected: list[str]
+) -> None:
+    """One node named node1 with exactly `labels`."""
+    table = build_table([node("node1", **labels)])
+    assert filter_reasons(plugin(args), incoming, table) == {"node1": expected}
+
+
+def test_filter_is_unresolvable_and_vectorized() -> None:
+    """Several nodes in one call; every rejection is UnschedulableAndUnresolvable."""
+    table = build_table([node("a", zone="a"), node("b", zone="b"), node("c")])
+    incoming = make_pod("p").node_affinity(required(expr("zone", "In", "b"))).obj_()
+    assert filter_reasons(plugin(), incoming, table) == {
+        "a": [POD_REASON],
+        "b": [],
+        "c": [POD_REASON],
+    }
+    assert unresolvable(plugin(), incoming, table) == {"a": True, "c": True}
+
+
+@pytest.mark.parametrize(
+    ("incoming", "args", "skipped"),
+    [
+        pytest.param(make_pod("p").obj_(), None, True, id="nothing-to-do"),
+        pytest.param(make_pod("p").node_selector(a="b").obj_(), None, False, id="selector"),
+        pytest.param(make_pod("p").node_affinity(required()).obj_(), None, False, id="required"),
+        pytest.param(
+            make_pod("p").obj_(),
+            {"addedAffinity": required(expr("a", "Exists"))},
+            False,
+            id="added-affinity",
+        ),
+    ],
+)
+def test_pre_filter_skip(incoming: JSON, args: JSON | None, skipped: bool) -> None:
+    """PreFilter returns Skip only when there is nothing to check."""
+    from scheduler.framework import SKIP, CycleState
+    from scheduler.model import compile_pod
+
+    status = plugin(args).pre_filter(CycleState(), compile_pod(incoming), build_table([]))
+    assert (status == SKIP) is skipped
+
+
+def preferred(*terms: tuple[int, list[JSON]]) -> JSON:
+    return {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": w, "preference": {"matchExpressions": exprs}} for w, exprs in terms
+        ]
+    }
+
+
+LABEL1 = {"foo": "bar"}
+LABEL2 = {"key": "value"}
+LABEL3 = {"az": "az1"}
+LABEL4 = {"abc": "az11", "def": "az22"}
+LABEL5 = {"foo": "bar", "key": "value", "az": "az1"}
+AFFINITY1 = preferred((2, [expr("foo", "In", "bar")]))
+AFFINITY2 = preferred(
+    (2, [expr("foo", "In", "bar")]),
+    (4, [expr("key", "In", "value")]),
+    (5, [expr("foo", "In", "bar"), expr("key", "In", "value"), expr("az", "In", "az1")]),
+)
+
+
+@pytest.mark.parametrize(
+    ("affinity", "nodes", "args", "expected"),
+    [
+        pytest.param(
+            None,
+            [("node1", LABEL1), ("node2", LABEL2), ("node3", LABEL3)],
+            None,
+            None,
+            id="skip-when-no-preferred-affinity",
+        ),
+        pytest.param(
+            AFFINITY1,
+            [("node1", LABEL4), ("node2", LABEL2), ("node3", LABEL3)],
+            None,
+            {"node1": 0, "node2": 0, "node3": 0},
+            id="no-node-matches",
+        ),
+        pytest.param(
+            AFFINITY1,
+            [("node1", LABEL1), ("node2", LABEL2), ("node3", LABEL3)],
+            None,
+            {"node1": 100, "node2": 0, "node3": 0},
+            id="only-node1-matches",
+        ),
+        pytest.param(
+            AFFINITY2,
+            [("node1", LABEL1), ("node5", LABEL5), ("node2", LABEL2)],
+            None,
+            {"node1": 18, "node5": 100, "node2": 36},
+            id="all-match-with-different-priorities",
+        ),
+        pytest.param(
+            None,
+            [("node1", LABEL1), ("node2", LABEL2)],
+            {"addedAffinity": AFFINITY1},
+            {"node1": 100, "node2": 0},
+            id="added-affinity",
+        ),
+        pytest.param(
+            AFFINITY1,
+            [("node1", LABEL1), ("node2", LABEL2), ("node3", LABEL5)],
+            {"addedAffinity": preferred((3, [expr("key", "In", "value")]))},
+            {"node1": 40, "node2": 60, "node3": 100},
+            id="added-affinity-and-pod-affinity",
+        ),
+        pytest.param(
+            preferred((0, [expr("foo", "In", "bar")]), (1, [expr("key", "In", "value")])),
+            [("node1", LABEL1), ("node2", LABEL2)],
+            None,
+            {"node1": 0, "node2": 100},
+            id="zero-weight-term-ignored",
+        ),
+    ],
+)
+def test_score(
+    affinity: JSON | None,
+    nodes: list[tuple[str, dict[str, str]]],
+    args: JSON | None,
+    expected: dict[str, int] | None,
+) -> None:
+    """Sum of matching preferred weights, normalized to 100 (TestNodeAffinityPriority)."""
+    builder = make_pod("p")
+    if affinity is not None:
+        builder.node_affinity(affinity)
+    table = build_table([node(name, **labels) for name, labels in nodes])
+    assert scores(plugin(args), builder.obj_(), table) == expected
+
+
+def test_bad_added_affinity() -> None:
+    """addedAffinity that is not a NodeAffinity, or has a bad operator, is refused."""
+    with pytest.raises(ValueError, match="addedAffinity"):
+        plugin({"addedAffinity": ["zone"]})
+    with pytest.raises(ValueError, match="addedAffinity"):
+        plugin({"addedAffinity": required(expr("zone", "Near", "a"))})

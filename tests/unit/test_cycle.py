@@ -1,0 +1,417 @@
+"""scheduler.cycle: upstream's sample size, the round-robin start, placement on the best node,
+upstream's "0/N nodes are available" message, and the binding cycle's outcomes. Everything runs
+on an in-memory cache and queue with virtual clocks; binds go to a recording handle."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+import plugins
+from scheduler.app import build_profiles
+from scheduler.cache import Cache
+from scheduler.config import parse
+from scheduler.cycle import NO_NODES, AlreadyBound, Attempt, Scheduler, num_feasible_nodes_to_find
+from scheduler.framework import Code, Profile
+from scheduler.model import PodInfo, compile_node, compile_pod
+from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE, SchedulingQueue
+from tests.builders import make_node, make_pod
+
+JSON = dict[str, Any]
+NAME = "berth"
+
+
+# --- num_feasible_nodes_to_find --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("percentage", "total", "expected"),
+    [
+        # Upstream's TestNumFeasibleNodesToFind cases first.
+        pytest.param(None, 10, 10, id="unset-below-100-nodes-all"),
+        pytest.param(40, 10, 10, id="set-below-100-nodes-all"),
+        pytest.param(None, 1000, 420, id="unset-1000-nodes-adaptive-42-percent"),
+        pytest.param(40, 1000, 400, id="set-40-percent-of-1000"),
+        pytest.param(None, 6000, 300, id="unset-6000-nodes-floor-5-percent"),
+        pytest.param(40, 6000, 2400, id="set-40-percent-of-6000"),
+        # And the edges around them.
+        pytest.param(None, 0, 0, id="no-nodes"),
+        pytest.param(None, 99, 99, id="99-nodes-all"),
+        pytest.param(None, 100, 100, id="100-nodes-minimum-100"),
+        pytest.param(None, 5000, 500, id="5000-nodes-10-percent"),
+        pytest.param(None, 5624, 337, id="6-percent-just-before-the-floor"),
+        pytest.param(None, 5625, 281, id="5-percent-at-the-floor"),
+        pytest.param(None, 10000, 500, id="10000-nodes-floor-5-percent"),
+        pytest.param(0, 1000, 420, id="zero-means-adaptive"),
+        pytest.param(100, 1000, 1000, id="100-percent-all"),
+        pytest.param(1, 1000, 100, id="explicit-percentage-still-at-least-100"),
+        pytest.param(5, 3000, 150, id="explicit-5-percent"),
+    ],
+)
+def test_num_feasible_nodes_to_find(percentage: int | None, total: int, expected: int) -> None:
+    """Below 100 nodes all; else percentage% (adaptive 50 - n/125, floor 5) but at least 100."""
+    assert num_feasible_nodes_to_find(percentage, total) == expected
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingHandle:
+    """framework.Handle: records binds; `fail` makes the next binds raise it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail: Exception | None = None
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        self.calls.append((pod.key, node))
+        if self.fail is not None:
+            raise self.fail
+
+
+class RecordingReporter:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def scheduled(self, pod: PodInfo, node: str) -> None:
+        self.events.append(("scheduled", pod.key, node))
+
+    def failed(self, pod: PodInfo, message: str, reason: str) -> None:
+        self.events.append(("failed", pod.key, message, reason))
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.attempts: list[tuple[str, str]] = []
+        self.scheduled_pods: list[tuple[int, float]] = []
+
+    def attempt(self, result: str, profile: str, seconds: float) -> None:
+        self.attempts.append((result, profile))
+
+    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+        self.scheduled_pods.append((attempts, seconds_since_arrival))
+
+    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
+        pass
+
+    def plugin(self, plugin: str, point: str, seconds: float) -> None:
+        pass
+
+
+def profiles(
+    handle: RecordingHandle, profile_percentage: int | None = None, **extra: Any
+) -> dict[str, Profile]:
+    entry: JSON = {"schedulerName": NAME}
+    if profile_percentage is not None:
+        entry["percentageOfNodesToScore"] = profile_percentage
+    entry.update(extra)
+    doc = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [entry],
+    }
+    return build_profiles(parse(doc, plugins.registry().keys()), handle)
+
+
+class World:
+    """A cache, a queue and a Scheduler wired together in virtual time."""
+
+    def __init__(
+        self,
+        nodes: list[JSON],
+        *,
+        percentage: int | None = None,
+        profile_percentage: int | None = None,
+        batching: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.clock = FakeClock()
+        self.handle = RecordingHandle()
+        self.reporter = RecordingReporter()
+        self.observer = RecordingObserver()
+        self.cache = Cache(self.clock)
+        for node in nodes:
+            self.cache.upsert_node(compile_node(node))
+        made = profiles(self.handle, profile_percentage)
+        sort = made[NAME].queue_sort
+        assert sort is not None
+        self.queue = SchedulingQueue(sort.sort_key, made[NAME].pre_enqueue, clock=self.clock)
+        self.scheduler = Scheduler(
+            self.cache,
+            self.queue,
+            made,
+            self.reporter,
+            self.observer,
+            percentage_of_nodes_to_score=percentage,
+            batching=batching,
+            clock=self.clock,
+            rng=random.Random(seed),
+        )
+
+    def bound(self, raw: JSON) -> None:
+        """A pod already running on its spec.nodeName."""
+        self.cache.add_pod(compile_pod(raw))
+
+    def schedule(self, raw: JSON) -> Attempt:
+        self.queue.add(compile_pod(raw))
+        entry = self.queue.pop_nowait()
+        assert entry is not None
+        return self.scheduler.schedule_one(entry)
+
+
+def pod(name: str, **requests: str) -> JSON:
+    builder = make_pod(name).scheduler(NAME)
+    if requests:
+        builder.req(**requests)
+    return builder.obj_()
+
+
+def nodes(count: int, prefix: str = "n", **capacity: str) -> list[JSON]:
+    return [make_node(f"{prefix}{i:04d}").capacity(**capacity).obj_() for i in range(count)]
+
+
+# --- sampling and the round-robin start ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("percentage", "profile_percentage", "processed"),
+    [
+        pytest.param(None, None, 420, id="adaptive"),
+        pytest.param(40, None, 400, id="global-percentage"),
+        pytest.param(40, 20, 200, id="profile-percentage-wins"),
+        pytest.param(None, 100, 1000, id="profile-100-percent"),
+    ],
+)
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_sample_size_sets_how_far_the_start_moves(
+    percentage: int | None, profile_percentage: int | None, processed: int, batching: bool
+) -> None:
+    """With 1000 feasible nodes a cycle examines exactly numFeasibleNodesToFind of them."""
+    world = World(
+        nodes(1000),
+        percentage=percentage,
+        profile_percentage=profile_percentage,
+        batching=batching,
+    )
+    world.schedule(pod("p"))
+    assert world.scheduler.next_start == processed % 1000
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_round_robin_start_advances_by_processed_count(batching: bool) -> None:
+    """Each cycle starts where the previous one stopped, wrapping around: 150 nodes with a
+    sample of 100 start at 0, 100, 50, 0 ..."""
+    world = World(nodes(150), batching=batching)
+    starts = []
+    for i in range(4):
+        world.schedule(pod(f"p{i}"))
+        starts.append(world.scheduler.next_start)
+    assert starts == [100, 50, 0, 100]
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_rejected_nodes_count_as_processed(batching: bool) -> None:
+    """Nodes rejected on the way count: 10 tainted nodes first means 110 processed."""
+    tainted = [make_node(f"a{i:04d}").taint("dedicated", "x").obj_() for i in range(10)]
+    world = World(tainted + nodes(140), batching=batching)
+    world.schedule(pod("p"))
+    assert world.scheduler.next_start == 110
+    await world.scheduler.drain()
+
+
+async def test_failed_cycle_processes_every_node() -> None:
+    """A pod that fits nowhere examines all nodes, so the start comes back to where it was."""
+    world = World(nodes(150, cpu="1"))
+    world.schedule(pod("small"))
+    assert world.scheduler.next_start == 100
+    world.schedule(pod("huge", cpu="64"))
+    assert world.scheduler.next_start == 100
+    await world.scheduler.drain()
+
+
+async def test_sample_follows_zone_interleaved_order() -> None:
+    """The nodes examined are the first of the zone-interleaved order from the start."""
+    zoned = [make_node(f"{z}{i:03d}").zone(z).obj_() for z in ("a", "b") for i in range(100)]
+    world = World(zoned)
+    order = world.cache.table.names(world.cache.table.order())
+    assert order[:4] == ["a000", "b000", "a001", "b001"]
+    attempt = world.schedule(pod("p"))
+    assert world.scheduler.next_start == 100
+    assert attempt.node in set(order[:100])
+    await world.scheduler.drain()
+
+
+# --- placement -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_fitting_pod_is_assumed_on_the_best_node_and_bound(batching: bool) -> None:
+    """The highest total score wins; the pod is assumed at once, bound through the handle,
+    and leaves the queue when the bind succeeds."""
+    world = World(nodes(3, cpu="4", memory="8Gi"), batching=batching)
+    world.bound(make_pod("busy0").req(cpu="3", memory="6Gi").node("n0000").obj_())
+    world.bound(make_pod("busy2").req(cpu="2", memory="4Gi").node("n0002").obj_())
+    attempt = world.schedule(pod("p", cpu="1", memory="2Gi"))
+    assert (attempt.node, attempt.status) == ("n0001", None)
+    assert world.cache.is_assumed("uid-p")
+    assert world.queue.pods["uid-p"].where == ASSUMED
+    await world.scheduler.drain()
+    assert world.handle.calls == [("default/p", "n0001")]
+    assert world.reporter.events == [("scheduled", "default/p", "n0001")]
+    assert world.observer.attempts == [("scheduled", NAME)]
+    assert world.observer.scheduled_pods == [(1, 0.0)]
+    assert "uid-p" not in world.queue.pods
+    assert world.cache.node_of("uid-p") == "n0001"
+
+
+async def test_single_feasible_node_is_taken_without_scoring() -> None:
+    """Only one node passes the filters: it is chosen."""
+    world = World(
+        [
+            make_node("small").capacity(cpu="1").obj_(),
+            make_node("big").capacity(cpu="8").obj_(),
+        ]
+    )
+    attempt = world.schedule(pod("p", cpu="2"))
+    assert attempt.node == "big"
+    await world.scheduler.drain()
+
+
+async def test_ties_are_broken_by_the_injected_rng() -> None:
+    """Equal scores: the seeded rng decides, and different seeds can pick different nodes."""
+    picks = set()
+    for seed in range(20):
+        world = World(nodes(4), seed=seed)
+        picks.add(world.schedule(pod("p")).node)
+        await world.scheduler.drain()
+    assert picks == {"n0000", "n0001", "n0002", "n0003"}
+
+
+async def test_successive_pods_see_assumed_capacity() -> None:
+    """An assumed pod's requests count at once: the next pod goes elsewhere."""
+    world = World(nodes(2, cpu="2"))
+    first = world.schedule(pod("a", cpu="2"))
+    second = world.schedule(pod("b", cpu="2"))
+    third = world.schedule(pod("c", cpu="2"))
+    assert {first.node, second.node} == {"n0000", "n0001"}
+    assert third.node == ""
+    assert third.status is not None
+    assert third.status.message == "0/2 nodes are available: 2 Insufficient cpu."
+    await world.scheduler.drain()
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+async def test_unfit_pod_gets_upstreams_message_sorted_and_counted() -> None:
+    """Every rejected node is counted under the first filter that rejected it (several reasons
+    from one filter all count), sorted as strings, like upstream's FitError."""
+    world = World(
+        [
+            make_node("cordoned").unschedulable().obj_(),
+            make_node("tainted").taint("dedicated", "x").obj_(),
+            make_node("wrong-zone").label("zone", "b").obj_(),
+            make_node("small").capacity(cpu="1", memory="1Gi").obj_(),
+            make_node("busy").capacity(cpu="2").obj_(),
+        ]
+    )
+    world.bound(make_pod("hog").req(cpu="1500m").node("busy").obj_())
+    raw = make_pod("p").scheduler(NAME).req(cpu="1", memory="2Gi").obj_()
+    raw["spec"]["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["b"]}]}
+                ]
+            }
+        }
+    }
+    attempt = world.schedule(raw)
+    message = (
+        "0/5 nodes are available: "
+        "1 Insufficient cpu, "
+        "1 Insufficient memory, "
+        "1 node(s) didn't match Pod's node affinity/selector, "
+        "1 node(s) had untolerated taint {dedicated: x}, "
+        "1 node(s) were unschedulable."
+    )
+    assert attempt.node == ""
+    assert attempt.status is not None
+    assert (attempt.status.code, attempt.status.message) == (Code.UNSCHEDULABLE, message)
+    assert world.reporter.events == [("failed", "default/p", message, "Unschedulable")]
+    assert world.observer.attempts == [("unschedulable", NAME)]
+    assert world.queue.pods["uid-p"].where == UNSCHEDULABLE
+    assert world.cache.node_of("uid-p") is None
+    await world.scheduler.drain()
+    assert world.handle.calls == []
+
+
+async def test_counts_sort_as_strings_like_upstream() -> None:
+    """ "10 ..." sorts before "2 ..." because upstream sorts the rendered strings."""
+    world = World(
+        nodes(10, prefix="small", cpu="1")
+        + [make_node(f"t{i}").taint("k", "v").obj_() for i in range(2)]
+    )
+    attempt = world.schedule(pod("p", cpu="2"))
+    assert attempt.status is not None
+    assert attempt.status.message == (
+        "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) had untolerated taint {k: v}."
+    )
+
+
+async def test_no_nodes_at_all() -> None:
+    """An empty cluster fails with upstream's ErrNoNodesAvailable text, not a 0/0 FitError."""
+    world = World([])
+    attempt = world.schedule(pod("p"))
+    assert attempt.status is not None
+    assert (attempt.status.code, attempt.status.message) == (
+        Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+        NO_NODES,
+    )
+    assert world.reporter.events == [("failed", "default/p", NO_NODES, "Unschedulable")]
+
+
+async def test_failed_bind_forgets_and_backs_off() -> None:
+    """A bind error returns the capacity, sends the pod to backoff and reports it."""
+    world = World(nodes(1, cpu="1"))
+    world.handle.fail = RuntimeError("connection reset")
+    attempt = world.schedule(pod("p", cpu="1"))
+    assert attempt.node == "n0000"
+    await world.scheduler.drain()
+    assert world.cache.node_of("uid-p") is None
+    assert world.queue.pods["uid-p"].where == BACKOFF
+    assert world.reporter.events == [
+        ("failed", "default/p", "Binding rejected: connection reset", "SchedulerError")
+    ]
+    world.handle.fail = None
+    world.clock.now += 1  # the first backoff is 1 s of virtual time
+    entry = world.queue.pop_nowait()
+    assert entry is not None
+    assert world.scheduler.schedule_one(entry).node == "n0000"
+    await world.scheduler.drain()
+    assert world.handle.calls == [("default/p", "n0000"), ("default/p", "n0000")]
+
+
+async def test_already_bound_is_dropped_without_retry() -> None:
+    """A 409 on the binding: someone else bound it; forget it and drop it from the queue."""
+    world = World(nodes(1))
+    world.handle.fail = AlreadyBound("pods/binding: conflict")
+    world.schedule(pod("p"))
+    await world.scheduler.drain()
+    assert (world.cache.node_of("uid-p"), world.queue.pods, world.reporter.events) == (
+        None,
+        {},
+        [],
+    )

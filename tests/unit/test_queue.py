@@ -1,0 +1,407 @@
+"""scheduler.queue in virtual time: ordering, gates, backoff, the unschedulable pool, moves,
+the 5-minute flush and deletes, with a fake clock instead of sleeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plugins.priority_sort import PrioritySort
+from plugins.scheduling_gates import SchedulingGates
+from scheduler.model import PodInfo, compile_pod
+from scheduler.queue import (
+    ACTIVE,
+    ASSUMED,
+    BACKOFF,
+    GATED,
+    IN_FLIGHT,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
+from tests.builders import make_pod
+
+ZERO_COUNTS = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0, IN_FLIGHT: 0, ASSUMED: 0}
+
+
+class FakeClock:
+    """Virtual time: only advance() moves it."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Incoming:
+    """Records on_incoming(queue, event) calls."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, queue: str, event: str) -> None:
+        self.events.append((queue, event))
+
+
+def new_queue(clock: FakeClock, incoming: Incoming | None = None) -> SchedulingQueue:
+    return SchedulingQueue(
+        PrioritySort().sort_key,
+        [SchedulingGates()],
+        clock=clock,
+        on_incoming=incoming or Incoming(),
+    )
+
+
+def pod(name: str, priority: int = 0, **extra: Any) -> PodInfo:
+    builder = make_pod(name).priority(priority)
+    for gate in extra.get("gates", ()):
+        builder.gate(gate)
+    if "cpu" in extra:
+        builder.req(cpu=extra["cpu"])
+    return compile_pod(builder.obj_())
+
+
+def drain(queue: SchedulingQueue) -> list[str]:
+    out = []
+    while (entry := queue.pop_nowait()) is not None:
+        out.append(entry.pod.name)
+    return out
+
+
+def fail(queue: SchedulingQueue, name: str, *, error: bool = False) -> QueuedPod:
+    """Pop the named pod (it must be next) and report a failed attempt."""
+    entry = queue.pop_nowait()
+    assert entry is not None and entry.pod.name == name
+    queue.requeue(entry, error=error)
+    return entry
+
+
+# --- ordering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "expected"),
+    [
+        pytest.param([("a", 0), ("b", 0), ("c", 0)], ["a", "b", "c"], id="fifo-at-equal-priority"),
+        pytest.param([("low", 0), ("high", 10)], ["high", "low"], id="priority-first"),
+        pytest.param(
+            [("a", 1), ("b", 5), ("c", 1), ("d", 5), ("e", -1)],
+            ["b", "d", "a", "c", "e"],
+            id="priority-then-arrival",
+        ),
+    ],
+)
+def test_pop_by_priority_then_arrival(arrivals: list[tuple[str, int]], expected: list[str]) -> None:
+    """PrioritySort order: priority descending, then arrival time (one second apart here)."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    for name, priority in arrivals:
+        queue.add(pod(name, priority))
+        clock.advance(1)
+    assert drain(queue) == expected
+
+
+def test_pop_empty_and_same_instant_ties() -> None:
+    """Nothing queued pops None; pods added at the same instant keep insertion order."""
+    queue = new_queue(FakeClock())
+    assert queue.pop_nowait() is None
+    for name in ("x", "y", "z"):
+        queue.add(pod(name))
+    assert drain(queue) == ["x", "y", "z"]
+
+
+def test_update_resorts_an_active_pod() -> None:
+    """Raising the priority of a waiting pod moves it ahead; it is popped once."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    for name in ("a", "b", "c"):
+        queue.add(pod(name))
+        clock.advance(1)
+    queue.update(pod("c", priority=100))
+    assert drain(queue) == ["c", "a", "b"]
+
+
+def test_pop_counts_attempts_and_cycles() -> None:
+    """Each pop is a new scheduling cycle and one more attempt for that pod."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    queue.add(pod("b"))
+    first = queue.pop_nowait()
+    second = queue.pop_nowait()
+    assert first is not None and second is not None
+    assert [(first.cycle, first.attempts), (second.cycle, second.attempts)] == [(1, 1), (2, 1)]
+    assert (first.where, queue.counts()[IN_FLIGHT]) == (IN_FLIGHT, 2)
+
+
+# --- gates -----------------------------------------------------------------------------------
+
+
+def test_gates_keep_a_pod_out_until_an_update_lifts_them() -> None:
+    """A gated pod never pops; an update that keeps a gate keeps it out, removing the last
+    gate enqueues it."""
+    incoming = Incoming()
+    queue = new_queue(FakeClock(), incoming)
+    queue.add(pod("g", gates=["a", "b"]))
+    assert (queue.pop_nowait(), queue.counts()[GATED]) == (None, 1)
+    assert queue.pods["uid-g"].gate_message == "waiting for scheduling gates: [a, b]"
+
+    queue.update(pod("g", gates=["b"]))
+    assert (queue.pop_nowait(), queue.counts()[GATED]) == (None, 1)
+
+    queue.update(pod("g"))
+    assert queue.counts()[ACTIVE] == 1
+    assert queue.pods["uid-g"].gate_message == ""
+    assert drain(queue) == ["g"]
+    assert incoming.events == [(GATED, "PodAdd"), (GATED, "PodUpdate"), (ACTIVE, "PodUpdate")]
+
+
+def test_gated_pod_ignores_cluster_events() -> None:
+    """move_all does not release gated pods: only removing the gates does."""
+    queue = new_queue(FakeClock())
+    queue.add(pod("g", gates=["a"]))
+    queue.move_all("NodeAdd")
+    assert (queue.pop_nowait(), queue.counts()[GATED]) == (None, 1)
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "seconds"),
+    [
+        pytest.param(0, 1.0, id="never-tried"),
+        pytest.param(1, 1.0, id="1"),
+        pytest.param(2, 2.0, id="2"),
+        pytest.param(3, 4.0, id="3"),
+        pytest.param(4, 8.0, id="4"),
+        pytest.param(5, 10.0, id="5-capped"),
+        pytest.param(12, 10.0, id="12-capped"),
+    ],
+)
+def test_backoff_duration(attempts: int, seconds: float) -> None:
+    """initial * 2^(attempts-1), capped at 10 s, as upstream's calculateBackoffDuration."""
+    assert new_queue(FakeClock()).backoff_duration(attempts) == seconds
+
+
+def test_backoff_doubles_per_attempt_in_virtual_time() -> None:
+    """Each failed attempt waits 1, 2, 4, 8, then 10 s before the pod pops again."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    waits = []
+    for _ in range(6):
+        assert entry is not None
+        queue.requeue(entry, error=True)
+        start = clock.now
+        while (entry := queue.pop_nowait()) is None:
+            clock.advance(0.5)
+        waits.append(clock.now - start)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_backoff_is_not_popped_early() -> None:
+    """A pod in backoff stays out until exactly its deadline."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    fail(queue, "a", error=True)
+    assert queue.counts()[BACKOFF] == 1
+    clock.advance(0.999)
+    assert queue.pop_nowait() is None
+    clock.advance(0.001)
+    assert drain(queue) == ["a"]
+
+
+# --- requeue and moves -----------------------------------------------------------------------
+
+
+def test_requeue_goes_to_unschedulable_without_a_move_request() -> None:
+    """An unschedulable pod that saw no cluster event during its cycle waits in the pool."""
+    incoming = Incoming()
+    queue = new_queue(FakeClock(), incoming)
+    queue.add(pod("a"))
+    queue.move_all("NodeAdd")  # before the pod's cycle: does not count
+    fail(queue, "a")
+    assert queue.counts() == ZERO_COUNTS | {UNSCHEDULABLE: 1}
+    assert incoming.events[-1] == (UNSCHEDULABLE, "ScheduleAttemptFailure")
+
+
+def test_requeue_goes_to_backoff_after_a_move_request_during_the_cycle() -> None:
+    """A cluster event while the pod was being scheduled may already have made it
+    schedulable: it goes to backoff (upstream's moveRequestCycle rule)."""
+    clock = FakeClock()
+    incoming = Incoming()
+    queue = new_queue(clock, incoming)
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    queue.move_all("NodeAdd")
+    queue.requeue(entry)
+    assert queue.counts() == ZERO_COUNTS | {BACKOFF: 1}
+    assert incoming.events[-1] == (BACKOFF, "ScheduleAttemptFailure")
+    clock.advance(1)
+    assert drain(queue) == ["a"]
+
+
+def test_errors_always_go_to_backoff() -> None:
+    """An error status (not unschedulable) goes to backoff even without a move request."""
+    queue = new_queue(FakeClock())
+    queue.add(pod("a"))
+    fail(queue, "a", error=True)
+    assert queue.counts() == ZERO_COUNTS | {BACKOFF: 1}
+
+
+def test_move_all_sends_backing_off_pods_to_backoff_and_others_to_active() -> None:
+    """move_all: a pod whose backoff (counted from its failed attempt) has not run out goes
+    to backoff, one past it goes straight to active."""
+    clock = FakeClock()
+    incoming = Incoming()
+    queue = new_queue(clock, incoming)
+    queue.add(pod("old"))
+    fail(queue, "old")
+    clock.advance(5)
+    queue.add(pod("new"))
+    fail(queue, "new")
+    clock.advance(0.5)
+    queue.move_all("NodeAdd")
+    assert queue.counts() == ZERO_COUNTS | {ACTIVE: 1, BACKOFF: 1}
+    assert incoming.events[-2:] == [(ACTIVE, "NodeAdd"), (BACKOFF, "NodeAdd")]
+    assert drain(queue) == ["old"]
+    clock.advance(0.5)  # "new" failed 1 s ago: its first backoff is over
+    assert drain(queue) == ["new"]
+
+
+def test_move_all_leaves_other_states_alone() -> None:
+    """Only unschedulable pods move; active, backoff and in-flight pods stay where they are."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("backoff"))
+    fail(queue, "backoff", error=True)
+    queue.add(pod("flight"))
+    queue.pop_nowait()
+    queue.add(pod("active"))
+    queue.move_all("NodeUpdate")
+    assert queue.counts() == ZERO_COUNTS | {ACTIVE: 1, BACKOFF: 1, IN_FLIGHT: 1}
+
+
+def test_update_of_an_unschedulable_pod_moves_it_only_when_its_spec_changed() -> None:
+    """A new version with a different scheduling spec gets another chance; a status-only
+    update does not."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a", cpu="4"))
+    fail(queue, "a")
+    clock.advance(2)
+    queue.update(pod("a", cpu="4"))
+    assert queue.counts()[UNSCHEDULABLE] == 1
+    queue.update(pod("a", cpu="1"))
+    assert drain(queue) == ["a"]
+    assert queue.pods["uid-a"].pod.requests["cpu"] == 1000
+
+
+def test_flush_unschedulable_after_five_minutes_of_virtual_time() -> None:
+    """Pods stuck in the pool for more than 5 minutes get another try anyway."""
+    clock = FakeClock()
+    incoming = Incoming()
+    queue = new_queue(clock, incoming)
+    queue.add(pod("a"))
+    fail(queue, "a")
+    clock.advance(300)
+    queue.flush_unschedulable()
+    assert queue.counts()[UNSCHEDULABLE] == 1  # exactly 5 minutes: not yet (strictly longer)
+    clock.advance(0.001)
+    queue.flush_unschedulable()
+    assert incoming.events[-1] == (ACTIVE, "UnschedulableTimeout")
+    assert drain(queue) == ["a"]
+
+
+# --- done and delete -------------------------------------------------------------------------
+
+
+def test_done_parks_the_pod_as_assumed() -> None:
+    """An assumed pod is not popped again; a failed bind requeues it to backoff."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    queue.done("uid-a")
+    assert (queue.counts()[ASSUMED], queue.pop_nowait()) == (1, None)
+    queue.requeue(entry, error=True)
+    clock.advance(1)
+    assert drain(queue) == ["a"]
+
+
+def _to_state(queue: SchedulingQueue, clock: FakeClock, state: str) -> None:
+    if state == GATED:
+        queue.add(pod("a", gates=["g"]))
+        return
+    queue.add(pod("a"))
+    if state == ACTIVE:
+        return
+    entry = queue.pop_nowait()
+    assert entry is not None
+    if state == BACKOFF:
+        queue.requeue(entry, error=True)
+    elif state == UNSCHEDULABLE:
+        queue.requeue(entry)
+    elif state == ASSUMED:
+        queue.done("uid-a")
+
+
+@pytest.mark.parametrize("state", [ACTIVE, BACKOFF, UNSCHEDULABLE, GATED, IN_FLIGHT, ASSUMED])
+def test_delete_in_every_state(state: str) -> None:
+    """A deleted pod is gone whatever it was doing: nothing pops, nothing moves it back."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    _to_state(queue, clock, state)
+    assert queue.counts()[state] == 1
+    queue.delete("uid-a")
+    queue.move_all("NodeAdd")
+    clock.advance(600)
+    queue.flush_unschedulable()
+    assert (queue.pop_nowait(), queue.counts(), queue.pods) == (None, ZERO_COUNTS, {})
+
+
+def test_requeue_after_delete_is_ignored() -> None:
+    """A pod deleted while in flight is not resurrected by its failed attempt."""
+    queue = new_queue(FakeClock())
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    queue.delete("uid-a")
+    queue.requeue(entry, error=True)
+    assert (queue.counts(), queue.pods) == (ZERO_COUNTS, {})
+
+
+def test_readd_after_delete_starts_fresh() -> None:
+    """A pod added again after deletion is a new entry with no attempts."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    fail(queue, "a", error=True)
+    queue.delete("uid-a")
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    assert (entry.attempts, entry.arrival) == (1, clock.now)
+
+
+# --- async pop -------------------------------------------------------------------------------
+
+
+async def test_pop_returns_ready_pods_and_none_once_closed() -> None:
+    """pop() hands out an active pod without waiting, and None after close()."""
+    queue = new_queue(FakeClock())
+    queue.add(pod("a"))
+    entry = await queue.pop()
+    assert entry is not None and entry.pod.name == "a"
+    queue.close()
+    assert await queue.pop() is None
