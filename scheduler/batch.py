@@ -8,7 +8,8 @@ rows whose generation moved (typically the one node the previous pod landed on),
 sampling window and normalizes scores over that window exactly as the one-by-one path does, so
 the placement is the same as scheduling the pods one at a time.
 
-Only profiles whose Filter/Score plugins are all row-local use this (Profile.batchable).
+Only pods for which every Filter/Score plugin is row-local take this path
+(Profile.batchable(pod)); the others are scheduled one at a time.
 """
 
 from __future__ import annotations

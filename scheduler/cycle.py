@@ -262,7 +262,7 @@ class Scheduler:
     ) -> tuple[int, CycleState] | None:
         """The equivalence-class path (batch.py); None means: take the one-pod path, which
         also explains failures."""
-        if not profile.batchable:
+        if not profile.batchable(pod):
             return None
         table = self.cache.table
         start = time.perf_counter()

@@ -294,12 +294,27 @@ class Profile:
         return None
 
     @functools.cached_property
-    def batchable(self) -> bool:
-        """True when every PreFilter, Filter, PreScore and Score plugin is row-local
-        (`row_local = True`): its answer for a node depends only on the pod and that node's
-        row, so results for one equivalence class can be kept and only changed rows redone."""
-        plugins = [*self.pre_filter, *self.filter, *self.pre_score, *(p for p, _ in self.score)]
-        return all(getattr(p, "row_local", False) for p in plugins)
+    def _cycle_plugins(self) -> list[Any]:
+        unique: dict[str, Any] = {}
+        for p in (*self.pre_filter, *self.filter, *self.pre_score, *(p for p, _ in self.score)):
+            unique.setdefault(p.name, p)
+        return list(unique.values())
+
+    def batchable(self, pod: PodInfo) -> bool:
+        """True when every PreFilter, Filter, PreScore and Score plugin is row-local for this
+        pod: its answer for a node depends only on the pod and that node's row, so results
+        for one equivalence class can be kept and only changed rows redone.
+
+        A plugin says so with `row_local = True`, or, when it depends on the pod (a spread
+        or affinity plugin is row-local for pods it has nothing to do with), with a method
+        `row_local_for(pod) -> bool`."""
+        for plugin in self._cycle_plugins:
+            if getattr(plugin, "row_local", False):
+                continue
+            check = getattr(plugin, "row_local_for", None)
+            if check is None or not check(pod):
+                return False
+        return True
 
     def filter_mask(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Mask:
         """Which of `rows` pass every filter (no diagnosis kept)."""
