@@ -11,14 +11,23 @@ from types import ModuleType
 
 from plugins import (
     default_binder,
+    default_preemption,
+    image_locality,
+    inter_pod_affinity,
     node_affinity,
     node_name,
+    node_ports,
     node_resources_balanced_allocation,
     node_resources_fit,
     node_unschedulable,
+    node_volume_limits,
+    pod_topology_spread,
     priority_sort,
     scheduling_gates,
     taint_toleration,
+    volume_binding,
+    volume_restrictions,
+    volume_zone,
 )
 from scheduler.framework import Factory
 
@@ -29,8 +38,17 @@ _BUILTIN: tuple[ModuleType, ...] = (
     node_name,
     taint_toleration,
     node_affinity,
+    node_ports,
     node_resources_fit,
+    volume_restrictions,
+    node_volume_limits,
+    volume_binding,
+    volume_zone,
+    pod_topology_spread,
+    inter_pod_affinity,
+    default_preemption,
     node_resources_balanced_allocation,
+    image_locality,
     default_binder,
 )
 
@@ -43,8 +61,17 @@ DEFAULTS: tuple[tuple[str, int], ...] = (
     ("NodeName", 0),
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
+    ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("VolumeRestrictions", 0),
+    ("NodeVolumeLimits", 0),
+    ("VolumeBinding", 0),
+    ("VolumeZone", 0),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1),
+    ("ImageLocality", 1),
     ("DefaultBinder", 0),
 )
 

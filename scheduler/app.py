@@ -9,24 +9,33 @@ import logging
 import socket
 import time
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import plugins as plugin_registry
-from scheduler import framework
+from plugins import inter_pod_affinity
+from scheduler import framework, volumes
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import AlreadyBound, Scheduler
-from scheduler.kube import binder
+from scheduler.kube import binder, preemption
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.events import Recorder
 from scheduler.kube.informer import DELETED, Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
-from scheduler.model import InvalidObject, PodInfo, compile_node, compile_pod
+from scheduler.model import (
+    DisruptionBudget,
+    InvalidObject,
+    PodInfo,
+    compile_node,
+    compile_pdb,
+    compile_pod,
+)
 from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, SchedulingQueue
 from scheduler.server import Server
+from scheduler.volumes import VolumeStore
 
 log = logging.getLogger("berth")
 
@@ -37,10 +46,34 @@ JSON = dict[str, Any]
 
 
 class _ApiHandle:
-    """framework.Handle over the API client; translates a 409 into AlreadyBound."""
+    """framework.PreemptionHandle over the API client; translates a 409 into AlreadyBound."""
 
     def __init__(self) -> None:
         self.client: Client | None = None
+        self.volumes = VolumeStore()  # framework.VolumeHandle: filled by App's volume informers
+        self.recorder: Recorder | None = None
+        self.budgets: dict[str, DisruptionBudget] = {}  # "namespace/name" -> budget
+
+    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
+        return list(self.budgets.values())
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        assert self.client is not None
+        deleted = await preemption.preempt(
+            self.client, victim.namespace, victim.name, victim.uid, preemptor.scheduler_name
+        )
+        log.info(
+            "preempted" if deleted else "victim already gone",
+            extra={"pod": victim.key, "preemptor": preemptor.key, "node": node},
+        )
+        if deleted and self.recorder is not None:
+            self.recorder.preempted(
+                victim.namespace,
+                victim.name,
+                victim.uid,
+                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
+                node,
+            )
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         assert self.client is not None
@@ -180,6 +213,7 @@ class App:
             on_incoming=self.metrics.incoming,
         )
         self.recorder = Recorder(client, controller=first.scheduler_name, instance=self.identity)
+        self.handle.recorder = self.recorder
         self.scheduler = Scheduler(
             self.cache,
             self.queue,
@@ -187,12 +221,18 @@ class App:
             _Reporter(self.recorder),
             _Observer(self.metrics),
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+            nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
+            on_preemption=self.metrics.observe_preemption,
         )
         self.informers = [
             Informer(client, "/api/v1/nodes", self._on_node),
             Informer(client, "/api/v1/pods", self._on_pod),
             Informer(client, "/apis/scheduling.k8s.io/v1/priorityclasses", self._on_priority_class),
+            # Namespace labels, for inter-pod affinity terms with a namespaceSelector.
+            Informer(client, "/api/v1/namespaces", inter_pod_affinity.NAMESPACES.on_event),
+            Informer(client, "/apis/policy/v1/poddisruptionbudgets", self._on_pdb),
         ]
+        self.informers += self._volume_informers()
         self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
@@ -306,6 +346,46 @@ class App:
         else:
             self.priority_classes[name] = int(obj.get("value") or 0)
 
+    def _on_pdb(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """PodDisruptionBudgets, for preemption's choice of victims."""
+        key = _key(obj)
+        if kind == DELETED:
+            self.handle.budgets.pop(key, None)
+        else:
+            self.handle.budgets[key] = compile_pdb(obj)
+
+    # --- volumes: PVCs, PVs, StorageClasses, CSINodes for the volume plugins -------------
+
+    def _volume_informers(self) -> list[Informer]:
+        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
+            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+                self._on_volume_object(store_kind, kind, obj)
+
+            return on_event
+
+        return [
+            Informer(self.client, path, handler(store_kind))
+            for path, store_kind in (
+                ("/api/v1/persistentvolumeclaims", volumes.PVC),
+                ("/api/v1/persistentvolumes", volumes.PV),
+                ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
+                ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
+            )
+        ]
+
+    def _on_volume_object(self, store_kind: str, kind: str, obj: JSON) -> None:
+        """Keep the store current; any change may make a pod waiting on volumes schedulable
+        (a claim created or bound, a PV added, a CSINode's limits raised)."""
+        try:
+            self.handle.volumes.apply(store_kind, obj, deleted=kind == DELETED)
+        except InvalidObject as err:
+            log.warning(
+                "ignoring malformed object",
+                extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
+            )
+            return
+        self.queue.move_all(f"{store_kind}{'Delete' if kind == DELETED else 'Change'}")
+
     def _on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         uid = meta.get("uid", "")
@@ -316,8 +396,13 @@ class App:
             if self.cache.remove_pod(uid) is not None:
                 self.queue.move_all("AssignedPodDelete")
             return
-        unchanged = old is not None and old.get("spec") == spec and (
-            (old.get("metadata") or {}).get("labels") == meta.get("labels")
+        old_meta = (old or {}).get("metadata") or {}
+        unchanged = (
+            old is not None
+            and old.get("spec") == spec
+            and old_meta.get("labels") == meta.get("labels")
+            # A deletion starting matters to preemption (victims terminating on a node).
+            and old_meta.get("deletionTimestamp") == meta.get("deletionTimestamp")
         )
         if spec.get("nodeName"):
             self.queue.delete(uid)
@@ -369,6 +454,18 @@ class App:
             if attempt.diagnosis is not None and not attempt.node:
                 out["total_nodes"] = attempt.diagnosis.total_nodes
                 out["by_plugin"] = attempt.diagnosis.by_plugin
+                out["pre_filter"] = (
+                    {
+                        "plugin": attempt.diagnosis.pre_filter.plugin,
+                        "reason": attempt.diagnosis.pre_filter.message,
+                    }
+                    if attempt.diagnosis.pre_filter is not None
+                    else None
+                )
+                out["preemption"] = attempt.diagnosis.post_filter or None
+            if attempt.nominated:
+                out["nominated_node"] = attempt.nominated
+                out["victims"] = list(attempt.victims)
             out["scores"] = attempt.scoring.top() if attempt.scoring else None
         return out
 

@@ -158,3 +158,5 @@ class Cache:
             row = self.table.row_of.get(node)
             if row is not None and old.uid in self.table.pods[row]:
                 self.table.pods[row][old.uid] = new
+                if old.labels != new.labels:  # spread and affinity plugins count by labels
+                    self.table.touch(row)

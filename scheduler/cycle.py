@@ -8,11 +8,12 @@ binding runs as a task (bounded concurrency) while the next pod is scheduled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,9 +22,9 @@ import numpy.typing as npt
 
 from scheduler import batch
 from scheduler.cache import Cache
-from scheduler.framework import Code, CycleState, Diagnosis, Profile, Status
+from scheduler.framework import Code, CycleState, Diagnosis, NodeCheck, Profile, Status
 from scheduler.model import PodInfo
-from scheduler.queue import QueuedPod, SchedulingQueue
+from scheduler.queue import ASSUMED, QueuedPod, SchedulingQueue
 from scheduler.snapshot import NodeTable, Rows
 
 log = logging.getLogger("berth.cycle")
@@ -104,6 +105,8 @@ class Attempt:
     status: Status | None = None
     diagnosis: Diagnosis | None = None
     scoring: Scoring | None = None
+    nominated: str = ""  # the node preemption nominated in this attempt
+    victims: tuple[str, ...] = ()  # the pods it preempts there (namespace/name)
 
 
 class Scheduler:
@@ -120,7 +123,11 @@ class Scheduler:
         batching: bool = True,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        nominate: Callable[[PodInfo, str], None] | None = None,
+        on_preemption: Callable[[int | None], None] | None = None,
     ) -> None:
+        """`nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
+        `on_preemption(victims)` counts a preemption attempt (None: no node found)."""
         self.cache = cache
         self.queue = queue
         self.profiles = profiles
@@ -137,6 +144,12 @@ class Scheduler:
         self.classes = batch.EquivalenceCache()
         self._scored: deque[Attempt] = deque()
         self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
+        # Pods nominated by preemption: uid -> node. They are tried there first, and count
+        # against that node for pods of lower or equal priority (upstream's nominator).
+        self.nominated: dict[str, str] = {}
+        self._nominate = nominate
+        self._on_preemption = on_preemption
+        self._side: set[asyncio.Task[None]] = set()  # preemption API calls in flight
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -156,9 +169,9 @@ class Scheduler:
                 budget_start = time.perf_counter()
 
     async def drain(self) -> None:
-        """Wait for the binding tasks in flight."""
-        while self._binding:
-            await asyncio.gather(*list(self._binding), return_exceptions=True)
+        """Wait for the binding (and preemption) tasks in flight."""
+        while self._binding or self._side:
+            await asyncio.gather(*list(self._binding | self._side), return_exceptions=True)
 
     # --- scheduling cycle ----------------------------------------------------------------
 
@@ -189,10 +202,14 @@ class Scheduler:
         table = self.cache.table
         attempt = Attempt(pod)
         try:
-            placed = self._place_batched(pod, profile, attempt) if self.batching else None
+            placed = self._place_nominated(pod, profile)
+            if placed is None and self.batching and not self._nominated_for(pod):
+                # Class results cannot count other pods' nominations: those take the slow path.
+                placed = self._place_batched(pod, profile, attempt)
             if placed is None:
                 placed = self._place(pod, profile, state, attempt)
             if placed is None:
+                self._post_filter(pod, profile, state, attempt)
                 return attempt
             row, state = placed
             node = table.node(row).name
@@ -210,9 +227,11 @@ class Scheduler:
             attempt.status = Status.error(f"scheduling cycle failed: {err}")
             return attempt
         attempt.node = node
+        self.nominated.pop(pod.uid, None)
+        queued = self.queue.pods.get(pod.uid)
         self.queue.done(pod.uid)
         task = asyncio.get_running_loop().create_task(
-            self._binding_cycle(pod, profile, state, node)
+            self._binding_cycle(pod, profile, state, node, queued)
         )
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
@@ -315,7 +334,8 @@ class Scheduler:
         count = processed = 0
         while processed < total and count < wanted:
             rows = rotated[processed : processed + chunk]
-            passed = profile.run_filters(state, pod, self.cache.table, rows, diagnosis)
+            with self._reserving(pod):
+                passed = profile.run_filters(state, pod, self.cache.table, rows, diagnosis)
             if count + passed.size > wanted:
                 # Stop exactly at the wanted-th feasible node, as upstream does.
                 passed = passed[: wanted - count]
@@ -337,6 +357,157 @@ class Scheduler:
         attempt.scoring = Scoring(self.cache.table, rows, totals, parts)
         return int(rows[choice])
 
+    # --- nomination and preemption -------------------------------------------------------
+
+    def _nominated_for(self, pod: PodInfo) -> list[tuple[int, PodInfo]]:
+        """(row, pod) of the pods nominated to a node that count against `pod` there: those
+        of priority >= its own, other than itself (upstream's addNominatedPods). Nominations
+        of pods that left the queue or were assumed are dropped here."""
+        out = []
+        table = self.cache.table
+        for uid, node in list(self.nominated.items()):
+            entry = self.queue.pods.get(uid)
+            if entry is None or entry.where == ASSUMED:
+                del self.nominated[uid]
+                continue
+            if uid == pod.uid or entry.pod.priority < pod.priority:
+                continue
+            row = table.row_of.get(node)
+            if row is not None:
+                out.append((row, entry.pod))
+        return out
+
+    @contextlib.contextmanager
+    def _reserving(self, pod: PodInfo, only: int | None = None) -> Iterator[None]:
+        """Count the nominated pods that outrank `pod` on their nodes while filters run
+        (on row `only`, if given); the table is restored afterwards."""
+        table = self.cache.table
+        added = []
+        for row, other in self._nominated_for(pod) if self.nominated else ():
+            if (only is None or row == only) and other.uid not in table.pods[row]:
+                table.add_pod(row, other)
+                added.append((row, other))
+        try:
+            yield
+        finally:
+            for row, other in added:
+                table.remove_pod(row, other)
+
+    def _place_nominated(self, pod: PodInfo, profile: Profile) -> tuple[int, CycleState] | None:
+        """A pod nominated to a node tries that node first; if it fits there, it goes there
+        without scoring (upstream's evaluateNominatedNode)."""
+        node = self.nominated.get(pod.uid) or pod.nominated_node_name
+        table = self.cache.table
+        row = table.row_of.get(node) if node else None
+        if row is None:
+            return None
+        state = CycleState()
+        if profile.run_pre_filter(state, pod, table) is not None:
+            return None
+        with self._reserving(pod, only=row):
+            passed = profile.run_filters(state, pod, table, np.asarray([row]), None)
+        return (row, state) if passed.size else None
+
+    def _node_check(
+        self, profile: Profile, state: CycleState, pod: PodInfo, finished: bool
+    ) -> NodeCheck:
+        """Filters on one row as the table stands, for preemption's dry run.
+
+        When the cycle's PreFilter `finished`, its state is reused for the plugins that are
+        row-local for the pod (their state cannot depend on the pods being removed or added
+        back); the others redo PreFilter on a copy, on the table as it is then (upstream
+        updates their state incrementally instead, with PreFilterExtensions AddPod/RemovePod).
+        Otherwise PreFilter runs afresh for every check."""
+        table = self.cache.table
+        redo = [p for p in profile.pre_filter if not finished or not _row_local(p, pod)]
+
+        def check(pod: PodInfo, row: int) -> Status | None:
+            cycle_state = state
+            if not finished:
+                cycle_state = CycleState()
+            elif redo:
+                cycle_state = CycleState(
+                    dict(state.data), set(state.skip_filter), set(state.skip_score)
+                )
+            for plugin in redo:
+                cycle_state.skip_filter.discard(plugin.name)
+                status = plugin.pre_filter(cycle_state, pod, table)
+                if status is None:
+                    continue
+                if status.code is Code.SKIP:
+                    cycle_state.skip_filter.add(plugin.name)
+                    continue
+                return Status(status.code, status.reasons, plugin.name)
+            seen = Diagnosis(total_nodes=1)
+            with self._reserving(pod, only=row):
+                passed = profile.run_filters(cycle_state, pod, table, np.asarray([row]), seen)
+            if passed.size:
+                return None
+            return Status.unschedulable(*seen.counts, resolvable=not seen.unresolvable_rows)
+
+        return check
+
+    def _post_filter(
+        self, pod: PodInfo, profile: Profile, state: CycleState, attempt: Attempt
+    ) -> None:
+        """No node fits: run PostFilter (preemption). Success nominates a node and starts the
+        victims' deletion; the pod still fails this attempt and waits for them to go."""
+        diagnosis, status = attempt.diagnosis, attempt.status
+        if not profile.post_filter or diagnosis is None or diagnosis.total_nodes == 0:
+            return
+        if status is None or status.code not in (
+            Code.UNSCHEDULABLE,
+            Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+        ):
+            return
+        # A PreFilter rejection left the state unfinished: the dry run redoes it per node.
+        check = self._node_check(profile, state, pod, finished=diagnosis.pre_filter is None)
+        messages: list[str] = []
+        start = time.perf_counter()
+        for plugin in profile.post_filter:
+            result = plugin.post_filter(state, pod, self.cache.table, diagnosis, check)
+            if result.status is None:
+                if self._on_preemption is not None:
+                    self._on_preemption(len(result.victims))
+                self._nominated(pod, result.nominated_node)
+                attempt.nominated = result.nominated_node
+                attempt.victims = tuple(v.key for v in result.victims)
+                if result.execute is not None:
+                    task = asyncio.get_running_loop().create_task(result.execute())
+                    self._side.add(task)
+                    task.add_done_callback(self._side.discard)
+                messages = []
+                break
+            if self._on_preemption is not None:
+                self._on_preemption(None)
+            if result.clear_nomination:
+                self._nominated(pod, "")
+            if result.status.message:
+                messages.append(result.status.message)
+        label = "Success" if attempt.nominated else "Unschedulable"
+        self.observer.extension_point(
+            "PostFilter", label, profile.scheduler_name, time.perf_counter() - start
+        )
+        diagnosis.post_filter = ", ".join(messages)
+        attempt.status = Status(status.code, (diagnosis.message(),), status.plugin)
+
+    def _nominated(self, pod: PodInfo, node: str) -> None:
+        """Record (or clear, with "") the pod's nominated node here and in its status. A pod
+        nominated over lower-priority ones on the same node takes their nomination away
+        (upstream's getLowerPriorityNominatedPods)."""
+        changed = (self.nominated.get(pod.uid) or pod.nominated_node_name) != node
+        if node:
+            self.nominated[pod.uid] = node
+            for uid, other_node in list(self.nominated.items()):
+                entry = self.queue.pods.get(uid)
+                if other_node == node and entry is not None and entry.pod.priority < pod.priority:
+                    self._nominated(entry.pod, "")
+        else:
+            self.nominated.pop(pod.uid, None)
+        pod.nominated_node_name = node
+        if changed and self._nominate is not None:
+            self._nominate(pod, node)
+
     def _unreserve(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
         for plugin in reversed(profile.reserve):
             plugin.unreserve(state, pod, node)
@@ -354,7 +525,8 @@ class Scheduler:
     # --- binding cycle -------------------------------------------------------------------
 
     async def _binding_cycle(
-        self, pod: PodInfo, profile: Profile, state: CycleState, node: str
+        self, pod: PodInfo, profile: Profile, state: CycleState, node: str,
+        queued: QueuedPod | None = None,
     ) -> None:
         async with self._bind_gate:
             try:
@@ -383,9 +555,11 @@ class Scheduler:
         self.cache.finish_binding(pod)
         for post in profile.post_bind:
             post.post_bind(state, pod, node)
-        entry = self.queue.pods.pop(pod.uid, None)
-        if entry is not None:
-            self.observer.scheduled(entry.attempts, self._clock() - entry.arrival)
+        # The watch may already have taken the pod out of the queue: the SLI uses what the
+        # queue knew when the pod was assumed.
+        self.queue.pods.pop(pod.uid, None)
+        if queued is not None:
+            self.observer.scheduled(queued.attempts, self._clock() - queued.arrival)
         self.reporter.scheduled(pod, node)
 
     async def _permit(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
@@ -419,6 +593,14 @@ class Scheduler:
             self.queue.requeue(entry, error=True)
         message = err.status.message if isinstance(err, _Rejected) else str(err)
         self.reporter.failed(pod, f"Binding rejected: {message}", "SchedulerError")
+
+
+def _row_local(plugin: Any, pod: PodInfo) -> bool:
+    """Does the plugin's answer for a node depend only on the pod and that node's row?"""
+    if getattr(plugin, "row_local", False):
+        return True
+    check = getattr(plugin, "row_local_for", None)
+    return check is not None and bool(check(pod))
 
 
 _STATUS_LABELS = {

@@ -10,15 +10,19 @@ from __future__ import annotations
 import enum
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.model import PodInfo
+from scheduler.model import DisruptionBudget, PodInfo
 from scheduler.snapshot import Mask, NodeTable, Rows
+from scheduler.volumes import Claim as Claim
+from scheduler.volumes import StorageClass as StorageClass
+from scheduler.volumes import Volume as Volume
+from scheduler.volumes import VolumeStore as VolumeStore
 
 Scores = npt.NDArray[np.int64]
 MAX_NODE_SCORE = 100
@@ -114,6 +118,35 @@ class Handle(Protocol):
     async def bind(self, pod: PodInfo, node: str) -> None: ...
 
 
+@runtime_checkable
+class PreemptionHandle(Handle, Protocol):
+    """A Handle that can also preempt, and knows the cluster's disruption budgets (the
+    app's; without one, DefaultPreemption simulates but deletes nothing)."""
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        """Mark `victim` DisruptionTarget (PreemptionByScheduler), delete it, and record a
+        Preempted event on it. A victim that is already gone is not an error."""
+
+    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
+        """The PodDisruptionBudgets the app watches (policy/v1), as last seen."""
+
+
+class VolumeHandle(Handle, Protocol):
+    """A Handle that also offers the volume objects the app watches (PVCs, PVs, StorageClasses,
+    CSINodes). Kept apart from Handle so handles without volumes (unit tests, the in-memory
+    bench) stay valid Handles; volume plugins reach the store through volume_store()."""
+
+    @property
+    def volumes(self) -> VolumeStore: ...
+
+
+def volume_store(handle: Handle | None) -> VolumeStore:
+    """The handle's volume store, or an empty one when the handle keeps none (then every claim
+    is missing, which is the truth for a cluster whose volumes nobody watches)."""
+    store = getattr(handle, "volumes", None)
+    return store if isinstance(store, VolumeStore) else VolumeStore()
+
+
 class Plugin(Protocol):
     name: str
 
@@ -144,12 +177,41 @@ class FilterPlugin(Plugin, Protocol):
         Must not change the table."""
 
 
+class NodeCheck(Protocol):
+    """Does `pod` pass the profile's PreFilter and Filter plugins on one row of the table as
+    it is now (pods nominated there with priority >= the pod's counted)? None = it fits."""
+
+    def __call__(self, pod: PodInfo, row: int) -> Status | None: ...
+
+
+@dataclass(frozen=True)
+class PostFilterResult:
+    """What a PostFilter plugin decided. `status` None = success: the pod is nominated to
+    `nominated_node`, and `execute` (when set) carries out the API side effects (preemption
+    deletes victims) asynchronously, after the scheduling cycle. Otherwise `status` says why
+    not, and `clear_nomination` asks to drop the pod's nominated node."""
+
+    status: Status | None
+    nominated_node: str = ""
+    victims: tuple[PodInfo, ...] = ()
+    execute: Callable[[], Coroutine[Any, Any, None]] | None = None
+    clear_nomination: bool = False
+
+
 @runtime_checkable
 class PostFilterPlugin(Plugin, Protocol):
     def post_filter(
-        self, state: CycleState, pod: PodInfo, table: NodeTable, diagnosis: Diagnosis
-    ) -> tuple[Status | None, str]:
-        """Run after no node fits (preemption); returns a status and a nominated node name."""
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        table: NodeTable,
+        diagnosis: Diagnosis,
+        check: NodeCheck,
+    ) -> PostFilterResult:
+        """Run after no node fits (preemption). The scheduling cycle is still running: the
+        plugin may change the table to simulate (it must restore it exactly) but must not
+        await; API calls go into the result's `execute`. An UNSCHEDULABLE status adds its
+        message to the pod's failure message; the next plugin runs. SUCCESS stops the loop."""
 
 
 @runtime_checkable
@@ -246,15 +308,18 @@ class Diagnosis:
     by_plugin: dict[str, dict[str, int]] = field(default_factory=dict)
     unresolvable_rows: set[int] = field(default_factory=set)
     pre_filter: Status | None = None
+    post_filter: str = ""  # what PostFilter (preemption) said, appended to the message
 
     def message(self) -> str:
-        """Upstream's "0/N nodes are available: ..." text (reasons sorted, counts first)."""
+        """Upstream's "0/N nodes are available: ..." text (reasons sorted, counts first),
+        then PostFilter's message ("preemption: ...") when it has one."""
         if self.pre_filter is not None:
             detail = self.pre_filter.message
-            return f"0/{self.total_nodes} nodes are available: {detail}."
-        parts = sorted(f"{n} {reason}" for reason, n in self.counts.items())
-        detail = ", ".join(parts) if parts else "no nodes available to schedule pods"
-        return f"0/{self.total_nodes} nodes are available: {detail}."
+        else:
+            parts = sorted(f"{n} {reason}" for reason, n in self.counts.items())
+            detail = ", ".join(parts) if parts else "no nodes available to schedule pods"
+        text = f"0/{self.total_nodes} nodes are available: {detail}."
+        return f"{text} {self.post_filter}" if self.post_filter else text
 
 
 Timer = Callable[[], float]

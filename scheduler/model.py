@@ -138,6 +138,282 @@ class PreferredTerm:
     term: SelectorTerm
 
 
+# --- pod topology spread (PodTopologySpread) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """A compiled metav1.LabelSelector over pod labels: every requirement holds (an empty
+    selector matches every pod). `nothing` is a missing (nil) selector, which matches no pod,
+    as upstream's LabelSelectorAsSelector(nil) = labels.Nothing()."""
+
+    requirements: tuple[Requirement, ...] = ()
+    nothing: bool = False
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.nothing:
+            return False
+        return all(requirement_matches(r, labels.get(r.key)) for r in self.requirements)
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadConstraint:
+    """One spec.topologySpreadConstraints entry, as written ("" / None = field not set)."""
+
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str  # DoNotSchedule | ScheduleAnyway
+    selector: LabelSelector
+    min_domains: int | None = None
+    node_affinity_policy: str = ""  # Honor | Ignore
+    node_taints_policy: str = ""  # Honor | Ignore
+    match_label_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """The pod's controller (the ownerReference with controller: true)."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+
+def label_selector(raw: JSON | None, path: str) -> LabelSelector:
+    """Compile a metav1.LabelSelector; raises InvalidObject naming the field when malformed."""
+    if raw is None:
+        return LabelSelector(nothing=True)
+    match_labels = sorted((raw.get("matchLabels") or {}).items())
+    out = [Requirement(k, "In", (str(v),)) for k, v in match_labels]
+    for i, expr in enumerate(raw.get("matchExpressions") or []):
+        op, values = expr.get("operator", ""), tuple(expr.get("values") or ())
+        where = f"{path}.matchExpressions[{i}]"
+        if op in ("In", "NotIn") and not values:
+            raise InvalidObject(f"{where}.values: must be specified for operator {op}")
+        if op in ("Exists", "DoesNotExist") and values:
+            raise InvalidObject(f"{where}.values: must be empty for operator {op}")
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise InvalidObject(f"{where}.operator: unknown operator {op!r}")
+        out.append(Requirement(expr.get("key", ""), op, values))
+    return LabelSelector(tuple(out))
+
+
+def spread_constraints(spec: JSON) -> tuple[SpreadConstraint, ...]:
+    out = []
+    for i, c in enumerate(spec.get("topologySpreadConstraints") or []):
+        path = f"spec.topologySpreadConstraints[{i}]"
+        min_domains = c.get("minDomains")
+        out.append(
+            SpreadConstraint(
+                max_skew=int(c.get("maxSkew") or 0),
+                topology_key=c.get("topologyKey") or "",
+                when_unsatisfiable=c.get("whenUnsatisfiable") or "",
+                selector=label_selector(c.get("labelSelector"), f"{path}.labelSelector"),
+                min_domains=None if min_domains is None else int(min_domains),
+                node_affinity_policy=c.get("nodeAffinityPolicy") or "",
+                node_taints_policy=c.get("nodeTaintsPolicy") or "",
+                match_label_keys=tuple(c.get("matchLabelKeys") or ()),
+            )
+        )
+    return tuple(out)
+
+
+def controller_ref(meta: JSON) -> OwnerRef | None:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return OwnerRef(
+                ref.get("apiVersion", ""),
+                ref.get("kind", ""),
+                ref.get("name", ""),
+                ref.get("uid", ""),
+            )
+    return None
+
+
+# --- host ports, images and volumes (NodePorts, ImageLocality, volume plugins) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """A container port with a hostPort; "" and "::" host IPs are kept as 0.0.0.0 (any)."""
+
+    protocol: str  # TCP (default) | UDP | SCTP
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodVolume:
+    """One spec.volumes entry that can constrain scheduling; the others (emptyDir, configMap,
+    secret, projected, hostPath, downwardAPI, ...) are not kept.
+
+    kind "pvc" names a claim (`ephemeral`: the claim the ephemeral volume controller creates,
+    "<pod>-<volume>"); "gce" / "aws" / "iscsi" / "rbd" carry the disk identity that
+    VolumeRestrictions compares; "csi" is an inline CSI volume (`disk` = (driver,))."""
+
+    name: str
+    kind: str
+    claim: str = ""
+    ephemeral: bool = False
+    disk: tuple[str, ...] = ()
+    monitors: tuple[str, ...] = ()
+    read_only: bool = False
+
+
+def host_ports(spec: JSON) -> tuple[HostPort, ...]:
+    """Upstream's getContainerPorts: app containers' ports with hostPort > 0."""
+    out = []
+    for c in spec.get("containers") or []:
+        for p in c.get("ports") or []:
+            port = int(p.get("hostPort") or 0)
+            if port > 0:
+                ip = p.get("hostIP") or "0.0.0.0"
+                ip = "0.0.0.0" if ip in ("::", "0:0:0:0:0:0:0:0") else ip
+                out.append(HostPort(p.get("protocol") or "TCP", ip, port))
+    return tuple(out)
+
+
+def container_images(spec: JSON) -> tuple[str, ...]:
+    """Init and app container images, normalized as ImageLocality compares them: a name
+    without a tag gets ":latest" (one entry per container, so len() counts containers)."""
+    out = []
+    for c in (*(spec.get("initContainers") or []), *(spec.get("containers") or [])):
+        image = c.get("image") or ""
+        if image.rfind(":") <= image.rfind("/"):
+            image += ":latest"
+        out.append(image)
+    return tuple(out)
+
+
+def pod_volumes(name: str, spec: JSON) -> tuple[PodVolume, ...]:
+    out = []
+    for v in spec.get("volumes") or []:
+        vol = v.get("name") or ""
+        if (pvc := v.get("persistentVolumeClaim")) is not None:
+            out.append(PodVolume(vol, "pvc", claim=pvc.get("claimName") or ""))
+        elif v.get("ephemeral") is not None:
+            out.append(PodVolume(vol, "pvc", claim=f"{name}-{vol}", ephemeral=True))
+        elif (gce := v.get("gcePersistentDisk")) is not None:
+            ro = bool(gce.get("readOnly"))
+            out.append(PodVolume(vol, "gce", disk=(gce.get("pdName") or "",), read_only=ro))
+        elif (aws := v.get("awsElasticBlockStore")) is not None:
+            out.append(PodVolume(vol, "aws", disk=(aws.get("volumeID") or "",)))
+        elif (iscsi := v.get("iscsi")) is not None:
+            ro = bool(iscsi.get("readOnly"))
+            out.append(PodVolume(vol, "iscsi", disk=(iscsi.get("iqn") or "",), read_only=ro))
+        elif (rbd := v.get("rbd")) is not None:
+            out.append(
+                PodVolume(
+                    vol,
+                    "rbd",
+                    disk=(rbd.get("pool") or "rbd", rbd.get("image") or ""),
+                    monitors=tuple(rbd.get("monitors") or ()),
+                    read_only=bool(rbd.get("readOnly")),
+                )
+            )
+        elif (csi := v.get("csi")) is not None:
+            out.append(PodVolume(vol, "csi", disk=(csi.get("driver") or "",)))
+    return tuple(out)
+
+
+# --- inter-pod affinity (InterPodAffinity) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinityTerm:
+    """One PodAffinityTerm, compiled as upstream's framework.AffinityTerm.
+
+    `namespaces` is the pod's own namespace when neither namespaces nor namespaceSelector is
+    set; a missing namespaceSelector matches no namespace and an empty one matches all.
+    matchLabelKeys / mismatchLabelKeys are already merged into `selector` (the API server does
+    the same on create, so merging again only repeats a requirement)."""
+
+    selector: LabelSelector
+    namespaces: frozenset[str]
+    namespace_selector: LabelSelector
+    topology_key: str
+
+    def matches(self, namespace: str, labels: dict[str, str], ns_labels: dict[str, str]) -> bool:
+        """Upstream's AffinityTerm.Matches: namespace listed or selected, then the labels."""
+        if namespace in self.namespaces or self.namespace_selector.matches(ns_labels):
+            return self.selector.matches(labels)
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedPodAffinityTerm:
+    weight: int
+    term: PodAffinityTerm
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinity:
+    """spec.affinity.podAffinity and podAntiAffinity; PodInfo holds None when both are empty."""
+
+    required: tuple[PodAffinityTerm, ...] = ()
+    required_anti: tuple[PodAffinityTerm, ...] = ()
+    preferred: tuple[WeightedPodAffinityTerm, ...] = ()
+    preferred_anti: tuple[WeightedPodAffinityTerm, ...] = ()
+
+
+def pod_affinity(spec: JSON, namespace: str, labels: dict[str, str]) -> PodAffinity | None:
+    """Compile the pod's inter-pod affinity; raises InvalidObject naming the field."""
+    affinity = spec.get("affinity") or {}
+
+    def term(raw: JSON, path: str) -> PodAffinityTerm:
+        selector = label_selector(raw.get("labelSelector"), f"{path}.labelSelector")
+        if not selector.nothing:
+            extra = [
+                Requirement(k, op, (labels[k],))
+                for field_name, op in (("matchLabelKeys", "In"), ("mismatchLabelKeys", "NotIn"))
+                for k in raw.get(field_name) or ()
+                if k in labels
+            ]
+            selector = LabelSelector(selector.requirements + tuple(extra))
+        raw_ns = raw.get("namespaceSelector")
+        names = raw.get("namespaces") or []
+        return PodAffinityTerm(
+            selector=selector,
+            namespaces=frozenset(names or ([] if raw_ns is not None else [namespace])),
+            namespace_selector=label_selector(raw_ns, f"{path}.namespaceSelector"),
+            topology_key=raw.get("topologyKey") or "",
+        )
+
+    def terms(kind: str) -> tuple[tuple[PodAffinityTerm, ...], tuple[WeightedPodAffinityTerm, ...]]:
+        raw = affinity.get(kind) or {}
+        path = f"spec.affinity.{kind}"
+        required = raw.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        preferred = raw.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        try:
+            return (
+                tuple(
+                    term(t, f"{path}.requiredDuringSchedulingIgnoredDuringExecution[{i}]")
+                    for i, t in enumerate(required)
+                ),
+                tuple(
+                    WeightedPodAffinityTerm(
+                        int(w.get("weight") or 0),
+                        term(
+                            w.get("podAffinityTerm") or {},
+                            f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{i}]",
+                        ),
+                    )
+                    for i, w in enumerate(preferred)
+                ),
+            )
+        except (TypeError, ValueError, AttributeError) as err:
+            if isinstance(err, InvalidObject):
+                raise
+            raise InvalidObject(f"{path}: {err}") from err
+
+    required, preferred = terms("podAffinity")
+    required_anti, preferred_anti = terms("podAntiAffinity")
+    if not (required or preferred or required_anti or preferred_anti):
+        return None
+    return PodAffinity(required, required_anti, preferred, preferred_anti)
+
+
 @dataclass(slots=True)
 class PodInfo:
     """The scheduling-relevant parts of one Pod version."""
@@ -164,6 +440,12 @@ class PodInfo:
     class_key: tuple[Any, ...] = ()
     # (milli-CPU, memory) with upstream's per-container defaults, for scoring only.
     nonzero_requests: tuple[int, int] = (0, 0)
+    spread_constraints: tuple[SpreadConstraint, ...] = ()  # spec.topologySpreadConstraints
+    controller: OwnerRef | None = None  # for PodTopologySpread's default selector
+    pod_affinity: PodAffinity | None = None  # spec.affinity.podAffinity/podAntiAffinity
+    host_ports: tuple[HostPort, ...] = ()  # NodePorts
+    images: tuple[str, ...] = ()  # ImageLocality: normalized, one per container
+    volumes: tuple[PodVolume, ...] = ()  # the volume plugins
 
     @property
     def key(self) -> str:
@@ -246,6 +528,12 @@ def compile_pod(obj: JSON) -> PodInfo:
         labels=dict(meta.get("labels") or {}),
         raw=obj,
     )
+    pod.spread_constraints = spread_constraints(spec)
+    pod.controller = controller_ref(meta)
+    pod.pod_affinity = pod_affinity(spec, pod.namespace, pod.labels)
+    pod.host_ports = host_ports(spec)
+    pod.images = container_images(spec)
+    pod.volumes = pod_volumes(pod.name, spec)
     pod.class_key = _class_key(pod, spec)
     return pod
 
@@ -356,6 +644,15 @@ def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
         pod.preferred_terms,
         pod.tolerations,
         pod.nominated_node_name,
+        # Spread counts pods of the namespace by label, and the pod's own labels self-match.
+        pod.spread_constraints
+        and (pod.spread_constraints, pod.namespace, tuple(sorted(pod.labels.items()))),
+        # Inter-pod affinity terms (their namespaces default to the pod's own).
+        pod.pod_affinity,
+        pod.host_ports,
+        pod.images,
+        # Claims are namespaced: the same claim name elsewhere is another volume.
+        pod.volumes and (pod.volumes, pod.namespace),
     )
 
 
@@ -388,3 +685,42 @@ def _go_int64(text: str) -> int | None:
         return None
     number = int(text)
     return number if -(2**63) <= number < 2**63 else None
+
+
+# --- pod disruption budgets (DefaultPreemption) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DisruptionBudget:
+    """The parts of a policy/v1 PodDisruptionBudget preemption reads: whom it covers, and how
+    many more disruptions its status allows (pods in `disrupted` are already counted)."""
+
+    namespace: str
+    name: str
+    selector: LabelSelector
+    disruptions_allowed: int
+    disrupted: frozenset[str] = frozenset()
+
+    def covers(self, pod: PodInfo) -> bool:
+        """Upstream: a nil or empty selector matches nothing; a pod without labels matches none."""
+        if pod.namespace != self.namespace or not pod.labels:
+            return False
+        if self.selector.nothing or not self.selector.requirements:
+            return False
+        return self.selector.matches(pod.labels)
+
+
+def compile_pdb(obj: JSON) -> DisruptionBudget:
+    """Compile a PodDisruptionBudget; an invalid selector matches nothing, as upstream."""
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
+    try:
+        selector = label_selector(spec.get("selector"), "spec.selector")
+    except InvalidObject:
+        selector = LabelSelector(nothing=True)
+    return DisruptionBudget(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        selector=selector,
+        disruptions_allowed=int(status.get("disruptionsAllowed") or 0),
+        disrupted=frozenset(status.get("disruptedPods") or {}),
+    )

@@ -211,6 +211,10 @@ class NodeTable:
         if not rows:
             del self._zones[zone]
 
+    def touch(self, row: int) -> None:
+        """Mark a row changed without changing its columns (e.g. a pod's labels moved)."""
+        self._touch(row)
+
     def _touch(self, row: int) -> None:
         self._clock += 1
         self.generation[row] = self._clock

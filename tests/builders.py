@@ -103,8 +103,88 @@ class PodBuilder:
         self.obj["spec"].setdefault("affinity", {})["nodeAffinity"] = copy.deepcopy(node_affinity)
         return self
 
+    def pod_affinity_term(
+        self, term: JSON, *, anti: bool = False, weight: int | None = None
+    ) -> PodBuilder:
+        """Append a raw PodAffinityTerm to podAffinity (anti=True: podAntiAffinity); required
+        when `weight` is None, else preferred with that weight."""
+        kind = "podAntiAffinity" if anti else "podAffinity"
+        affinity = self.obj["spec"].setdefault("affinity", {}).setdefault(kind, {})
+        if weight is None:
+            affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", []).append(
+                copy.deepcopy(term)
+            )
+        else:
+            affinity.setdefault("preferredDuringSchedulingIgnoredDuringExecution", []).append(
+                {"weight": weight, "podAffinityTerm": copy.deepcopy(term)}
+            )
+        return self
+
+    def pod_affinity(
+        self,
+        key: str,
+        op: str,
+        topology_key: str,
+        *values: str,
+        anti: bool = False,
+        weight: int | None = None,
+    ) -> PodBuilder:
+        """A one-expression term, as upstream's PodAffinityIn / NotIn / Exists helpers."""
+        expression: JSON = {"key": key, "operator": op}
+        if values:
+            expression["values"] = list(values)
+        term = {"labelSelector": {"matchExpressions": [expression]}, "topologyKey": topology_key}
+        return self.pod_affinity_term(term, anti=anti, weight=weight)
+
     def uid(self, uid: str) -> PodBuilder:
         self.obj["metadata"]["uid"] = uid
+        return self
+
+    def label(self, key: str, value: str = "") -> PodBuilder:
+        self.obj["metadata"].setdefault("labels", {})[key] = value
+        return self
+
+    def spread(
+        self,
+        max_skew: int,
+        key: str,
+        when: str = "DoNotSchedule",
+        selector: JSON | None = None,
+        *,
+        min_domains: int | None = None,
+        node_affinity_policy: str | None = None,
+        node_taints_policy: str | None = None,
+        match_label_keys: list[str] | None = None,
+    ) -> PodBuilder:
+        """Append a topologySpreadConstraint (upstream's `SpreadConstraint(...)`); selector
+        None leaves labelSelector unset (which matches no pod)."""
+        constraint: JSON = {"maxSkew": max_skew, "topologyKey": key, "whenUnsatisfiable": when}
+        optional = {
+            "labelSelector": copy.deepcopy(selector),
+            "minDomains": min_domains,
+            "nodeAffinityPolicy": node_affinity_policy,
+            "nodeTaintsPolicy": node_taints_policy,
+            "matchLabelKeys": match_label_keys,
+        }
+        constraint.update({k: v for k, v in optional.items() if v is not None})
+        self.obj["spec"].setdefault("topologySpreadConstraints", []).append(constraint)
+        return self
+
+    def owner(self, kind: str, name: str, api_version: str = "apps/v1") -> PodBuilder:
+        """A controller ownerReference."""
+        self.obj["metadata"].setdefault("ownerReferences", []).append(
+            {
+                "apiVersion": api_version,
+                "kind": kind,
+                "name": name,
+                "uid": f"uid-{name}",
+                "controller": True,
+            }
+        )
+        return self
+
+    def terminating(self) -> PodBuilder:
+        self.obj["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
         return self
 
     def obj_(self) -> JSON:

@@ -153,6 +153,34 @@ class Recorder:
             lambda: self.client.patch(f"/api/v1/namespaces/{namespace}/pods/{name}/status", patch)
         )
 
+    def preempted(
+        self, namespace: str, name: str, uid: str, preemptor: dict[str, str], node: str
+    ) -> None:
+        """A Preempted event on the victim, related to the preemptor (keys namespace, name,
+        uid), with upstream's note."""
+        body = event_body(
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            reason="Preempted",
+            action="Preempting",
+            note=f"Preempted by pod {preemptor['uid']} on node {node}",
+            type_="Normal",
+            controller=self.controller,
+            instance=self.instance,
+        )
+        body["related"] = {"apiVersion": "v1", "kind": "Pod", **preemptor}
+        self._put(
+            lambda: self.client.post(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", body)
+        )
+
+    def nominate(self, namespace: str, name: str, node: str) -> None:
+        """Set (or, with "", clear) the pod's status.nominatedNodeName."""
+        patch = {"status": {"nominatedNodeName": node or None}}
+        self._put(
+            lambda: self.client.patch(f"/api/v1/namespaces/{namespace}/pods/{name}/status", patch)
+        )
+
     def forget(self, uid: str) -> None:
         self._last_failure.pop(uid, None)
 

@@ -18,6 +18,7 @@ from tests.builders import make_node, make_pod
 from tests.e2e.conftest import Cluster, Running, start_berth
 
 T = TypeVar("T")
+NOT_HELPFUL = "Preemption is not helpful for scheduling"  # all rejections here are unresolvable
 JSON = dict[str, Any]
 
 
@@ -127,6 +128,7 @@ async def test_unschedulable_pod_reports_and_binds_when_a_node_fits(
     message = await failed_message(client, namespace, "waiting")
     assert message == (
         f"0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector."
+        f" preemption: 0/{total} nodes are available: {total} {NOT_HELPFUL}."
     )
 
     async def condition() -> JSON | None:
@@ -166,6 +168,7 @@ async def test_taints_tolerations_and_resource_fit(
     assert message == (
         f"0/{total} nodes are available: 1 node(s) had untolerated taint {{dedicated: ml}}, "
         f"{total - 1} node(s) didn't match Pod's node affinity/selector."
+        f" preemption: 0/{total} nodes are available: {total} {NOT_HELPFUL}."
     )
 
     await create(
@@ -174,7 +177,10 @@ async def test_taints_tolerations_and_resource_fit(
         make_pod("huge").scheduler("berth").req(cpu="1000").toleration("dedicated", "ml").for_api(),
     )
     message = await failed_message(client, namespace, "huge")
-    assert message == f"0/{total} nodes are available: {total} Insufficient cpu."
+    assert message == (
+        f"0/{total} nodes are available: {total} Insufficient cpu."
+        f" preemption: 0/{total} nodes are available: {total} {NOT_HELPFUL}."
+    )
 
 
 async def test_node_affinity_is_respected(

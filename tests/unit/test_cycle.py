@@ -308,7 +308,10 @@ async def test_successive_pods_see_assumed_capacity() -> None:
     assert {first.node, second.node} == {"n0000", "n0001"}
     assert third.node == ""
     assert third.status is not None
-    assert third.status.message == "0/2 nodes are available: 2 Insufficient cpu."
+    assert third.status.message == (
+        "0/2 nodes are available: 2 Insufficient cpu. preemption: "
+        "0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    )
     await world.scheduler.drain()
 
 
@@ -345,7 +348,9 @@ async def test_unfit_pod_gets_upstreams_message_sorted_and_counted() -> None:
         "1 Insufficient memory, "
         "1 node(s) didn't match Pod's node affinity/selector, "
         "1 node(s) had untolerated taint {dedicated: x}, "
-        "1 node(s) were unschedulable."
+        "1 node(s) were unschedulable. preemption: 0/5 nodes are available: "
+        "1 No preemption victims found for incoming pod, "
+        "4 Preemption is not helpful for scheduling."
     )
     assert attempt.node == ""
     assert attempt.status is not None
@@ -367,7 +372,9 @@ async def test_counts_sort_as_strings_like_upstream() -> None:
     attempt = world.schedule(pod("p", cpu="2"))
     assert attempt.status is not None
     assert attempt.status.message == (
-        "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) had untolerated taint {k: v}."
+        "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) had untolerated taint {k: v}. "
+        # A request larger than the whole node is unresolvable: preemption cannot help.
+        "preemption: 0/12 nodes are available: 12 Preemption is not helpful for scheduling."
     )
 
 

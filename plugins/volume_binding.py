@@ -1,0 +1,263 @@
+"""VolumeBinding: pods with PersistentVolumeClaims go where their volumes can be used.
+
+PreFilter (upstream's podHasPVCs and GetPodVolumeClaims) rejects the pod everywhere, as
+UnschedulableAndUnresolvable, when a claim is missing ("persistentvolumeclaim "x" not found"; an
+ephemeral volume's claim: "waiting for ephemeral volume controller to create ..."), lost, being
+deleted, or not bound although its binding mode is Immediate ("pod has unbound immediate
+PersistentVolumeClaims"). Pods without claims skip the plugin.
+
+Filter (FindPodVolumes): a bound claim's PV must exist and its nodeAffinity must match the node;
+an unbound WaitForFirstConsumer claim needs an available PV that fits it on the node (the
+smallest one, claims taken smallest first, as upstream), or a class whose provisioner could
+create one there (allowedTopologies). Reasons and codes are upstream's.
+
+What berth does not do: bind or provision. Upstream's Reserve/PreBind write the chosen PV's
+claimRef or the claim's selected-node annotation and wait for the PV controller; berth has no
+API for that here, so PreBind rejects a pod that still has an unbound WaitForFirstConsumer claim
+(it goes to backoff with the reason) instead of placing it where kubelet could not mount.
+Storage capacity (CSIStorageCapacity) is not checked, and there is no Score (upstream scores
+only with the alpha StorageCapacityScoring gate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scheduler.framework import (
+    SKIP,
+    Claim,
+    Code,
+    CycleState,
+    FilterResult,
+    Handle,
+    Reason,
+    Status,
+    Volume,
+    VolumeStore,
+    volume_store,
+)
+from scheduler.model import PodInfo, SelectorTerm
+from scheduler.snapshot import Mask, NodeTable, Rows, term_mask
+
+NAME = "VolumeBinding"
+STATE = "PreFilter" + NAME
+
+ERR_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
+ERR_NODE_CONFLICT = "node(s) had volume node affinity conflict"
+ERR_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
+ERR_PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
+NO_PROVISIONER = "kubernetes.io/no-provisioner"
+WAIT = "WaitForFirstConsumer"
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """The pod's claims, split as upstream's PodVolumeClaims."""
+
+    bound: tuple[Claim, ...]
+    delayed: tuple[Claim, ...]  # unbound, WaitForFirstConsumer
+
+
+class VolumeBinding:
+    name = NAME
+
+    def __init__(self, store: VolumeStore) -> None:
+        self.store = store
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        # The verdict reads the volume store, which changes without touching any row.
+        return not any(v.kind == "pvc" for v in pod.volumes)
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        claims = _pod_claims(self.store, pod)
+        if isinstance(claims, Status):
+            return claims
+        if claims is None:
+            return SKIP
+        state.write(STATE, claims)
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        claims = state.data.get(STATE)
+        if claims is None:  # PreFilter did not run: recompute, as upstream's Filter does
+            claims = _pod_claims(self.store, pod)
+            if not isinstance(claims, _Claims):
+                return _reject_all(rows, claims)
+        node_conflict = np.zeros(rows.size, dtype=np.bool_)
+        pv_missing = np.zeros(rows.size, dtype=np.bool_)
+        for claim in claims.bound:
+            pv = self.store.volume(claim.volume_name)
+            if pv is None:
+                pv_missing[:] = True
+                break
+            node_conflict |= ~affinity_mask(table, pv.node_terms, rows)
+        bind_conflict = ~self._delayed_mask(table, claims.delayed, rows)
+        reasons = tuple(
+            Reason(message, rejected, resolvable=False)
+            for message, rejected in (
+                (ERR_NODE_CONFLICT, node_conflict),
+                (ERR_BIND_CONFLICT, bind_conflict),
+                (ERR_PV_NOT_EXIST, pv_missing),
+            )
+            if rejected.any()
+        )
+        return FilterResult(~(node_conflict | bind_conflict | pv_missing), reasons)
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        claims = state.data.get(STATE)
+        if isinstance(claims, _Claims) and claims.delayed:
+            names = ", ".join(f'"{c.name}"' for c in claims.delayed)
+            return Status.error(
+                f"persistentvolumeclaim(s) {names} wait for first consumer: berth does not bind "
+                "or provision volumes",
+                NAME,
+            )
+        return None
+
+    def _delayed_mask(self, table: NodeTable, claims: tuple[Claim, ...], rows: Rows) -> Mask:
+        """Rows where every unbound WaitForFirstConsumer claim gets a PV or a provisioner."""
+        ok = np.ones(rows.size, dtype=np.bool_)
+        if not claims:
+            return ok
+        ordered = sorted(claims, key=lambda c: c.request)  # smallest requests pick first
+        candidates = [_candidates(self.store, c) for c in ordered]
+        masks = {
+            pv.name: affinity_mask(table, pv.node_terms, rows) for pvs in candidates for pv in pvs
+        }
+        provisionable = [self._provision_mask(table, c, rows) for c in ordered]
+        if len(ordered) == 1:
+            # One claim: any fitting PV on the node, or provisioning there.
+            any_pv = np.zeros(rows.size, dtype=np.bool_)
+            for pv in candidates[0]:
+                any_pv |= masks[pv.name]
+            return any_pv | provisionable[0]
+        # Several claims compete for the same PVs: upstream's greedy choice, node by node.
+        for i in range(rows.size):
+            taken: set[str] = set()
+            for claim_pvs, can_provision in zip(candidates, provisionable, strict=True):
+                pick = next(
+                    (pv for pv in claim_pvs if pv.name not in taken and masks[pv.name][i]), None
+                )
+                if pick is not None:
+                    taken.add(pick.name)
+                elif not can_provision[i]:
+                    ok[i] = False
+                    break
+        return ok
+
+    def _provision_mask(self, table: NodeTable, claim: Claim, rows: Rows) -> Mask:
+        """Upstream's checkVolumeProvisions: a class with a real provisioner whose
+        allowedTopologies admit the node (berth never provisions; see the module docstring)."""
+        cls = self.store.class_of(claim)
+        if cls is None or not cls.provisioner or cls.provisioner == NO_PROVISIONER:
+            return np.zeros(rows.size, dtype=np.bool_)
+        if not cls.allowed_topologies:
+            return np.ones(rows.size, dtype=np.bool_)
+        return affinity_mask(table, cls.allowed_topologies, rows)
+
+
+def affinity_mask(table: NodeTable, terms: tuple[SelectorTerm, ...] | None, rows: Rows) -> Mask:
+    """Rows matching any of `terms` (None = no constraint; an empty tuple matches nothing)."""
+    if terms is None:
+        return np.ones(rows.size, dtype=np.bool_)
+    mask = np.zeros(rows.size, dtype=np.bool_)
+    for term in terms:
+        mask |= term_mask(table, term, rows)
+    return mask
+
+
+def _fits(pv: Volume, claim: Claim) -> bool:
+    """Upstream's FindMatchingVolume over the claim's class, without the node (node affinity
+    is a mask): could `pv` be bound to `claim`?"""
+    if pv.storage_class != claim.storage_class:
+        return False  # upstream lists only the PVs of the claim's class
+    if pv.claim_ref is not None and not pv.bound_to(claim):
+        return False
+    if pv.capacity < claim.request or pv.volume_mode != claim.volume_mode or pv.deleting:
+        return False
+    if pv.bound_to(claim):
+        return True  # pre-bound to this claim: phase, selector and modes are not checked
+    if pv.phase != "Available":
+        return False
+    if claim.selector is not None and not claim.selector.matches(pv.labels):
+        return False
+    return claim.access_modes <= pv.access_modes
+
+
+def _candidates(store: VolumeStore, claim: Claim) -> list[Volume]:
+    """The PVs the claim could bind, smallest first; a PV pre-bound to the claim (its claimRef
+    names it) is the only candidate, as upstream returns it before looking further."""
+    fitting = [pv for pv in store.volumes.values() if _fits(pv, claim)]
+    prebound = [pv for pv in fitting if pv.bound_to(claim)]
+    return prebound[:1] if prebound else sorted(fitting, key=lambda pv: (pv.capacity, pv.name))
+
+
+def _pod_claims(store: VolumeStore, pod: PodInfo) -> _Claims | Status | None:
+    """The pod's claims (None = it has none), or the status that rejects the pod. As upstream,
+    every claim is first checked to exist and be usable, then claims are classified."""
+    claims: list[Claim] = []
+    for vol in pod.volumes:
+        if vol.kind != "pvc":
+            continue
+        claim = store.claim(pod.namespace, vol.claim)
+        if claim is None:
+            if vol.ephemeral:
+                return _unresolvable(
+                    "waiting for ephemeral volume controller to create the "
+                    f'persistentvolumeclaim "{vol.claim}"'
+                )
+            return _unresolvable(f'persistentvolumeclaim "{vol.claim}" not found')
+        if claim.phase == "Lost":
+            return _unresolvable(
+                f'persistentvolumeclaim "{claim.name}" bound to non-existent persistentvolume '
+                f'"{claim.volume_name}"'
+            )
+        if claim.deleting:
+            return _unresolvable(f'persistentvolumeclaim "{claim.name}" is being deleted')
+        if vol.ephemeral and pod.uid not in claim.owners:
+            return _unresolvable(
+                f"PVC {claim.namespace}/{claim.name} was not created for pod "
+                f"{pod.namespace}/{pod.name} (pod is not owner)"
+            )
+        claims.append(claim)
+    if not claims:
+        return None
+    bound: list[Claim] = []
+    delayed: list[Claim] = []
+    immediate = False
+    for claim in claims:
+        if claim.bound:
+            bound.append(claim)
+            continue
+        cls = store.class_of(claim)
+        if cls is not None and cls.binding_mode is None:
+            return Status.error(f'VolumeBindingMode not set for StorageClass "{cls.name}"', NAME)
+        # A missing class counts as Immediate; a pre-bound claim (volumeName set, binding not
+        # complete) waits for the PV controller like an Immediate one.
+        if cls is not None and cls.binding_mode == WAIT and not claim.volume_name:
+            delayed.append(claim)
+        else:
+            immediate = True
+    if immediate:
+        return _unresolvable(ERR_UNBOUND_IMMEDIATE)
+    return _Claims(tuple(bound), tuple(delayed))
+
+
+def _unresolvable(message: str) -> Status:
+    return Status.unschedulable(message, plugin=NAME, resolvable=False)
+
+
+def _reject_all(rows: Rows, status: Status | None) -> FilterResult:
+    """Filter without PreFilter: what PreFilter would have said, on every row."""
+    if status is None or status.code is Code.SKIP:
+        return FilterResult.all_pass(rows.size)
+    resolvable = status.code is Code.UNSCHEDULABLE
+    return FilterResult.reject(np.zeros(rows.size, dtype=np.bool_), status.message, resolvable)
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> VolumeBinding:
+    return VolumeBinding(volume_store(handle))

@@ -1,0 +1,241 @@
+"""The volume objects the scheduler reads: PersistentVolumeClaims, PersistentVolumes,
+StorageClasses and CSINodes, compiled once per object version and kept by name.
+
+A pure store: the app feeds it from its informers (`apply(kind, event, obj)`), the volume
+plugins read it through the framework handle. Nothing here talks to the API, and nothing binds
+or provisions volumes: berth runs without assuming a volume controller, so it only reads what
+the PV controller and provisioners wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler.model import (
+    InvalidObject,
+    LabelSelector,
+    Requirement,
+    SelectorTerm,
+    label_selector,
+    node_affinity_terms,
+    parse_quantity,
+)
+
+JSON = dict[str, Any]
+
+PVC = "PersistentVolumeClaim"
+PV = "PersistentVolume"
+STORAGE_CLASS = "StorageClass"
+CSI_NODE = "CSINode"
+
+# Set by the PV controller once it has bound a claim (upstream's volume.AnnBindCompleted).
+BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
+# The class of a claim or volume before spec.storageClassName existed.
+BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
+NO_PROVISIONER = "kubernetes.io/no-provisioner"
+IMMEDIATE = "Immediate"
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A PersistentVolumeClaim."""
+
+    namespace: str
+    name: str
+    volume_name: str  # spec.volumeName: the PV it is (or is to be) bound to
+    storage_class: str
+    access_modes: frozenset[str]
+    volume_mode: str  # Filesystem (default) | Block
+    request: int  # spec.resources.requests.storage, bytes
+    phase: str  # Pending | Bound | Lost
+    deleting: bool
+    bind_completed: bool
+    selector: LabelSelector | None  # None = no spec.selector
+    owners: frozenset[str] = frozenset()  # uids of controller ownerReferences
+
+    @property
+    def bound(self) -> bool:
+        """Upstream counts a claim as bound when the PV controller marked the binding complete.
+        berth also accepts status.phase Bound, which is what a control plane without a PV
+        controller can set (and what `kubectl get pvc` shows)."""
+        return bool(self.volume_name) and (self.bind_completed or self.phase == "Bound")
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A PersistentVolume."""
+
+    name: str
+    storage_class: str
+    capacity: int  # bytes
+    access_modes: frozenset[str]
+    volume_mode: str
+    phase: str  # Available | Bound | Released | Failed | Pending
+    deleting: bool
+    claim_ref: tuple[str, str, str] | None  # (namespace, name, uid)
+    labels: dict[str, str] = field(default_factory=dict)
+    node_terms: tuple[SelectorTerm, ...] | None = None  # spec.nodeAffinity.required; None = any
+    csi_driver: str = ""
+    csi_handle: str = ""
+
+    def bound_to(self, claim: Claim) -> bool:
+        """Upstream's IsVolumeBoundToClaim (uids are not compared: claims here carry none)."""
+        ref = self.claim_ref
+        return ref is not None and ref[0] == claim.namespace and ref[1] == claim.name
+
+
+@dataclass(frozen=True, slots=True)
+class StorageClass:
+    name: str
+    provisioner: str
+    binding_mode: str | None  # None = not set (invalid since 1.x, upstream reports it)
+    allowed_topologies: tuple[SelectorTerm, ...] = ()  # empty = everywhere
+
+
+@dataclass
+class VolumeStore:
+    """Claims by (namespace, name), volumes and classes by name, CSI attach limits by node.
+    `version` moves on every change (for caches that depend on the store)."""
+
+    claims: dict[tuple[str, str], Claim] = field(default_factory=dict)
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    classes: dict[str, StorageClass] = field(default_factory=dict)
+    # node name -> CSI driver -> spec.drivers[].allocatable.count (None = no limit reported)
+    csi_limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    version: int = 0
+
+    def claim(self, namespace: str, name: str) -> Claim | None:
+        return self.claims.get((namespace, name))
+
+    def volume(self, name: str) -> Volume | None:
+        return self.volumes.get(name)
+
+    def storage_class(self, name: str) -> StorageClass | None:
+        return self.classes.get(name)
+
+    def apply(self, kind: str, obj: JSON, deleted: bool = False) -> None:
+        """Add, replace or (deleted=True) forget one object of `kind`. A malformed object
+        raises InvalidObject and its previous version is dropped: better unknown than stale."""
+        compilers = {
+            PVC: compile_claim,
+            PV: compile_volume,
+            STORAGE_CLASS: compile_storage_class,
+            CSI_NODE: compile_csi_limits,
+        }
+        if kind not in compilers:
+            raise ValueError(f"unknown volume object kind {kind!r}")
+        meta = obj.get("metadata") or {}
+        name, namespace = meta.get("name", ""), meta.get("namespace", "")
+        tables: dict[str, dict[Any, Any]] = {
+            PVC: self.claims,
+            PV: self.volumes,
+            STORAGE_CLASS: self.classes,
+            CSI_NODE: self.csi_limits,
+        }
+        table = tables[kind]
+        key: Any = (namespace, name) if kind == PVC else name
+        self.version += 1
+        table.pop(key, None)
+        if deleted:
+            return
+        try:
+            table[key] = compilers[kind](obj)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise InvalidObject(f"{kind} {namespace}/{name}: {err}") from err
+
+    def class_of(self, claim: Claim) -> StorageClass | None:
+        return self.classes.get(claim.storage_class) if claim.storage_class else None
+
+
+# --- compilation -------------------------------------------------------------------------
+
+
+def compile_claim(obj: JSON) -> Claim:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    requests = (spec.get("resources") or {}).get("requests") or {}
+    selector = spec.get("selector")
+    return Claim(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        volume_name=spec.get("volumeName") or "",
+        # Upstream's GetPersistentVolumeClaimClass: the beta annotation wins over the field.
+        storage_class=annotations.get(BETA_CLASS, spec.get("storageClassName") or ""),
+        access_modes=frozenset(spec.get("accessModes") or ()),
+        volume_mode=spec.get("volumeMode") or "Filesystem",
+        request=_quantity(requests.get("storage"), "spec.resources.requests.storage"),
+        phase=status.get("phase") or "Pending",
+        deleting=bool(meta.get("deletionTimestamp")),
+        bind_completed=BIND_COMPLETED in annotations,
+        selector=None if selector is None else label_selector(selector, "spec.selector"),
+        owners=frozenset(
+            r.get("uid", "") for r in meta.get("ownerReferences") or () if r.get("controller")
+        ),
+    )
+
+
+def compile_volume(obj: JSON) -> Volume:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    ref = spec.get("claimRef")
+    affinity = (spec.get("nodeAffinity") or {}).get("required")
+    terms = None
+    if affinity is not None:
+        wrapped = {"requiredDuringSchedulingIgnoredDuringExecution": affinity}
+        terms, _ = node_affinity_terms(wrapped, "spec.nodeAffinity")
+    csi = spec.get("csi") or {}
+    return Volume(
+        name=meta.get("name", ""),
+        storage_class=annotations.get(BETA_CLASS, spec.get("storageClassName") or ""),
+        capacity=_quantity((spec.get("capacity") or {}).get("storage"), "spec.capacity.storage"),
+        access_modes=frozenset(spec.get("accessModes") or ()),
+        volume_mode=spec.get("volumeMode") or "Filesystem",
+        phase=status.get("phase") or "Pending",
+        deleting=bool(meta.get("deletionTimestamp")),
+        claim_ref=(
+            None
+            if not ref
+            else (ref.get("namespace") or "", ref.get("name") or "", ref.get("uid") or "")
+        ),
+        labels=dict(meta.get("labels") or {}),
+        node_terms=terms,
+        csi_driver=csi.get("driver") or "",
+        csi_handle=csi.get("volumeHandle") or "",
+    )
+
+
+def compile_storage_class(obj: JSON) -> StorageClass:
+    terms = []
+    for term in obj.get("allowedTopologies") or ():
+        exprs = tuple(
+            Requirement(e.get("key", ""), "In", tuple(e.get("values") or ()))
+            for e in term.get("matchLabelExpressions") or ()
+        )
+        # Upstream's MatchTopologySelectorTerms skips a term without expressions.
+        if exprs:
+            terms.append(SelectorTerm(exprs))
+    return StorageClass(
+        name=(obj.get("metadata") or {}).get("name", ""),
+        provisioner=obj.get("provisioner") or "",
+        binding_mode=obj.get("volumeBindingMode"),
+        allowed_topologies=tuple(terms),
+    )
+
+
+def compile_csi_limits(obj: JSON) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for driver in (obj.get("spec") or {}).get("drivers") or ():
+        count = (driver.get("allocatable") or {}).get("count")
+        out[driver.get("name") or ""] = None if count is None else int(count)
+    return out
+
+
+def _quantity(value: Any, path: str) -> int:
+    if value is None:
+        return 0
+    try:
+        return parse_quantity(value)
+    except InvalidObject as err:
+        raise InvalidObject(f"{path}: {err}") from err

@@ -1,0 +1,678 @@
+"""DefaultPreemption: victim selection, node choice and eligibility as upstream's
+default_preemption_test.go (TestSelectNodesForPreemption, TestPickOneNodeForPreemption,
+TestPodEligibleToPreemptOthers, TestDryRunPreemption's candidate counts), and the scheduling
+cycle around it: the message suffix, nomination, and nominated pods reserving their node."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from plugins import default_preemption
+from plugins.default_preemption import (
+    NEVER,
+    NO_VICTIMS,
+    NOT_HELPFUL,
+    TERMINATING,
+    Candidate,
+    DefaultPreemption,
+    PreemptionArgs,
+    dry_run,
+    fit_error,
+    pick_one,
+    potential_rows,
+    select_victims,
+    split_by_budget,
+)
+from plugins.node_resources_fit import NodeResourcesFit
+from plugins.node_resources_fit import new as new_fit
+from scheduler.framework import Code, CycleState, Diagnosis, Handle, Status
+from scheduler.model import DisruptionBudget, PodInfo, compile_pdb, compile_pod
+from scheduler.snapshot import NodeTable
+from tests.builders import make_node, make_pod
+from tests.unit.tables import build_table
+from tests.unit.test_cycle import World, nodes
+
+JSON = dict[str, Any]
+LOW, MID, HIGH, VERY_HIGH = 0, 100, 1000, 2000
+NEG = -100
+SMALL = "100m"
+LARGE = "300m"  # with node cpu 500m: one large and one small pod fit, not two large
+
+
+def victim(
+    name: str, node: str, priority: int, cpu: str = SMALL, start: str = "", **labels: str
+) -> JSON:
+    builder = make_pod(name).node(node).priority(priority).req(cpu=cpu)
+    for key, value in labels.items():
+        builder = builder.label(key, value)
+    raw = builder.obj_()
+    if start:
+        raw["status"] = {"startTime": start}
+    return raw
+
+
+def preemptor(cpu: str = LARGE, priority: int = HIGH, **spec: Any) -> PodInfo:
+    raw = make_pod("preemptor").priority(priority).req(cpu=cpu).obj_()
+    raw["spec"].update(spec)
+    return compile_pod(raw)
+
+
+def cluster(pods: Sequence[JSON], names: Sequence[str] = ("node1", "node2")) -> NodeTable:
+    return build_table([make_node(n).capacity(cpu="500m").obj_() for n in names], pods)
+
+
+class FitCheck:
+    """The NodeCheck the scheduler gives the plugin, with NodeResourcesFit as the only filter
+    (as upstream's tests register it)."""
+
+    def __init__(self, table: NodeTable) -> None:
+        self.table = table
+        self.fit: NodeResourcesFit = new_fit({}, cast(Handle, None))
+        self.calls = 0
+
+    def __call__(self, pod: PodInfo, row: int) -> Status | None:
+        self.calls += 1
+        state = CycleState()
+        self.fit.pre_filter(state, pod, self.table)
+        result = self.fit.filter(state, pod, self.table, np.asarray([row]))
+        if result.mask[0]:
+            return None
+        return Status.unschedulable(*(r.message for r in result.reasons if r.rejected[0]))
+
+
+def budget(allowed: int, app: str = "foo", disrupted: Sequence[str] = ()) -> DisruptionBudget:
+    return compile_pdb(
+        {
+            "metadata": {"namespace": "default", "name": f"pdb-{app}"},
+            "spec": {"selector": {"matchLabels": {"app": app}}},
+            "status": {
+                "disruptionsAllowed": allowed,
+                "disruptedPods": {p: "2024-01-01T00:00:00Z" for p in disrupted},
+            },
+        }
+    )
+
+
+def names(pods: Sequence[PodInfo]) -> list[str]:
+    return [p.name for p in pods]
+
+
+def snapshot(table: NodeTable) -> dict[str, list[str]]:
+    return {table.node(int(r)).name: sorted(table.pods[int(r)]) for r in table.live_rows()}
+
+
+# --- SelectVictimsOnNode / DryRunPreemption ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pods", "pod", "budgets", "expected", "statuses"),
+    [
+        pytest.param(
+            [victim("p1", "node1", MID, LARGE), victim("p2", "node2", MID, LARGE)],
+            preemptor(cpu="600m"),
+            [],
+            {},
+            {"node1": ["Insufficient cpu"], "node2": ["Insufficient cpu"]},
+            id="pod-does-not-fit-even-without-victims",
+        ),
+        pytest.param(
+            [victim("p1", "node1", MID, LARGE), victim("p2", "node2", MID, LARGE)],
+            preemptor(),
+            [],
+            {"node1": (["p1"], 0), "node2": (["p2"], 0)},
+            {},
+            id="fits-on-both-nodes-when-lower-priority-pods-go",
+        ),
+        pytest.param(
+            [victim("p1", "node1", HIGH, LARGE), victim("p2", "node2", MID, LARGE)],
+            preemptor(),
+            [],
+            {"node2": (["p2"], 0)},
+            {"node1": [NO_VICTIMS]},
+            id="equal-priority-pods-are-never-victims",
+        ),
+        pytest.param(
+            [
+                victim("p1.1", "node1", LOW, SMALL),
+                victim("p1.2", "node1", MID, LARGE),
+                victim("p2", "node2", VERY_HIGH, LARGE),
+            ],
+            preemptor(),
+            [],
+            {"node1": (["p1.2"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="lower-priority-pod-reprieved-when-a-bigger-one-makes-room",
+        ),
+        pytest.param(
+            [
+                victim("p1.1", "node1", LOW, SMALL),
+                victim("p1.2", "node1", MID, SMALL),
+                victim("p1.3", "node1", LOW, SMALL),
+                victim("p1.4", "node1", MID, SMALL),
+            ],
+            preemptor(),
+            [],
+            # 400m used, 300m wanted: two must go; mid-priority pods are reprieved first.
+            {"node1": (["p1.1", "p1.3"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="reprieve-highest-priority-first",
+        ),
+        pytest.param(
+            [
+                victim("p1.1", "node1", MID, SMALL, start="2024-01-01T00:00:02Z"),
+                victim("p1.2", "node1", MID, SMALL, start="2024-01-01T00:00:01Z"),
+                victim("p1.3", "node1", MID, SMALL, start="2024-01-01T00:00:03Z"),
+            ],
+            preemptor(cpu="400m"),
+            [],
+            # 300m used, 400m wanted: two go; the longest running (p1.2) is reprieved.
+            {"node1": (["p1.1", "p1.3"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="equal-priority-earliest-start-reprieved-first",
+        ),
+        pytest.param(
+            [
+                victim("a", "node1", MID, SMALL, app="foo"),
+                victim("b", "node1", MID, SMALL, app="foo"),
+            ],
+            preemptor(cpu="500m"),
+            [budget(1)],
+            # Equal importance: the violating pod (tried first) stays first.
+            {"node1": (["b", "a"], 1)},
+            {"node2": [NO_VICTIMS]},
+            id="one-of-two-pods-under-a-pdb-allowing-one-violates",
+        ),
+        pytest.param(
+            [
+                victim("a", "node1", MID, SMALL, app="foo"),
+                victim("b", "node1", MID, SMALL, app="foo"),
+            ],
+            preemptor(cpu="500m"),
+            [budget(1, disrupted=["a"])],
+            {"node1": (["a", "b"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="pods-already-disrupted-do-not-count",
+        ),
+        pytest.param(
+            [
+                victim("a", "node1", LOW, SMALL, app="foo"),
+                victim("b", "node1", MID, SMALL),
+                victim("c", "node1", LOW, SMALL),
+            ],
+            preemptor(cpu="400m"),
+            [budget(0)],
+            # 300m used, 400m wanted: two go. The PDB-covered pod is reprieved first although
+            # its priority is lowest.
+            {"node1": (["b", "c"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="pdb-violating-pods-are-reprieved-first",
+        ),
+        pytest.param(
+            [victim("a", "node1", MID, SMALL, app="foo")],
+            preemptor(cpu="500m"),
+            [budget(0, app="bar")],
+            {"node1": (["a"], 0)},
+            {"node2": [NO_VICTIMS]},
+            id="pdb-of-another-selector-does-not-apply",
+        ),
+    ],
+)
+def test_dry_run(
+    pods: list[JSON],
+    pod: PodInfo,
+    budgets: list[DisruptionBudget],
+    expected: dict[str, tuple[list[str], int]],
+    statuses: dict[str, list[str]],
+) -> None:
+    """Candidates (victims most important first, PDB violations) and why other nodes are out;
+    the table is left as it was."""
+    table = cluster(pods)
+    before = snapshot(table)
+    rows = table.order()
+    found, why = dry_run(pod, table, rows, FitCheck(table), budgets, 0, rows.size)
+    assert {c.node: (names(c.victims), c.pdb_violations) for c in found} == expected
+    assert {n: list(s.reasons) for n, s in why.items()} == statuses
+    assert snapshot(table) == before
+    for row in table.live_rows():
+        assert table.requested[int(row), 0] == sum(
+            p.requests.get("cpu", 0) for p in table.pods[int(row)].values()
+        )
+
+
+def test_select_victims_restores_the_table_when_the_pod_cannot_fit() -> None:
+    """Removing every lower-priority pod is undone even when the node is no candidate."""
+    table = cluster([victim("p1", "node1", MID, LARGE)])
+    row = table.row_of["node1"]
+    generation_before = snapshot(table)
+    victims, violations, status = select_victims(
+        preemptor(cpu="600m"), table, row, FitCheck(table), []
+    )
+    assert (victims, violations) == ([], 0)
+    assert status is not None and status.reasons == ("Insufficient cpu",)
+    assert snapshot(table) == generation_before
+    assert table.requested[row, 0] == 300
+
+
+@pytest.mark.parametrize(
+    ("potential", "args", "offset", "tried", "found"),
+    [
+        pytest.param(10, PreemptionArgs(10, 100), 0, 10, 10, id="fewer-than-absolute-all"),
+        pytest.param(10, PreemptionArgs(10, 3), 0, 3, 3, id="absolute-3"),
+        pytest.param(10, PreemptionArgs(40, 1), 0, 4, 4, id="percentage-40"),
+        pytest.param(10, PreemptionArgs(10, 3), 8, 3, 3, id="offset-wraps"),
+    ],
+)
+def test_candidate_count(
+    potential: int, args: PreemptionArgs, offset: int, tried: int, found: int
+) -> None:
+    """Dry run stops at numCandidates = max(percentage% of the nodes, absolute), capped at the
+    node count, starting at the offset and wrapping (upstream's TestDryRunPreemption)."""
+    node_names = [f"node{i}" for i in range(potential)]
+    table = cluster([victim(f"p{i}", n, LOW, LARGE) for i, n in enumerate(node_names)], node_names)
+    check = FitCheck(table)
+    rows = table.order()
+    wanted = args.num_candidates(potential)
+    candidates, _ = dry_run(preemptor(), table, rows, check, [], offset, wanted)
+    assert len(candidates) == found
+    expected_first = table.node(int(rows[offset % rows.size])).name
+    assert candidates[0].node == expected_first
+    assert check.calls == 2 * tried  # once without all victims, once per reprieve
+
+
+def test_non_violating_candidates_are_preferred_and_searched_for() -> None:
+    """Dry run goes past the wanted count until it has a candidate without PDB violations, and
+    lists those first."""
+    table = cluster(
+        [
+            victim("a", "node1", LOW, "500m", app="foo"),
+            victim("b", "node2", LOW, "500m", app="foo"),
+            victim("c", "node3", LOW, "500m"),
+        ],
+        ("node1", "node2", "node3"),
+    )
+    found, _ = dry_run(preemptor(), table, table.order(), FitCheck(table), [budget(0)], 0, 1)
+    assert [(c.node, c.pdb_violations) for c in found] == [("node3", 0), ("node1", 1), ("node2", 1)]
+
+
+@pytest.mark.parametrize(
+    ("count", "args", "expected"),
+    [
+        pytest.param(0, PreemptionArgs(), 0, id="no-nodes"),
+        pytest.param(50, PreemptionArgs(), 50, id="below-absolute"),
+        pytest.param(5000, PreemptionArgs(), 500, id="ten-percent"),
+        pytest.param(5000, PreemptionArgs(1, 10), 50, id="one-percent"),
+        pytest.param(5000, PreemptionArgs(0, 10), 10, id="absolute-only"),
+        pytest.param(5, PreemptionArgs(100, 10), 5, id="capped-at-nodes"),
+    ],
+)
+def test_num_candidates(count: int, args: PreemptionArgs, expected: int) -> None:
+    """Upstream's calculateNumCandidates."""
+    assert args.num_candidates(count) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "errors"),
+    [
+        pytest.param({}, None, id="defaults"),
+        pytest.param(
+            {"minCandidateNodesPercentage": 101},
+            "minCandidateNodesPercentage: must be in the range [0, 100]",
+            id="percentage-too-large",
+        ),
+        pytest.param(
+            {"minCandidateNodesAbsolute": -1},
+            "minCandidateNodesAbsolute: must be non-negative",
+            id="negative-absolute",
+        ),
+        pytest.param(
+            {"minCandidateNodesPercentage": 0, "minCandidateNodesAbsolute": 0},
+            "minCandidateNodesPercentage, minCandidateNodesAbsolute: "
+            "cannot both be zero at the same time",
+            id="both-zero",
+        ),
+        pytest.param({"bogus": 1}, "unknown field(s) bogus", id="unknown-field"),
+    ],
+)
+def test_args(args: JSON, errors: str | None) -> None:
+    """DefaultPreemptionArgs defaults and validation, as upstream's validation."""
+    if errors is None:
+        plugin = default_preemption.new(args, cast(Handle, None))
+        assert plugin.args == PreemptionArgs(10, 100)
+        return
+    with pytest.raises(ValueError, match="^" + re.escape(errors)):
+        default_preemption.new(args, cast(Handle, None))
+
+
+# --- pickOneNodeForPreemption -----------------------------------------------------------------
+
+
+def cand(node: str, *victims: tuple[int, str], violations: int = 0) -> Candidate:
+    """A candidate with victims given as (priority, start time), most important first."""
+    pods = tuple(
+        compile_pod(
+            make_pod(f"{node}-v{i}").priority(p).obj_()
+            | ({"status": {"startTime": t}} if t else {})
+        )
+        for i, (p, t) in enumerate(victims)
+    )
+    return Candidate(node, 0, pods, violations)
+
+
+T1, T2, T3 = "2024-01-01T00:00:01Z", "2024-01-01T00:00:02Z", "2024-01-01T00:00:03Z"
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        pytest.param(
+            [cand("node1", (MID, T1), violations=1), cand("node2", (HIGH, T1), (HIGH, T1))],
+            "node2",
+            id="fewest-pdb-violations-first",
+        ),
+        pytest.param(
+            [cand("node1", (MID, T1)), cand("node2", (LOW, T1), (LOW, T1)), cand("n3", (MID, T1))],
+            "node2",
+            id="lowest-highest-priority-victim",
+        ),
+        pytest.param(
+            [
+                cand("node1", (MID, T1), (MID, T1), (LOW, T1)),
+                cand("node2", (MID, T1), (LOW, T1), (LOW, T1)),
+                cand("node3", (MID, T1), (MID, T1), (MID, T1)),
+            ],
+            "node2",
+            id="same-highest-then-smallest-sum",
+        ),
+        pytest.param(
+            [
+                cand("node1", (MID, T1), (NEG, T1), (NEG, T1)),
+                cand("node2", (MID, T1), (NEG, T1)),
+            ],
+            "node2",
+            id="sum-is-of-shifted-priorities-so-more-negative-pods-cost-more",
+        ),
+        pytest.param(
+            [
+                cand("node1", (MID, T1), (MID - 50, T1)),
+                cand("node2", (MID, T1), (LOW, T1)),
+            ],
+            "node2",
+            id="same-count-smaller-sum",
+        ),
+        pytest.param(
+            [
+                # Shifted sums equal: (100 + 2^31) = (100 + 2^31) + (-2^31 + 2^31).
+                cand("node1", (MID, T1), (-(2**31), T1)),
+                cand("node2", (MID, T1)),
+            ],
+            "node2",
+            id="same-sum-fewest-victims",
+        ),
+        pytest.param(
+            [cand("node1", (MID, T1)), cand("node2", (MID, T3)), cand("node3", (MID, T2))],
+            "node2",
+            id="same-everything-latest-start",
+        ),
+        pytest.param(
+            [
+                cand("node1", (MID, T3), (MID, T1), (LOW, T3)),
+                cand("node2", (MID, T2), (MID, T2), (LOW, T1)),
+            ],
+            "node2",
+            id="latest-of-the-earliest-start-among-top-priority-victims",
+        ),
+        pytest.param(
+            [cand("node1", (MID, "")), cand("node2", (MID, T3))],
+            "node1",
+            id="not-started-counts-as-now",
+        ),
+        pytest.param(
+            [cand("node1", (MID, T1)), cand("node2", (MID, T1))], "node1", id="ties-first-wins"
+        ),
+    ],
+)
+def test_pick_one(candidates: list[Candidate], expected: str) -> None:
+    """Upstream's pickOneNodeForPreemption criteria, each only breaking the previous ties."""
+    assert pick_one(candidates).node == expected
+
+
+# --- PDB grouping ------------------------------------------------------------------------------
+
+
+def test_split_by_budget_counts_down_in_order() -> None:
+    """The budget allows one disruption: the first covered pod fits in it, the second violates;
+    pods without labels or in another namespace never match."""
+    pods = [
+        compile_pod(victim("a", "n", LOW, app="foo")),
+        compile_pod(victim("b", "n", LOW, app="foo")),
+        compile_pod(victim("c", "n", LOW)),
+        compile_pod(make_pod("d").namespace("other").label("app", "foo").obj_()),
+    ]
+    violating, fine = split_by_budget(pods, [budget(1)])
+    assert (names(violating), names(fine)) == (["b"], ["a", "c", "d"])
+
+
+def test_empty_pdb_selector_matches_nothing() -> None:
+    """Upstream: a PDB with a nil or empty selector covers no pod."""
+    empty = compile_pdb({"metadata": {"namespace": "default"}, "spec": {"selector": {}}})
+    missing = compile_pdb({"metadata": {"namespace": "default"}, "spec": {}})
+    pod = compile_pod(victim("a", "n", LOW, app="foo"))
+    assert not empty.covers(pod) and not missing.covers(pod)
+
+
+# --- eligibility and the PostFilter result ------------------------------------------------------
+
+
+def diagnosis_for(table: NodeTable, unresolvable: Sequence[str] = ()) -> Diagnosis:
+    return Diagnosis(
+        total_nodes=len(table), unresolvable_rows={table.row_of[n] for n in unresolvable}
+    )
+
+
+def post_filter(
+    plugin: DefaultPreemption, pod: PodInfo, table: NodeTable, diagnosis: Diagnosis
+) -> Any:
+    return plugin.post_filter(CycleState(), pod, table, diagnosis, FitCheck(table))
+
+
+def test_preemption_policy_never_is_not_eligible() -> None:
+    table = cluster([victim("p1", "node1", LOW, LARGE)])
+    plugin = DefaultPreemption(PreemptionArgs(), None, random.Random(0))
+    result = post_filter(plugin, preemptor(preemptionPolicy="Never"), table, diagnosis_for(table))
+    assert result.status == Status(
+        Code.UNSCHEDULABLE, ("preemption: " + NEVER,), "DefaultPreemption"
+    )
+
+
+def test_terminating_victim_on_nominated_node_blocks_another_preemption() -> None:
+    """Once victims are chosen, the nominated node counts as draining until they are gone."""
+    table = cluster([victim("p1", "node1", LOW, LARGE), victim("p2", "node2", LOW, LARGE)])
+    plugin = DefaultPreemption(PreemptionArgs(), None, random.Random(0))
+    pod = preemptor()
+    first = post_filter(plugin, pod, table, diagnosis_for(table))
+    assert first.status is None
+    pod.nominated_node_name = first.nominated_node
+    again = post_filter(plugin, pod, table, diagnosis_for(table))
+    assert again.status is not None and again.status.message == "preemption: " + TERMINATING
+    # Unless filters now call the nominated node unresolvable: then it may preempt elsewhere.
+    elsewhere = post_filter(plugin, pod, table, diagnosis_for(table, [first.nominated_node]))
+    assert elsewhere.status is None
+    assert elsewhere.nominated_node != first.nominated_node
+
+
+def test_terminating_by_preemption_seen_in_the_pod() -> None:
+    """A victim another scheduler preempted (deleting, DisruptionTarget) also blocks."""
+    raw = victim("p1", "node1", LOW, LARGE)
+    raw["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    raw["status"] = {
+        "conditions": [
+            {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
+        ]
+    }
+    table = cluster([raw])
+    plugin = DefaultPreemption(PreemptionArgs(), None, random.Random(0))
+    assert plugin.ineligible(preemptor(), table, diagnosis_for(table)) == ""
+    nominated = preemptor()
+    nominated.nominated_node_name = "node1"
+    assert plugin.ineligible(nominated, table, diagnosis_for(table)) == TERMINATING
+
+
+@pytest.mark.parametrize(
+    ("pods", "unresolvable", "message"),
+    [
+        pytest.param(
+            [],
+            ["node1"],
+            f"0/2 nodes are available: 1 {NO_VICTIMS}, 1 {NOT_HELPFUL}.",
+            id="no-victims-and-not-helpful",
+        ),
+        pytest.param(
+            [],
+            ["node1", "node2"],
+            f"0/2 nodes are available: 2 {NOT_HELPFUL}.",
+            id="all-unresolvable",
+        ),
+        pytest.param(
+            [victim("p1", "node1", LOW, LARGE)],
+            [],
+            f"0/2 nodes are available: 1 Insufficient cpu, 1 {NO_VICTIMS}.",
+            id="victims-not-enough",
+        ),
+    ],
+)
+def test_no_candidate_message(pods: list[JSON], unresolvable: list[str], message: str) -> None:
+    """Upstream's FitError over the dry run's statuses, prefixed "preemption: "; it asks to
+    clear the nomination."""
+    table = cluster(pods)
+    plugin = DefaultPreemption(PreemptionArgs(), None, random.Random(0))
+    result = post_filter(plugin, preemptor(cpu="600m"), table, diagnosis_for(table, unresolvable))
+    assert result.status is not None
+    assert result.status.message == "preemption: " + message
+    assert result.clear_nomination
+
+
+def test_potential_rows_follow_prefilter_status() -> None:
+    """A PreFilter rejection applies to every node: resolvable = all are candidates."""
+    table = cluster([])
+    diagnosis = diagnosis_for(table)
+    diagnosis.pre_filter = Status.unschedulable("x")
+    assert potential_rows(table, diagnosis).size == 2
+    diagnosis.pre_filter = Status.unschedulable("x", resolvable=False)
+    assert potential_rows(table, diagnosis).size == 0
+
+
+def test_fit_error_sorts_rendered_counts() -> None:
+    statuses = {f"n{i}": Status.unschedulable("Insufficient cpu") for i in range(10)}
+    assert fit_error(12, statuses) == (
+        f"0/12 nodes are available: 10 Insufficient cpu, 2 {NOT_HELPFUL}."
+    )
+
+
+class PreemptingHandle:
+    """framework.PreemptionHandle recording what it was asked to do."""
+
+    def __init__(self, budgets: Sequence[DisruptionBudget] = ()) -> None:
+        self.budgets = list(budgets)
+        self.preempted: list[tuple[str, str, str]] = []
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        pass
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        self.preempted.append((preemptor.key, victim.key, node))
+
+    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
+        return self.budgets
+
+
+async def test_execute_deletes_victims_through_the_handle() -> None:
+    """The result's execute() preempts each victim not already terminating."""
+    terminating = victim("p1.2", "node1", LOW, SMALL)
+    terminating["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    table = cluster([victim("p1.1", "node1", LOW, LARGE), terminating], ("node1",))
+    handle = PreemptingHandle()
+    plugin = DefaultPreemption(PreemptionArgs(), handle, random.Random(0))
+    result = post_filter(plugin, preemptor(cpu="500m"), table, diagnosis_for(table))
+    assert result.status is None and result.nominated_node == "node1"
+    assert sorted(names(result.victims)) == ["p1.1", "p1.2"]
+    assert result.execute is not None
+    await result.execute()
+    assert handle.preempted == [("default/preemptor", "default/p1.1", "node1")]
+
+
+# --- in the scheduling cycle ---------------------------------------------------------------------
+
+
+def running(name: str, node: str, priority: int, cpu: str) -> JSON:
+    return make_pod(name).node(node).priority(priority).req(cpu=cpu).obj_()
+
+
+def pending(name: str, priority: int, cpu: str) -> JSON:
+    return make_pod(name).scheduler("berth").priority(priority).req(cpu=cpu).obj_()
+
+
+async def test_cycle_preempts_nominates_and_binds_on_the_nominated_node() -> None:
+    """The attempt fails with the plain message, nominates the node; once the victim is gone
+    the pod goes there, even though another node now has more room."""
+    world = World(nodes(2, cpu="2"))
+    world.bound(running("low", "n0000", LOW, "2"))
+    world.bound(running("mid", "n0001", MID, "2"))
+    nominations: list[tuple[str, str]] = []
+    world.scheduler._nominate = lambda pod, node: nominations.append((pod.key, node))
+    attempt = world.schedule(pending("high", HIGH, "2"))
+    assert attempt.node == ""
+    assert (attempt.nominated, attempt.victims) == ("n0000", ("default/low",))
+    assert attempt.status is not None
+    assert attempt.status.message == "0/2 nodes are available: 2 Insufficient cpu."
+    assert nominations == [("default/high", "n0000")]
+    assert world.scheduler.nominated == {"uid-high": "n0000"}
+    # Both nodes empty now: the nominated one is tried first and taken without scoring.
+    world.cache.remove_pod("uid-low")
+    world.cache.remove_pod("uid-mid")
+    world.queue.move_all("AssignedPodDelete")
+    world.clock.now += 60
+    entry = world.queue.pop_nowait()
+    assert entry is not None
+    again = world.scheduler.schedule_one(entry)
+    assert again.node == "n0000"
+    assert world.scheduler.nominated == {}
+    await world.scheduler.drain()
+
+
+async def test_nominated_pod_reserves_its_node_against_lower_priority_pods() -> None:
+    """A pod nominated to a node counts there for pods of lower or equal priority, not for
+    higher ones."""
+    world = World(nodes(1, cpu="2"))
+    world.bound(running("low", "n0000", LOW, "2"))
+    first = world.schedule(pending("high", HIGH, "2"))
+    assert first.nominated == "n0000"
+    world.cache.remove_pod("uid-low")
+    lower = world.schedule(pending("other", MID, "1"))
+    assert lower.node == ""
+    assert lower.status is not None
+    assert lower.status.message.startswith("0/1 nodes are available: 1 Insufficient cpu.")
+    higher = world.schedule(pending("urgent", VERY_HIGH, "1"))
+    assert higher.node == "n0000"
+    await world.scheduler.drain()
+
+
+async def test_preemption_policy_never_in_the_cycle_message() -> None:
+    world = World(nodes(1, cpu="1"))
+    world.bound(running("low", "n0000", LOW, "1"))
+    raw = pending("high", HIGH, "1")
+    raw["spec"]["preemptionPolicy"] = "Never"
+    attempt = world.schedule(raw)
+    assert attempt.status is not None
+    assert attempt.status.message == (
+        "0/1 nodes are available: 1 Insufficient cpu. "
+        "preemption: not eligible due to preemptionPolicy=Never."
+    )
+    assert attempt.nominated == ""
+    await asyncio.sleep(0)

@@ -1,0 +1,416 @@
+"""VolumeBinding: PreFilter and Filter with the cases of upstream's volume_binding_test.go
+(TestVolumeBinding) and binder_test.go's static matching, plus the volume store and PreBind."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from plugins import volume_binding
+from plugins.volume_binding import (
+    ERR_BIND_CONFLICT,
+    ERR_NODE_CONFLICT,
+    ERR_PV_NOT_EXIST,
+    ERR_UNBOUND_IMMEDIATE,
+)
+from scheduler.framework import Code, CycleState, Status, VolumeStore
+from scheduler.model import InvalidObject, compile_pod
+from scheduler.volumes import CSI_NODE, PV, PVC
+from tests.builders import make_node
+from tests.unit.plugins.volume_builders import (
+    OTHER_VOLUMES,
+    VolumeHandle,
+    claim_volume,
+    csi_node,
+    ephemeral_volume,
+    hostname_is,
+    pv,
+    pvc,
+    storage_class,
+    store,
+    with_volumes,
+)
+from tests.unit.tables import build_table, filter_reasons, unresolvable
+
+JSON = dict[str, Any]
+
+WFFC = storage_class("wait")
+IMMEDIATE = storage_class("immediate", mode="Immediate")
+NODES = [
+    make_node("node-a").label("foo", "bar").obj_(),
+    make_node("node-b").label("foo", "barbar").obj_(),
+]
+FOO_BAR = [{"matchExpressions": [{"key": "foo", "operator": "In", "values": ["bar"]}]}]
+
+
+def plugin(*objects: JSON) -> volume_binding.VolumeBinding:
+    return volume_binding.new({}, VolumeHandle(store(*objects)))
+
+
+def pre_filter(objects: list[JSON], pod: JSON) -> Status | None:
+    return plugin(*objects).pre_filter(CycleState(), compile_pod(pod), build_table(NODES))
+
+
+@pytest.mark.parametrize(
+    ("objects", "incoming", "message"),
+    [
+        pytest.param(
+            [],
+            with_volumes("p", claim_volume("pvc-a")),
+            'persistentvolumeclaim "pvc-a" not found',
+            id="pvc-does-not-exist",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", claim="pvc-a")],
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")),
+            'persistentvolumeclaim "pvc-b" not found',
+            id="part-of-pvcs-do-not-exist",
+        ),
+        pytest.param(
+            [IMMEDIATE, pvc("pvc-a", storage_class="immediate")],
+            with_volumes("p", claim_volume("pvc-a")),
+            ERR_UNBOUND_IMMEDIATE,
+            id="immediate-claims-not-bound",
+        ),
+        pytest.param(
+            [pvc("pvc-a")],
+            with_volumes("p", claim_volume("pvc-a")),
+            ERR_UNBOUND_IMMEDIATE,
+            id="claim-without-class-is-immediate",
+        ),
+        pytest.param(
+            [pvc("pvc-a", storage_class="gone")],
+            with_volumes("p", claim_volume("pvc-a")),
+            ERR_UNBOUND_IMMEDIATE,
+            id="claim-with-missing-class-is-immediate",
+        ),
+        pytest.param(
+            [WFFC, pvc("pvc-a", storage_class="wait", volume="pv-a")],
+            with_volumes("p", claim_volume("pvc-a")),
+            ERR_UNBOUND_IMMEDIATE,
+            id="prebound-claim-waits-like-immediate",
+        ),
+        pytest.param(
+            [IMMEDIATE, pvc("pvc-a", storage_class="immediate"), pvc("pvc-b")],
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-c")),
+            'persistentvolumeclaim "pvc-c" not found',
+            id="missing-claims-reported-before-unbound-ones",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", phase="Lost")],
+            with_volumes("p", claim_volume("pvc-a")),
+            'persistentvolumeclaim "pvc-a" bound to non-existent persistentvolume "pv-a"',
+            id="claim-lost",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True, deleting=True), pv("pv-a", claim="pvc-a")],
+            with_volumes("p", claim_volume("pvc-a")),
+            'persistentvolumeclaim "pvc-a" is being deleted',
+            id="claim-being-deleted",
+        ),
+        pytest.param(
+            [],
+            with_volumes("p", ephemeral_volume("data")),
+            'waiting for ephemeral volume controller to create the persistentvolumeclaim "p-data"',
+            id="ephemeral-claim-not-created-yet",
+        ),
+        pytest.param(
+            [pvc("p-data", volume="pv-a", bound=True, owner="someone-else")],
+            with_volumes("p", ephemeral_volume("data")),
+            "PVC default/p-data was not created for pod default/p (pod is not owner)",
+            id="ephemeral-claim-of-another-pod",
+        ),
+    ],
+)
+def test_pre_filter_rejects_pod(objects: list[JSON], incoming: JSON, message: str) -> None:
+    """Claims that are missing, lost, deleted or unbound-immediate reject the pod everywhere;
+    preemption cannot help (UnschedulableAndUnresolvable)."""
+    status = pre_filter(objects, incoming)
+    assert status == Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), "VolumeBinding")
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        pytest.param(with_volumes("p"), id="no-volumes"),
+        pytest.param(with_volumes("p", *OTHER_VOLUMES), id="only-non-claim-volumes"),
+    ],
+)
+def test_pre_filter_skips_pods_without_claims(incoming: JSON) -> None:
+    status = pre_filter([], incoming)
+    assert status is not None and status.code is Code.SKIP
+
+
+def test_class_without_binding_mode_is_an_error() -> None:
+    objects = [storage_class("odd", mode=None), pvc("pvc-a", storage_class="odd")]
+    status = pre_filter(objects, with_volumes("p", claim_volume("pvc-a")))
+    assert status is not None and status.code is Code.ERROR
+    assert status.message == 'VolumeBindingMode not set for StorageClass "odd"'
+
+
+@pytest.mark.parametrize(
+    ("objects", "incoming", "expected"),
+    [
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", claim="pvc-a", phase="Bound")],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": []},
+            id="all-bound",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", node_affinity=FOO_BAR)],
+            with_volumes("p", claim_volume("pvc-a"), *OTHER_VOLUMES),
+            {"node-a": [], "node-b": [ERR_NODE_CONFLICT]},
+            id="bound-local-volume-respects-node-affinity",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", phase="Bound"), pv("pv-a", node_affinity=FOO_BAR)],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [ERR_NODE_CONFLICT]},
+            id="phase-bound-without-annotation-counts-as-bound",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", node_affinity=[])],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_NODE_CONFLICT], "node-b": [ERR_NODE_CONFLICT]},
+            id="empty-required-terms-match-no-node",
+        ),
+        pytest.param(
+            [WFFC, pvc("pvc-a", storage_class="wait")],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_BIND_CONFLICT]},
+            id="unbound-claims-no-matches",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", volume="pv-a", bound=True),
+                pv("pv-a", node_affinity=FOO_BAR),
+                pvc("pvc-b", storage_class="wait"),
+            ],
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_NODE_CONFLICT, ERR_BIND_CONFLICT]},
+            id="bound-and-unbound-unsatisfied",
+        ),
+        pytest.param(
+            [pvc("pvc-a", volume="pv-a", bound=True)],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_PV_NOT_EXIST], "node-b": [ERR_PV_NOT_EXIST]},
+            id="pv-not-found",
+        ),
+        pytest.param(
+            [WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait")],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": []},
+            id="unbound-claim-matches-available-pv",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait"),
+                pv("pv-x", storage_class="wait", node_affinity=hostname_is("node-b")),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": []},
+            id="unbound-claim-matches-local-pv-on-its-node",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait", request="5Gi"),
+                pv("small", storage_class="wait", capacity="1Gi"),
+                pv("other-class", storage_class="fast", capacity="10Gi"),
+                pv("taken", storage_class="wait", capacity="10Gi", claim="someone"),
+                pv("released", storage_class="wait", capacity="10Gi", phase="Released"),
+                pv("rwx-only", storage_class="wait", capacity="10Gi", modes=("ReadWriteMany",)),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_BIND_CONFLICT]},
+            id="unbound-claim-finds-no-fitting-pv",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait", selector={"matchLabels": {"tier": "gold"}}),
+                pv("bronze", storage_class="wait", labels={"tier": "bronze"}),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_BIND_CONFLICT]},
+            id="claim-selector-must-match-pv-labels",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait"),
+                pvc("pvc-b", storage_class="wait"),
+                pv("only-one", storage_class="wait", node_affinity=hostname_is("node-a")),
+                pv("second", storage_class="wait", node_affinity=hostname_is("node-a", "node-b")),
+            ],
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")),
+            {"node-a": [], "node-b": [ERR_BIND_CONFLICT]},
+            id="two-claims-need-two-pvs-on-the-node",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait"),
+                pv(
+                    "mine",
+                    storage_class="wait",
+                    claim="pvc-a",
+                    phase="Bound",
+                    node_affinity=hostname_is("node-b"),
+                ),
+                pv("anyone", storage_class="wait"),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": []},
+            id="pv-prebound-to-the-claim-is-the-only-candidate",
+        ),
+        pytest.param(
+            [
+                WFFC,
+                pvc("pvc-a", storage_class="wait"),
+                pv("other-class", storage_class="fast", claim="pvc-a"),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_BIND_CONFLICT]},
+            id="prebound-pv-of-another-class-ignored",
+        ),
+        pytest.param(
+            [
+                storage_class("dyn", provisioner="csi.example.com"),
+                pvc("pvc-a", storage_class="dyn"),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": []},
+            id="provisioner-can-create-the-volume",
+        ),
+        pytest.param(
+            [
+                storage_class(
+                    "dyn",
+                    provisioner="csi.example.com",
+                    topologies=[{"matchLabelExpressions": [{"key": "foo", "values": ["barbar"]}]}],
+                ),
+                pvc("pvc-a", storage_class="dyn"),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": []},
+            id="provisioning-limited-by-allowed-topologies",
+        ),
+    ],
+)
+def test_filter(objects: list[JSON], incoming: JSON, expected: dict[str, list[str]]) -> None:
+    """Bound claims follow their PV's node affinity; unbound WaitForFirstConsumer claims need
+    a fitting PV or a provisioner on the node. All reasons are unresolvable."""
+    plugin_ = plugin(*objects)
+    table = build_table(NODES)
+    assert filter_reasons(plugin_, incoming, table) == expected
+    assert all(unresolvable(plugin_, incoming, table).values())
+
+
+def test_filter_without_pre_filter_recomputes() -> None:
+    """Filter called without PreFilter state computes the claims itself."""
+    objects = [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", node_affinity=FOO_BAR)]
+    table = build_table(NODES)
+    result = plugin(*objects).filter(
+        CycleState(), compile_pod(with_volumes("p", claim_volume("pvc-a"))), table,
+        table.live_rows(),
+    )  # fmt: skip
+    assert result.mask.tolist() == [True, False]
+    missing = plugin().filter(
+        CycleState(), compile_pod(with_volumes("p", claim_volume("x"))), table, table.live_rows()
+    )
+    assert missing.mask.tolist() == [False, False]
+    assert [r.message for r in missing.reasons] == ['persistentvolumeclaim "x" not found']
+
+
+def test_pre_bind_refuses_to_bind_unbound_delayed_claims() -> None:
+    """berth does not bind or provision volumes: a pod whose WaitForFirstConsumer claim is
+    still unbound fails PreBind (and goes to backoff) instead of being bound."""
+    plugin_ = plugin(WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait"))
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-a")))
+    state = CycleState()
+    assert plugin_.pre_filter(state, pod, build_table(NODES)) is None
+    status = asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
+    assert status is not None and status.code is Code.ERROR
+    assert '"pvc-a"' in status.message
+    bound = plugin(pvc("pvc-b", volume="pv-b", bound=True), pv("pv-b"))
+    state = CycleState()
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-b")))
+    assert bound.pre_filter(state, pod, build_table(NODES)) is None
+    assert asyncio.run(bound.pre_bind(state, pod, "node-a")) is None
+
+
+def test_row_local_only_without_claims() -> None:
+    """The store changes without touching rows: pods with claims are not batched."""
+    plugin_ = plugin()
+    assert plugin_.row_local_for(compile_pod(with_volumes("p", *OTHER_VOLUMES)))
+    assert not plugin_.row_local_for(compile_pod(with_volumes("p", claim_volume("c"))))
+    assert not plugin_.row_local_for(compile_pod(with_volumes("p", ephemeral_volume("e"))))
+
+
+def test_store_follows_updates_and_deletes() -> None:
+    """The store keeps the latest version of each object and forgets deleted ones."""
+    volumes = VolumeStore()
+    volumes.apply(PVC, pvc("c"))
+    first = volumes.version
+    assert volumes.claim("default", "c") is not None
+    assert not volumes.claim("default", "c").bound  # type: ignore[union-attr]
+    volumes.apply(PVC, pvc("c", volume="v", bound=True))
+    assert volumes.claim("default", "c").bound  # type: ignore[union-attr]
+    volumes.apply(PVC, pvc("c"), deleted=True)
+    assert volumes.claim("default", "c") is None
+    assert volumes.version > first
+    assert volume_binding.new({}, None).store.claims == {}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_default_profile_through_the_cycle(batching: bool) -> None:
+    """With every default plugin: pods with any non-claim volume type schedule, a pod with a
+    claim nobody knows gets upstream's message (a handle without a volume store has none)."""
+    from tests.unit.test_cycle import NAME, World
+
+    world = World([make_node(f"n{i}").obj_() for i in range(3)], batching=batching)
+    for i in range(3):
+        raw = with_volumes(f"ok{i}", *OTHER_VOLUMES)
+        raw["spec"]["schedulerName"] = NAME
+        assert world.schedule(raw).node
+    raw = with_volumes("claims", claim_volume("data"), *OTHER_VOLUMES)
+    raw["spec"]["schedulerName"] = NAME
+    attempt = world.schedule(raw)
+    assert attempt.node == ""
+    assert attempt.status is not None
+    assert attempt.status.message.startswith(
+        '0/3 nodes are available: persistentvolumeclaim "data" not found.'
+    )
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj"),
+    [
+        pytest.param(PV, pv("bad", capacity="lots"), id="pv-capacity"),
+        pytest.param(PVC, pvc("bad", request="1Zi"), id="pvc-request"),
+        pytest.param(
+            PVC,
+            pvc("bad", selector={"matchExpressions": [{"key": "k", "operator": "Near"}]}),
+            id="pvc-selector",
+        ),
+        pytest.param(
+            CSI_NODE,
+            csi_node("n", x_y=None)
+            | {"spec": {"drivers": [{"name": "x.y", "allocatable": {"count": "many"}}]}},
+            id="csinode-count",
+        ),
+    ],
+)
+def test_store_rejects_malformed_objects(kind: str, obj: JSON) -> None:
+    """A malformed object raises InvalidObject (the app logs and skips it) and does not stay."""
+    volumes = VolumeStore()
+    with pytest.raises(InvalidObject):
+        volumes.apply(kind, obj)
+    assert not (volumes.claims or volumes.volumes or volumes.csi_limits)

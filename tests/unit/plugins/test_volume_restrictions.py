@@ -1,0 +1,163 @@
+"""VolumeRestrictions: the cases of upstream's volume_restrictions_test.go (GCE PD, AWS EBS,
+RBD and ISCSI disk conflicts, ReadWriteOncePod access-mode conflicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plugins import volume_restrictions
+from plugins.volume_restrictions import ERR_DISK_CONFLICT, ERR_RWOP_CONFLICT
+from scheduler.framework import Code, CycleState, Status
+from scheduler.model import compile_pod
+from tests.builders import make_node
+from tests.unit.plugins.volume_builders import (
+    OTHER_VOLUMES,
+    VolumeHandle,
+    claim_volume,
+    pvc,
+    store,
+    with_volumes,
+)
+from tests.unit.tables import build_table, filter_reasons, unresolvable
+
+JSON = dict[str, Any]
+
+
+def plugin(*objects: JSON) -> volume_restrictions.VolumeRestrictions:
+    return volume_restrictions.new({}, VolumeHandle(store(*objects)))
+
+
+def gce(pd: str, read_only: bool = False) -> JSON:
+    return {"name": f"gce-{pd}", "gcePersistentDisk": {"pdName": pd, "readOnly": read_only}}
+
+
+def aws(volume_id: str) -> JSON:
+    return {"name": f"aws-{volume_id}", "awsElasticBlockStore": {"volumeID": volume_id}}
+
+
+def rbd(monitors: list[str], pool: str, image: str, read_only: bool = False) -> JSON:
+    spec = {"monitors": monitors, "pool": pool, "image": image, "readOnly": read_only}
+    return {"name": f"rbd-{image}", "rbd": spec}
+
+
+def iscsi(iqn: str, read_only: bool = False) -> JSON:
+    spec = {"targetPortal": "127.0.0.1:3260", "iqn": iqn, "lun": 0, "readOnly": read_only}
+    return {"name": "iscsi", "iscsi": spec}
+
+
+CONFLICT = [ERR_DISK_CONFLICT]
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "expected"),
+    [
+        pytest.param([], [], [], id="nothing"),
+        pytest.param([], [gce("foo")], [], id="empty-pod"),
+        pytest.param([gce("foo")], [gce("foo")], CONFLICT, id="gce-same-disk"),
+        pytest.param([gce("bar")], [gce("foo")], [], id="gce-other-disk"),
+        pytest.param([gce("foo", True)], [gce("foo", True)], [], id="gce-both-read-only"),
+        pytest.param([gce("foo", True)], [gce("foo")], CONFLICT, id="gce-one-read-write"),
+        pytest.param([aws("foo")], [aws("foo")], CONFLICT, id="aws-same-volume"),
+        pytest.param([aws("bar")], [aws("foo")], [], id="aws-other-volume"),
+        pytest.param(
+            [rbd(["a", "b"], "foo", "bar")],
+            [rbd(["a", "b"], "foo", "bar")],
+            CONFLICT,
+            id="rbd-same-image",
+        ),
+        pytest.param(
+            [rbd(["c", "d"], "foo", "bar")],
+            [rbd(["a", "b"], "foo", "bar")],
+            [],
+            id="rbd-no-common-monitor",
+        ),
+        pytest.param(
+            [rbd(["b", "c"], "foo", "bar")],
+            [rbd(["a", "b"], "foo", "bar")],
+            CONFLICT,
+            id="rbd-one-common-monitor",
+        ),
+        pytest.param(
+            [rbd(["a"], "foo", "bar", True)],
+            [rbd(["a"], "foo", "bar", True)],
+            [],
+            id="rbd-both-read-only",
+        ),
+        pytest.param(
+            [rbd(["a"], "other", "bar")], [rbd(["a"], "foo", "bar")], [], id="rbd-other-pool"
+        ),
+        pytest.param([iscsi("iqn.a")], [iscsi("iqn.a")], CONFLICT, id="iscsi-same-iqn"),
+        pytest.param([iscsi("iqn.b")], [iscsi("iqn.a")], [], id="iscsi-other-iqn"),
+        pytest.param([iscsi("iqn.a", True)], [iscsi("iqn.a", True)], [], id="iscsi-read-only"),
+        pytest.param([gce("foo")], [aws("foo")], [], id="different-kinds-never-conflict"),
+        pytest.param([*OTHER_VOLUMES, gce("x")], OTHER_VOLUMES, [], id="other-volume-types"),
+    ],
+)
+def test_disk_conflicts(mine: list[JSON], theirs: list[JSON], expected: list[str]) -> None:
+    """The same in-tree disk on the node conflicts unless every mount is read-only."""
+    table = build_table(
+        [make_node("node1").obj_(), make_node("node2").obj_()],
+        [with_volumes("existing", *theirs, node="node1")],
+    )
+    plugin_ = plugin()
+    incoming = with_volumes("p", *mine)
+    assert filter_reasons(plugin_, incoming, table) == {"node1": expected, "node2": []}
+    if expected:
+        assert unresolvable(plugin_, incoming, table) == {"node1": False}
+
+
+def test_pre_filter_skips_pods_without_disks_or_rwop_conflicts() -> None:
+    objects = [pvc("shared", modes=("ReadWriteMany",))]
+    for raw in (with_volumes("p", *OTHER_VOLUMES), with_volumes("p", claim_volume("shared"))):
+        status = plugin(*objects).pre_filter(CycleState(), compile_pod(raw), build_table([]))
+        assert status is not None and status.code is Code.SKIP
+
+
+def test_missing_claim_is_unresolvable() -> None:
+    raw = with_volumes("p", claim_volume("gone"))
+    status = plugin().pre_filter(CycleState(), compile_pod(raw), build_table([]))
+    message = 'persistentvolumeclaim "gone" not found'
+    assert status == Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), NAME)
+
+
+NAME = "VolumeRestrictions"
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        pytest.param([], {"node1": [], "node2": []}, id="claim-unused"),
+        pytest.param(
+            [with_volumes("other", claim_volume("rwop"), node="node2")],
+            {"node1": [ERR_RWOP_CONFLICT], "node2": [ERR_RWOP_CONFLICT]},
+            id="claim-in-use-on-another-node",
+        ),
+        pytest.param(
+            [with_volumes("other", claim_volume("rwx"), node="node2")],
+            {"node1": [], "node2": []},
+            id="other-claim-in-use",
+        ),
+    ],
+)
+def test_read_write_once_pod(existing: list[JSON], expected: dict[str, list[str]]) -> None:
+    """A ReadWriteOncePod claim that any assigned pod uses makes the pod fit nowhere; the
+    reason is resolvable (preempting that pod helps)."""
+    objects = [pvc("rwop", modes=("ReadWriteOncePod",)), pvc("rwx", modes=("ReadWriteMany",))]
+    table = build_table([make_node("node1").obj_(), make_node("node2").obj_()], existing)
+    plugin_ = plugin(*objects)
+    incoming = with_volumes("p", claim_volume("rwop"), claim_volume("rwx"))
+    assert filter_reasons(plugin_, incoming, table) == expected
+    assert not any(unresolvable(plugin_, incoming, table).values())
+
+
+def test_disk_conflict_reported_before_rwop_conflict() -> None:
+    objects = [pvc("rwop", modes=("ReadWriteOncePod",))]
+    existing = [with_volumes("other", claim_volume("rwop"), gce("pd"), node="node1")]
+    table = build_table([make_node("node1").obj_(), make_node("node2").obj_()], existing)
+    incoming = with_volumes("p", claim_volume("rwop"), gce("pd"))
+    assert filter_reasons(plugin(*objects), incoming, table) == {
+        "node1": [ERR_DISK_CONFLICT],
+        "node2": [ERR_RWOP_CONFLICT],
+    }

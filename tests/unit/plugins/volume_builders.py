@@ -1,0 +1,185 @@
+"""Builders for the volume plugins' tests: PVC, PV, StorageClass and CSINode JSON, pods with
+volumes, and a handle that carries a VolumeStore."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from scheduler.framework import VolumeStore
+from scheduler.volumes import CSI_NODE, PV, PVC, STORAGE_CLASS
+from tests.builders import make_pod
+
+JSON = dict[str, Any]
+NS = "default"
+
+
+def pvc(
+    name: str,
+    *,
+    volume: str = "",
+    storage_class: str | None = None,
+    modes: tuple[str, ...] = ("ReadWriteOnce",),
+    request: str = "1Gi",
+    phase: str = "",
+    bound: bool = False,
+    deleting: bool = False,
+    owner: str = "",
+    selector: JSON | None = None,
+    namespace: str = NS,
+) -> JSON:
+    """A claim; `bound=True` marks the binding complete (annotation and phase Bound)."""
+    obj: JSON = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"accessModes": list(modes), "resources": {"requests": {"storage": request}}},
+        "status": {},
+    }
+    if volume:
+        obj["spec"]["volumeName"] = volume
+    if storage_class is not None:
+        obj["spec"]["storageClassName"] = storage_class
+    if selector is not None:
+        obj["spec"]["selector"] = selector
+    if bound:
+        obj["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
+        phase = phase or "Bound"
+    if phase:
+        obj["status"]["phase"] = phase
+    if deleting:
+        obj["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    if owner:
+        obj["metadata"]["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": owner, "controller": True}
+        ]
+    return obj
+
+
+def pv(
+    name: str,
+    *,
+    capacity: str = "1Gi",
+    storage_class: str = "",
+    modes: tuple[str, ...] = ("ReadWriteOnce",),
+    phase: str = "Available",
+    claim: str = "",
+    node_affinity: list[JSON] | None = None,
+    labels: dict[str, str] | None = None,
+    csi: tuple[str, str] | None = None,
+) -> JSON:
+    """A volume; `node_affinity` is the list of required nodeSelectorTerms."""
+    obj: JSON = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": {
+            "capacity": {"storage": capacity},
+            "accessModes": list(modes),
+            "hostPath": {"path": f"/tmp/{name}"},
+        },
+        "status": {"phase": phase},
+    }
+    if storage_class:
+        obj["spec"]["storageClassName"] = storage_class
+    if claim:
+        obj["spec"]["claimRef"] = {"namespace": NS, "name": claim}
+    if node_affinity is not None:
+        obj["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": node_affinity}}
+    if csi is not None:
+        del obj["spec"]["hostPath"]
+        obj["spec"]["csi"] = {"driver": csi[0], "volumeHandle": csi[1]}
+    return obj
+
+
+def hostname_is(*nodes: str) -> list[JSON]:
+    key = "kubernetes.io/hostname"
+    return [{"matchExpressions": [{"key": key, "operator": "In", "values": list(nodes)}]}]
+
+
+def storage_class(
+    name: str,
+    mode: str | None = "WaitForFirstConsumer",
+    provisioner: str = "kubernetes.io/no-provisioner",
+    topologies: list[JSON] | None = None,
+) -> JSON:
+    obj: JSON = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": provisioner,
+    }
+    if mode is not None:
+        obj["volumeBindingMode"] = mode
+    if topologies is not None:
+        obj["allowedTopologies"] = topologies
+    return obj
+
+
+def csi_node(node: str, **limits: int | None) -> JSON:
+    drivers = [
+        {"name": d.replace("_", "."), "nodeID": node}
+        | ({"allocatable": {"count": n}} if n is not None else {})
+        for d, n in limits.items()
+    ]
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "CSINode",
+            "metadata": {"name": node}, "spec": {"drivers": drivers}}  # fmt: skip
+
+
+def store(*objects: JSON) -> VolumeStore:
+    kinds = {
+        "PersistentVolumeClaim": PVC,
+        "PersistentVolume": PV,
+        "StorageClass": STORAGE_CLASS,
+        "CSINode": CSI_NODE,
+    }
+    out = VolumeStore()
+    for obj in objects:
+        out.apply(kinds[obj["kind"]], obj)
+    return out
+
+
+class VolumeHandle:
+    """A framework.VolumeHandle for factories: binds nothing, offers the store."""
+
+    def __init__(self, volumes: VolumeStore) -> None:
+        self.volumes = volumes
+
+    async def bind(self, pod: Any, node: str) -> None:
+        raise AssertionError("no binding in plugin tests")
+
+
+def with_volumes(name: str, *volumes: JSON, node: str = "", uid: str = "") -> JSON:
+    """A pod with the given spec.volumes entries (on `node` when set)."""
+    builder = make_pod(name)
+    if node:
+        builder.node(node)
+    if uid:
+        builder.uid(uid)
+    raw = builder.obj_()
+    raw["spec"]["volumes"] = copy.deepcopy(list(volumes))
+    return raw
+
+
+def claim_volume(claim: str, name: str = "") -> JSON:
+    return {"name": name or f"v-{claim}", "persistentVolumeClaim": {"claimName": claim}}
+
+
+def ephemeral_volume(name: str) -> JSON:
+    template = {"spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    return {"name": name, "ephemeral": {"volumeClaimTemplate": template}}
+
+
+# Volume types that never constrain scheduling: none of them may crash any plugin.
+OTHER_VOLUMES: list[JSON] = [
+    {"name": "scratch", "emptyDir": {}},
+    {"name": "config", "configMap": {"name": "cm"}},
+    {"name": "secret", "secret": {"secretName": "s"}},
+    {"name": "projected", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}},
+    {"name": "host", "hostPath": {"path": "/var/log"}},
+    {"name": "downward", "downwardAPI": {"items": []}},
+    {"name": "nfs", "nfs": {"server": "nfs.example", "path": "/export"}},
+    {"name": "image", "image": {"reference": "registry.invalid/data:1"}},
+    {"name": "bare"},
+]

@@ -1,0 +1,104 @@
+"""scheduler.explain.render: the report for a pending, a preempting and a bound pod."""
+
+from __future__ import annotations
+
+from scheduler.explain import render
+
+
+def test_pending_pod_message_then_plugin_table() -> None:
+    """The upstream message, then rows per plugin and reason, most nodes first."""
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": "unschedulable",
+            "attempts": 2,
+            "message": "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had taints.",
+            "total_nodes": 3,
+            "by_plugin": {
+                "TaintToleration": {"node(s) had taints": 2},
+                "NodeResourcesFit": {"Insufficient cpu": 1},
+            },
+        }
+    )
+    assert out.splitlines() == [
+        "Pod ns/p: pending (queue: unschedulable, attempts: 2)",
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had taints.",
+        "",
+        "Rejected nodes by plugin (of 3 nodes):",
+        "PLUGIN            REASON              NODES",
+        "TaintToleration   node(s) had taints  2",
+        "NodeResourcesFit  Insufficient cpu    1",
+    ]
+
+
+def test_preempting_pod_lists_nominated_node_and_victims() -> None:
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": "unschedulable",
+            "attempts": 1,
+            "message": "0/1 nodes are available: 1 Insufficient cpu.",
+            "total_nodes": 1,
+            "by_plugin": {"NodeResourcesFit": {"Insufficient cpu": 1}},
+            "nominated_node": "n1",
+            "victims": ["ns/low"],
+        }
+    )
+    assert out.splitlines()[-2:] == [
+        "Preemption: nominated to n1; preempting 1 pod(s):",
+        "  ns/low",
+    ]
+
+
+def test_prefilter_rejection_applies_to_all_nodes() -> None:
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": "unschedulable",
+            "attempts": 1,
+            "message": "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+            "total_nodes": 2,
+            "by_plugin": {},
+            "pre_filter": {
+                "plugin": "VolumeBinding",
+                "reason": "pod has unbound immediate PersistentVolumeClaims",
+            },
+        }
+    )
+    assert out.splitlines()[-1].split() == [
+        "VolumeBinding",
+        "pod",
+        "has",
+        "unbound",
+        "immediate",
+        "PersistentVolumeClaims",
+        "all",
+    ]
+
+
+def test_bound_pod_top_nodes() -> None:
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": None,
+            "attempts": None,
+            "node": "n2",
+            "scores": [
+                {"node": "n2", "total": 250, "plugins": {"NodeResourcesFit": 90, "Taint": 100}},
+                {"node": "n1", "total": 120, "plugins": {"NodeResourcesFit": 40}},
+            ],
+        }
+    )
+    assert out.splitlines() == [
+        "Pod ns/p: scheduled to n2",
+        "",
+        "Top nodes (weighted total; each plugin's score 0-100):",
+        "NODE  TOTAL  NodeResourcesFit  Taint",
+        "n2    250    90                100",
+        "n1    120    40                -",
+    ]
+
+
+def test_unknown_pod() -> None:
+    out = render({"pod": "ns/p", "queue": None, "attempts": None})
+    assert out.startswith("Pod ns/p: this scheduler has not tried to schedule it")
