@@ -34,4 +34,5 @@ build etcd ./etcd
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubectl k8s.io/kubernetes/cmd/kubectl
 build kwok sigs.k8s.io/kwok/cmd/kwok "$here/kwok"
+build helm helm.sh/helm/v3/cmd/helm "$here/helm"
 echo "binaries in $bin"
