@@ -151,6 +151,8 @@ class InterPodAffinity:
         table = self._index.table
         if table is None:
             return False  # not seen a cycle yet: the one-pod path runs PreFilter first
+        if table.affinity_pods == 0:
+            return True  # no existing pod has terms: nothing can match this pod
         self._index.refresh(table)
         if not self._index.affine:
             return True

@@ -212,7 +212,14 @@ class App:
             max_backoff=config.pod_max_backoff_seconds,
             on_incoming=self.metrics.incoming,
         )
-        self.recorder = Recorder(client, controller=first.scheduler_name, instance=self.identity)
+        # As kube-scheduler does, events and leader election get clients of their own: a lease
+        # renewal must never queue behind thousands of bindings (a shard lost its Lease during
+        # a 2,000-pod burst when they shared one), and events must not slow bindings down.
+        self.event_client = Client(client.creds, qps=client.limiter.qps,
+                                   burst=client.limiter.burst, write_connections=8)
+        self.lease_client = Client(client.creds, qps=0, write_connections=1, connections=2)
+        self.recorder = Recorder(self.event_client, controller=first.scheduler_name,
+                                 instance=self.identity)
         self.handle.recorder = self.recorder
         self.scheduler = Scheduler(
             self.cache,
@@ -261,7 +268,7 @@ class App:
             election = self.config.leader_election
             if election.leader_elect:
                 self.leader = LeaderElector(
-                    self.client,
+                    self.lease_client,
                     LeaseConfig(
                         namespace=election.resource_namespace,
                         name=election.resource_name,
@@ -281,7 +288,13 @@ class App:
             loop = asyncio.create_task(self.scheduler.run(self.should_schedule))
             await self._wait_either(lost, loop)
             loop.cancel()
-            return 1 if lost.is_set() else 0
+            if lost.is_set() or not self.should_schedule():
+                # The renew deadline passed (is_leader turns False by the clock, possibly
+                # before the elector's own loop notices): exit non-zero so a fresh process
+                # rejoins the election, as kube-scheduler does.
+                log.error("leadership lost, stopping", extra={"identity": self.identity})
+                return 1
+            return 0
         finally:
             for task in tasks:
                 task.cancel()
@@ -290,6 +303,8 @@ class App:
                 await self.leader.release()
             await self.recorder.stop()
             await self.server.stop()
+            await self.event_client.close()
+            await self.lease_client.close()
 
     @staticmethod
     async def _wait_either(*things: asyncio.Event | asyncio.Task[None]) -> None:

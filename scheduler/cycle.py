@@ -83,9 +83,12 @@ class Scoring:
     rows: npt.NDArray[np.int64]
     totals: npt.NDArray[np.int64]
     parts: dict[str, npt.NDArray[np.int64]]
+    chosen: int = 0  # index into rows of the node that won (ties are broken at random)
 
     def top(self, n: int = 5) -> list[dict[str, Any]]:
-        best = np.argsort(-self.totals, kind="stable")[:n]
+        """The chosen node first, then the next best (so a random tie-break is visible)."""
+        order = [int(i) for i in np.argsort(-self.totals, kind="stable") if i != self.chosen]
+        best = [self.chosen, *order[: n - 1]]
         return [
             {
                 "node": self.table.names([self.rows[i]])[0],
@@ -354,7 +357,7 @@ class Scheduler:
         """The highest total wins; ties are broken at random (upstream's reservoir choice)."""
         best = np.flatnonzero(totals == totals.max())
         choice = int(best[0]) if best.size == 1 else int(best[self._rng.randrange(best.size)])
-        attempt.scoring = Scoring(self.cache.table, rows, totals, parts)
+        attempt.scoring = Scoring(self.cache.table, rows, totals, parts, choice)
         return int(rows[choice])
 
     # --- nomination and preemption -------------------------------------------------------

@@ -76,6 +76,9 @@ class NodeTable:
         # Bumps when rows appear or disappear, or columns are added: per-row caches
         # (equivalence batching) must then start over.
         self.structure = 0
+        # Pods with inter-pod (anti-)affinity terms on all rows: while there are none, pods
+        # without terms of their own cannot be affected by InterPodAffinity.
+        self.affinity_pods = 0
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class NodeTable:
         if row is None:
             return {}
         pods = self.pods[row]
+        self.affinity_pods -= sum(1 for p in pods.values() if p.pod_affinity is not None)
         self._leave_zone(zone_key(self.node(row).labels), row)
         self.pods[row] = {}
         self.nodes[row] = None
@@ -144,11 +148,15 @@ class NodeTable:
             return
         self.pods[row][pod.uid] = pod
         self._apply(row, pod, +1)
+        if pod.pod_affinity is not None:
+            self.affinity_pods += 1
 
     def remove_pod(self, row: int, pod: PodInfo) -> None:
         old = self.pods[row].pop(pod.uid, None)
         if old is not None:
             self._apply(row, old, -1)
+            if old.pod_affinity is not None:
+                self.affinity_pods -= 1
 
     def request_vector(self, pod: PodInfo) -> npt.NDArray[np.int64]:
         """The pod's requests as a vector over this table's resource columns."""
