@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.framework import MAX_NODE_SCORE, CycleState, Handle, Scores
+from scheduler.framework import MAX_NODE_SCORE, SKIP, CycleState, Handle, Scores, Status
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
 
@@ -79,6 +79,15 @@ class ImageLocality:
         if self._last is None:
             return False
         return not any(image in self._last.nodes_with for image in pod.images)
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> Status | None:
+        """Skip when no node has any of the pod's images: every score would be 0."""
+        if not pod.images:
+            return SKIP
+        index = self._index(table)
+        return None if any(image in index.nodes_with for image in pod.images) else SKIP
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
         index = self._index(table)
