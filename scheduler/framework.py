@@ -359,11 +359,21 @@ class Profile:
         return None
 
     @functools.cached_property
-    def _cycle_plugins(self) -> list[Any]:
+    def _row_local_checks(self) -> list[Callable[[PodInfo], bool]] | None:
+        """The per-pod row-locality checks of the cycle plugins; None if one plugin is
+        never row-local (then nothing is batched)."""
         unique: dict[str, Any] = {}
         for p in (*self.pre_filter, *self.filter, *self.pre_score, *(p for p, _ in self.score)):
             unique.setdefault(p.name, p)
-        return list(unique.values())
+        checks = []
+        for plugin in unique.values():
+            if getattr(plugin, "row_local", False):
+                continue
+            check = getattr(plugin, "row_local_for", None)
+            if check is None:
+                return None
+            checks.append(check)
+        return checks
 
     def batchable(self, pod: PodInfo) -> bool:
         """True when every PreFilter, Filter, PreScore and Score plugin is row-local for this
@@ -373,13 +383,8 @@ class Profile:
         A plugin says so with `row_local = True`, or, when it depends on the pod (a spread
         or affinity plugin is row-local for pods it has nothing to do with), with a method
         `row_local_for(pod) -> bool`."""
-        for plugin in self._cycle_plugins:
-            if getattr(plugin, "row_local", False):
-                continue
-            check = getattr(plugin, "row_local_for", None)
-            if check is None or not check(pod):
-                return False
-        return True
+        checks = self._row_local_checks
+        return checks is not None and all(check(pod) for check in checks)
 
     def filter_mask(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Mask:
         """Which of `rows` pass every filter (no diagnosis kept)."""
