@@ -10,6 +10,7 @@ scheduling latency, and why the pending pods wait.
 from __future__ import annotations
 
 import asyncio
+import signal
 import statistics
 import sys
 import time
@@ -238,6 +239,8 @@ def main(directory: Path, nodes: int, zones: int, kubeconfig: str | None) -> int
 
     if kubeconfig:
         return asyncio.run(run_demo(kubeconfig))
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the cluster below is taken down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plane.down(directory, log=lambda _: None)
     state = plane.up(
         directory,

@@ -133,8 +133,11 @@ class SchedulingQueue:
                 return None
             self._wakeup.clear()
             timeout = self._next_backoff_in()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the wait completes, and the task then never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
 
     def pop_nowait(self) -> QueuedPod | None:
         self.flush_backoff()

@@ -202,9 +202,12 @@ class Client:
             if fast:
                 assert self._fast is not None
                 try:
-                    status, raw = await asyncio.wait_for(
-                        self._fast.request(method, path, data or b"", content_type), timeout
-                    )
+                    # Not wait_for: on Python 3.11 it can drop a cancel that races with the
+                    # answer, and a cancelled worker (Recorder.stop) then runs on forever.
+                    async with asyncio.timeout(timeout):
+                        status, raw = await self._fast.request(
+                            method, path, data or b"", content_type
+                        )
                 except (TimeoutError, ConnectionError, OSError):
                     if method not in _IDEMPOTENT or attempt >= self.retries:
                         raise
