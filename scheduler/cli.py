@@ -1,4 +1,4 @@
-"""The `berth` command line: run | demo | cluster up/down/status.
+"""The `berth` command line: run | webhook | demo | bench | cluster up/down/status.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
 """
@@ -47,6 +47,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info")
     run.set_defaults(func=_run)
 
+    webhook = sub.add_parser("webhook", help="mutating admission webhook: route pods to shards")
+    webhook.add_argument("--rules", required=True, type=Path, help="shard rules YAML file")
+    webhook.add_argument("--port", type=int, default=9443, help="HTTPS port for admission")
+    webhook.add_argument("--bind-address", default="0.0.0.0")
+    webhook.add_argument("--tls-cert", type=Path, default=None, help="serving certificate (PEM)")
+    webhook.add_argument("--tls-key", type=Path, default=None, help="its private key (PEM)")
+    webhook.add_argument(
+        "--tls-ca", type=Path, default=None, help="CA bundle the API server trusts (optional)"
+    )
+    webhook.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=None,
+        help="without --tls-cert/--tls-key: write a self-signed CA + cert here (ca.crt)",
+    )
+    webhook.add_argument(
+        "--tls-san",
+        action="append",
+        default=None,
+        help="host name or IP for the self-signed cert (repeatable; default localhost, 127.0.0.1)",
+    )
+    webhook.add_argument("--health-port", type=int, default=8080, help="/healthz; 0 = off")
+    webhook.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster")
+    webhook.add_argument("--log-level", default="info")
+    webhook.set_defaults(func=_webhook)
+
     cluster = sub.add_parser("cluster", help="a local control plane on loopback (tests, demos)")
     csub = cluster.add_subparsers(title="cluster commands")
     cup = csub.add_parser("up", help="start etcd + kube-apiserver and create fake nodes")
@@ -89,6 +115,25 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--nodes", type=int, default=100)
     demo.add_argument("--zones", type=int, default=3)
     demo.set_defaults(func=_demo)
+
+    explain = sub.add_parser(
+        "explain", help="ask a running berth why a pod is pending, or why it went where it went"
+    )
+    explain.add_argument("pod", metavar="NAMESPACE/POD")
+    explain.add_argument(
+        "--server",
+        default="http://127.0.0.1:10259",
+        help="the scheduler's metrics/debug address (default %(default)s)",
+    )
+    explain.set_defaults(func=_explain)
+
+    from scheduler.bench import command as bench_command  # argparse only; cheap to import
+
+    bench = sub.add_parser(
+        "bench", help="berth vs upstream kube-scheduler vs a null binder, side by side"
+    )
+    bench_command.add_arguments(bench)
+    bench.set_defaults(func=bench_command.main)
     return parser
 
 
@@ -130,6 +175,38 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     logging.getLogger("berth").info("stopped", extra={"code": code})
     return code
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler.logs import setup
+    from scheduler.webhook import RulesError, TlsFiles, WebhookOptions, load_rules, serve
+
+    setup(args.log_level)
+    try:
+        rules = load_rules(args.rules)
+    except RulesError as err:
+        print(f"berth webhook: invalid rules {args.rules}:\n{err}", file=sys.stderr)
+        return 2
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("berth webhook: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls_cert is not None:
+        tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca or args.tls_cert)
+    options = WebhookOptions(
+        rules=rules,
+        port=args.port,
+        bind_address=args.bind_address,
+        tls=tls,
+        hosts=tuple(args.tls_san or ("localhost", "127.0.0.1")),
+        cert_dir=args.cert_dir,
+        kubeconfig=args.kubeconfig,
+        health_port=args.health_port or None,
+    )
+    asyncio.run(serve(options))
+    return 0
 
 
 def _cluster_up(args: argparse.Namespace) -> int:
@@ -192,6 +269,12 @@ def _demo(args: argparse.Namespace) -> int:
     except (ClusterError, MissingBinary) as err:
         print(f"berth demo: {err}", file=sys.stderr)
         return 1
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from scheduler import explain
+
+    return explain.main(args.pod, args.server)
 
 
 def _say(message: str) -> None:

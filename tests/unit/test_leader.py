@@ -29,16 +29,28 @@ from scheduler.kube.leader import (
     released,
 )
 
-CONFIG = LeaseConfig(namespace="ns", name="lock", lease_duration=15, renew_deadline=10,
-                     retry_period=2)
+CONFIG = LeaseConfig(
+    namespace="ns", name="lock", lease_duration=15, renew_deadline=10, retry_period=2
+)
 STAMP = "2030-01-01T00:00:00.000000Z"
 OLD = "2020-01-01T00:00:00.000000Z"
 
 
-def lease(holder: str = "other", *, duration: int = 15, renewed: str = OLD,
-          acquired: str = OLD, transitions: int = 3) -> LeaseRecord:
-    return LeaseRecord(holder=holder, lease_duration_seconds=duration, acquire_time=acquired,
-                       renew_time=renewed, transitions=transitions)
+def lease(
+    holder: str = "other",
+    *,
+    duration: int = 15,
+    renewed: str = OLD,
+    acquired: str = OLD,
+    transitions: int = 3,
+) -> LeaseRecord:
+    return LeaseRecord(
+        holder=holder,
+        lease_duration_seconds=duration,
+        acquire_time=acquired,
+        renew_time=renewed,
+        transitions=transitions,
+    )
 
 
 # --- the pure decision ---------------------------------------------------------------------
@@ -48,52 +60,86 @@ def lease(holder: str = "other", *, duration: int = 15, renewed: str = OLD,
     ("current", "observed_at", "now", "action", "written"),
     [
         pytest.param(
-            None, 0.0, 100.0, Action.CREATE,
+            None,
+            0.0,
+            100.0,
+            Action.CREATE,
             LeaseRecord("me", 15, STAMP, STAMP, 0),
             id="no lease: create it naming us, transitions 0",
         ),
         pytest.param(
-            lease(""), 100.0, 100.0, Action.ACQUIRE,
+            lease(""),
+            100.0,
+            100.0,
+            Action.ACQUIRE,
             LeaseRecord("me", 15, STAMP, STAMP, 4),
             id="released lease (empty holder): take it at once, transitions + 1",
         ),
         pytest.param(
-            lease("me", duration=7), 90.0, 100.0, Action.RENEW,
+            lease("me", duration=7),
+            90.0,
+            100.0,
+            Action.RENEW,
             LeaseRecord("me", 15, OLD, STAMP, 3),
             id="own lease: renew, keep acquireTime and transitions, rewrite our duration",
         ),
         pytest.param(
-            lease("other"), 90.0, 100.0, Action.WAIT, None,
+            lease("other"),
+            90.0,
+            100.0,
+            Action.WAIT,
+            None,
             id="other holder seen changing 10s ago: wait",
         ),
         pytest.param(
-            lease("other"), 80.0, 100.0, Action.ACQUIRE,
+            lease("other"),
+            80.0,
+            100.0,
+            Action.ACQUIRE,
             LeaseRecord("me", 15, STAMP, STAMP, 4),
             id="other holder unchanged for 20s > 15s: take it, transitions + 1",
         ),
         pytest.param(
-            lease("other"), 85.0, 100.0, Action.ACQUIRE,
+            lease("other"),
+            85.0,
+            100.0,
+            Action.ACQUIRE,
             LeaseRecord("me", 15, STAMP, STAMP, 4),
             id="other holder unchanged for exactly its duration: expired",
         ),
         pytest.param(
-            lease("other", duration=60), 80.0, 100.0, Action.WAIT, None,
+            lease("other", duration=60),
+            80.0,
+            100.0,
+            Action.WAIT,
+            None,
             id="expiry uses the record's leaseDurationSeconds, not our config",
         ),
         pytest.param(
-            lease("other", renewed="2001-01-01T00:00:00.000000Z"), 99.0, 100.0, Action.WAIT,
+            lease("other", renewed="2001-01-01T00:00:00.000000Z"),
+            99.0,
+            100.0,
+            Action.WAIT,
             None,
             id="clock skew: server renewTime decades old but just seen to change: wait",
         ),
         pytest.param(
-            lease("other", renewed="2099-01-01T00:00:00.000000Z"), 50.0, 100.0, Action.ACQUIRE,
+            lease("other", renewed="2099-01-01T00:00:00.000000Z"),
+            50.0,
+            100.0,
+            Action.ACQUIRE,
             LeaseRecord("me", 15, STAMP, STAMP, 4),
             id="clock skew: server renewTime in the future but unchanged for 50s: take it",
         ),
     ],
 )
-def test_decide(current: LeaseRecord | None, observed_at: float, now: float, action: Action,
-                written: LeaseRecord | None) -> None:
+def test_decide(
+    current: LeaseRecord | None,
+    observed_at: float,
+    now: float,
+    action: Action,
+    written: LeaseRecord | None,
+) -> None:
     """decide() acts on the locally observed time and the record's holder, never on renewTime."""
     decision = decide(current, observed_at, now, "me", CONFIG, stamp=STAMP)
     assert decision.action is action
@@ -105,16 +151,21 @@ def test_decide(current: LeaseRecord | None, observed_at: float, now: float, act
     [
         pytest.param(None, lease(), Observation(lease(), 50.0), id="first sight"),
         pytest.param(
-            Observation(lease(), 10.0), lease(), Observation(lease(), 10.0),
+            Observation(lease(), 10.0),
+            lease(),
+            Observation(lease(), 10.0),
             id="unchanged record keeps the time it was first seen",
         ),
         pytest.param(
-            Observation(lease(), 10.0), lease(renewed=STAMP),
+            Observation(lease(), 10.0),
+            lease(renewed=STAMP),
             Observation(lease(renewed=STAMP), 50.0),
             id="a renew (new renewTime) restarts the clock",
         ),
         pytest.param(
-            Observation(lease(), 10.0), lease("third"), Observation(lease("third"), 50.0),
+            Observation(lease(), 10.0),
+            lease("third"),
+            Observation(lease("third"), 50.0),
             id="a new holder restarts the clock",
         ),
     ],
@@ -141,8 +192,11 @@ def test_record_round_trips_through_spec() -> None:
     """LeaseRecord maps to the Lease spec's field names and back."""
     record = lease("me", duration=15, transitions=2)
     assert record.to_spec() == {
-        "holderIdentity": "me", "leaseDurationSeconds": 15, "acquireTime": OLD,
-        "renewTime": OLD, "leaseTransitions": 2,
+        "holderIdentity": "me",
+        "leaseDurationSeconds": 15,
+        "acquireTime": OLD,
+        "renewTime": OLD,
+        "leaseTransitions": 2,
     }
     assert LeaseRecord.from_spec(record.to_spec()) == record
     assert LeaseRecord.from_spec({}) == LeaseRecord()
@@ -161,7 +215,8 @@ def test_micro_time_is_utc_rfc3339_with_microseconds() -> None:
     [
         pytest.param(LeaseConfig(), [], id="kube-scheduler defaults are valid"),
         pytest.param(
-            LeaseConfig(lease_duration=2, renew_deadline=1.5, retry_period=0.25), [],
+            LeaseConfig(lease_duration=2, renew_deadline=1.5, retry_period=0.25),
+            [],
             id="short test timings are valid",
         ),
         pytest.param(
@@ -176,8 +231,11 @@ def test_micro_time_is_utc_rfc3339_with_microseconds() -> None:
         ),
         pytest.param(
             LeaseConfig(namespace="", name="", retry_period=0),
-            ["namespace: must not be empty", "name: must not be empty",
-             "retry_period: must be greater than zero"],
+            [
+                "namespace: must not be empty",
+                "name: must not be empty",
+                "retry_period: must be greater than zero",
+            ],
             id="every error is reported with its field",
         ),
     ],
@@ -241,7 +299,8 @@ class FakeLeases:
     def store(self, spec: dict[str, Any], name: str = "lock") -> dict[str, Any]:
         self.version += 1
         self.obj = {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
             "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(self.version)},
             "spec": copy.deepcopy(spec),
         }
@@ -287,8 +346,14 @@ def api() -> FakeLeases:
 
 
 def elector(api: FakeLeases, clock: VirtualClock, identity: str, **callbacks: Any) -> LeaderElector:
-    config = LeaseConfig(namespace="ns", name="lock", identity=identity, lease_duration=15,
-                         renew_deadline=10, retry_period=2)
+    config = LeaseConfig(
+        namespace="ns",
+        name="lock",
+        identity=identity,
+        lease_duration=15,
+        renew_deadline=10,
+        retry_period=2,
+    )
     return LeaderElector(api, config, clock=clock, sleep=clock.sleep, **callbacks)
 
 
@@ -395,8 +460,13 @@ async def test_is_leader_follows_the_clock(api: FakeLeases, clock: VirtualClock)
 async def test_run_gives_up_after_renew_deadline(api: FakeLeases, clock: VirtualClock) -> None:
     """API errors are retried until renew_deadline; then on_stopped_leading and run() returns."""
     events: list[str] = []
-    a = elector(api, clock, "a", on_started_leading=lambda: events.append("started"),
-                on_stopped_leading=lambda: events.append(f"stopped at {clock.now - 1000:g}"))
+    a = elector(
+        api,
+        clock,
+        "a",
+        on_started_leading=lambda: events.append("started"),
+        on_stopped_leading=lambda: events.append(f"stopped at {clock.now - 1000:g}"),
+    )
 
     async def break_api_after_start() -> None:
         while "started" not in events:
