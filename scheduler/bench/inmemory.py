@@ -1,0 +1,261 @@
+"""`berth bench --in-memory`: berth's engine and plugins with no API server.
+
+The same pieces `berth run` wires (scheduler.app.build_profiles, Cache, SchedulingQueue,
+Scheduler with its own loop, the Prometheus metrics) run against nodes and pods compiled from
+the workload's JSON; the DefaultBinder's handle "binds" by counting, and preempting removes the
+victim from the cache as its deletion's watch event would. The workload's init pods are in the
+cache, bound, before the clock starts. What is timed is the
+scheduling loop from the first pop until every pod is bound or reported unschedulable: queue,
+PreFilter/Filter/Score, Reserve, assume, and the asynchronous binding cycle, both by the wall
+clock and as this process's CPU time (which a busy machine does not inflate). Compiling the
+pods (which the informer does in a real run) is timed separately, and so is loading the nodes.
+
+Not included, because they are the app's I/O rather than the engine: Events and the
+PodScheduled condition (the reporter does nothing), and the watch confirming each bind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import plugins as plugin_registry
+from scheduler.app import build_profiles
+from scheduler.bench.progress import Progress, render
+from scheduler.bench.workloads import Workload, init_namespace
+from scheduler.cache import Cache
+from scheduler.config import parse
+from scheduler.cycle import Scheduler
+from scheduler.metrics import Metrics
+from scheduler.model import DisruptionBudget, PodInfo, compile_node, compile_pod
+from scheduler.queue import SchedulingQueue
+
+JSON = dict[str, Any]
+
+DEFAULT_NODES = (5000, 50000)
+DEFAULT_PODS = 10000
+SCHEDULER_NAME = "berth"
+
+
+@dataclass(frozen=True)
+class InMemoryResult:
+    workload: str
+    nodes: int
+    pods: int
+    bound: int
+    unschedulable: int
+    seconds: float  # the scheduling loop, first pop to last bind (wall clock)
+    pods_per_s: float
+    us_per_pod: float
+    cpu_us_per_pod: float  # this process's CPU time over the same loop: robust to a busy machine
+    compile_us_per_pod: float  # compile_pod, as the informer would
+    node_setup_s: float  # compile_node + cache.upsert_node for every node
+    preempted: int = 0  # victims deleted by preemption
+    placement: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_json(self) -> JSON:
+        out = asdict(self)
+        del out["placement"]
+        return out
+
+
+class _Handle:
+    """framework.PreemptionHandle: a bind that always succeeds at once, and a preemption that
+    removes the victim from the cache and moves the pods waiting for room, as the app does
+    when the watch shows the victim deleted."""
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self.bound = 0
+        self.placement: dict[str, str] = {}  # pod name -> node, for checks
+        self.preempted: list[str] = []  # victims' names, for checks
+        self.cache: Cache | None = None
+        self.queue: SchedulingQueue | None = None
+        self.reporter: _Reporter | None = None
+        self._done = done
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        self.bound += 1
+        self.placement[pod.name] = node
+        if self.reporter is not None:
+            self.reporter.failed_uids.discard(pod.uid)  # failed before, e.g. to preempt
+        self._done()
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        assert self.cache is not None and self.queue is not None
+        if self.cache.remove_pod(victim.uid) is not None:
+            self.preempted.append(victim.name)
+            self.queue.move_all("AssignedPodDelete")
+
+    def disruption_budgets(self) -> list[DisruptionBudget]:
+        return []
+
+
+class _Reporter:
+    def __init__(self, done: Callable[[], None]) -> None:
+        self.failed_uids: set[str] = set()
+        self._done = done
+
+    def scheduled(self, pod: PodInfo, node: str) -> None:
+        pass
+
+    def failed(self, pod: PodInfo, message: str, reason: str) -> None:
+        if pod.nominated_node_name:
+            return  # nominated by preemption: it waits for its victims to go
+        if pod.uid not in self.failed_uids:
+            self.failed_uids.add(pod.uid)
+            self._done()
+
+
+class _Observer:
+    """The metrics `berth run` records, so their cost is part of the engine's."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def attempt(self, result: str, profile: str, seconds: float) -> None:
+        self.metrics.observe_attempt(result, profile, seconds)
+
+    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+        self.metrics.observe_sli(attempts, seconds_since_arrival)
+
+    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
+        self.metrics.observe_extension_point(point, status, profile, seconds)
+
+    def plugin(self, plugin: str, point: str, seconds: float) -> None:
+        self.metrics.observe_plugin(plugin, point, "Success", seconds)
+
+
+async def run_once(
+    workload: Workload,
+    nodes: int,
+    pods: int,
+    progress: Progress | None = None,
+    timeout: float = 3600.0,
+) -> InMemoryResult:
+    config = parse(
+        {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "profiles": [{"schedulerName": SCHEDULER_NAME}],
+        },
+        plugin_registry.registry().keys(),
+    )
+    queue: SchedulingQueue | None = None
+    total = pods
+
+    def one_done() -> None:
+        if handle.bound + len(reporter.failed_uids) >= total and queue is not None:
+            queue.close()
+
+    handle = _Handle(one_done)
+    reporter = _Reporter(one_done)
+    handle.reporter = reporter
+    metrics = Metrics(process_metrics=False)
+    profiles = build_profiles(config, handle)
+    first = profiles[SCHEDULER_NAME]
+    assert first.queue_sort is not None
+    cache = Cache(time.monotonic)
+    handle.cache = cache
+    queue = SchedulingQueue(
+        first.queue_sort.sort_key,
+        first.pre_enqueue,
+        clock=time.monotonic,
+        initial_backoff=config.pod_initial_backoff_seconds,
+        max_backoff=config.pod_max_backoff_seconds,
+        on_incoming=metrics.incoming,
+    )
+    handle.queue = queue
+    scheduler = Scheduler(
+        cache,
+        queue,
+        profiles,
+        reporter,
+        _Observer(metrics),
+        percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+    )
+
+    start = time.perf_counter()
+    node_objs = workload.nodes(nodes)
+    for obj in node_objs:
+        cache.upsert_node(compile_node(obj))
+    node_setup = time.perf_counter() - start
+    init = workload.init_pods([n["metadata"]["name"] for n in node_objs], "bench")
+    for obj in init:
+        obj["metadata"].update(
+            namespace=init_namespace("bench"), uid=f"uid-init-{obj['metadata']['name']}"
+        )
+        cache.add_pod(compile_pod(obj))
+
+    raw = workload.pods(pods, SCHEDULER_NAME)
+    for obj in raw:
+        obj["metadata"].update(namespace="bench", uid=f"uid-{obj['metadata']['name']}")
+    start = time.perf_counter()
+    compiled = [compile_pod(obj) for obj in raw]
+    compile_s = time.perf_counter() - start
+    for pod in compiled:
+        queue.add(pod)
+
+    label = f"in-memory {workload.name} {nodes:,} nodes"
+
+    began = time.perf_counter()
+
+    async def show() -> None:
+        while progress is not None:
+            done, elapsed = handle.bound, time.perf_counter() - began
+            rate = done / elapsed if elapsed > 0 else 0.0
+            progress.update(
+                render(label, done, total, f"bound  {elapsed:6.1f}s  {rate:8.0f} pods/s")
+            )
+            await asyncio.sleep(0.25)
+
+    shower = asyncio.create_task(show())
+    cpu_start = time.process_time()
+    start = began = time.perf_counter()
+    try:
+        if total:
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel
+                await scheduler.run()
+        await scheduler.drain()
+    finally:
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+        shower.cancel()
+    if progress is not None:
+        progress.done(
+            render(
+                label, handle.bound, total, f"bound  {seconds:6.2f}s  {total / seconds:8.0f} pods/s"
+            )
+        )
+    return InMemoryResult(
+        workload=workload.name,
+        nodes=nodes,
+        pods=pods,
+        bound=handle.bound,
+        unschedulable=len(reporter.failed_uids),
+        preempted=len(handle.preempted),
+        seconds=round(seconds, 4),
+        pods_per_s=round(pods / seconds, 1) if seconds > 0 else 0.0,
+        us_per_pod=round(seconds / pods * 1e6, 1) if pods else 0.0,
+        cpu_us_per_pod=round(cpu / pods * 1e6, 1) if pods else 0.0,
+        compile_us_per_pod=round(compile_s / pods * 1e6, 1) if pods else 0.0,
+        node_setup_s=round(node_setup, 3),
+        placement=handle.placement,
+    )
+
+
+def render_markdown(results: list[InMemoryResult]) -> str:
+    lines = [
+        "| workload | nodes | pods | bound | unschedulable | seconds | pods/s | µs/pod "
+        "| CPU µs/pod | compile µs/pod | node setup s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.workload} | {r.nodes:,} | {r.pods:,} | {r.bound:,} | {r.unschedulable:,} "
+            f"| {r.seconds:.3f} | {r.pods_per_s:,.0f} | {r.us_per_pod:,.1f} "
+            f"| {r.cpu_us_per_pod:,.1f} | {r.compile_us_per_pod:,.1f} | {r.node_setup_s:.2f} |"
+        )
+    return "\n".join(lines) + "\n"

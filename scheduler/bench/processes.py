@@ -1,0 +1,236 @@
+"""Start and stop the scheduler under test as a process of its own.
+
+Each scheduler is started after the cluster is up and its nodes exist, and the benchmark only
+starts creating pods once it says it is ready (berth and kube-scheduler: /readyz; the null
+binder: its ready file), so startup work is not part of the measurement and /proc shows the
+scheduler's CPU alone. All three get the same client limits (`Limits`), written where each
+reads them: kube-scheduler ignores its --kube-api-qps flags once --config is given, so both
+real schedulers get them in `clientConnection` of their KubeSchedulerConfiguration.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scheduler.harness import binaries
+
+BERTH = "berth"
+KUBE_SCHEDULER = "kube-scheduler"
+NULL = "null"
+SCHEDULERS = (BERTH, KUBE_SCHEDULER, NULL)
+
+UPSTREAM_DEFAULT = "upstream-default"
+DEFAULT_QPS = 5000.0
+
+
+class StartError(RuntimeError):
+    """The scheduler process exited or never became ready (the message has its log's tail)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Client-side rate limits given to every scheduler. None: each keeps its own default
+    (kube-scheduler and berth both default to qps 50, burst 100)."""
+
+    qps: float | None = DEFAULT_QPS
+    burst: int | None = int(DEFAULT_QPS)
+
+    @classmethod
+    def parse(cls, text: str) -> Limits:
+        """`upstream-default`, or a positive number of queries a second (burst equal)."""
+        if text.strip() == UPSTREAM_DEFAULT:
+            return cls(None, None)
+        try:
+            qps = float(text)
+        except ValueError:
+            raise ValueError(
+                f"--qps must be a number or {UPSTREAM_DEFAULT!r}, got {text!r}"
+            ) from None
+        if not qps > 0:
+            raise ValueError(f"--qps must be > 0, got {text!r}")
+        return cls(qps, max(1, int(qps)))
+
+    @property
+    def label(self) -> float | str:
+        """How bench.json records it: the number, or "upstream-default"."""
+        return UPSTREAM_DEFAULT if self.qps is None else self.qps
+
+
+def scheduler_name(kind: str, shared_cluster: bool = False) -> str:
+    """The schedulerName the workload's pods carry for `kind`. On a cluster the benchmark did
+    not start, upstream kube-scheduler already serves default-scheduler, so the one under
+    test gets a name of its own there."""
+    if kind == BERTH:
+        return "berth"
+    if kind == KUBE_SCHEDULER:
+        return "bench-kube-scheduler" if shared_cluster else "default-scheduler"
+    if kind == NULL:
+        return "bench-null"
+    raise ValueError(f"unknown scheduler {kind!r} (known: {', '.join(SCHEDULERS)})")
+
+
+@dataclass
+class SchedulerProcess:
+    kind: str
+    scheduler_name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(
+    kind: str,
+    *,
+    kubeconfig: str,
+    directory: Path,
+    limits: Limits,
+    name: str,
+    timeout: float = 120.0,
+) -> SchedulerProcess:
+    """Start scheduler `kind` serving pods with schedulerName `name`; return once it is ready.
+
+    Its config and log go to `directory` (logs/<kind>.log), which is also its working
+    directory, so `berth cluster down --dir DIRECTORY` recognises it as part of the plane.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "logs").mkdir(exist_ok=True)
+    log = directory / "logs" / f"bench-{kind}.log"
+    port = _free_port()
+    ready_file = directory / f"bench-{kind}.ready"
+    ready_file.unlink(missing_ok=True)
+    if kind == BERTH:
+        config = directory / "bench-berth.yaml"
+        config.write_text(yaml.safe_dump(_config(kubeconfig, limits, name), sort_keys=False))
+        argv = [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "run",
+            f"--config={config}",
+            f"--kubeconfig={kubeconfig}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+        ]
+        url, insecure = f"http://127.0.0.1:{port}/readyz", False
+    elif kind == KUBE_SCHEDULER:
+        config = directory / "bench-kube-scheduler.yaml"
+        config.write_text(yaml.safe_dump(_config(kubeconfig, limits, name), sort_keys=False))
+        argv = [
+            str(binaries.binary(binaries.KUBE_SCHEDULER)),
+            f"--config={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={directory / 'pki' / 'bench-kube-scheduler'}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--v=1",
+        ]
+        url, insecure = f"https://127.0.0.1:{port}/readyz", True
+    elif kind == NULL:
+        argv = [
+            sys.executable,
+            "-m",
+            "scheduler.bench.nullbinder",
+            f"--kubeconfig={kubeconfig}",
+            f"--scheduler-name={name}",
+            f"--ready-file={ready_file}",
+        ]
+        if limits.qps is not None:
+            argv += [f"--qps={limits.qps}", f"--burst={limits.burst}"]
+        url, insecure = "", False
+    else:
+        raise ValueError(f"unknown scheduler {kind!r} (known: {', '.join(SCHEDULERS)})")
+
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=directory,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    running = SchedulerProcess(kind, name, process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartError(
+                f"{kind} exited with code {process.returncode} while starting; "
+                f"last lines of {log}:\n{tail(log)}"
+            )
+        if (url and _http_ok(url, insecure)) or (not url and ready_file.exists()):
+            return running
+        time.sleep(0.1)
+    running.stop()
+    raise StartError(
+        f"{kind} was not ready within {timeout:.0f}s; last lines of {log}:\n{tail(log)}"
+    )
+
+
+def _config(kubeconfig: str, limits: Limits, name: str) -> dict[str, Any]:
+    connection: dict[str, Any] = {"kubeconfig": kubeconfig}
+    if limits.qps is not None:
+        connection.update(qps=limits.qps, burst=limits.burst)
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": connection,
+        "leaderElection": {"leaderElect": False},
+        "profiles": [{"schedulerName": name}],
+    }
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _http_ok(url: str, insecure: bool) -> bool:
+    context = None
+    if url.startswith("https"):
+        context = ssl.create_default_context()
+        if insecure:  # kube-scheduler's self-signed serving cert
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

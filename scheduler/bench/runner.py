@@ -1,0 +1,515 @@
+"""One benchmark run per (scheduler, repeat): a cluster, the scheduler, the pods, the watch.
+
+    fresh cluster (default)                      shared cluster (--kubeconfig)
+    ───────────────────────                      ─────────────────────────────
+    plane.up(DIR, no nodes)                      create the workload's nodes (bench-node-*)
+    create the workload's nodes                    once, delete them at the end
+    create its PriorityClasses and init pods     the same, init pods in a namespace per run
+    start the scheduler, wait until ready        start the scheduler, wait until ready
+    measure (below)                              measure in a namespace of its own
+    stop the scheduler, plane.down(DIR)          stop it, delete the pods and the namespace
+
+measure: list+watch the namespace's pods (and its FailedScheduling events), read the
+scheduler's and kube-apiserver's CPU from /proc, create the pods as fast as the API server
+takes them (a bounded number of requests in flight), and stop when every pod is bound or
+known unschedulable, when nothing changed for `idle_timeout` seconds, or at `timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from scheduler.bench import processes, procstat
+from scheduler.bench.processes import Limits, SchedulerProcess
+from scheduler.bench.progress import Progress, render
+from scheduler.bench.stats import RunData
+from scheduler.bench.workloads import Workload, init_namespace
+from scheduler.harness import plane
+from scheduler.harness.nodes import HOSTNAME, NodeShape, create_nodes
+from scheduler.kube.client import ApiError, Client
+from scheduler.kube.informer import DELETED, Informer
+
+log = logging.getLogger("berth.bench")
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+CREATE_CONCURRENCY = 64  # create requests in flight: enough to keep a loopback API server busy
+SHARED_NODE_PREFIX = "bench-node-"
+
+
+@dataclass(frozen=True)
+class Options:
+    workload: Workload
+    nodes: int
+    pods: int
+    schedulers: tuple[str, ...]
+    limits: Limits
+    repeat: int
+    out: Path
+    kubeconfig: str | None = None  # a cluster to reuse instead of fresh ones
+    idle_timeout: float = 30.0
+    timeout: float = 1800.0
+    create_concurrency: int = CREATE_CONCURRENCY
+
+
+# --- what the watch sees ------------------------------------------------------------------
+
+
+class Tracker:
+    """Turns watch events into per-pod times (seconds since `start()`), placements and the
+    set of pods the scheduler reported unschedulable (PodScheduled=False, or a
+    FailedScheduling event). Pure apart from the injected clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.t0: float | None = None
+        self.created_at: dict[str, float] = {}
+        self.bound_at: dict[str, float] = {}
+        self.node_of: dict[str, str] = {}
+        self.unschedulable: set[str] = set()
+        # Pods nominated to a node by preemption: reported unschedulable for now, but waiting
+        # for their victims to go rather than settled.
+        self.nominated: set[str] = set()
+        self.sent = 0
+        self.create_errors = 0
+        self.last_change = clock()
+
+    def start(self) -> None:
+        self.t0 = self._clock()
+        self.last_change = self.t0
+
+    def now(self) -> float:
+        return 0.0 if self.t0 is None else self._clock() - self.t0
+
+    def on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        if kind == DELETED:
+            return
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        name = meta.get("name", "")
+        now = self.now()
+        if name not in self.created_at:
+            self.created(name, now)
+        node = spec.get("nodeName")
+        if node:
+            if name not in self.bound_at:
+                self.bound_at[name] = now
+                self.node_of[name] = node
+                self.last_change = self._clock()
+            return
+        status = obj.get("status") or {}
+        if status.get("nominatedNodeName"):
+            if name not in self.nominated:
+                self.nominated.add(name)
+                self.last_change = self._clock()
+        else:
+            self.nominated.discard(name)
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                self._mark_unschedulable(name)
+
+    def created(self, name: str, at: float | None = None) -> None:
+        """The pod exists: its create request was answered, or the watch showed it, whichever
+        this process noticed first (under load either one can lag the other)."""
+        at = self.now() if at is None else at
+        if at < self.created_at.get(name, float("inf")):
+            self.created_at[name] = at
+            self.last_change = self._clock()
+
+    def on_event(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        if kind == DELETED or obj.get("reason") != "FailedScheduling":
+            return
+        regarding = obj.get("regarding") or obj.get("involvedObject") or {}
+        if regarding.get("kind", "Pod") == "Pod" and regarding.get("name"):
+            self._mark_unschedulable(regarding["name"])
+
+    def _mark_unschedulable(self, name: str) -> None:
+        if name not in self.bound_at and name not in self.unschedulable:
+            self.unschedulable.add(name)
+            self.last_change = self._clock()
+
+    @property
+    def pending_unschedulable(self) -> int:
+        return len(self.left_unschedulable)
+
+    @property
+    def left_unschedulable(self) -> set[str]:
+        """Reported unschedulable, not bound, and not waiting for a preemption."""
+        return self.unschedulable - self.bound_at.keys() - self.nominated
+
+    def settled(self, total: int) -> bool:
+        """Every pod is bound or reported unschedulable."""
+        return len(self.bound_at) + self.pending_unschedulable >= total
+
+    def idle_for(self) -> float:
+        return self._clock() - self.last_change
+
+
+# --- one run ------------------------------------------------------------------------------
+
+
+@dataclass
+class Watched:
+    """What measure() needs to know about the processes it reads from /proc."""
+
+    scheduler: SchedulerProcess
+    apiserver_pid: int | None
+    etcd_pid: int | None = None
+
+    def cpu(self) -> dict[str, float | None]:
+        """CPU seconds so far of each process measured (None: unknown or gone)."""
+        pids = {
+            "scheduler": self.scheduler.pid,
+            "apiserver": self.apiserver_pid,
+            "etcd": self.etcd_pid,
+            "bench": os.getpid(),
+        }
+        out = {k: procstat.cpu_seconds(pid) if pid else None for k, pid in pids.items()}
+        out["machine"] = procstat.machine_busy_seconds()
+        return out
+
+
+async def measure(
+    kubeconfig: str,
+    namespace: str,
+    pods: list[JSON],
+    watched: Watched,
+    opts: Options,
+    progress: Progress,
+    label: str,
+    run: int,
+) -> RunData:
+    total = len(pods)
+    tracker = Tracker()
+    async with (
+        Client.from_kubeconfig(kubeconfig, qps=0, user_agent="berth-bench-watch") as watcher,
+        Client.from_kubeconfig(
+            kubeconfig,
+            qps=0,
+            connections=opts.create_concurrency,
+            user_agent="berth-bench-create",
+        ) as creator,
+    ):
+        with contextlib.suppress(ApiError):  # 409: it exists (a shared cluster)
+            await creator.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+        informers = [
+            Informer(watcher, f"/api/v1/namespaces/{namespace}/pods", tracker.on_pod),
+            Informer(
+                watcher,
+                f"/apis/events.k8s.io/v1/namespaces/{namespace}/events",
+                tracker.on_event,
+                field_selector="reason=FailedScheduling",
+            ),
+        ]
+        tasks = [asyncio.create_task(i.run()) for i in informers]
+        try:
+            async with asyncio.timeout(60):  # not wait_for: it can swallow a cancel on 3.11
+                await asyncio.gather(*(i.synced.wait() for i in informers))
+            cpu0 = watched.cpu()
+            tracker.start()
+            creating = asyncio.create_task(
+                _create_pods(creator, namespace, pods, opts.create_concurrency, tracker)
+            )
+            deadline = time.monotonic() + opts.timeout
+            why = "all pods bound or unschedulable"
+            while True:
+                await asyncio.sleep(0.1)
+                progress.update(_line(label, tracker, total))
+                if creating.done() and tracker.settled(total):
+                    break
+                if not watched.scheduler.alive():
+                    why = f"{watched.scheduler.kind} exited (see {watched.scheduler.log})"
+                    break
+                if tracker.idle_for() > opts.idle_timeout:
+                    why = f"no progress for {opts.idle_timeout:.0f}s"
+                    break
+                if time.monotonic() > deadline:
+                    why = f"timeout after {opts.timeout:.0f}s"
+                    break
+            ended = tracker.now()
+            cpu1 = watched.cpu()
+            rss = procstat.max_rss_mb(watched.scheduler.pid)
+            progress.done(_line(label, tracker, total) + f"  ({why})")
+            if not creating.done():
+                creating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await creating
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return RunData(
+        scheduler=watched.scheduler.kind,
+        run=run,
+        pods=total,
+        created_at=tracker.created_at,
+        bound_at=tracker.bound_at,
+        node_of=tracker.node_of,
+        unschedulable=tracker.left_unschedulable,
+        ended_s=ended,
+        create_errors=tracker.create_errors,
+        scheduler_cpu_s=_delta(cpu0, cpu1, "scheduler"),
+        scheduler_max_rss_mb=rss,
+        apiserver_cpu_s=_delta(cpu0, cpu1, "apiserver"),
+        etcd_cpu_s=_delta(cpu0, cpu1, "etcd"),
+        bench_cpu_s=_delta(cpu0, cpu1, "bench"),
+        machine_cpu_s=_delta(cpu0, cpu1, "machine"),
+    )
+
+
+def _delta(
+    before: dict[str, float | None], after: dict[str, float | None], key: str
+) -> float | None:
+    a, b = before.get(key), after.get(key)
+    return None if a is None or b is None else b - a
+
+
+async def _create_pods(
+    client: Client, namespace: str, pods: list[JSON], concurrency: int, tracker: Tracker
+) -> None:
+    """POST every pod with `concurrency` requests in flight, in the workload's order."""
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    items: Iterator[JSON] = iter(pods)
+
+    async def worker() -> None:
+        for pod in items:  # one shared iterator: each pod goes to exactly one worker
+            try:
+                await client.post(path, pod)
+                tracker.created(pod["metadata"]["name"])
+                tracker.sent += 1
+            except (ApiError, aiohttp.ClientError, TimeoutError) as err:
+                tracker.create_errors += 1
+                log.warning(
+                    "create failed", extra={"pod": pod["metadata"]["name"], "error": str(err)}
+                )
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(pods))))))
+
+
+def _line(label: str, tracker: Tracker, total: int) -> str:
+    elapsed = tracker.now()
+    bound = len(tracker.bound_at)
+    rate = bound / elapsed if elapsed > 0 else 0.0
+    return render(
+        label,
+        bound,
+        total,
+        f"bound  {tracker.pending_unschedulable} unschedulable  {tracker.sent} created  "
+        f"{elapsed:6.1f}s  {rate:7.1f} pods/s",
+    )
+
+
+# --- fresh clusters -----------------------------------------------------------------------
+
+
+def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData:
+    """One run on a control plane of its own, torn down afterwards."""
+    directory = (opts.out / "clusters" / f"{kind}-{run}").resolve()
+    quiet: Callable[[str], None] = lambda message: log.debug(message)  # noqa: E731
+    plane.down(directory, log=quiet)  # leftovers of an interrupted run
+    label = _label(kind, run, opts)
+    progress.say(f"{label}: starting a control plane with {opts.nodes} nodes in {directory}")
+    state = plane.up(directory, plane.ClusterSpec(nodes=0, shape=NodeShape()), log=quiet)
+    try:
+        nodes = opts.workload.nodes(opts.nodes)
+        asyncio.run(_create_nodes(state.kubeconfig, nodes))
+        node_names = [n["metadata"]["name"] for n in nodes]
+        asyncio.run(_create_init_pods(state.kubeconfig, opts.workload, node_names, "bench"))
+        name = processes.scheduler_name(kind)
+        scheduler = processes.start(
+            kind, kubeconfig=state.kubeconfig, directory=directory, limits=opts.limits, name=name
+        )
+        # Registered with the plane, so `berth cluster down --dir` also stops it after a crash.
+        state.pids[f"bench-{kind}"] = scheduler.pid
+        state.save()
+        try:
+            pods = opts.workload.pods(opts.pods, name, "bench")
+            watched = Watched(scheduler, state.pids.get("kube-apiserver"), state.pids.get("etcd"))
+            return _run_loop(
+                measure(state.kubeconfig, "bench", pods, watched, opts, progress, label, run)
+            )
+        finally:
+            scheduler.stop()
+    finally:
+        plane.down(directory, log=quiet)
+
+
+async def _create_nodes(kubeconfig: str, nodes: list[JSON]) -> None:
+    async with Client.from_kubeconfig(kubeconfig, qps=0) as client:
+        await create_nodes(client, nodes)
+
+
+async def _create_init_pods(
+    kubeconfig: str, workload: Workload, node_names: list[str], namespace: str
+) -> None:
+    """The workload's PriorityClasses (kept if they exist) and its init pods, bound to their
+    nodes, in init_namespace(namespace). Nothing to do for a workload without them."""
+    classes = workload.priority_classes()
+    pods = workload.init_pods(node_names, namespace)
+    if not classes and not pods:
+        return
+    async with Client.from_kubeconfig(
+        kubeconfig, qps=0, connections=CREATE_CONCURRENCY, user_agent="berth-bench-init"
+    ) as client:
+        for pc in classes:
+            with contextlib.suppress(ApiError):  # 409: it exists
+                await client.post("/apis/scheduling.k8s.io/v1/priorityclasses", pc)
+        if not pods:
+            return
+        ns = init_namespace(namespace)
+        with contextlib.suppress(ApiError):
+            await client.post("/api/v1/namespaces", {"metadata": {"name": ns}})
+        path = f"/api/v1/namespaces/{ns}/pods"
+        # The Priority admission plugin learns of new PriorityClasses through its informer:
+        # the first pod may be refused for a moment.
+        for attempt in range(100):
+            try:
+                await client.post(path, pods[0])
+                break
+            except ApiError as err:
+                if err.status not in (403, 404) or attempt == 99:
+                    raise
+                await asyncio.sleep(0.1)
+        items = iter(pods[1:])
+
+        async def worker() -> None:
+            for pod in items:
+                await client.post(path, pod)
+
+        await asyncio.gather(*(worker() for _ in range(CREATE_CONCURRENCY)))
+
+
+# --- a shared cluster (--kubeconfig) ------------------------------------------------------
+
+
+class SharedCluster:
+    """A cluster the benchmark did not start: it adds the workload's nodes under names of its
+    own and removes them, and each run's namespace, when it is done."""
+
+    def __init__(self, kubeconfig: str, opts: Options) -> None:
+        self.kubeconfig = kubeconfig
+        self.opts = opts
+        self.created_nodes: list[str] = []
+        self.node_names: list[str] = []
+        state = plane.ClusterState.load(Path(kubeconfig).resolve().parent)
+        # A `berth cluster up` cluster: its API server and etcd are local processes to measure.
+        running = state.running() if state else {}
+        self.apiserver_pid = running.get("kube-apiserver")
+        self.etcd_pid = running.get("etcd")
+
+    def __enter__(self) -> SharedCluster:
+        self.created_nodes = _run_loop(self._add_nodes())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _run_loop(self._remove_nodes())
+
+    def run(self, kind: str, run: int, progress: Progress) -> RunData:
+        opts = self.opts
+        directory = (opts.out / "shared" / f"{kind}-{run}").resolve()
+        label = _label(kind, run, opts)
+        namespace = f"bench-{kind}-{run}-{uuid.uuid4().hex[:6]}"
+        name = processes.scheduler_name(kind, shared_cluster=True)
+        progress.say(f"{label}: namespace {namespace} on {self.kubeconfig}")
+        _run_loop(_create_init_pods(self.kubeconfig, opts.workload, self.node_names, namespace))
+        scheduler = processes.start(
+            kind, kubeconfig=self.kubeconfig, directory=directory, limits=opts.limits, name=name
+        )
+        try:
+            pods = opts.workload.pods(opts.pods, name, namespace)
+            watched = Watched(scheduler, self.apiserver_pid, self.etcd_pid)
+            return _run_loop(
+                measure(self.kubeconfig, namespace, pods, watched, opts, progress, label, run)
+            )
+        finally:
+            scheduler.stop()
+            _run_loop(self._remove_namespace(namespace))
+            _run_loop(self._remove_namespace(init_namespace(namespace)))
+
+    async def _add_nodes(self) -> list[str]:
+        nodes = self.opts.workload.nodes(self.opts.nodes)
+        for node in nodes:
+            name = SHARED_NODE_PREFIX + node["metadata"]["name"].removeprefix("node-")
+            node["metadata"]["name"] = name
+            node["metadata"]["labels"][HOSTNAME] = name
+        async with Client.from_kubeconfig(self.kubeconfig, qps=0) as client:
+            existing = {n["metadata"]["name"] for n in (await client.get("/api/v1/nodes"))["items"]}
+            await create_nodes(client, nodes)
+        self.node_names = [n["metadata"]["name"] for n in nodes]
+        return [n for n in self.node_names if n not in existing]
+
+    async def _remove_nodes(self) -> None:
+        async with Client.from_kubeconfig(self.kubeconfig, qps=0) as client:
+            gate = asyncio.Semaphore(32)
+
+            async def remove(name: str) -> None:
+                async with gate:
+                    with contextlib.suppress(ApiError):
+                        await client.delete(f"/api/v1/nodes/{name}")
+
+            await asyncio.gather(*(remove(n) for n in self.created_nodes))
+
+    async def _remove_namespace(self, namespace: str) -> None:
+        """Delete the run's pods at once (no kubelet will ever confirm them) and wait until
+        they are gone, so the next run starts from empty nodes; then the namespace."""
+        async with Client.from_kubeconfig(self.kubeconfig, qps=0) as client:
+            path = f"/api/v1/namespaces/{namespace}/pods"
+            with contextlib.suppress(ApiError):
+                await client.request("DELETE", path, params={"gracePeriodSeconds": 0})
+            for _ in range(600):
+                if not (await client.get(path, limit=1))["items"]:
+                    break
+                await asyncio.sleep(0.1)
+            with contextlib.suppress(ApiError):
+                await client.delete(f"/api/v1/namespaces/{namespace}")
+
+
+# --- the whole benchmark ------------------------------------------------------------------
+
+
+def run_all(
+    opts: Options, progress: Progress, on_run: Callable[[RunData], object] = lambda r: None
+) -> list[RunData]:
+    """Every (repeat, scheduler) run, schedulers interleaved within each repeat so slow drift
+    of the machine does not favour one of them. `on_run` sees each run as soon as it ends
+    (the command writes its raw record then, so a later failure keeps it)."""
+    runs: list[RunData] = []
+    if opts.kubeconfig:
+        with SharedCluster(opts.kubeconfig, opts) as shared:
+            for run in range(1, opts.repeat + 1):
+                for kind in opts.schedulers:
+                    runs.append(shared.run(kind, run, progress))
+                    on_run(runs[-1])
+        return runs
+    for run in range(1, opts.repeat + 1):
+        for kind in opts.schedulers:
+            runs.append(run_fresh(kind, run, opts, progress))
+            on_run(runs[-1])
+    return runs
+
+
+def _label(kind: str, run: int, opts: Options) -> str:
+    width = max(len(s) for s in opts.schedulers)
+    suffix = f" {run}/{opts.repeat}" if opts.repeat > 1 else ""
+    return f"{kind:<{width}}{suffix}"
+
+
+def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when it is there (as `berth run` does), so the observer is cheap."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    result: T = uvloop.run(coro)
+    return result

@@ -1,0 +1,231 @@
+"""What one run measured, and the numbers made of it (pure).
+
+A run's raw record is `RunData`: for every pod, when the watch first saw it (created) and when
+the watch first saw it with spec.nodeName (bound), all in seconds since the first create
+request was sent. `summarize` turns it into the per-scheduler `Result` that bench.json carries,
+`aggregate` takes the median of repeated runs, and `overcommitted` checks the placements
+against the nodes' allocatable afterwards.
+
+Definitions (the report repeats them):
+- throughput: bound pods / seconds from the first create to the last bind;
+- latency: per bound pod, from when it was created (the create request's answer, or the
+  watch event that showed the pod, whichever came first) to the watch event that showed it
+  bound;
+- percentiles: nearest rank (the smallest value with at least p% of the values at or below it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from scheduler.model import InvalidObject, compile_node, pod_requests
+
+JSON = dict[str, Any]
+
+
+class Latency(TypedDict):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class Result(TypedDict):
+    """One scheduler's numbers in bench.json; the field names are the issue's, exactly."""
+
+    scheduler: str
+    throughput_pods_per_s: float
+    latency_ms: Latency
+    bound: int
+    unschedulable: int
+    duration_s: float
+    scheduler_cpu_s: float | None
+    scheduler_max_rss_mb: float | None
+    apiserver_cpu_s: float | None
+
+
+RESULT_FIELDS: tuple[str, ...] = tuple(Result.__annotations__)
+LATENCY_FIELDS: tuple[str, ...] = tuple(Latency.__annotations__)
+
+
+@dataclass
+class RunData:
+    """The raw record of one scheduler run."""
+
+    scheduler: str
+    run: int
+    pods: int  # how many pods the workload asked for
+    created_at: dict[str, float] = field(default_factory=dict)  # see the module docstring
+    bound_at: dict[str, float] = field(default_factory=dict)
+    node_of: dict[str, str] = field(default_factory=dict)
+    unschedulable: set[str] = field(default_factory=set)
+    ended_s: float = 0.0  # when the run stopped watching
+    create_errors: int = 0
+    scheduler_cpu_s: float | None = None
+    scheduler_max_rss_mb: float | None = None
+    apiserver_cpu_s: float | None = None
+    # Not in bench.json's results: where the rest of the machine's CPU went during the run.
+    etcd_cpu_s: float | None = None
+    bench_cpu_s: float | None = None  # this process: creating the pods and watching them
+    machine_cpu_s: float | None = None  # every process on the machine (/proc/stat)
+
+    def latencies_ms(self) -> list[float]:
+        """Create-to-bind latency of every bound pod, sorted."""
+        return sorted(
+            max(0.0, (t - self.created_at.get(name, 0.0)) * 1000.0)
+            for name, t in self.bound_at.items()
+        )
+
+    def bound_curve(self) -> tuple[list[float], list[int]]:
+        """(seconds since the first create, pods bound by then) at every bind, for plotting."""
+        times = sorted(self.bound_at.values())
+        return times, list(range(1, len(times) + 1))
+
+    def to_json(self) -> JSON:
+        return {
+            "scheduler": self.scheduler,
+            "run": self.run,
+            "pods": self.pods,
+            "ended_s": round(self.ended_s, 6),
+            "create_errors": self.create_errors,
+            "scheduler_cpu_s": self.scheduler_cpu_s,
+            "scheduler_max_rss_mb": self.scheduler_max_rss_mb,
+            "apiserver_cpu_s": self.apiserver_cpu_s,
+            "etcd_cpu_s": self.etcd_cpu_s,
+            "bench_cpu_s": self.bench_cpu_s,
+            "machine_cpu_s": self.machine_cpu_s,
+            "created_at": {k: round(v, 6) for k, v in sorted(self.created_at.items())},
+            "bound_at": {k: round(v, 6) for k, v in sorted(self.bound_at.items())},
+            "node_of": dict(sorted(self.node_of.items())),
+            "unschedulable": sorted(self.unschedulable),
+        }
+
+    @classmethod
+    def from_json(cls, doc: JSON) -> RunData:
+        return cls(
+            scheduler=doc["scheduler"],
+            run=doc["run"],
+            pods=doc["pods"],
+            created_at=dict(doc["created_at"]),
+            bound_at=dict(doc["bound_at"]),
+            node_of=dict(doc["node_of"]),
+            unschedulable=set(doc["unschedulable"]),
+            ended_s=doc["ended_s"],
+            create_errors=doc.get("create_errors", 0),
+            scheduler_cpu_s=doc.get("scheduler_cpu_s"),
+            scheduler_max_rss_mb=doc.get("scheduler_max_rss_mb"),
+            apiserver_cpu_s=doc.get("apiserver_cpu_s"),
+            etcd_cpu_s=doc.get("etcd_cpu_s"),
+            bench_cpu_s=doc.get("bench_cpu_s"),
+            machine_cpu_s=doc.get("machine_cpu_s"),
+        )
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of already sorted values; None for no values."""
+    if not sorted_values:
+        return None
+    if not 0 < p <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {p}")
+    rank = math.ceil(p / 100.0 * len(sorted_values))
+    return sorted_values[max(rank, 1) - 1]
+
+
+def summarize(run: RunData) -> Result:
+    bound = len(run.bound_at)
+    duration = max(run.bound_at.values()) if bound else run.ended_s
+    latencies = run.latencies_ms()
+    return Result(
+        scheduler=run.scheduler,
+        throughput_pods_per_s=_round(bound / duration if duration > 0 else 0.0),
+        latency_ms=Latency(
+            p50=_round_opt(percentile(latencies, 50)),
+            p90=_round_opt(percentile(latencies, 90)),
+            p99=_round_opt(percentile(latencies, 99)),
+        ),
+        bound=bound,
+        unschedulable=len(run.unschedulable - run.bound_at.keys()),
+        duration_s=_round(duration),
+        scheduler_cpu_s=_round_opt(run.scheduler_cpu_s),
+        scheduler_max_rss_mb=_round_opt(run.scheduler_max_rss_mb),
+        apiserver_cpu_s=_round_opt(run.apiserver_cpu_s),
+    )
+
+
+def aggregate(results: Sequence[Result]) -> Result:
+    """The median of each number over repeated runs of one scheduler."""
+    if not results:
+        raise ValueError("no results to aggregate")
+    if len(results) == 1:
+        return results[0]
+    names = {r["scheduler"] for r in results}
+    if len(names) != 1:
+        raise ValueError(f"cannot aggregate results of different schedulers: {sorted(names)}")
+
+    def med(values: Iterable[float | None]) -> float | None:
+        got = list(values)
+        if any(v is None for v in got):
+            return None
+        return _round(statistics.median(v for v in got if v is not None))
+
+    def med_int(values: Iterable[int]) -> int:
+        return int(statistics.median_low(list(values)))
+
+    return Result(
+        scheduler=results[0]["scheduler"],
+        throughput_pods_per_s=med(r["throughput_pods_per_s"] for r in results) or 0.0,
+        latency_ms=Latency(
+            p50=med(r["latency_ms"]["p50"] for r in results),
+            p90=med(r["latency_ms"]["p90"] for r in results),
+            p99=med(r["latency_ms"]["p99"] for r in results),
+        ),
+        bound=med_int(r["bound"] for r in results),
+        unschedulable=med_int(r["unschedulable"] for r in results),
+        duration_s=med(r["duration_s"] for r in results) or 0.0,
+        scheduler_cpu_s=med(r["scheduler_cpu_s"] for r in results),
+        scheduler_max_rss_mb=med(r["scheduler_max_rss_mb"] for r in results),
+        apiserver_cpu_s=med(r["apiserver_cpu_s"] for r in results),
+    )
+
+
+def overcommitted(
+    nodes: Iterable[JSON], pods: Iterable[JSON], placement: dict[str, str]
+) -> dict[str, list[str]]:
+    """Nodes whose placed pods request more than the node's allocatable of some resource:
+    node name -> the resources over. `placement` maps pod name -> node name; a pod placed on
+    a node that is not in `nodes` counts against a node with nothing allocatable."""
+    allocatable = {}
+    for node in nodes:
+        info = compile_node(node)
+        allocatable[info.name] = info.allocatable
+    used: dict[str, dict[str, int]] = {}
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        node_name = placement.get(name)
+        if node_name is None:
+            continue
+        try:
+            requests = pod_requests(pod.get("spec") or {})
+        except InvalidObject:
+            continue
+        into = used.setdefault(node_name, {})
+        for resource, amount in requests.items():
+            into[resource] = into.get(resource, 0) + amount
+    out: dict[str, list[str]] = {}
+    for node_name, requested in sorted(used.items()):
+        have = allocatable.get(node_name, {})
+        over = sorted(r for r, amount in requested.items() if amount > have.get(r, 0))
+        if over:
+            out[node_name] = over
+    return out
+
+
+def _round(value: float) -> float:
+    return round(value, 3)
+
+
+def _round_opt(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,480 @@
+"""Benchmark workloads: which nodes a cluster has and which pods arrive, modelled on upstream
+scheduler_perf (kubernetes/kubernetes, test/integration/scheduler_perf/config).
+
+Upstream's fake node (`node-default.yaml`) has 4 CPU, 32Gi and 110 pods; its default pod
+(`pod-default.yaml`) requests 100m CPU and 500Mi with equal limits; its `Unschedulable`
+workload uses a pod asking for 9 CPU (`pod-large-cpu.yaml`), which no node can hold.
+
+- `basic` is upstream's SchedulingBasic: identical nodes, identical pods.
+- `mixed` has several node pools and pod groups: plain pods, bigger pods, pods with a
+  nodeSelector, pods with required and preferred node affinity, pods that tolerate a tainted
+  pool and select it, and 10% that ask for more CPU than any node has.
+- `spread` is upstream's TopologySpreading: nodes already holding plain pods, then pods with a
+  zone spread constraint (maxSkew 5, DoNotSchedule) over their own label.
+- `affinity` is upstream's SchedulingPreferredPodAntiAffinity with a quarter of
+  SchedulingPodAntiAffinity mixed in: every node already holds one pod of the two kinds, then
+  pods with preferred (weight 1) or required anti-affinity to their kind per hostname, across
+  the init namespace and their own (upstream's `namespaces: [sched-test, sched-setup]`).
+- `preemption` is upstream's PreemptionBasic: nodes filled to 90% of their CPU with
+  low-priority pods, then high-priority pods that fit only by preempting several of them.
+
+A workload may start from pods already on the nodes ("init" pods, upstream's first
+`createPods`): the benchmark creates them bound (spec.nodeName set), in a namespace of their own,
+before the scheduler under test starts, so every scheduler starts from the same cluster and none
+of them spends measured time on them.
+
+Everything here is pure and deterministic: the same (workload, nodes, pods) always yields the
+same objects, so a run can be checked afterwards from its placements alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scheduler.harness.nodes import HOSTNAME, ZONE, NodeShape, make_node, zone_name
+
+JSON = dict[str, Any]
+
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+
+# upstream scheduler_perf node-default.yaml
+NODE_CPU = "4"
+NODE_MEMORY = "32Gi"
+NODE_PODS = 110
+
+PREFIX = "bench.berth.io"
+POOL = f"{PREFIX}/pool"
+DISK = f"{PREFIX}/disk"
+SIZE = f"{PREFIX}/size"
+DEDICATED = f"{PREFIX}/dedicated"
+GROUP = f"{PREFIX}/group"
+
+# PriorityClasses a workload may use: name -> value. The pods name their class and also carry
+# the value in spec.priority (the Priority admission plugin accepts a value equal to the
+# class's), so the in-memory benchmark, which has no admission, sees the same priority.
+PRIORITY_CLASSES: dict[str, int] = {"bench-low": 0, "bench-high": 10}
+
+
+def pod_name(index: int) -> str:
+    """pod-000001, pod-000002, ... (1-based, zero padded so names sort as numbers)."""
+    return f"pod-{index:06d}"
+
+
+def init_pod_name(index: int) -> str:
+    """init-000001, ...: the pods a workload starts from, bound before the measured ones."""
+    return f"init-{index:06d}"
+
+
+def init_namespace(namespace: str) -> str:
+    """The namespace of the init pods of a run whose measured pods live in `namespace`."""
+    return f"{namespace}-init"
+
+
+def priority_class(name: str) -> JSON:
+    """The PriorityClass object `name` of PRIORITY_CLASSES."""
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": PRIORITY_CLASSES[name],
+        "description": "berth bench",
+    }
+
+
+def pod_term(labels: Mapping[str, str], topology_key: str) -> JSON:
+    """A pod (anti-)affinity term over pods with `labels`; its namespaces are filled in when
+    the pods are generated (the measured pods' namespace and the init namespace)."""
+    return {"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": topology_key}
+
+
+@dataclass(frozen=True)
+class PodGroup:
+    """Pods that share one template. `weight` is the group's share, in slots of `SLOTS`."""
+
+    name: str
+    weight: int
+    cpu: str
+    memory: str
+    node_selector: tuple[tuple[str, str], ...] = ()
+    required_zones: tuple[str, ...] = ()  # required node affinity: zone In (...)
+    preferred_zone: str = ""  # preferred node affinity (weight 10): zone In (zone,)
+    tolerations: tuple[JSON, ...] = ()
+    schedulable: bool = True  # False: no node of the workload can ever hold it
+    labels: tuple[tuple[str, str], ...] = ()  # besides app=bench and the group label
+    priority_class: str = ""  # a name in PRIORITY_CLASSES
+    spread: tuple[JSON, ...] = ()  # topologySpreadConstraints
+    anti_affinity: tuple[JSON, ...] = ()  # required podAntiAffinity terms (pod_term)
+    preferred_anti_affinity: tuple[tuple[int, JSON], ...] = ()  # (weight, pod_term)
+
+    def template(self, namespaces: Sequence[str] = ()) -> JSON:
+        """The pod without name or schedulerName. `namespaces`: what pod (anti-)affinity terms
+        select (empty: the pod's own namespace)."""
+        resources = {"cpu": self.cpu, "memory": self.memory}
+        spec: JSON = {
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": PAUSE_IMAGE,
+                    "resources": {"requests": dict(resources), "limits": dict(resources)},
+                }
+            ],
+            "terminationGracePeriodSeconds": 0,
+        }
+        if self.node_selector:
+            spec["nodeSelector"] = dict(self.node_selector)
+        affinity: JSON = {}
+        if self.required_zones:
+            affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": ZONE, "operator": "In", "values": list(self.required_zones)}
+                        ]
+                    }
+                ]
+            }
+        if self.preferred_zone:
+            affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [
+                {
+                    "weight": 10,
+                    "preference": {
+                        "matchExpressions": [
+                            {"key": ZONE, "operator": "In", "values": [self.preferred_zone]}
+                        ]
+                    },
+                }
+            ]
+        if affinity:
+            spec["affinity"] = {"nodeAffinity": affinity}
+        anti = self._pod_anti_affinity(namespaces)
+        if anti:
+            spec.setdefault("affinity", {})["podAntiAffinity"] = anti
+        if self.spread:
+            spec["topologySpreadConstraints"] = copy.deepcopy(list(self.spread))
+        if self.tolerations:
+            spec["tolerations"] = [dict(t) for t in self.tolerations]
+        if self.priority_class:
+            spec["priorityClassName"] = self.priority_class
+            spec["priority"] = PRIORITY_CLASSES[self.priority_class]
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"labels": {"app": "bench", GROUP: self.name, **dict(self.labels)}},
+            "spec": spec,
+        }
+
+    def _pod_anti_affinity(self, namespaces: Sequence[str]) -> JSON:
+        def term(t: JSON) -> JSON:
+            out = copy.deepcopy(t)
+            if namespaces:
+                out["namespaces"] = list(namespaces)
+            return out
+
+        anti: JSON = {}
+        if self.anti_affinity:
+            anti["requiredDuringSchedulingIgnoredDuringExecution"] = [
+                term(t) for t in self.anti_affinity
+            ]
+        if self.preferred_anti_affinity:
+            anti["preferredDuringSchedulingIgnoredDuringExecution"] = [
+                {"weight": w, "podAffinityTerm": term(t)} for w, t in self.preferred_anti_affinity
+            ]
+        return anti
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named node set and pod set. Groups are dealt in a fixed, interleaved order: pod i
+    (1-based) belongs to the group that owns slot (i - 1) % SLOTS, so any prefix of the pods
+    has (nearly) the workload's mix and the order of arrival mixes the groups."""
+
+    name: str
+    description: str
+    node_shape: Callable[[int], NodeShape]  # 1-based node index -> its shape
+    groups: tuple[PodGroup, ...]
+    zones: int = 3
+    # The pods already on node i (1-based) before the measured pods arrive.
+    init_groups: Callable[[int], tuple[PodGroup, ...]] = lambda index: ()
+    # How many pods of a group can be scheduled at most on so many nodes, for groups that
+    # are bounded by more than the `schedulable` flag (group name -> count).
+    group_limits: Callable[[int], Mapping[str, int]] = lambda nodes: {}
+
+    @property
+    def slots(self) -> tuple[PodGroup, ...]:
+        """The group of each slot, interleaved (round-robin over groups by remaining weight)."""
+        remaining = {g.name: g.weight for g in self.groups}
+        out: list[PodGroup] = []
+        while any(remaining.values()):
+            for group in self.groups:
+                if remaining[group.name]:
+                    out.append(group)
+                    remaining[group.name] -= 1
+        return tuple(out)
+
+    def nodes(self, count: int) -> list[JSON]:
+        """Node objects node-00001 ... node-<count>."""
+        return [make_node(i, self.node_shape(i)) for i in range(1, count + 1)]
+
+    def group_of(self, index: int) -> PodGroup:
+        """The group of pod `index` (1-based)."""
+        slots = self.slots
+        return slots[(index - 1) % len(slots)]
+
+    def pods(self, count: int, scheduler_name: str, namespace: str = "bench") -> list[JSON]:
+        """Pod objects pod-000001 ... for `scheduler_name`, without namespace or uid; they will
+        live in `namespace`, which their pod (anti-)affinity terms name."""
+        slots = self.slots
+        namespaces = (namespace, init_namespace(namespace))
+        templates = {g.name: g.template(namespaces) for g in self.groups}
+        out = []
+        for i in range(1, count + 1):
+            pod = copy.deepcopy(templates[slots[(i - 1) % len(slots)].name])
+            pod["metadata"]["name"] = pod_name(i)
+            pod["spec"]["schedulerName"] = scheduler_name
+            out.append(pod)
+        return out
+
+    def init_pods(self, node_names: Sequence[str], namespace: str = "bench") -> list[JSON]:
+        """The pods the nodes start with (node_names[i] is node i + 1 of nodes()), bound
+        (spec.nodeName set), named init-000001 ..., without namespace or uid; they will live in
+        init_namespace(namespace)."""
+        namespaces = (namespace, init_namespace(namespace))
+        templates: dict[str, JSON] = {}
+        out: list[JSON] = []
+        for index, node in enumerate(node_names, start=1):
+            for group in self.init_groups(index):
+                if group.name not in templates:
+                    templates[group.name] = group.template(namespaces)
+                pod = copy.deepcopy(templates[group.name])
+                pod["metadata"]["name"] = init_pod_name(len(out) + 1)
+                pod["spec"]["nodeName"] = node
+                out.append(pod)
+        return out
+
+    def priority_classes(self) -> list[JSON]:
+        """The PriorityClass objects the workload's pods (init ones included) name."""
+        groups = (*self.groups, *self.init_groups(1))
+        return [priority_class(n) for n in sorted({g.priority_class for g in groups} - {""})]
+
+    def expected_unschedulable(self, count: int, nodes: int | None = None) -> int:
+        """How many of the first `count` pods no node can hold (given `nodes`, also those
+        beyond what group_limits allows)."""
+        per_group: dict[str, int] = {}
+        for i in range(1, count + 1):
+            group = self.group_of(i)
+            if group.schedulable:
+                per_group[group.name] = per_group.get(group.name, 0) + 1
+        limits = self.group_limits(nodes) if nodes is not None else {}
+        fit = sum(min(n, limits.get(name, n)) for name, n in per_group.items())
+        return count - fit
+
+
+def _default_shape(zones: int) -> Callable[[int], NodeShape]:
+    shape = NodeShape(cpu=NODE_CPU, memory=NODE_MEMORY, pods=NODE_PODS, zones=zones)
+    return lambda index: shape
+
+
+def basic(zones: int = 3) -> Workload:
+    """Upstream SchedulingBasic: identical 4-CPU nodes, identical 100m/500Mi pods."""
+    return Workload(
+        name="basic",
+        description="identical pods (100m CPU, 500Mi) on identical nodes (4 CPU, 32Gi, 110 pods)",
+        node_shape=_default_shape(zones),
+        groups=(PodGroup("default", 1, "100m", "500Mi"),),
+        zones=zones,
+    )
+
+
+def _mixed_shape(zones: int) -> Callable[[int], NodeShape]:
+    """Node pools by index: 10% tainted batch pool, 20% large (8 CPU, 64Gi), 30% ssd, the rest
+    default. The pools repeat every ten nodes, so every zone has some of each."""
+    default = NodeShape(cpu=NODE_CPU, memory=NODE_MEMORY, pods=NODE_PODS, zones=zones)
+    batch = NodeShape(
+        cpu=NODE_CPU,
+        memory=NODE_MEMORY,
+        pods=NODE_PODS,
+        zones=zones,
+        labels={POOL: "batch"},
+        taints=({"key": DEDICATED, "value": "batch", "effect": "NoSchedule"},),
+    )
+    large = NodeShape(cpu="8", memory="64Gi", pods=NODE_PODS, zones=zones, labels={SIZE: "large"})
+    ssd = NodeShape(
+        cpu=NODE_CPU, memory=NODE_MEMORY, pods=NODE_PODS, zones=zones, labels={DISK: "ssd"}
+    )
+
+    def shape(index: int) -> NodeShape:
+        slot = index % 10
+        if slot == 0:
+            return batch
+        if slot in (4, 9):
+            return large
+        if slot in (1, 2, 3):
+            return ssd
+        return default
+
+    return shape
+
+
+def mixed(zones: int = 3) -> Workload:
+    """Several pod groups with different requests, selectors, affinity and tolerations; 10% of
+    the pods ask for 9 CPU, more than any node has (upstream's pod-large-cpu)."""
+    spread = tuple(zone_name(z) for z in range(max(1, zones - 1)))
+    return Workload(
+        name="mixed",
+        description=(
+            "pod groups with different requests, node selectors, node affinity and "
+            "tolerations over default, ssd, large and tainted batch node pools; "
+            "10% of the pods fit no node"
+        ),
+        node_shape=_mixed_shape(zones),
+        groups=(
+            PodGroup("default", 8, "100m", "500Mi"),
+            PodGroup("ssd", 3, "250m", "1Gi", node_selector=((DISK, "ssd"),)),
+            PodGroup(
+                "zonal",
+                3,
+                "200m",
+                "1Gi",
+                required_zones=spread,
+                preferred_zone=zone_name(0),
+            ),
+            PodGroup(
+                "batch",
+                2,
+                "500m",
+                "2Gi",
+                node_selector=((POOL, "batch"),),
+                tolerations=(
+                    {
+                        "key": DEDICATED,
+                        "operator": "Equal",
+                        "value": "batch",
+                        "effect": "NoSchedule",
+                    },
+                ),
+            ),
+            PodGroup("large", 2, "1", "4Gi"),
+            PodGroup("too-big", 2, "9", "500Mi", schedulable=False),
+        ),
+        zones=zones,
+    )
+
+
+SPREAD_LABELS = (("color", "blue"),)
+
+
+def spread(zones: int = 3) -> Workload:
+    """Upstream TopologySpreading: every node already holds two plain pods (upstream: 1,000
+    init pods on 500 nodes), then pods spread over zones by their own label, maxSkew 5,
+    DoNotSchedule (`pod-with-topology-spreading.yaml`)."""
+    constraint = {
+        "maxSkew": 5,
+        "topologyKey": ZONE,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": dict(SPREAD_LABELS)},
+    }
+    plain = PodGroup("init", 1, "100m", "500Mi")
+    return Workload(
+        name="spread",
+        description=(
+            "pods with a zone topology spread constraint (maxSkew 5, DoNotSchedule) on nodes "
+            "that already hold two plain pods each (upstream TopologySpreading)"
+        ),
+        node_shape=_default_shape(zones),
+        groups=(
+            PodGroup("spread", 1, "100m", "500Mi", labels=SPREAD_LABELS, spread=(constraint,)),
+        ),
+        zones=zones,
+        init_groups=lambda index: (plain, plain),
+    )
+
+
+PREFERRED_LABELS = (("color", "yellow"),)
+REQUIRED_LABELS = (("color", "green"),)
+REQUIRED_EVERY = 5  # one node in five starts with a pod of the required kind
+
+
+def affinity(zones: int = 3) -> Workload:
+    """Pod anti-affinity per hostname: three in four pods prefer (weight 1) nodes without a
+    pod of their kind (upstream SchedulingPreferredPodAntiAffinity,
+    `pod-with-preferred-pod-anti-affinity.yaml`), one in four requires it (upstream
+    SchedulingPodAntiAffinity, `pod-with-pod-anti-affinity.yaml`). Every node starts with one
+    pod: of the required kind on one node in five, of the preferred kind on the others. The
+    required kind fits at most once per node, so at most `nodes` x 4/5 of them are
+    schedulable: 3.2 measured pods per node at most before some of them are left pending."""
+    preferred = PodGroup(
+        "preferred",
+        3,
+        "100m",
+        "500Mi",
+        labels=PREFERRED_LABELS,
+        preferred_anti_affinity=((1, pod_term(dict(PREFERRED_LABELS), HOSTNAME)),),
+    )
+    required = PodGroup(
+        "required",
+        1,
+        "100m",
+        "500Mi",
+        labels=REQUIRED_LABELS,
+        anti_affinity=(pod_term(dict(REQUIRED_LABELS), HOSTNAME),),
+    )
+    return Workload(
+        name="affinity",
+        description=(
+            "pods with preferred (3 in 4) or required (1 in 4) pod anti-affinity per hostname "
+            "to their own kind, on nodes that already hold one such pod each (upstream "
+            "SchedulingPreferredPodAntiAffinity and SchedulingPodAntiAffinity)"
+        ),
+        node_shape=_default_shape(zones),
+        groups=(preferred, required),
+        zones=zones,
+        init_groups=lambda index: (required,) if index % REQUIRED_EVERY == 0 else (preferred,),
+        group_limits=lambda nodes: {"required": nodes - nodes // REQUIRED_EVERY},
+    )
+
+
+# Upstream PreemptionBasic fills 4-CPU nodes with four 900m low-priority pods and sends one
+# 3-CPU high-priority pod per node, each preempting three. Here the pods are halved (eight
+# 450m pods, 1800m preemptors) so that two preemptors fit per node, each preempting four: the
+# benchmark's usual two pods per node are then all schedulable, by preemption only.
+LOW_PER_NODE = 8
+
+
+def preemption(zones: int = 3) -> Workload:
+    """Upstream PreemptionBasic: nodes filled to 90% of their CPU with low-priority pods, then
+    high-priority pods that fit only once lower-priority ones are preempted."""
+    low = PodGroup("low", 1, "450m", "500Mi", priority_class="bench-low")
+    return Workload(
+        name="preemption",
+        description=(
+            "high-priority pods (1800m) on nodes filled to 90% of their CPU with low-priority "
+            "pods (eight of 450m each): every pod preempts four (upstream PreemptionBasic, "
+            "pods halved so that two fit per node)"
+        ),
+        node_shape=_default_shape(zones),
+        groups=(PodGroup("high", 1, "1800m", "500Mi", priority_class="bench-high"),),
+        zones=zones,
+        init_groups=lambda index: (low,) * LOW_PER_NODE,
+        group_limits=lambda nodes: {"high": 2 * nodes},
+    )
+
+
+WORKLOADS: dict[str, Callable[[int], Workload]] = {
+    "basic": basic,
+    "mixed": mixed,
+    "spread": spread,
+    "affinity": affinity,
+    "preemption": preemption,
+}
+
+
+def get(name: str, zones: int = 3) -> Workload:
+    """The workload called `name`; KeyError lists the known ones."""
+    try:
+        factory = WORKLOADS[name]
+    except KeyError:
+        raise KeyError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})") from None
+    return factory(zones)
