@@ -215,11 +215,13 @@ class App:
         # As kube-scheduler does, events and leader election get clients of their own: a lease
         # renewal must never queue behind thousands of bindings (a shard lost its Lease during
         # a 2,000-pod burst when they shared one), and events must not slow bindings down.
-        self.event_client = Client(client.creds, qps=client.limiter.qps,
-                                   burst=client.limiter.burst, write_connections=8)
+        self.event_client = Client(
+            client.creds, qps=client.limiter.qps, burst=client.limiter.burst, write_connections=8
+        )
         self.lease_client = Client(client.creds, qps=0, write_connections=1, connections=2)
-        self.recorder = Recorder(self.event_client, controller=first.scheduler_name,
-                                 instance=self.identity)
+        self.recorder = Recorder(
+            self.event_client, controller=first.scheduler_name, instance=self.identity
+        )
         self.handle.recorder = self.recorder
         self.scheduler = Scheduler(
             self.cache,

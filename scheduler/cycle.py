@@ -528,7 +528,11 @@ class Scheduler:
     # --- binding cycle -------------------------------------------------------------------
 
     async def _binding_cycle(
-        self, pod: PodInfo, profile: Profile, state: CycleState, node: str,
+        self,
+        pod: PodInfo,
+        profile: Profile,
+        state: CycleState,
+        node: str,
         queued: QueuedPod | None = None,
     ) -> None:
         async with self._bind_gate:

@@ -79,12 +79,17 @@ async def candidates(client: Client, namespace: str) -> AsyncIterator[Callable[.
 
     def make(identity: str, lease_duration: float = 2.0) -> Candidate:
         config = LeaseConfig(
-            namespace=namespace, name=LEASE, identity=identity,
-            lease_duration=lease_duration, renew_deadline=1.5, retry_period=0.25,
+            namespace=namespace,
+            name=LEASE,
+            identity=identity,
+            lease_duration=lease_duration,
+            renew_deadline=1.5,
+            retry_period=0.25,
         )
         events: list[str] = []
         elector = LeaderElector(
-            client, config,
+            client,
+            config,
             on_started_leading=lambda: events.append("started"),
             on_stopped_leading=lambda: events.append("stopped"),
         )
@@ -101,8 +106,8 @@ async def candidates(client: Client, namespace: str) -> AsyncIterator[Callable[.
 async def holds(client: Client, namespace: str, candidate: Candidate) -> bool:
     """The Lease names the candidate, and the candidate believes it leads."""
     record = await read_lease(client, namespace)
-    return record is not None and record.holder == candidate.identity and (
-        candidate.elector.is_leader
+    return (
+        record is not None and record.holder == candidate.identity and (candidate.elector.is_leader)
     )
 
 
@@ -110,6 +115,7 @@ def no_two_leaders(*cs: Candidate) -> Callable[[], None]:
     def check() -> None:
         leaders = [c.identity for c in cs if c.elector.is_leader]
         assert len(leaders) <= 1, f"two leaders at once: {leaders}"
+
     return check
 
 
@@ -119,8 +125,10 @@ async def settle(client: Client, namespace: str, *cs: Candidate) -> tuple[Candid
 
     async def one_leads() -> bool:
         record = await read_lease(client, namespace)
-        return record is not None and record.holder in by_id and await holds(
-            client, namespace, by_id[record.holder]
+        return (
+            record is not None
+            and record.holder in by_id
+            and await holds(client, namespace, by_id[record.holder])
         )
 
     await eventually("one candidate to lead", one_leads, no_two_leaders(*cs))
