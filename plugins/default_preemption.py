@@ -19,6 +19,21 @@ This mirrors upstream's defaultpreemption plugin and framework/preemption evalua
 The scheduling-cycle part is pure: it simulates on the NodeTable (removing and re-adding pods,
 restoring it exactly) and returns the victims. Deleting them goes into the result's `execute`,
 which the scheduler runs asynchronously after the cycle.
+
+Each filter check in the dry run costs a full Filter pass on one row, and the dry run visits
+at least 100 nodes, so two shortcuts keep the number of checks down without changing the
+result. Both apply only when NodeResourcesFit is known to be a filter of the profile (it
+rejected some node in this cycle), because they predict its verdict from the cpu, memory and
+pods columns (never ignored by it), and a request that does not fit there fails every check:
+
+- a node where even removing every lower-priority pod leaves too little cpu, memory or room
+  for pods is out without a simulation (the first check of step 3 would fail);
+- the pods that step 3 adds back one by one are first replayed on those columns alone, which
+  says which of them cannot come back. The others are added back together and checked once:
+  when the pod fits, each of them would have passed its own check in turn (filters only get
+  stricter as pods are added to a node), so the victims are exactly the predicted ones. That
+  monotonicity holds for the in-tree filters except required pod affinity, which more pods
+  can satisfy, so such pods, and any failed verification, take the one-by-one path.
 """
 
 from __future__ import annotations
@@ -100,7 +115,10 @@ class DefaultPreemption:
         budgets = list(self.handle.disruption_budgets()) if self.handle is not None else []
         offset = self._rng.randrange(potential.size) if potential.size else 0
         wanted = self.args.num_candidates(int(potential.size))
-        candidates, statuses = dry_run(pod, table, potential, check, budgets, offset, wanted)
+        fit = ResourceFit.of(pod, table) if RESOURCE_FILTER in diagnosis.by_plugin else None
+        candidates, statuses = dry_run(
+            pod, table, potential, check, budgets, offset, wanted, fit=fit
+        )
         if not candidates:
             message = fit_error(len(table), statuses)
             return PostFilterResult(
@@ -212,6 +230,52 @@ def new(args: Mapping[str, Any], handle: Handle) -> DefaultPreemption:
 
 # --- the pure core -----------------------------------------------------------------------
 
+RESOURCE_FILTER = "NodeResourcesFit"
+_TOO_MANY_PODS = "Too many pods"
+_FIT_RESOURCES = ("cpu", "memory", "pods")  # checked by NodeResourcesFit whenever requested
+
+
+@dataclass(frozen=True)
+class ResourceFit:
+    """What NodeResourcesFit checks that arithmetic can predict: the pod's cpu, memory and pods
+    requests against a node's allocatable minus what its pods request. Each is a necessary
+    condition for passing the filter (nominated pods only add to what the node holds)."""
+
+    columns: tuple[int, ...]  # NodeTable resource columns the pod requests
+    names: tuple[str, ...]
+    request: tuple[int, ...]  # the pod's request in those columns
+
+    @classmethod
+    def of(cls, pod: PodInfo, table: NodeTable) -> ResourceFit:
+        vector = table.request_vector(pod)
+        picked = [
+            (table.resource_index[r], r)
+            for r in _FIT_RESOURCES
+            if r in table.resource_index and (r == "pods" or vector[table.resource_index[r]] > 0)
+        ]
+        return cls(
+            tuple(c for c, _ in picked),
+            tuple(r for _, r in picked),
+            tuple(int(vector[c]) for c, _ in picked),
+        )
+
+    def free(self, table: NodeTable, row: int) -> list[int]:
+        """What the node has left in those columns."""
+        columns = list(self.columns)
+        return [int(x) for x in table.allocatable[row, columns] - table.requested[row, columns]]
+
+    def requests(self, pod: PodInfo) -> tuple[int, ...]:
+        """`pod`'s requests in the same columns."""
+        return tuple(1 if r == "pods" else pod.requests.get(r, 0) for r in self.names)
+
+    def short(self, free: Sequence[int]) -> list[str]:
+        """The reasons NodeResourcesFit would give with `free` left on the node ([]: fits)."""
+        return [
+            _TOO_MANY_PODS if name == "pods" else f"Insufficient {name}"
+            for name, need, left in zip(self.names, self.request, free, strict=True)
+            if need > left
+        ]
+
 
 def potential_rows(table: NodeTable, diagnosis: Diagnosis) -> Rows:
     """Nodes where removing pods may help: those not rejected as unresolvable, in node-tree
@@ -264,34 +328,82 @@ def select_victims(
     row: int,
     check: NodeCheck,
     budgets: Sequence[DisruptionBudget],
+    fit: ResourceFit | None = None,
 ) -> tuple[list[PodInfo], int, Status | None]:
     """The fewest pods to remove from `row` so that `pod` fits: (victims most important
-    first, how many of them violate a PDB, None) or ([], 0, why not). The table is restored."""
+    first, how many of them violate a PDB, None) or ([], 0, why not). The table is restored.
+    `fit`: NodeResourcesFit is a filter, so its verdict may be predicted (module docstring)."""
     potential = [p for p in table.pods[row].values() if p.priority < pod.priority]
     if not potential:
         return [], 0, Status.unschedulable(NO_VICTIMS, plugin=NAME, resolvable=False)
+    potential.sort(key=importance)
+    violating, fine = split_by_budget(potential, budgets)
+    order = [(p, True) for p in violating] + [(p, False) for p in fine]
+    if fit is not None:
+        free = fit.free(table, row)
+        for p in potential:
+            free = [f + r for f, r in zip(free, fit.requests(p), strict=True)]
+        if reasons := fit.short(free):
+            return [], 0, Status.unschedulable(*reasons, plugin=RESOURCE_FILTER)
+        if not _needs_pods(pod):
+            kept, lost = _predict(fit, order, free)
+            for p, _ in lost:
+                table.remove_pod(row, p)
+            try:
+                status = check(pod, row)
+            finally:
+                for p, _ in lost:
+                    table.add_pod(row, p)
+            if status is None:
+                victims = [p for p, _ in lost]
+                if violating and fine:
+                    victims.sort(key=importance)
+                return victims, sum(v for _, v in lost), None
+            if not kept:  # that was the check with every candidate victim removed
+                return [], 0, status
     for p in potential:
         table.remove_pod(row, p)
-    victims: list[PodInfo] = []
+    victims = []
     try:
         if (status := check(pod, row)) is not None:
             return [], 0, status
-        potential.sort(key=importance)
-        violating, fine = split_by_budget(potential, budgets)
         violations = 0
-        for group in (violating, fine):
-            for p in group:
-                table.add_pod(row, p)
-                if check(pod, row) is not None:
-                    table.remove_pod(row, p)
-                    victims.append(p)
-                    violations += group is violating
+        for p, violates in order:
+            table.add_pod(row, p)
+            if check(pod, row) is not None:
+                table.remove_pod(row, p)
+                victims.append(p)
+                violations += violates
         if violating and fine:
             victims.sort(key=importance)
         return victims, violations, None
     finally:
         for p in potential:
             table.add_pod(row, p)  # a no-op for the pods already back
+
+
+def _needs_pods(pod: PodInfo) -> bool:
+    """Required pod affinity: more pods on a node can make it pass, so adding pods back is
+    not monotone for it."""
+    return pod.pod_affinity is not None and bool(pod.pod_affinity.required)
+
+
+def _predict(
+    fit: ResourceFit, order: Sequence[tuple[PodInfo, bool]], free: Sequence[int]
+) -> tuple[list[PodInfo], list[tuple[PodInfo, bool]]]:
+    """Replay adding `order` back on the resource columns alone, starting with `free` (every
+    candidate victim removed): (the pods that come back, the (pod, violates) that cannot)."""
+    left = [f - r for f, r in zip(free, fit.request, strict=True)]
+    kept: list[PodInfo] = []
+    lost: list[tuple[PodInfo, bool]] = []
+    for p, violates in order:
+        need = fit.requests(p)
+        if all(n <= x for n, x in zip(need, left, strict=True)):
+            left = [x - n for x, n in zip(left, need, strict=True)]
+            kept.append(p)
+        else:
+            lost.append((p, violates))
+    return kept, lost
 
 
 def dry_run(
@@ -302,6 +414,7 @@ def dry_run(
     budgets: Sequence[DisruptionBudget],
     offset: int,
     wanted: int,
+    fit: ResourceFit | None = None,
 ) -> tuple[list[Candidate], dict[str, Status]]:
     """Try nodes from `offset` (wrapping) until `wanted` candidates are found, one of them
     without PDB violations; candidates without violations come first. Also returns, per node
@@ -313,7 +426,7 @@ def dry_run(
     for i in range(n):
         row = int(rows[(offset + i) % n])
         name = table.node(row).name
-        victims, violations, status = select_victims(pod, table, row, check, budgets)
+        victims, violations, status = select_victims(pod, table, row, check, budgets, fit)
         if status is None and not victims:
             status = Status.error(f'expected at least one victim pod on node "{name}"')
         if status is not None:

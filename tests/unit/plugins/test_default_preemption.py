@@ -676,3 +676,110 @@ async def test_preemption_policy_never_in_the_cycle_message() -> None:
     )
     assert attempt.nominated == ""
     await asyncio.sleep(0)
+
+
+# --- the resource shortcuts (ResourceFit) ---------------------------------------------------
+
+
+class BlockingCheck(FitCheck):
+    """NodeResourcesFit, and a filter of another kind: a node holding a pod called `blocker`
+    is out (monotone, as in-tree filters are, but invisible to ResourceFit)."""
+
+    def __call__(self, pod: PodInfo, row: int) -> Status | None:
+        if any(p.name == "blocker" for p in self.table.pods[row].values()):
+            self.calls += 1
+            return Status.unschedulable("blocked")
+        return super().__call__(pod, row)
+
+
+def random_cluster(seed: int) -> tuple[NodeTable, list[DisruptionBudget], PodInfo]:
+    rng = random.Random(seed)
+    node_names = [f"node{i}" for i in range(12)]
+    pods = []
+    for i in range(60):
+        name = "blocker" if i == 7 else f"p{i}"
+        cpu = rng.choice(["50m", "100m", "150m", "250m"])
+        start = f"2024-01-01T00:00:{rng.randrange(60):02d}Z"
+        pods.append(
+            victim(
+                name,
+                rng.choice(node_names),
+                rng.choice([LOW, MID, HIGH]),
+                cpu,
+                start,
+                app=rng.choice(["foo", "bar"]),
+            )
+        )
+    table = build_table([make_node(n).capacity(cpu="1").obj_() for n in node_names], pods)
+    budgets = [budget(rng.randrange(3), app="foo")] if rng.random() < 0.5 else []
+    return (
+        table,
+        budgets,
+        preemptor(
+            cpu=rng.choice(["300m", "600m", "900m"]),
+            priority=VERY_HIGH if rng.random() < 0.5 else HIGH,
+        ),
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("check_kind", [FitCheck, BlockingCheck], ids=["fit", "blocking"])
+def test_resource_shortcuts_change_nothing_but_the_cost(seed: int, check_kind: type) -> None:
+    """With NodeResourcesFit known to be a filter, the dry run finds the same candidates,
+    victims and reasons as checking pod by pod, with no more checks, and restores the table."""
+    table, budgets, pod = random_cluster(seed)
+    before = snapshot(table)
+    rows = table.order()
+    slow_check, fast_check = check_kind(table), check_kind(table)
+    slow = dry_run(pod, table, rows, slow_check, budgets, 0, rows.size)
+    fit = default_preemption.ResourceFit.of(pod, table)
+    fast = dry_run(pod, table, rows, fast_check, budgets, 0, rows.size, fit=fit)
+
+    def key(found: tuple[list[Candidate], dict[str, Status]]) -> Any:
+        candidates, statuses = found
+        return [(c.node, names(c.victims), c.pdb_violations) for c in candidates], statuses
+
+    (fast_found, fast_why), (slow_found, slow_why) = key(fast), key(slow)
+    assert fast_found == slow_found
+    assert fast_why.keys() == slow_why.keys()
+    if check_kind is FitCheck:
+        # With another filter, a node ruled out by the resource arithmetic may name
+        # NodeResourcesFit's reason where the first failing filter named its own.
+        assert {n: s.reasons for n, s in fast_why.items()} == {
+            n: s.reasons for n, s in slow_why.items()
+        }
+    assert fast_check.calls <= slow_check.calls
+    assert snapshot(table) == before
+
+
+def test_shortcut_checks_each_candidate_node_once() -> None:
+    """Upstream PreemptionBasic's shape: a full node of equal low-priority pods costs one
+    check, where pod by pod it costs one per pod plus one."""
+    table = cluster([victim(f"p{i}", "node1", LOW, "100m") for i in range(5)], ("node1",))
+    pod = preemptor(cpu="250m")
+    check = FitCheck(table)
+    found, _ = dry_run(
+        pod,
+        table,
+        table.order(),
+        check,
+        [],
+        0,
+        1,
+        fit=default_preemption.ResourceFit.of(pod, table),
+    )
+    assert [len(c.victims) for c in found] == [3]
+    assert check.calls == 1
+
+
+def test_shortcut_rejects_a_node_that_even_empty_cannot_hold_the_pod() -> None:
+    """Removing every lower-priority pod would not free enough: no simulation, no check."""
+    table = cluster([victim("p1", "node1", LOW, "100m"), victim("p2", "node1", HIGH, "300m")])
+    pod = preemptor(cpu="300m")
+    check = FitCheck(table)
+    row = table.row_of["node1"]
+    victims, _, status = select_victims(
+        pod, table, row, check, [], default_preemption.ResourceFit.of(pod, table)
+    )
+    assert victims == [] and status is not None and status.reasons == ("Insufficient cpu",)
+    assert check.calls == 0
