@@ -23,9 +23,10 @@ Default constraints apply to pods without constraints of their own: the system d
 profile's `defaultConstraints` with `defaultingType: List`. Their selector is built, as
 upstream's helper.DefaultSelector, from the Services, ReplicationControllers, ReplicaSets and
 StatefulSets that select the pod, and upstream skips the defaults when no selector can be built.
-berth has no informers for those objects yet, so the selector comes from an optional hook on the
-handle (`handle.default_spread_selector(pod) -> LabelSelector | None`); without it the default
-constraints are inert, exactly as upstream behaves for a pod that no workload object selects.
+The objects come from App's informers (scheduler/default_selector.py) through a hook on the
+handle (`handle.default_spread_selector(pod) -> LabelSelector | None`); a handle without it
+(unit tests, the in-memory bench) leaves the default constraints inert, as upstream does for a
+pod that no workload object selects.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from typing import Any
 
 import plugins as plugin_registry
 from plugins import inter_pod_affinity
-from scheduler import framework, volumes
+from scheduler import default_selector, framework, volumes
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import AlreadyBound, Scheduler
+from scheduler.default_selector import SelectorSources
 from scheduler.kube import binder, preemption
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.events import Recorder
@@ -28,6 +29,7 @@ from scheduler.metrics import Metrics
 from scheduler.model import (
     DisruptionBudget,
     InvalidObject,
+    LabelSelector,
     PodInfo,
     compile_node,
     compile_pdb,
@@ -53,9 +55,14 @@ class _ApiHandle:
         self.volumes = VolumeStore()  # framework.VolumeHandle: filled by App's volume informers
         self.recorder: Recorder | None = None
         self.budgets: dict[str, DisruptionBudget] = {}  # "namespace/name" -> budget
+        self.selectors = SelectorSources()  # filled by App's workload informers
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         return list(self.budgets.values())
+
+    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
+        """PodTopologySpread's default constraints select by this (default_selector.py)."""
+        return self.selectors.default_selector(pod)
 
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         assert self.client is not None
@@ -242,6 +249,7 @@ class App:
             Informer(client, "/apis/policy/v1/poddisruptionbudgets", self._on_pdb),
         ]
         self.informers += self._volume_informers()
+        self.informers += self._selector_informers()
         self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
@@ -370,6 +378,31 @@ class App:
             self.handle.budgets.pop(key, None)
         else:
             self.handle.budgets[key] = compile_pdb(obj)
+
+    # --- Services and controllers: the default spread constraints' selector --------------
+
+    def _selector_informers(self) -> list[Informer]:
+        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
+            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+                try:
+                    self.handle.selectors.apply(store_kind, obj, deleted=kind == DELETED)
+                except InvalidObject as err:
+                    log.warning(
+                        "ignoring malformed selector",
+                        extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
+                    )
+
+            return on_event
+
+        return [
+            Informer(self.client, path, handler(store_kind))
+            for path, store_kind in (
+                ("/api/v1/services", default_selector.SERVICE),
+                ("/api/v1/replicationcontrollers", default_selector.REPLICATION_CONTROLLER),
+                ("/apis/apps/v1/replicasets", default_selector.REPLICA_SET),
+                ("/apis/apps/v1/statefulsets", default_selector.STATEFUL_SET),
+            )
+        ]
 
     # --- volumes: PVCs, PVs, StorageClasses, CSINodes for the volume plugins -------------
 
