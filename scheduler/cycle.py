@@ -518,6 +518,11 @@ class Scheduler:
     def _remember(self, attempt: Attempt) -> None:
         """Keep the last attempts for explain; scores only for the most recent ones, since
         their arrays are as wide as the sampled node set."""
+        if attempt.diagnosis is not None:
+            # Only this cycle's PostFilter needs the rows. Kept, a set of up to every node per
+            # unschedulable pod took `berth bench --in-memory --workload mixed` (1,000 such
+            # pods, 5,000 nodes) from 130 MB to 779 MB peak RSS.
+            attempt.diagnosis.unresolvable_rows = set()
         self.last[attempt.pod.key] = attempt
         self._scored.append(attempt)
         if len(self._scored) > KEEP_SCORES:
