@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
         return _usage("--nodes and --pods are required (except with --in-memory)")
     if len(nodes) != 1:
         return _usage("--nodes takes one number (a list only with --in-memory)")
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so each run's cluster is torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.pods < 0:
         return _usage("--pods must be >= 0")
     schedulers = tuple(s.strip() for s in args.schedulers.split(",") if s.strip())
