@@ -179,7 +179,12 @@ class FilterPlugin(Plugin, Protocol):
 
 class NodeCheck(Protocol):
     """Does `pod` pass the profile's PreFilter and Filter plugins on one row of the table as
-    it is now (pods nominated there with priority >= the pod's counted)? None = it fits."""
+    it is now (pods nominated there with priority >= the pod's counted)? None = it fits.
+
+    The scheduler's check may also carry `many(pod, rows) -> set of passing rows`, one
+    vectorized pass over many rows, offered only when every plugin's answer for a row depends
+    on that row alone (so changing several rows at once is the same as checking each alone);
+    it is None otherwise. Callers look it up with getattr, so a plain function is a check too."""
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None: ...
 

@@ -783,3 +783,61 @@ def test_shortcut_rejects_a_node_that_even_empty_cannot_hold_the_pod() -> None:
     )
     assert victims == [] and status is not None and status.reasons == ("Insufficient cpu",)
     assert check.calls == 0
+
+
+class ManyCheck(BlockingCheck):
+    """BlockingCheck that also offers the scheduler's vectorized `many(pod, rows)`: each row
+    judged on its own pods alone (row-local), as the real check guarantees."""
+
+    def __init__(self, table: NodeTable) -> None:
+        super().__init__(table)
+        self.passes = 0
+
+    def many(self, pod: PodInfo, rows: Sequence[int]) -> set[int]:
+        self.passes += 1
+        calls = self.calls
+        passed = {row for row in rows if BlockingCheck.__call__(self, pod, row) is None}
+        self.calls = calls  # one vectorized pass, not a check per row
+        return passed
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("wanted", [1, 3, 100])
+def test_chunked_verification_finds_what_one_by_one_finds(seed: int, wanted: int) -> None:
+    """Verifying the predicted victims of many nodes in one pass (`many`) gives the same
+    candidates, victims, violations and reasons as the one-by-one dry run, stops at the same
+    node, and restores the table."""
+    table, budgets, pod = random_cluster(seed)
+    before = snapshot(table)
+    rows = table.order()
+    fit = default_preemption.ResourceFit.of(pod, table)
+    slow = dry_run(pod, table, rows, BlockingCheck(table), budgets, 5, wanted, fit=fit)
+    chunked_check = ManyCheck(table)
+    fast = dry_run(pod, table, rows, chunked_check, budgets, 5, wanted, fit=fit)
+    (candidates, why), (slow_candidates, slow_why) = fast, slow
+    assert [(c.node, names(c.victims), c.pdb_violations) for c in candidates] == [
+        (c.node, names(c.victims), c.pdb_violations) for c in slow_candidates
+    ]
+    assert {n: s.reasons for n, s in why.items()} == {n: s.reasons for n, s in slow_why.items()}
+    assert snapshot(table) == before
+
+
+def test_chunked_verification_needs_no_single_row_check_when_predictions_hold() -> None:
+    """PreemptionBasic's shape on many nodes: one vectorized pass, no per-node checks."""
+    nodes = [f"node{i}" for i in range(40)]
+    pods = [victim(f"p{n}-{i}", n, LOW, "100m") for n in nodes for i in range(5)]
+    table = cluster(pods, tuple(nodes))
+    pod = preemptor(cpu="250m")
+    check = ManyCheck(table)
+    found, _ = dry_run(
+        pod,
+        table,
+        table.order(),
+        check,
+        [],
+        0,
+        10,
+        fit=default_preemption.ResourceFit.of(pod, table),
+    )
+    assert len(found) == 10 and all(len(c.victims) == 3 for c in found)
+    assert (check.calls, check.passes) == (0, 1)
