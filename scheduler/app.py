@@ -163,7 +163,10 @@ def build_profiles(
 
 
 @dataclass
-class _Observer:
+class MetricsObserver:
+    """cycle.Observer onto the Prometheus metrics (also used by the in-memory bench, so
+    their cost is part of the engine's there too)."""
+
     metrics: Metrics
 
     def attempt(self, result: str, profile: str, seconds: float) -> None:
@@ -235,7 +238,7 @@ class App:
             self.queue,
             self.profiles,
             _Reporter(self.recorder),
-            _Observer(self.metrics),
+            MetricsObserver(self.metrics),
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
             nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
             on_preemption=self.metrics.observe_preemption,
@@ -382,46 +385,53 @@ class App:
     # --- Services and controllers: the default spread constraints' selector --------------
 
     def _selector_informers(self) -> list[Informer]:
-        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
-            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
-                try:
-                    self.handle.selectors.apply(store_kind, obj, deleted=kind == DELETED)
-                except InvalidObject as err:
-                    log.warning(
-                        "ignoring malformed selector",
-                        extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
-                    )
+        def apply(store_kind: str, kind: str, obj: JSON) -> None:
+            try:
+                self.handle.selectors.apply(store_kind, obj, deleted=kind == DELETED)
+            except InvalidObject as err:
+                log.warning(
+                    "ignoring malformed selector",
+                    extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
+                )
 
-            return on_event
-
-        return [
-            Informer(self.client, path, handler(store_kind))
-            for path, store_kind in (
+        return self._store_informers(
+            (
                 ("/api/v1/services", default_selector.SERVICE),
                 ("/api/v1/replicationcontrollers", default_selector.REPLICATION_CONTROLLER),
                 ("/apis/apps/v1/replicasets", default_selector.REPLICA_SET),
                 ("/apis/apps/v1/statefulsets", default_selector.STATEFUL_SET),
-            )
-        ]
+            ),
+            apply,
+        )
+
+    def _store_informers(
+        self,
+        sources: Sequence[tuple[str, str]],
+        apply: Callable[[str, str, JSON], None],
+    ) -> list[Informer]:
+        """One informer per (API path, store kind); each event becomes apply(store kind,
+        event kind, object)."""
+
+        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
+            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+                apply(store_kind, kind, obj)
+
+            return on_event
+
+        return [Informer(self.client, path, handler(kind)) for path, kind in sources]
 
     # --- volumes: PVCs, PVs, StorageClasses, CSINodes for the volume plugins -------------
 
     def _volume_informers(self) -> list[Informer]:
-        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
-            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
-                self._on_volume_object(store_kind, kind, obj)
-
-            return on_event
-
-        return [
-            Informer(self.client, path, handler(store_kind))
-            for path, store_kind in (
+        return self._store_informers(
+            (
                 ("/api/v1/persistentvolumeclaims", volumes.PVC),
                 ("/api/v1/persistentvolumes", volumes.PV),
                 ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
                 ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
-            )
-        ]
+            ),
+            self._on_volume_object,
+        )
 
     def _on_volume_object(self, store_kind: str, kind: str, obj: JSON) -> None:
         """Keep the store current; any change may make a pod waiting on volumes schedulable

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import plugins as plugin_registry
-from scheduler.app import build_profiles
+from scheduler.app import MetricsObserver, build_profiles
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.workloads import Workload, init_namespace
 from scheduler.cache import Cache
@@ -109,25 +109,6 @@ class _Reporter:
             self._done()
 
 
-class _Observer:
-    """The metrics `berth run` records, so their cost is part of the engine's."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def attempt(self, result: str, profile: str, seconds: float) -> None:
-        self.metrics.observe_attempt(result, profile, seconds)
-
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
-        self.metrics.observe_sli(attempts, seconds_since_arrival)
-
-    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
-        self.metrics.observe_extension_point(point, status, profile, seconds)
-
-    def plugin(self, plugin: str, point: str, seconds: float) -> None:
-        self.metrics.observe_plugin(plugin, point, "Success", seconds)
-
-
 async def run_once(
     workload: Workload,
     nodes: int,
@@ -173,7 +154,7 @@ async def run_once(
         queue,
         profiles,
         reporter,
-        _Observer(metrics),
+        MetricsObserver(metrics),
         percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
     )
 
