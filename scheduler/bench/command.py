@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 # scheduler.bench.workloads.WORKLOADS, kept light here
-WORKLOAD_NAMES = ("basic", "mixed", "spread", "affinity", "preemption")
+WORKLOAD_NAMES = ("basic", "service", "mixed", "spread", "affinity", "preemption")
 SCHEDULER_NAMES = ("berth", "kube-scheduler", "null")
 
 

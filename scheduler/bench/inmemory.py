@@ -29,8 +29,9 @@ from scheduler.bench.workloads import Workload, init_namespace
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import Scheduler
+from scheduler.default_selector import SERVICE, SelectorSources
 from scheduler.metrics import Metrics
-from scheduler.model import DisruptionBudget, PodInfo, compile_node, compile_pod
+from scheduler.model import DisruptionBudget, LabelSelector, PodInfo, compile_node, compile_pod
 from scheduler.queue import SchedulingQueue
 
 JSON = dict[str, Any]
@@ -74,7 +75,11 @@ class _Handle:
         self.cache: Cache | None = None
         self.queue: SchedulingQueue | None = None
         self.reporter: _Reporter | None = None
+        self.selectors = SelectorSources()  # the workload's Services, as App's informers fill it
         self._done = done
+
+    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
+        return self.selectors.default_selector(pod)
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         self.bound += 1
@@ -134,6 +139,9 @@ async def run_once(
     handle = _Handle(one_done)
     reporter = _Reporter(one_done)
     handle.reporter = reporter
+    for service in workload.service_objects():
+        service["metadata"]["namespace"] = "bench"
+        handle.selectors.apply(SERVICE, service, deleted=False)
     metrics = Metrics(process_metrics=False)
     profiles = build_profiles(config, handle)
     first = profiles[SCHEDULER_NAME]

@@ -353,11 +353,13 @@ async def _create_nodes(kubeconfig: str, nodes: list[JSON]) -> None:
 async def _create_init_pods(
     kubeconfig: str, workload: Workload, node_names: list[str], namespace: str
 ) -> None:
-    """The workload's PriorityClasses (kept if they exist) and its init pods, bound to their
-    nodes, in init_namespace(namespace). Nothing to do for a workload without them."""
+    """The workload's PriorityClasses (kept if they exist), its Services in `namespace`, and
+    its init pods, bound to their nodes, in init_namespace(namespace). Nothing to do for a
+    workload without them. Runs before the scheduler starts, so its caches hold them."""
     classes = workload.priority_classes()
+    services = workload.service_objects()
     pods = workload.init_pods(node_names, namespace)
-    if not classes and not pods:
+    if not classes and not services and not pods:
         return
     async with Client.from_kubeconfig(
         kubeconfig, qps=0, connections=CREATE_CONCURRENCY, user_agent="berth-bench-init"
@@ -365,6 +367,11 @@ async def _create_init_pods(
         for pc in classes:
             with contextlib.suppress(ApiError):  # 409: it exists
                 await client.post("/apis/scheduling.k8s.io/v1/priorityclasses", pc)
+        if services:
+            with contextlib.suppress(ApiError):  # 409: it exists
+                await client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+            for service in services:
+                await client.post(f"/api/v1/namespaces/{namespace}/services", service)
         if not pods:
             return
         ns = init_namespace(namespace)

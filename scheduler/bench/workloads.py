@@ -201,6 +201,9 @@ class Workload:
     # How many pods of a group can be scheduled at most on so many nodes, for groups that
     # are bounded by more than the `schedulable` flag (group name -> count).
     group_limits: Callable[[int], Mapping[str, int]] = lambda nodes: {}
+    # Services (name, selector) in the measured namespace, created before the scheduler
+    # starts: a pod they select gets PodTopologySpread's default constraints.
+    services: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def slots(self) -> tuple[PodGroup, ...]:
@@ -254,6 +257,18 @@ class Workload:
                 out.append(pod)
         return out
 
+    def service_objects(self) -> list[JSON]:
+        """The Service objects of `services`, without namespace."""
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name},
+                "spec": {"selector": dict(selector), "ports": [{"port": 80}]},
+            }
+            for name, selector in self.services
+        ]
+
     def priority_classes(self) -> list[JSON]:
         """The PriorityClass objects the workload's pods (init ones included) name."""
         groups = (*self.groups, *self.init_groups(1))
@@ -285,6 +300,23 @@ def basic(zones: int = 3) -> Workload:
         node_shape=_default_shape(zones),
         groups=(PodGroup("default", 1, "100m", "500Mi"),),
         zones=zones,
+    )
+
+
+def service(zones: int = 3) -> Workload:
+    """`basic` with the pods selected by a Service, as a Deployment's pods usually are: the
+    system default constraints (hostname maxSkew 3, zone maxSkew 5, ScheduleAnyway) then
+    spread them, in berth and in kube-scheduler alike."""
+    return Workload(
+        name="service",
+        description=(
+            "identical pods (100m CPU, 500Mi) selected by a Service, so the system default "
+            "topology spreading applies, on identical nodes (4 CPU, 32Gi, 110 pods)"
+        ),
+        node_shape=_default_shape(zones),
+        groups=(PodGroup("default", 1, "100m", "500Mi"),),
+        zones=zones,
+        services=(("bench", (("app", "bench"),)),),
     )
 
 
@@ -464,6 +496,7 @@ def preemption(zones: int = 3) -> Workload:
 
 WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "basic": basic,
+    "service": service,
     "mixed": mixed,
     "spread": spread,
     "affinity": affinity,

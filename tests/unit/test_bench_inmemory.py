@@ -14,6 +14,7 @@ from scheduler.bench.stats import overcommitted
     [
         pytest.param("basic", 20, 100, id="basic"),
         pytest.param("mixed", 20, 100, id="mixed"),
+        pytest.param("service", 20, 100, id="service-default-spreading"),
         pytest.param("basic", 3, 200, id="basic-fills-the-nodes"),
     ],
 )

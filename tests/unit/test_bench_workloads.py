@@ -29,7 +29,7 @@ def test_cli_knows_every_workload() -> None:
 
 def test_unknown_workload_names_the_known_ones() -> None:
     """get() of an unknown name says which names exist."""
-    with pytest.raises(KeyError, match="basic, mixed, spread, affinity, preemption"):
+    with pytest.raises(KeyError, match="basic, service, mixed, spread, affinity, preemption"):
         workloads.get("nope")
 
 
@@ -362,3 +362,16 @@ async def test_in_memory_engine_runs_the_workload(
         zones = {n["metadata"]["name"]: n["metadata"]["labels"][ZONE] for n in w.nodes(nodes)}
         per_zone = Counter(zones[node] for node in result.placement.values())
         assert max(per_zone.values()) - min(per_zone.values()) <= 5
+
+
+def test_service_workload_selects_its_pods_so_default_spreading_applies() -> None:
+    """Every pod of `service` is selected by the workload's Service (the default spread
+    constraints' selector), and the other workloads create none."""
+    workload = workloads.get("service")
+    (service,) = workload.service_objects()
+    selector = service["spec"]["selector"]
+    for pod in workload.pods(20, "berth"):
+        labels = pod["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in selector.items())
+        assert "topologySpreadConstraints" not in pod["spec"]
+    assert not workloads.get("basic").service_objects()
