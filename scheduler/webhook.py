@@ -45,8 +45,6 @@ admission, which `Ignore` would *not* cover): any error is logged and the pod go
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import logging
 import re
 import tempfile
@@ -433,54 +431,15 @@ class TlsFiles:
 
 def self_signed(directory: Path, hosts: Iterable[str]) -> TlsFiles:
     """Write a throwaway CA and a serving certificate for `hosts` (DNS names or IPs)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from scheduler import tls
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    valid = dt.timedelta(days=365)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-webhook-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + valid)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    sans: list[x509.GeneralName] = []
-    for host in dict.fromkeys(hosts):
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-webhook")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + valid)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
+    ca = tls.certificate_authority("berth-webhook-ca")
+    serving = tls.serving_certificate(ca, "berth-webhook", hosts)
     files = TlsFiles(directory / "tls.crt", directory / "tls.key", directory / "ca.crt")
-    files.ca.write_bytes(ca.public_bytes(pem))
-    files.cert.write_bytes(cert.public_bytes(pem))
-    files.key.touch(mode=0o600)
-    files.key.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    files.ca.write_bytes(ca.cert_pem())
+    files.cert.write_bytes(serving.cert_pem())
+    tls.write_private(files.key, serving.key_pem())
     return files
 
 
