@@ -380,21 +380,39 @@ class Scheduler:
                 out.append((row, entry.pod))
         return out
 
-    @contextlib.contextmanager
-    def _reserving(self, pod: PodInfo, only: int | None = None) -> Iterator[None]:
-        """Count the nominated pods that outrank `pod` on their nodes while filters run
-        (on row `only`, if given); the table is restored afterwards."""
-        table = self.cache.table
-        added = []
+    def _nominated_by_row(self, pod: PodInfo) -> dict[int, list[PodInfo]]:
+        """_nominated_for, grouped by row."""
+        by_row: dict[int, list[PodInfo]] = {}
         for row, other in self._nominated_for(pod) if self.nominated else ():
-            if (only is None or row == only) and other.uid not in table.pods[row]:
-                table.add_pod(row, other)
-                added.append((row, other))
+            by_row.setdefault(row, []).append(other)
+        return by_row
+
+    @contextlib.contextmanager
+    def _reserve(self, by_row: Mapping[int, list[PodInfo]], rows: Iterable[int]) -> Iterator[None]:
+        """Count the nominated pods `by_row` on `rows` while filters run; the table is
+        restored afterwards."""
+        table = self.cache.table
+        added = [
+            (row, other)
+            for row in rows
+            for other in by_row.get(row, ())
+            if other.uid not in table.pods[row]
+        ]
+        for row, other in added:
+            table.add_pod(row, other)
         try:
             yield
         finally:
             for row, other in added:
                 table.remove_pod(row, other)
+
+    def _reserving(
+        self, pod: PodInfo, only: int | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Count the nominated pods that outrank `pod` on their nodes while filters run
+        (on row `only`, if given)."""
+        by_row = self._nominated_by_row(pod)
+        return self._reserve(by_row, by_row if only is None else (only,))
 
     def _place_nominated(self, pod: PodInfo, profile: Profile) -> tuple[int, CycleState] | None:
         """A pod nominated to a node tries that node first; if it fits there, it goes there
@@ -428,25 +446,7 @@ class Scheduler:
         were checked alone (framework.NodeCheck)."""
         table = self.cache.table
         redo = [p for p in profile.pre_filter if not finished or not _row_local(p, pod)]
-        by_row: dict[int, list[PodInfo]] = {}
-        for row, other in self._nominated_for(pod) if self.nominated else ():
-            by_row.setdefault(row, []).append(other)
-
-        @contextlib.contextmanager
-        def reserving(rows: Iterable[int]) -> Iterator[None]:
-            added = [
-                (row, other)
-                for row in rows
-                for other in by_row.get(row, ())
-                if other.uid not in table.pods[row]
-            ]
-            for row, other in added:
-                table.add_pod(row, other)
-            try:
-                yield
-            finally:
-                for row, other in added:
-                    table.remove_pod(row, other)
+        by_row = self._nominated_by_row(pod)
 
         def check(pod: PodInfo, row: int) -> Status | None:
             cycle_state = state
@@ -466,14 +466,14 @@ class Scheduler:
                     continue
                 return Status(status.code, status.reasons, plugin.name)
             seen = Diagnosis(total_nodes=1)
-            with reserving((row,)):
+            with self._reserve(by_row, (row,)):
                 passed = profile.run_filters(cycle_state, pod, table, np.asarray([row]), seen)
             if passed.size:
                 return None
             return Status.unschedulable(*seen.counts, resolvable=not seen.unresolvable_rows)
 
         def many(pod: PodInfo, rows: Sequence[int]) -> set[int]:
-            with reserving(rows):
+            with self._reserve(by_row, rows):
                 passed = profile.run_filters(state, pod, table, np.asarray(rows), None)
             return {int(r) for r in passed}
 
