@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -335,9 +335,10 @@ class Scheduler:
         chunk = max(wanted, 256)
         found: list[Rows] = []
         count = processed = 0
+        by_row = self._nominated_by_row(pod)
         while processed < total and count < wanted:
             rows = rotated[processed : processed + chunk]
-            with self._reserving(pod):
+            with self._reserve(by_row, rows):
                 passed = profile.run_filters(state, pod, self.cache.table, rows, diagnosis)
             if count + passed.size > wanted:
                 # Stop exactly at the wanted-th feasible node, as upstream does.
@@ -389,30 +390,28 @@ class Scheduler:
 
     @contextlib.contextmanager
     def _reserve(self, by_row: Mapping[int, list[PodInfo]], rows: Iterable[int]) -> Iterator[None]:
-        """Count the nominated pods `by_row` on `rows` while filters run; the table is
-        restored afterwards."""
+        """Count the nominated pods `by_row` on those of `rows` they are nominated to while
+        filters run; the table, row generations included, is restored afterwards."""
+        if not by_row:
+            yield
+            return
         table = self.cache.table
+        among = set(rows.tolist() if isinstance(rows, np.ndarray) else rows)
         added = [
             (row, other)
-            for row in rows
-            for other in by_row.get(row, ())
+            for row, others in by_row.items()
+            if row in among
+            for other in others
             if other.uid not in table.pods[row]
         ]
-        for row, other in added:
-            table.add_pod(row, other)
-        try:
-            yield
-        finally:
+        with table.trial():
             for row, other in added:
-                table.remove_pod(row, other)
-
-    def _reserving(
-        self, pod: PodInfo, only: int | None = None
-    ) -> contextlib.AbstractContextManager[None]:
-        """Count the nominated pods that outrank `pod` on their nodes while filters run
-        (on row `only`, if given)."""
-        by_row = self._nominated_by_row(pod)
-        return self._reserve(by_row, by_row if only is None else (only,))
+                table.add_pod(row, other)
+            try:
+                yield
+            finally:
+                for row, other in added:
+                    table.remove_pod(row, other)
 
     def _place_nominated(self, pod: PodInfo, profile: Profile) -> tuple[int, CycleState] | None:
         """A pod nominated to a node tries that node first; if it fits there, it goes there
@@ -425,7 +424,7 @@ class Scheduler:
         state = CycleState()
         if profile.run_pre_filter(state, pod, table) is not None:
             return None
-        with self._reserving(pod, only=row):
+        with self._reserve(self._nominated_by_row(pod), (row,)):
             passed = profile.run_filters(state, pod, table, np.asarray([row]), None)
         return (row, state) if passed.size else None
 
@@ -443,7 +442,8 @@ class Scheduler:
         The pods nominated elsewhere do not change during a dry run, so they are looked up
         once. When every PreFilter and Filter plugin is row-local for the pod, the check also
         offers `many(pod, rows)`: one vectorized filter pass over many rows, each as if it
-        were checked alone (framework.NodeCheck)."""
+        were checked alone, and `stamp(row)`, what a row's verdict depends on besides the pod
+        (framework.NodeCheck)."""
         table = self.cache.table
         redo = [p for p in profile.pre_filter if not finished or not _row_local(p, pod)]
         by_row = self._nominated_by_row(pod)
@@ -477,8 +477,15 @@ class Scheduler:
                 passed = profile.run_filters(state, pod, table, np.asarray(rows), None)
             return {int(r) for r in passed}
 
-        row_local = not redo and all(_row_local(p, pod) for p in profile.filter)
-        return _NodeCheck(check, many if row_local else None)
+        def stamp(row: int) -> Hashable:
+            # All a row-local verdict depends on besides the pod: the row, and the nominated
+            # pods counted on it (a new version of one is another pod here).
+            nominated = tuple((p.uid, p.resource_version) for p in by_row.get(row, ()))
+            return int(table.generation[row]), nominated
+
+        if not redo and all(_row_local(p, pod) for p in profile.filter):
+            return _NodeCheck(check, many, stamp)
+        return _NodeCheck(check, None, None)
 
     def _post_filter(
         self, pod: PodInfo, profile: Profile, state: CycleState, attempt: Attempt
@@ -643,6 +650,7 @@ class _NodeCheck:
 
     one: Callable[[PodInfo, int], Status | None]
     many: Callable[[PodInfo, Sequence[int]], set[int]] | None
+    stamp: Callable[[int], Hashable] | None
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None:
         return self.one(pod, row)

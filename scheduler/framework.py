@@ -184,7 +184,10 @@ class NodeCheck(Protocol):
     The scheduler's check may also carry `many(pod, rows) -> set of passing rows`, one
     vectorized pass over many rows, offered only when every plugin's answer for a row depends
     on that row alone (so changing several rows at once is the same as checking each alone);
-    it is None otherwise. Callers look it up with getattr, so a plain function is a check too."""
+    it is None otherwise. With it comes `stamp(row) -> Hashable`: the row's generation and the
+    nominated pods counted on it. While a row's stamp is unchanged, so is the verdict for pods
+    of one equivalence class (PodInfo.class_key), which lets results be kept between cycles.
+    Callers look both up with getattr, so a plain function is a check too."""
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None: ...
 

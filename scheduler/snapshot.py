@@ -11,7 +11,8 @@ snapshot of that cycle: informer updates are applied between cycles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,19 @@ class NodeTable:
     def touch(self, row: int) -> None:
         """Mark a row changed without changing its columns (e.g. a pod's labels moved)."""
         self._touch(row)
+
+    @contextlib.contextmanager
+    def trial(self) -> Iterator[None]:
+        """For changes the caller undoes before leaving (a preemption dry run, nominated pods
+        counted while filters run): row generations are put back afterwards, so per-row caches
+        keyed by generation keep what they computed for the rows as they are again. Safe because
+        the clock never goes back: a result computed inside carries a generation no row will
+        have again."""
+        saved = self.generation.copy()
+        try:
+            yield
+        finally:
+            self.generation[: saved.size] = saved
 
     def _touch(self, row: int) -> None:
         self._clock += 1

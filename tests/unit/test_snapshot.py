@@ -365,3 +365,23 @@ def test_masks_over_a_subset_of_rows(labelled: NodeTable) -> None:
     assert selector_mask(labelled, {"zone": "b"}, subset).tolist() == [False, True]
     field = requirement_mask(labelled, r("metadata.name", "In", "n4"), subset, field=True)
     assert np.asarray(field).tolist() == [True, False]
+
+
+def test_trial_puts_generations_back_and_later_changes_still_show() -> None:
+    """Changes undone inside a trial leave every row's generation as it was, so per-row
+    caches keep their results; a generation seen inside is never seen again, and a real
+    change afterwards still moves the row on."""
+    table = build_table(
+        [make_node("n1").capacity(cpu="4").obj_(), make_node("n2").capacity(cpu="4").obj_()],
+        [make_pod("p").req(cpu="1").node("n1").obj_()],
+    )
+    before = table.generation.copy()
+    extra = compile_pod(make_pod("q").req(cpu="1").obj_())
+    with table.trial():
+        table.add_pod(0, extra)
+        inside = int(table.generation[0])
+        table.remove_pod(0, extra)
+    assert table.generation.tolist() == before.tolist()
+    assert inside != int(before[0])
+    table.add_pod(1, extra)
+    assert int(table.generation[1]) > inside

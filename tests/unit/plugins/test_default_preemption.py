@@ -37,7 +37,7 @@ from scheduler.model import DisruptionBudget, PodInfo, compile_pdb, compile_pod
 from scheduler.snapshot import NodeTable
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table
-from tests.unit.test_cycle import World, nodes
+from tests.unit.test_cycle import NAME, World, nodes
 
 JSON = dict[str, Any]
 LOW, MID, HIGH, VERY_HIGH = 0, 100, 1000, 2000
@@ -663,6 +663,24 @@ async def test_nominated_pod_reserves_its_node_against_lower_priority_pods() -> 
     await world.scheduler.drain()
 
 
+async def test_a_second_preemptor_of_the_class_sees_the_first_ones_nomination() -> None:
+    """Dry-run outcomes are kept per class between cycles, but a node's outcome is redone once
+    a pod is nominated there: the second preemptor does not take the node the first one is
+    waiting for, although it needs fewer victims than the other."""
+    world = World(nodes(2, cpu="2"))
+    world.bound(running("big", "n0000", LOW, "2"))
+    world.bound(running("half1", "n0001", LOW, "1"))
+    world.bound(running("half2", "n0001", LOW, "1"))
+    first = world.schedule(pending("first", HIGH, "2"))
+    assert (first.nominated, first.victims) == ("n0000", ("default/big",))
+    second = world.schedule(pending("second", HIGH, "2"))
+    assert second.nominated == "n0001"
+    assert sorted(second.victims) == ["default/half1", "default/half2"]
+    (plugin,) = world.scheduler.profiles[NAME].post_filter
+    assert isinstance(plugin, DefaultPreemption) and plugin._memos, "the outcomes were kept"
+    await world.scheduler.drain()
+
+
 async def test_preemption_policy_never_in_the_cycle_message() -> None:
     world = World(nodes(1, cpu="1"))
     world.bound(running("low", "n0000", LOW, "1"))
@@ -841,3 +859,98 @@ def test_chunked_verification_needs_no_single_row_check_when_predictions_hold() 
     )
     assert len(found) == 10 and all(len(c.victims) == 3 for c in found)
     assert (check.calls, check.passes) == (0, 1)
+
+
+# --- outcomes kept between dry runs (RowMemo) --------------------------------------------------
+
+
+class StampedCheck(ManyCheck):
+    """ManyCheck as the scheduler offers it for row-local filters: pods `nominated` to a row
+    (priority >= the preemptor's) count there while it is checked, and `stamp(row)` is the
+    row's generation with those pods."""
+
+    def __init__(self, table: NodeTable) -> None:
+        super().__init__(table)
+        self.nominated: dict[int, list[PodInfo]] = {}
+
+    def _with_nominated(self, rows: Sequence[int], judge: Any) -> Any:
+        added = [(r, p) for r in rows for p in self.nominated.get(r, ())]
+        with self.table.trial():
+            for r, p in added:
+                self.table.add_pod(r, p)
+            try:
+                return judge()
+            finally:
+                for r, p in added:
+                    self.table.remove_pod(r, p)
+
+    def __call__(self, pod: PodInfo, row: int) -> Status | None:
+        return cast(
+            "Status | None",
+            self._with_nominated([row], lambda: super(StampedCheck, self).__call__(pod, row)),
+        )
+
+    def many(self, pod: PodInfo, rows: Sequence[int]) -> set[int]:
+        return cast(
+            set[int], self._with_nominated(rows, lambda: super(StampedCheck, self).many(pod, rows))
+        )
+
+    def stamp(self, row: int) -> Any:
+        return int(self.table.generation[row]), tuple(p.uid for p in self.nominated.get(row, ()))
+
+
+def distinct_cluster(seed: int) -> tuple[NodeTable, list[DisruptionBudget], PodInfo]:
+    """random_cluster with a distinct start time per pod: no two pods are equally important,
+    so the victims on a node do not depend on the order its pods are listed in."""
+    table, budgets, pod = random_cluster(seed)
+    for i, row in enumerate(table.live_rows().tolist()):
+        for j, old in enumerate(list(table.pods[row].values())):
+            raw = dict(old.raw, status={"startTime": f"2024-01-01T{i:02d}:{j:02d}:00Z"})
+            table.remove_pod(row, old)
+            table.add_pod(row, compile_pod(raw))
+    return table, budgets, pod
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_kept_outcomes_match_a_fresh_dry_run_as_the_cluster_changes(seed: int) -> None:
+    """A dry run that takes kept outcomes for the rows whose stamp did not move finds the same
+    candidates, victims and reasons as a fresh one, while pods come and go and pods are
+    nominated; and a second dry run over an unchanged cluster tries no node at all."""
+    table, budgets, pod = distinct_cluster(seed)
+    rng = random.Random(seed)
+    rows = table.order()
+    fit = default_preemption.ResourceFit.of(pod, table)
+    kept_check = StampedCheck(table)
+    memo = default_preemption.RowMemo(kept_check.stamp)
+    for step in range(15):
+        row = int(rng.choice(rows.tolist()))
+        change = rng.choice(["add", "remove", "nominate", "unnominate", "none"])
+        if change == "add":
+            raw = victim(f"new{step}", table.node(row).name, rng.choice([LOW, MID]), "100m")
+            raw["status"] = {"startTime": f"2024-02-01T00:00:{step:02d}Z"}
+            table.add_pod(row, compile_pod(raw))
+        elif change == "remove" and table.pods[row]:
+            table.remove_pod(row, rng.choice(list(table.pods[row].values())))
+        elif change == "nominate":
+            other = compile_pod(
+                make_pod(f"nominated{step}").priority(pod.priority).req(cpu="100m").obj_()
+            )
+            kept_check.nominated.setdefault(row, []).append(other)
+        elif change == "unnominate":
+            kept_check.nominated.pop(row, None)
+        fresh_check = StampedCheck(table)
+        fresh_check.nominated = kept_check.nominated
+        offset, wanted = rng.randrange(rows.size), rng.choice([1, 3, 100])
+        fresh = dry_run(pod, table, rows, fresh_check, budgets, offset, wanted, fit=fit)
+        kept = dry_run(pod, table, rows, kept_check, budgets, offset, wanted, fit=fit, memo=memo)
+        assert [(c.node, names(c.victims), c.pdb_violations) for c in kept[0]] == [
+            (c.node, names(c.victims), c.pdb_violations) for c in fresh[0]
+        ]
+        assert {n: s.reasons for n, s in kept[1].items()} == {
+            n: s.reasons for n, s in fresh[1].items()
+        }
+    again = dry_run(pod, table, rows, kept_check, budgets, 0, rows.size, fit=fit, memo=memo)
+    cost = kept_check.calls, kept_check.passes
+    once_more = dry_run(pod, table, rows, kept_check, budgets, 0, rows.size, fit=fit, memo=memo)
+    assert [c.node for c in once_more[0]] == [c.node for c in again[0]]
+    assert (kept_check.calls, kept_check.passes) == cost
