@@ -385,3 +385,35 @@ def test_trial_puts_generations_back_and_later_changes_still_show() -> None:
     assert inside != int(before[0])
     table.add_pod(1, extra)
     assert int(table.generation[1]) > inside
+
+
+def test_add_pods_and_remove_pods_are_add_pod_and_remove_pod_for_each() -> None:
+    """The bulk forms leave every column as the one-at-a-time forms do, two pods on one row,
+    a pod already there and a new extended resource included."""
+    nodes = [make_node(f"n{i}").capacity(cpu="8", memory="8Gi").obj_() for i in range(3)]
+    bound = [make_pod("there").req(cpu="1").node("n0").obj_()]
+    pods = [
+        compile_pod(make_pod("a").req(cpu="1", memory="1Gi").obj_()),
+        compile_pod(make_pod("b").req(cpu="500m").obj_()),
+        compile_pod(make_pod("c").req(**{"example.com/gpu": "2"}).obj_()),
+        compile_pod(bound[0]),
+    ]
+    placed = [(0, pods[0]), (0, pods[1]), (2, pods[2]), (0, pods[3])]
+    one, bulk = build_table(nodes, bound), build_table(nodes, bound)
+    for row, pod in placed:
+        one.add_pod(row, pod)
+    bulk.add_pods(placed)
+
+    def columns(table: NodeTable) -> Any:
+        live = table.live_rows()
+        wanted = sorted(table.resource_index)
+        requested = {r: table.requested[live, table.resource_index[r]].tolist() for r in wanted}
+        pods = [sorted(table.pods[int(row)]) for row in live]
+        return requested, table.nonzero_requested[live].tolist(), pods
+
+    assert columns(bulk) == columns(one)
+    assert all(bulk.generation[row] > 0 for row in (0, 2))
+    for row, pod in placed[:3]:
+        one.remove_pod(row, pod)
+    bulk.remove_pods(placed[:3])
+    assert columns(bulk) == columns(one)
