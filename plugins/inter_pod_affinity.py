@@ -171,9 +171,12 @@ class InterPodAffinity:
     # --- PreFilter / Filter ---------------------------------------------------------------
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
-        computed = self._filter_state(pod, table)
         affinity = pod.pod_affinity
         has_required = affinity is not None and bool(affinity.required or affinity.required_anti)
+        if not has_required and table.affinity_pods == 0:
+            self._index.attach(table)  # no existing pod has terms to repel it: read rows later
+            return SKIP
+        computed = self._filter_state(pod, table)
         if not computed.existing_anti_affinity and not has_required:
             return SKIP
         state.write(_PRE_FILTER_KEY, computed)
@@ -223,7 +226,10 @@ class InterPodAffinity:
     ) -> Status | None:
         affinity = pod.pod_affinity
         has_preferred = affinity is not None and bool(affinity.preferred or affinity.preferred_anti)
-        if self.args.ignore_preferred_terms_of_existing_pods and not has_preferred:
+        if not has_preferred and (
+            self.args.ignore_preferred_terms_of_existing_pods or table.affinity_pods == 0
+        ):
+            self._index.attach(table)
             return SKIP
         index = self._index
         index.refresh(table)
@@ -403,11 +409,16 @@ class _PodIndex:
                 out.append(group)
         return out
 
-    def refresh(self, table: NodeTable) -> None:
-        """Bring the index up to date with `table` (a different table starts it over)."""
+    def attach(self, table: NodeTable) -> None:
+        """Index `table` from now on (a different table starts it over); rows are read at
+        the next refresh."""
         if table is not self.table:
             self._reset()
             self.table = table
+
+    def refresh(self, table: NodeTable) -> None:
+        """Bring the index up to date with `table` (a different table starts it over)."""
+        self.attach(table)
         size = table.generation.size
         if self.seen.size != size:
             grown = np.full(size, -1, dtype=np.int64)
