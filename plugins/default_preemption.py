@@ -146,7 +146,9 @@ class DefaultPreemption:
         budgets = list(self.handle.disruption_budgets()) if self.handle is not None else []
         offset = self._rng.randrange(potential.size) if potential.size else 0
         wanted = self.args.num_candidates(int(potential.size))
-        fit = ResourceFit.of(pod, table) if RESOURCE_FILTER in diagnosis.by_plugin else None
+        fit = None
+        if RESOURCE_FILTER in diagnosis.by_plugin:
+            fit = ResourceFit.of(pod, table, getattr(check, "nominated", None))
         memo = self._memo(pod, table, check, budgets)
         candidates, statuses = dry_run(
             pod, table, potential, check, budgets, offset, wanted, fit=fit, memo=memo
@@ -288,18 +290,25 @@ _FIT_RESOURCES = ("cpu", "memory", "pods")  # checked by NodeResourcesFit whenev
 @dataclass(frozen=True)
 class ResourceFit:
     """What NodeResourcesFit checks that arithmetic can predict: the pod's cpu, memory and pods
-    requests against a node's allocatable minus what its pods request. Each is a necessary
-    condition for passing the filter (nominated pods only add to what the node holds)."""
+    requests against a node's allocatable minus what its pods and the pods nominated to it
+    request. Each is a necessary condition for passing the check, which counts them too."""
 
     columns: tuple[int, ...]  # NodeTable resource columns the pod requests
     names: tuple[str, ...]
     request: tuple[int, ...]  # the pod's request in those columns
+    # The pods nominated to a row that the check counts there (NodeCheck.nominated).
+    nominated: Callable[[int], Sequence[PodInfo]] | None = None
     # A dry run asks for the same pods' requests on every node it visits (a fifth of its time
     # in PreemptionBasic's shape); a pod's requests never change, so they are kept by uid.
     _requests: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, pod: PodInfo, table: NodeTable) -> ResourceFit:
+    def of(
+        cls,
+        pod: PodInfo,
+        table: NodeTable,
+        nominated: Callable[[int], Sequence[PodInfo]] | None = None,
+    ) -> ResourceFit:
         vector = table.request_vector(pod)
         picked = [
             (table.resource_index[r], r)
@@ -310,12 +319,18 @@ class ResourceFit:
             tuple(c for c, _ in picked),
             tuple(r for _, r in picked),
             tuple(int(vector[c]) for c, _ in picked),
+            nominated,
         )
 
     def free(self, table: NodeTable, row: int) -> list[int]:
-        """What the node has left in those columns."""
+        """What the node has left in those columns, the nominated pods counted there taken
+        off (without them, a node full of nominated pods fails every prediction)."""
         columns = list(self.columns)
-        return [int(x) for x in table.allocatable[row, columns] - table.requested[row, columns]]
+        left = [int(x) for x in table.allocatable[row, columns] - table.requested[row, columns]]
+        for other in self.nominated(row) if self.nominated is not None else ():
+            if other.uid not in table.pods[row]:
+                left = [x - r for x, r in zip(left, self.requests(other), strict=True)]
+        return left
 
     def requests(self, pod: PodInfo) -> tuple[int, ...]:
         """`pod`'s requests in the same columns."""
@@ -618,13 +633,11 @@ def _verify(
         if isinstance(plan, _Plan) and plan.lost:
             plans[row] = plan
     removed = [(row, p) for row, plan in plans.items() for p, _ in plan.lost or ()]
-    for row, p in removed:
-        table.remove_pod(row, p)
+    table.remove_pods(removed)
     try:
         passed = many(pod, list(plans)) if plans else set()
     finally:
-        for row, p in removed:
-            table.add_pod(row, p)
+        table.add_pods(removed)
     return {row: plan for row, plan in plans.items() if row in passed}
 
 

@@ -187,7 +187,8 @@ class NodeCheck(Protocol):
     it is None otherwise. With it comes `stamp(row) -> Hashable`: the row's generation and the
     nominated pods counted on it. While a row's stamp is unchanged, so is the verdict for pods
     of one equivalence class (PodInfo.class_key), which lets results be kept between cycles.
-    Callers look both up with getattr, so a plain function is a check too."""
+    It also carries `nominated(row)`: the pods nominated to that row that it counts there.
+    Callers look these up with getattr, so a plain function is a check too."""
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None: ...
 
