@@ -196,7 +196,7 @@ class Scheduler:
             self.observer.attempt(
                 "error" if error else "unschedulable", profile.scheduler_name, elapsed
             )
-            plugins = frozenset(attempt.diagnosis.by_plugin) if attempt.diagnosis else frozenset()
+            plugins = _rejecting_plugins(attempt)
             self.queue.requeue(entry, plugins, error=error)
             message = status.message if status else "unknown"
             self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
@@ -685,6 +685,18 @@ class _NodeCheck:
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None:
         return self.one(pod, row)
+
+
+def _rejecting_plugins(attempt: Attempt) -> frozenset[str]:
+    """The plugins that rejected the pod in this attempt (upstream's UnschedulablePlugins):
+    its Filter plugins, or the PreFilter plugin that rejected it for every node."""
+    diagnosis = attempt.diagnosis
+    if diagnosis is None:
+        return frozenset()
+    plugins = set(diagnosis.by_plugin)
+    if diagnosis.pre_filter is not None and diagnosis.pre_filter.plugin:
+        plugins.add(diagnosis.pre_filter.plugin)
+    return frozenset(plugins)
 
 
 def _row_local(plugin: Any, pod: PodInfo) -> bool:

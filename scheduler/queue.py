@@ -12,6 +12,11 @@ A pod that failed goes to the unschedulable pool, unless a cluster event arrived
 being scheduled: then it goes to backoff at once (upstream's moveRequestCycle rule), because
 the event may already have made it schedulable. Backoff is initial * 2^(attempts-1), capped.
 Time comes from an injected clock, so tests run in virtual time.
+
+When the active heap is empty, the pod whose backoff ends first is popped anyway (upstream's
+SchedulerPopFromBackoffQ, beta and on by default since v1.33): an idle scheduler has no reason
+to make a pod wait that an event may have made schedulable. Pods backing off after an error
+(no plugin rejected them) sit in a heap of their own and always wait their whole backoff.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class SchedulingQueue:
         initial_backoff: float = 1.0,
         max_backoff: float = 10.0,
         on_incoming: Callable[[str, str], None] = lambda queue, event: None,
+        pop_from_backoff: bool = True,
     ) -> None:
         self._sort_key = sort_key
         self._pre_enqueue = pre_enqueue
@@ -73,6 +79,8 @@ class SchedulingQueue:
         self.pods: dict[str, QueuedPod] = {}
         self._active: list[tuple[tuple[Any, ...], int, str, int]] = []
         self._backoff: list[tuple[float, int, str, int]] = []
+        self._error_backoff: list[tuple[float, int, str, int]] = []
+        self.pop_from_backoff = pop_from_backoff
         self._seq = itertools.count()
         self._tokens = itertools.count(1)
         self.scheduling_cycle = 0
@@ -125,8 +133,7 @@ class SchedulingQueue:
     async def pop(self) -> QueuedPod | None:
         """The next pod to schedule; waits for one. None once closed."""
         while True:
-            self.flush_backoff()
-            entry = self._pop_active()
+            entry = self.pop_nowait()
             if entry is not None:
                 return entry
             if self._closed:
@@ -141,7 +148,10 @@ class SchedulingQueue:
 
     def pop_nowait(self) -> QueuedPod | None:
         self.flush_backoff()
-        return self._pop_active()
+        entry = self._pop_active()
+        if entry is None and self.pop_from_backoff:
+            entry = self._pop_backoff()
+        return entry
 
     def done(self, uid: str) -> None:
         """The pod was assumed on a node; it leaves the queue once its bind is seen."""
@@ -157,7 +167,8 @@ class SchedulingQueue:
         cycle go to backoff; the others wait in the unschedulable pool."""
         if self.pods.get(entry.pod.uid) is not entry:
             return  # deleted meanwhile
-        entry.unschedulable_plugins = plugins
+        # Upstream keeps no rejecting plugins for an error: that sends it to the error backoff.
+        entry.unschedulable_plugins = frozenset() if error else plugins
         now = self._clock()
         if error or self._move_request_cycle >= entry.cycle:
             self._to_backoff(entry, now)
@@ -173,12 +184,13 @@ class SchedulingQueue:
 
     def flush_backoff(self) -> None:
         now = self._clock()
-        while self._backoff and self._backoff[0][0] <= now:
-            _, _, uid, token = heapq.heappop(self._backoff)
-            entry = self.pods.get(uid)
-            if entry is not None and entry.token == token and entry.where == BACKOFF:
-                self._push_active(entry)
-                self._on_incoming(ACTIVE, "BackoffComplete")
+        for heap in (self._backoff, self._error_backoff):
+            while heap and heap[0][0] <= now:
+                _, _, uid, token = heapq.heappop(heap)
+                entry = self.pods.get(uid)
+                if entry is not None and entry.token == token and entry.where == BACKOFF:
+                    self._push_active(entry)
+                    self._on_incoming(ACTIVE, "BackoffComplete")
 
     def flush_unschedulable(self) -> None:
         """Pods unschedulable for longer than 5 minutes get another try anyway."""
@@ -233,9 +245,9 @@ class SchedulingQueue:
             entry.backoff_until = now + self.backoff_duration(entry.attempts)
         entry.where = BACKOFF
         entry.token = next(self._tokens)
-        heapq.heappush(
-            self._backoff, (entry.backoff_until, next(self._seq), entry.pod.uid, entry.token)
-        )
+        # Upstream's podErrorBackoffQ: a pod that no plugin rejected failed on an error.
+        heap = self._backoff if entry.unschedulable_plugins else self._error_backoff
+        heapq.heappush(heap, (entry.backoff_until, next(self._seq), entry.pod.uid, entry.token))
         self._wakeup.set()
 
     def _push_active(self, entry: QueuedPod) -> None:
@@ -250,15 +262,29 @@ class SchedulingQueue:
             _, _, uid, token = heapq.heappop(self._active)
             entry = self.pods.get(uid)
             if entry is not None and entry.token == token and entry.where == ACTIVE:
-                self.scheduling_cycle += 1
-                entry.cycle = self.scheduling_cycle
-                entry.attempts += 1
-                entry.where = IN_FLIGHT
-                entry.token = next(self._tokens)
-                return entry
+                return self._take(entry)
         return None
 
+    def _pop_backoff(self) -> QueuedPod | None:
+        """The pod whose backoff ends first, before it ends (SchedulerPopFromBackoffQ)."""
+        while self._backoff:
+            _, _, uid, token = heapq.heappop(self._backoff)
+            entry = self.pods.get(uid)
+            if entry is not None and entry.token == token and entry.where == BACKOFF:
+                self._on_incoming(ACTIVE, "PopFromBackoffQ")
+                return self._take(entry)
+        return None
+
+    def _take(self, entry: QueuedPod) -> QueuedPod:
+        self.scheduling_cycle += 1
+        entry.cycle = self.scheduling_cycle
+        entry.attempts += 1
+        entry.where = IN_FLIGHT
+        entry.token = next(self._tokens)
+        return entry
+
     def _next_backoff_in(self) -> float | None:
-        if not self._backoff:
+        ends = [heap[0][0] for heap in (self._backoff, self._error_backoff) if heap]
+        if not ends:
             return None
-        return max(0.0, self._backoff[0][0] - self._clock())
+        return max(0.0, min(ends) - self._clock())

@@ -73,11 +73,13 @@ def drain(queue: SchedulingQueue) -> list[str]:
     return out
 
 
-def fail(queue: SchedulingQueue, name: str, *, error: bool = False) -> QueuedPod:
+def fail(
+    queue: SchedulingQueue, name: str, *, error: bool = False, plugins: frozenset[str] = frozenset()
+) -> QueuedPod:
     """Pop the named pod (it must be next) and report a failed attempt."""
     entry = queue.pop_nowait()
     assert entry is not None and entry.pod.name == name
-    queue.requeue(entry, error=error)
+    queue.requeue(entry, plugins, error=error)
     return entry
 
 
@@ -216,6 +218,76 @@ def test_backoff_is_not_popped_early() -> None:
     clock.advance(0.999)
     assert queue.pop_nowait() is None
     clock.advance(0.001)
+    assert drain(queue) == ["a"]
+
+
+FIT = frozenset({"NodeResourcesFit"})
+
+
+def backing_off(
+    clock: FakeClock, incoming: Incoming | None = None, **kwargs: Any
+) -> SchedulingQueue:
+    """A queue holding "a" in backoff after NodeResourcesFit rejected it while a node was
+    added (the moveRequestCycle rule), its backoff 1 s."""
+    queue = SchedulingQueue(
+        PrioritySort().sort_key, clock=clock, on_incoming=incoming or Incoming(), **kwargs
+    )
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    queue.move_all("NodeAdd")
+    queue.requeue(entry, FIT)
+    assert queue.counts()[BACKOFF] == 1
+    return queue
+
+
+def test_an_idle_queue_pops_from_backoff_before_the_deadline() -> None:
+    """SchedulerPopFromBackoffQ (on by default since v1.33): with nothing active, the pod
+    backing off is tried at once, counted as an attempt and reported as PopFromBackoffQ."""
+    clock, incoming = FakeClock(), Incoming()
+    queue = backing_off(clock, incoming)
+    start = clock.now
+    entry = queue.pop_nowait()
+    assert entry is not None and entry.pod.name == "a" and entry.attempts == 2
+    assert incoming.events[-1] == (ACTIVE, "PopFromBackoffQ")
+    assert clock.now == start
+
+
+def test_active_pods_go_before_pods_backing_off() -> None:
+    clock = FakeClock()
+    queue = backing_off(clock)
+    queue.add(pod("b"))
+    assert drain(queue) == ["b", "a"]
+
+
+def test_the_pod_whose_backoff_ends_first_pops_first() -> None:
+    clock = FakeClock()
+    queue = backing_off(clock)  # "a": 1 s, until t=1
+    queue.add(pod("b"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    entry.attempts = 3  # its backoff is 4 s, until t=4
+    queue.move_all("NodeAdd")
+    queue.requeue(entry, FIT)
+    assert drain(queue) == ["a", "b"]
+
+
+def test_a_pod_backing_off_after_an_error_waits_its_whole_backoff() -> None:
+    """Upstream's podErrorBackoffQ is never popped early."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    fail(queue, "a", error=True, plugins=FIT)
+    assert queue.pop_nowait() is None
+    clock.advance(1)
+    assert drain(queue) == ["a"]
+
+
+def test_popping_from_backoff_can_be_turned_off() -> None:
+    clock = FakeClock()
+    queue = backing_off(clock, pop_from_backoff=False)
+    assert queue.pop_nowait() is None
+    clock.advance(1)
     assert drain(queue) == ["a"]
 
 
