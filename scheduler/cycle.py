@@ -372,6 +372,8 @@ class Scheduler:
         priority >= its own, other than itself (upstream's addNominatedPods). Nominations of
         pods that left the queue or were assumed are dropped here. Nominations change only
         after a cycle's filters and dry run, so the answer is kept for the rest of the cycle."""
+        if not self.nominated:
+            return {}
         if self._by_row is not None and self._by_row[0] == (pod.uid, self._cycles):
             return self._by_row[1]
         by_row: dict[int, list[PodInfo]] = {}
