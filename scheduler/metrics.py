@@ -338,7 +338,8 @@ class Metrics:
         """A pod entered `queue` (active, backoff or unschedulable) because of `event`.
 
         Events use upstream's labels: PodAdd, ScheduleAttemptFailure, BackoffComplete,
-        ForceActivate, UnschedulableTimeout, or a cluster event such as NodeAdd.
+        PopFromBackoffQ, ForceActivate, UnschedulableTimeout, or a cluster event such as
+        NodeAdd.
         """
         child = self._incoming.get((queue, event))
         if child is None:
