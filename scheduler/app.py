@@ -363,6 +363,14 @@ class App:
         except InvalidObject as err:
             log.warning("ignoring malformed node", extra={"node": name, "error": str(err)})
             return
+        table = self.cache.table
+        row = table.row_of.get(name)
+        known = table.nodes[row] if row is not None else None
+        if known is not None and known.same_for_scheduling(node):
+            # Kubelets report status every few minutes per node (thousands of updates a minute
+            # in a large cluster): moving every pending pod back on each, to be popped again at
+            # once from backoff, would keep the scheduler busy retrying pods nothing helped.
+            return
         self.cache.upsert_node(node)
         self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
 

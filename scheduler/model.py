@@ -468,6 +468,18 @@ class NodeInfo:
     allocatable: dict[str, int]
     images: dict[str, int] = field(default_factory=dict)  # image name -> size in bytes
 
+    def same_for_scheduling(self, other: NodeInfo) -> bool:
+        """Does `other` (a later version) change nothing a plugin reads? Then it is a
+        heartbeat or a status change like it, which moves no pod (upstream's
+        nodeSchedulingPropertiesChange finds no change either)."""
+        return (
+            self.labels == other.labels
+            and self.taints == other.taints
+            and self.unschedulable == other.unschedulable
+            and self.allocatable == other.allocatable
+            and self.images == other.images
+        )
+
 
 # --- compilation -------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ table by table, with upstream's cases where upstream has a test for the same thi
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -14,13 +15,14 @@ from scheduler.model import (
     Requirement,
     Taint,
     Toleration,
+    compile_node,
     compile_pod,
     parse_quantity,
     pod_nonzero_requests,
     pod_requests,
     requirement_matches,
 )
-from tests.builders import make_pod
+from tests.builders import make_node, make_pod
 
 Ki, Mi, Gi = 2**10, 2**20, 2**30
 
@@ -459,3 +461,31 @@ def req(op: str, *values: str) -> Requirement:
 def test_requirement_matches(requirement: Requirement, value: str | None, expected: bool) -> None:
     """Every operator, with labels.Requirement's rules for Gt/Lt (base-10 int64 or no match)."""
     assert requirement_matches(requirement, value) is expected
+
+
+def _heartbeat(raw: dict[str, Any], rv: str) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    out["metadata"]["resourceVersion"] = rv
+    out.setdefault("status", {})["conditions"] = [
+        {"type": "Ready", "status": "True", "lastHeartbeatTime": f"2026-01-01T00:00:{rv}Z"}
+    ]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        pytest.param(lambda n: n, True, id="heartbeat-only"),
+        pytest.param(lambda n: n.label("disk", "ssd"), False, id="label"),
+        pytest.param(lambda n: n.taint("gpu"), False, id="taint"),
+        pytest.param(lambda n: n.unschedulable(), False, id="cordoned"),
+        pytest.param(lambda n: n.capacity(cpu="8"), False, id="allocatable"),
+    ],
+)
+def test_node_versions_the_same_for_scheduling(change: Any, same: bool) -> None:
+    """A status update that only moves heartbeats (and the resourceVersion) changes nothing a
+    plugin reads; labels, taints, cordoning and allocatable do."""
+    before = compile_node(_heartbeat(make_node("n1").capacity(cpu="4").obj_(), "10"))
+    after = compile_node(_heartbeat(change(make_node("n1").capacity(cpu="4")).obj_(), "11"))
+    assert before.resource_version != after.resource_version
+    assert before.same_for_scheduling(after) is same
