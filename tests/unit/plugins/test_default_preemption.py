@@ -6,9 +6,10 @@ cycle around it: the message suffix, nomination, and nominated pods reserving th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -102,6 +103,18 @@ def budget(allowed: int, app: str = "foo", disrupted: Sequence[str] = ()) -> Dis
 
 def names(pods: Sequence[PodInfo]) -> list[str]:
     return [p.name for p in pods]
+
+
+def summary(
+    found: tuple[list[Candidate], dict[str, Status]],
+) -> tuple[list[tuple[str, list[str], int]], dict[str, tuple[str, ...]]]:
+    """A dry run's candidates as (node, victims, PDB violations), and each other node's
+    reasons: what two dry runs are compared by."""
+    candidates, statuses = found
+    return (
+        [(c.node, names(c.victims), c.pdb_violations) for c in candidates],
+        {n: s.reasons for n, s in statuses.items()},
+    )
 
 
 def snapshot(table: NodeTable) -> dict[str, list[str]]:
@@ -791,19 +804,13 @@ def test_resource_shortcuts_change_nothing_but_the_cost(seed: int, check_kind: t
     fit = default_preemption.ResourceFit.of(pod, table)
     fast = dry_run(pod, table, rows, fast_check, budgets, 0, rows.size, fit=fit)
 
-    def key(found: tuple[list[Candidate], dict[str, Status]]) -> Any:
-        candidates, statuses = found
-        return [(c.node, names(c.victims), c.pdb_violations) for c in candidates], statuses
-
-    (fast_found, fast_why), (slow_found, slow_why) = key(fast), key(slow)
+    (fast_found, fast_why), (slow_found, slow_why) = summary(fast), summary(slow)
     assert fast_found == slow_found
     assert fast_why.keys() == slow_why.keys()
     if check_kind is FitCheck:
         # With another filter, a node ruled out by the resource arithmetic may name
         # NodeResourcesFit's reason where the first failing filter named its own.
-        assert {n: s.reasons for n, s in fast_why.items()} == {
-            n: s.reasons for n, s in slow_why.items()
-        }
+        assert fast_why == slow_why
     assert fast_check.calls <= slow_check.calls
     assert snapshot(table) == before
 
@@ -870,11 +877,7 @@ def test_chunked_verification_finds_what_one_by_one_finds(seed: int, wanted: int
     slow = dry_run(pod, table, rows, BlockingCheck(table), budgets, 5, wanted, fit=fit)
     chunked_check = ManyCheck(table)
     fast = dry_run(pod, table, rows, chunked_check, budgets, 5, wanted, fit=fit)
-    (candidates, why), (slow_candidates, slow_why) = fast, slow
-    assert [(c.node, names(c.victims), c.pdb_violations) for c in candidates] == [
-        (c.node, names(c.victims), c.pdb_violations) for c in slow_candidates
-    ]
-    assert {n: s.reasons for n, s in why.items()} == {n: s.reasons for n, s in slow_why.items()}
+    assert summary(fast) == summary(slow)
     assert snapshot(table) == before
 
 
@@ -911,27 +914,25 @@ class StampedCheck(ManyCheck):
         super().__init__(table)
         self.by_row: dict[int, list[PodInfo]] = {}
 
-    def _with_nominated(self, rows: Sequence[int], judge: Any) -> Any:
+    @contextlib.contextmanager
+    def _counting_nominated(self, rows: Sequence[int]) -> Iterator[None]:
         added = [(r, p) for r in rows for p in self.by_row.get(r, ())]
         with self.table.trial():
             for r, p in added:
                 self.table.add_pod(r, p)
             try:
-                return judge()
+                yield
             finally:
                 for r, p in added:
                     self.table.remove_pod(r, p)
 
     def __call__(self, pod: PodInfo, row: int) -> Status | None:
-        return cast(
-            "Status | None",
-            self._with_nominated([row], lambda: super(StampedCheck, self).__call__(pod, row)),
-        )
+        with self._counting_nominated([row]):
+            return super().__call__(pod, row)
 
     def many(self, pod: PodInfo, rows: Sequence[int]) -> set[int]:
-        return cast(
-            set[int], self._with_nominated(rows, lambda: super(StampedCheck, self).many(pod, rows))
-        )
+        with self._counting_nominated(rows):
+            return super().many(pod, rows)
 
     def nominated(self, row: int) -> Sequence[PodInfo]:
         return self.by_row.get(row, ())
@@ -984,12 +985,7 @@ def test_kept_outcomes_match_a_fresh_dry_run_as_the_cluster_changes(seed: int) -
         offset, wanted = rng.randrange(rows.size), rng.choice([1, 3, 100])
         fresh = dry_run(pod, table, rows, fresh_check, budgets, offset, wanted, fit=fit)
         kept = dry_run(pod, table, rows, kept_check, budgets, offset, wanted, fit=fit, memo=memo)
-        assert [(c.node, names(c.victims), c.pdb_violations) for c in kept[0]] == [
-            (c.node, names(c.victims), c.pdb_violations) for c in fresh[0]
-        ]
-        assert {n: s.reasons for n, s in kept[1].items()} == {
-            n: s.reasons for n, s in fresh[1].items()
-        }
+        assert summary(kept) == summary(fresh)
     again = dry_run(pod, table, rows, kept_check, budgets, 0, rows.size, fit=fit, memo=memo)
     cost = kept_check.calls, kept_check.passes
     once_more = dry_run(pod, table, rows, kept_check, budgets, 0, rows.size, fit=fit, memo=memo)
