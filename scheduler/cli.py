@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         help="kube-scheduler clientConnection.burst (upstream default 100)",
     )
     cup.add_argument("--kwok", action="store_true", help="run KWOK so bound pods turn Running")
+    cup.add_argument(
+        "--controller-manager",
+        action="store_true",
+        help="run kube-controller-manager (every controller but node lifecycle)",
+    )
     cup.set_defaults(func=_cluster_up)
     cdown = csub.add_parser("down", help="stop everything `up` started and remove its data")
     cdown.add_argument("--dir", required=True, type=Path)
@@ -224,6 +229,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         ),
         kube_scheduler=args.kube_scheduler,
         kwok=args.kwok,
+        controller_manager=args.controller_manager,
         scheduler_qps=args.scheduler_qps,
         scheduler_burst=args.scheduler_burst,
     )

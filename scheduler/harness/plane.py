@@ -1,5 +1,6 @@
-"""Start and stop a loopback control plane: etcd, kube-apiserver, and optionally upstream
-kube-scheduler and the KWOK controller, with fake nodes created through the API.
+"""Start and stop a loopback control plane: etcd, kube-apiserver, and optionally
+kube-controller-manager, upstream kube-scheduler and the KWOK controller, with fake nodes
+created through the API. The Kubernetes version is the one $K8S_VERSION selects (binaries.py).
 
 Everything a running plane needs to be found again lives in DIR: `cluster.json` (pids, ports,
 data directory), `kubeconfig`, `pki/` and `logs/`. etcd's data goes to tmpfs (/dev/shm) when it
@@ -46,6 +47,8 @@ class ClusterSpec:
     shape: NodeShape = field(default_factory=NodeShape)
     kube_scheduler: bool = False
     kwok: bool = False
+    # Every controller but node lifecycle (KWOK keeps the fake nodes Ready instead).
+    controller_manager: bool = False
     scheduler_qps: float = 50.0  # kube-scheduler's own defaults
     scheduler_burst: int = 100
 
@@ -89,6 +92,7 @@ def up(directory: Path, spec: ClusterSpec, log: Log = print) -> ClusterState:
             f"run `berth cluster down --dir {directory}` first"
         )
     wanted = [binaries.ETCD, binaries.APISERVER]
+    wanted += [binaries.CONTROLLER_MANAGER] if spec.controller_manager else []
     wanted += [binaries.KUBE_SCHEDULER] if spec.kube_scheduler else []
     wanted += [binaries.KWOK] if spec.kwok else []
     paths = {name: binaries.binary(name) for name in wanted}
@@ -110,6 +114,8 @@ def up(directory: Path, spec: ClusterSpec, log: Log = print) -> ClusterState:
         _write_kubeconfig(Path(state.kubeconfig), state.server, pki)
         log(f"creating {spec.nodes} nodes over {spec.shape.zones} zone(s)")
         asyncio.run(_create_nodes(state.kubeconfig, spec))
+        if spec.controller_manager:
+            _start_controller_manager(state, paths[binaries.CONTROLLER_MANAGER], pki, log)
         if spec.kube_scheduler:
             _start_kube_scheduler(state, paths[binaries.KUBE_SCHEDULER], spec, log)
         if spec.kwok:
@@ -206,6 +212,8 @@ def _start_apiserver(state: ClusterState, binary: Path, pki: Pki, log: Log) -> N
             "--max-mutating-requests-inflight=2000",
             "--enable-priority-and-fairness=false",
             "--storage-backend=etcd3",
+            *_gate_args(binaries.k8s_version()),
+            *_runtime_config_args(binaries.k8s_version()),
             "--v=1",
         ]
 
@@ -216,6 +224,60 @@ def _start_apiserver(state: ClusterState, binary: Path, pki: Pki, log: Log) -> N
     state.ports["kube-apiserver"] = ports[0]
     state.server = f"https://127.0.0.1:{ports[0]}"
     state.save()
+
+
+def feature_gates(version: str) -> dict[str, bool]:
+    """Gates the control plane turns on beyond `version`'s defaults: what a user of that
+    version can turn on for scheduling. From v1.37, GenericWorkload (the Workload/PodGroup API,
+    beta but off by default). DRA (resource.k8s.io/v1) is GA and on by default from v1.34.
+    kube-scheduler itself keeps its defaults: it is the parity baseline."""
+    minor = int(version.removeprefix("v").split(".")[1])
+    return {"GenericWorkload": True} if minor >= 37 else {}
+
+
+def _gate_args(version: str) -> list[str]:
+    gates = feature_gates(version)
+    if not gates:
+        return []
+    return ["--feature-gates=" + ",".join(f"{k}={str(v).lower()}" for k, v in gates.items())]
+
+
+def _runtime_config_args(version: str) -> list[str]:
+    if feature_gates(version).get("GenericWorkload"):
+        return ["--runtime-config=scheduling.k8s.io/v1beta1=true"]
+    return []
+
+
+def _start_controller_manager(state: ClusterState, binary: Path, pki: Pki, log: Log) -> None:
+    directory = Path(state.directory)
+
+    def args(ports: list[int]) -> list[str]:
+        return [
+            str(binary),
+            f"--kubeconfig={state.kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports[0]}",
+            f"--cert-dir={directory / 'pki' / 'kube-controller-manager'}",
+            "--leader-elect=false",
+            # Fake nodes have no kubelet: node lifecycle would taint and evict them. KWOK keeps
+            # them Ready instead; everything else (ReplicaSets, Deployments, StatefulSets, Jobs,
+            # the PV binder, ResourceClaims, namespaces, garbage collection) runs as upstream.
+            "--controllers=*,-node-lifecycle-controller",
+            f"--service-account-private-key-file={pki.sa_private}",
+            f"--root-ca-file={pki.ca_cert}",
+            "--use-service-account-credentials=false",
+            # Tests create workloads in bursts; upstream's 20 qps would make them wait.
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
+            *_gate_args(binaries.k8s_version()),
+            "--v=1",
+        ]
+
+    def ready(ports: list[int]) -> bool:
+        return _http_ok(f"https://127.0.0.1:{ports[0]}/healthz", insecure=True)
+
+    ports = _start(state, "kube-controller-manager", args, ready, port_count=1, log=log)
+    state.ports["kube-controller-manager"] = ports[0]
 
 
 def _start_kube_scheduler(state: ClusterState, binary: Path, spec: ClusterSpec, log: Log) -> None:

@@ -1,8 +1,9 @@
 """Test hardware for e2e tests: a real control plane.
 
 The cluster is the one named by $KUBECONFIG when it is set (a kind cluster works), else one this
-session starts with `berth cluster up` (etcd + kube-apiserver + upstream kube-scheduler + KWOK on
-loopback) and stops at the end. Each test gets a namespace of its own.
+session starts with `berth cluster up` (etcd + kube-apiserver + kube-controller-manager + upstream
+kube-scheduler + KWOK on loopback, of the version $K8S_VERSION selects) and stops at the end.
+Each test gets a namespace of its own.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         LOCAL_NODE_MEMORY,
         "--kube-scheduler",
         "--kwok",
+        "--controller-manager",
     )
     if result.returncode != 0:
         pytest.fail(f"berth cluster up failed:\n{result.stderr}", pytrace=False)
@@ -85,8 +87,8 @@ async def namespace(client: Client) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     await client.post("/api/v1/namespaces", {"metadata": {"name": name}})
     yield name
-    # No controller-manager runs here, so a deleted namespace would keep its pods (and their
-    # node capacity) forever: delete them first, without a grace period.
+    # Pods go first, without a grace period: a cluster without a namespace controller (or
+    # kubelets to confirm deletion) would otherwise keep them and their node capacity.
     await client.request(
         "DELETE", f"/api/v1/namespaces/{name}/pods", params={"gracePeriodSeconds": 0}
     )
