@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 import plugins as plugin_registry
 from plugins import inter_pod_affinity
 from scheduler import default_selector, framework, volumes
@@ -22,6 +24,7 @@ from scheduler.cycle import AlreadyBound, Scheduler
 from scheduler.default_selector import SelectorSources
 from scheduler.kube import binder, preemption
 from scheduler.kube.client import ApiError, Client
+from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.events import Recorder
 from scheduler.kube.informer import DELETED, Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
@@ -253,6 +256,10 @@ class App:
         ]
         self.informers += self._volume_informers()
         self.informers += self._selector_informers()
+        # Informers for APIs a supported server may not serve: (group-version, feature) each.
+        # run() drops those the server lacks (discovery.py), with one log line per feature.
+        self.optional_informers: dict[Informer, tuple[str, str]] = {}
+        self.server_info: ServerInfo | None = None
         self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
@@ -264,6 +271,37 @@ class App:
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
 
+    async def _discover(self) -> ServerInfo:
+        """discover(), retried with backoff (up to 30 s apart) until the server answers."""
+        delay = 0.5
+        while True:
+            try:
+                return await discover(self.client)
+            except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as err:
+                log.warning("cannot read the API server's version", extra={"error": str(err)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _drop_unserved(self, info: ServerInfo) -> None:
+        """Turn off what needs an API the server does not serve: its informer never starts,
+        so it neither blocks readiness nor retries a 404 forever."""
+        log.info(
+            "API server",
+            extra={"version": info.git_version, "group_versions": len(info.group_versions)},
+        )
+        if (info.major, info.minor) < (1, 35):
+            log.warning(
+                "API server older than the oldest supported version (v1.35)",
+                extra={"version": info.git_version},
+            )
+        for informer, (group_version, feature) in self.optional_informers.items():
+            if not info.serves(group_version):
+                log.info(
+                    "API not served: feature off",
+                    extra={"api": group_version, "feature": feature, "path": informer.path},
+                )
+                self.informers.remove(informer)
+
     def should_schedule(self) -> bool:
         return self.leader is None or self.leader.is_leader
 
@@ -271,6 +309,8 @@ class App:
         """Serve until cancelled or leadership is lost (then return 1, as kube-scheduler
         exits so a fresh process can rejoin the election)."""
         self.port = await self.server.start()
+        self.server_info = await self._discover()
+        self._drop_unserved(self.server_info)
         self.recorder.start()
         tasks = [asyncio.create_task(i.run()) for i in self.informers]
         tasks.append(asyncio.create_task(self._housekeeping()))
