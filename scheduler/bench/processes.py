@@ -11,6 +11,7 @@ real schedulers get them in `clientConnection` of their KubeSchedulerConfigurati
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,10 @@ class SchedulerProcess:
     scheduler_name: str
     process: subprocess.Popen[bytes]
     log: Path
+    # kube-scheduler only: its version and the scheduling feature gates it runs with, read from
+    # its own /metrics (kubernetes_build_info, kubernetes_feature_enabled) once it is ready.
+    version: str = ""
+    feature_gates: dict[str, bool] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -187,6 +192,9 @@ def start(
                 f"last lines of {log}:\n{tail(log)}"
             )
         if (url and _http_ok(url, insecure)) or (not url and ready_file.exists()):
+            if kind == KUBE_SCHEDULER:
+                metrics = _get(url.replace("/readyz", "/metrics"), insecure, _token(kubeconfig))
+                running.version, running.feature_gates = scheduling_gates(metrics)
             return running
         time.sleep(0.1)
     running.stop()
@@ -220,6 +228,57 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+# The gates that change how kube-scheduler places pods or how fast; the bench report names
+# them so a ratio says what it was measured against (e.g. OpportunisticBatching on or off).
+GATE_PREFIXES = (
+    "Scheduler",
+    "OpportunisticBatching",
+    "NominatedNodeName",
+    "GenericWorkload",
+    "GangScheduling",
+    "TopologyAwareWorkloadScheduling",
+    "DynamicResourceAllocation",
+    "PodLevelResources",
+    "InPlacePodVerticalScaling",
+)
+_FEATURE = re.compile(r'^kubernetes_feature_enabled\{name="([^"]+)",stage="[^"]*"\} (\S+)$', re.M)
+_BUILD = re.compile(r'^kubernetes_build_info\{[^}]*git_version="([^"]+)"', re.M)
+
+
+def scheduling_gates(metrics: str) -> tuple[str, dict[str, bool]]:
+    """(git version, {gate: enabled}) for the scheduling gates in a component's /metrics text
+    (component-base's kubernetes_build_info and kubernetes_feature_enabled families)."""
+    build = _BUILD.search(metrics)
+    gates = {
+        name: float(value) == 1.0
+        for name, value in _FEATURE.findall(metrics)
+        if name.startswith(GATE_PREFIXES)
+    }
+    return (build.group(1) if build else ""), dict(sorted(gates.items()))
+
+
+def _token(kubeconfig: str) -> str | None:
+    from scheduler.kube.client import Credentials
+
+    return Credentials.load(kubeconfig).token
+
+
+def _get(url: str, insecure: bool, token: str | None) -> str:
+    """GET a text page ("" when it cannot be read: the gates are a note, not the result)."""
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+            return str(resp.read().decode(errors="replace"))
+    except (urllib.error.URLError, OSError):
+        return ""
 
 
 def _http_ok(url: str, insecure: bool) -> bool:

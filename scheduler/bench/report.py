@@ -64,6 +64,19 @@ def environment() -> JSON:
     }
 
 
+def scheduler_builds(runs: Sequence[RunData]) -> dict[str, JSON]:
+    """{scheduler: {"version", "feature_gates"}} for the schedulers that reported them (the
+    first run of each; every run of one scheduler uses the same binary and flags)."""
+    out: dict[str, JSON] = {}
+    for run in runs:
+        if run.scheduler not in out and (run.scheduler_version or run.feature_gates):
+            out[run.scheduler] = {
+                "version": run.scheduler_version,
+                "feature_gates": dict(run.feature_gates),
+            }
+    return out
+
+
 def bench_json(meta: Meta, runs: Sequence[RunData], env: JSON | None = None) -> JSON:
     return {
         "workload": meta.workload,
@@ -73,6 +86,7 @@ def bench_json(meta: Meta, runs: Sequence[RunData], env: JSON | None = None) -> 
         "repeat": meta.repeat,
         "results": results_by_scheduler(runs),
         "runs": [{"run": run.run, **summarize(run)} for run in runs],
+        "schedulers": scheduler_builds(runs),
         "environment": env if env is not None else environment(),
     }
 
@@ -122,6 +136,15 @@ def render_markdown(
     ]
     if meta.description:
         lines += ["", f"Workload: {meta.description}."]
+    for name, build in scheduler_builds(runs).items():
+        gates = ", ".join(
+            f"{gate} {'on' if on else 'off'}" for gate, on in build["feature_gates"].items()
+        )
+        lines += [
+            "",
+            f"{name} {build['version'] or '(version unknown)'}, default feature gates: "
+            f"{gates or '(not reported)'}.",
+        ]
     if meta.command:
         lines += ["", "```", meta.command, "```"]
     lines += [

@@ -265,6 +265,8 @@ async def measure(
         etcd_cpu_s=_delta(cpu0, cpu1, "etcd"),
         bench_cpu_s=_delta(cpu0, cpu1, "bench"),
         machine_cpu_s=_delta(cpu0, cpu1, "machine"),
+        scheduler_version=watched.scheduler.version,
+        feature_gates=watched.scheduler.feature_gates,
     )
 
 

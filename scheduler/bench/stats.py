@@ -71,6 +71,9 @@ class RunData:
     etcd_cpu_s: float | None = None
     bench_cpu_s: float | None = None  # this process: creating the pods and watching them
     machine_cpu_s: float | None = None  # every process on the machine (/proc/stat)
+    # What the scheduler reported about itself (kube-scheduler: version and scheduling gates).
+    scheduler_version: str = ""
+    feature_gates: dict[str, bool] = field(default_factory=dict)
 
     def latencies_ms(self) -> list[float]:
         """Create-to-bind latency of every bound pod, sorted."""

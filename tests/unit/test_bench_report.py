@@ -302,3 +302,41 @@ def test_bad_arguments_exit_2(
     args = parser.parse_args([*argv, "--out", str(tmp_path)])
     assert command.main(args) == 2
     assert message in capsys.readouterr().err
+
+
+METRICS = """\
+# HELP kubernetes_build_info [ALPHA] A metric with a constant '1' value ...
+kubernetes_build_info{build_date="",compiler="gc",git_version="v1.37.2",major="1",minor="37"} 1
+kubernetes_feature_enabled{name="OpportunisticBatching",stage="BETA"} 1
+kubernetes_feature_enabled{name="SchedulerAsyncPreemption",stage=""} 1
+kubernetes_feature_enabled{name="GenericWorkload",stage="BETA"} 0
+kubernetes_feature_enabled{name="KubeletInUserNamespace",stage="ALPHA"} 0
+"""
+
+
+def test_scheduling_gates_from_metrics() -> None:
+    """kube-scheduler's version and scheduling gates come from its own /metrics."""
+    version, gates = processes.scheduling_gates(METRICS)
+    assert version == "v1.37.2"
+    assert gates == {
+        "GenericWorkload": False,
+        "OpportunisticBatching": True,
+        "SchedulerAsyncPreemption": True,
+    }
+    assert processes.scheduling_gates("") == ("", {})
+
+
+def test_report_names_kube_scheduler_gates() -> None:
+    """bench.json and report.md say which kube-scheduler (and which gates) a ratio is against."""
+    kube = _run("kube-scheduler", 100.0)
+    kube.scheduler_version, kube.feature_gates = processes.scheduling_gates(METRICS)
+    runs = [_run("berth", 200.0), kube]
+    doc = report.bench_json(META, runs, ENV)
+    assert doc["schedulers"] == {
+        "kube-scheduler": {"version": "v1.37.2", "feature_gates": kube.feature_gates}
+    }
+    markdown = report.render_markdown(META, report.results_by_scheduler(runs), ENV, runs)
+    assert (
+        "kube-scheduler v1.37.2, default feature gates: GenericWorkload off, "
+        "OpportunisticBatching on, SchedulerAsyncPreemption on." in markdown
+    )
