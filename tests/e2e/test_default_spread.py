@@ -11,7 +11,7 @@ import pytest
 from scheduler.kube.client import ApiError, Client
 from tests.builders import make_node, make_pod
 from tests.e2e.conftest import Cluster, start_berth
-from tests.e2e.test_engine import bound_to, create
+from tests.e2e.test_engine import bound_to, create, wait_for
 
 SCHEDULER = "berth-default-spread"
 CONFIG = f"""\
@@ -51,20 +51,23 @@ async def test_default_constraints_spread_by_replicaset_and_service(
     cluster: Cluster, client: Client, namespace: str, four_nodes: list[str], tmp_path: Path
 ) -> None:
     """Two pods per node already; the ReplicaSet's pods are on a, b, c and the Service's on
-    b, c, d. With hostname maxSkew 1 by default, a new ReplicaSet pod fits only on d and a new
-    Service pod only on a (every other placement has skew 2); all scores are equal."""
+    b, c, d. With hostname maxSkew 1 by default, the ReplicaSet's next pod fits only on d and a
+    new Service pod only on a (every other placement has skew 2); all scores are equal.
+
+    The ReplicaSet is a real one: its controller creates the pods (the first three are bound
+    by the test before berth starts, the fourth comes from scaling it up and is berth's)."""
     a, b, c, d = four_nodes
+    rs_path = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
+    template = make_pod("template").scheduler(SCHEDULER).label("app", "web")
+    template = template.node_selector(**{"spread-e2e": namespace}).for_api()
     await client.post(
-        f"/apis/apps/v1/namespaces/{namespace}/replicasets",
+        rs_path,
         {
             "metadata": {"name": "web"},
             "spec": {
-                "replicas": 0,
+                "replicas": 3,
                 "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-                },
+                "template": {"metadata": template["metadata"], "spec": template["spec"]},
             },
         },
     )
@@ -75,10 +78,13 @@ async def test_default_constraints_spread_by_replicaset_and_service(
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]},
         },
     )
+    first = await wait_for(lambda: _web_pods(client, namespace, 3))
+    for pod, node in zip(sorted(first), (a, b, c), strict=True):
+        await client.post(
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/binding",
+            {"metadata": {"name": pod}, "target": {"kind": "Node", "name": node}},
+        )
     placed = {
-        "web-0": (a, "web"),
-        "web-1": (b, "web"),
-        "web-2": (c, "web"),
         "api-0": (b, "api"),
         "api-1": (c, "api"),
         "api-2": (d, "api"),
@@ -89,15 +95,10 @@ async def test_default_constraints_spread_by_replicaset_and_service(
         await create(client, namespace, make_pod(name).label("app", app).node(node).for_api())
     running = start_berth(CONFIG, cluster.kubeconfig, tmp_path, "default-spread")
     try:
-        web = (
-            make_pod("web-new")
-            .scheduler(SCHEDULER)
-            .label("app", "web")
-            .owner("ReplicaSet", "web")
-            .node_selector(**{"spread-e2e": namespace})
-        )
-        await create(client, namespace, web.for_api())
-        assert await bound_to(client, namespace, "web-new") == d
+        await client.patch(f"{rs_path}/web", {"spec": {"replicas": 4}}, kind="merge")
+        fourth = await wait_for(lambda: _web_pods(client, namespace, 4))
+        (new,) = set(fourth) - set(first)
+        assert await bound_to(client, namespace, new) == d
         api = (
             make_pod("api-new")
             .scheduler(SCHEDULER)
@@ -109,3 +110,10 @@ async def test_default_constraints_spread_by_replicaset_and_service(
     finally:
         running.stop()
         print(running.log.read_text()[-3000:])
+
+
+async def _web_pods(client: Client, namespace: str, count: int) -> list[str] | None:
+    """The names of the ReplicaSet's pods once there are `count` of them."""
+    pods = await client.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector="app=web")
+    names = [p["metadata"]["name"] for p in pods["items"]]
+    return names if len(names) == count else None

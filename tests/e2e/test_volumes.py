@@ -99,8 +99,8 @@ async def volumes(client: Client) -> AsyncIterator[list[str]]:
 async def bound_claim(
     client: Client, namespace: str, name: str, node: str, made: list[str]
 ) -> None:
-    """A PV with node affinity to `node` and a PVC bound to it, as the PV controller would
-    leave them (the claim's and volume's status set through the status subresource)."""
+    """A PV with node affinity to `node` and a PVC, pre-bound to each other; the cluster's PV
+    controller (kube-controller-manager's binder) completes the binding, as in any cluster."""
     pv_name = f"{namespace}-{name}"
     made.append(pv_name)
     pv = {
@@ -131,10 +131,7 @@ async def bound_claim(
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": name,
-            "annotations": {"pv.kubernetes.io/bind-completed": "yes"},
-        },
+        "metadata": {"name": name},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "storageClassName": "",
@@ -143,15 +140,13 @@ async def bound_claim(
         },
     }
     await client.post(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", pvc)
-    await client.patch(
-        f"/api/v1/persistentvolumes/{pv_name}/status", {"status": {"phase": "Bound"}}, "merge"
-    )
-    await client.patch(
-        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}/status",
-        {"status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"],
-                    "capacity": {"storage": "1Gi"}}},
-        "merge",
-    )  # fmt: skip
+
+    async def bound() -> bool:
+        path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}"
+        claim = await client.get(path)
+        return (claim.get("status") or {}).get("phase") == "Bound"
+
+    await wait_for(bound)
 
 
 async def test_pod_with_claim_bound_to_local_pv_lands_on_its_node(
