@@ -12,9 +12,11 @@ from types import ModuleType
 from plugins import (
     default_binder,
     default_preemption,
+    dynamic_resources,
     image_locality,
     inter_pod_affinity,
     node_affinity,
+    node_declared_features,
     node_name,
     node_ports,
     node_resources_balanced_allocation,
@@ -46,19 +48,26 @@ _BUILTIN: tuple[ModuleType, ...] = (
     volume_zone,
     pod_topology_spread,
     inter_pod_affinity,
+    dynamic_resources,
     default_preemption,
     node_resources_balanced_allocation,
     image_locality,
     default_binder,
+    node_declared_features,
 )
 
 # Upstream's default multiPoint list (the plugins berth has so far), in upstream order, with
-# the default Score weights.
+# the default Score weights. DynamicResources is there because its feature gate
+# (DynamicResourceAllocation) is GA and on by default since v1.34: upstream then inserts it
+# just before DefaultPreemption, with weight 2. NodeDeclaredFeatures is there because its gate
+# is GA and locked on in v1.37: upstream appends it at the end, with no Score weight.
 DEFAULTS: tuple[tuple[str, int], ...] = (
-    ("PrioritySort", 0),
     ("SchedulingGates", 0),
-    ("NodeUnschedulable", 0),
+    ("PrioritySort", 0),
+    # v1.37 moved NodeName before NodeUnschedulable: its PreFilter runs first and, at Filter,
+    # a node that fails both reports NodeName's reason.
     ("NodeName", 0),
+    ("NodeUnschedulable", 0),
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("NodePorts", 0),
@@ -69,10 +78,12 @@ DEFAULTS: tuple[tuple[str, int], ...] = (
     ("VolumeZone", 0),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    ("DynamicResources", 2),
     ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
     ("DefaultBinder", 0),
+    ("NodeDeclaredFeatures", 0),
 )
 
 

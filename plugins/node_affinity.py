@@ -2,6 +2,10 @@
 as a Score (sum of the weights of the matching terms, normalized to 0..100).
 
 `addedAffinity` in the plugin args applies to every pod of the profile, on top of its own.
+
+PreFilter narrows the nodes when every required term names nodes with a `metadata.name In`
+field requirement (how DaemonSet pods are pinned): only those nodes are filtered, and a term
+whose name requirements exclude each other leaves none ("pod affinity terms conflict").
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from scheduler.snapshot import NodeTable, Rows, selector_mask, term_mask
 NAME = "NodeAffinity"
 REASON = "node(s) didn't match Pod's node affinity/selector"
 ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
+CONFLICT = "pod affinity terms conflict"
+NAME_FIELD = "metadata.name"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,14 @@ class NodeAffinity:
             and (self.args.added_required is None)
         ):
             return SKIP
+        if not pod.required_terms:
+            return None
+        names = _named_nodes(pod.required_terms)
+        if names is None:
+            return None
+        if not names:
+            return Status.unschedulable(CONFLICT, resolvable=False)
+        state.restrict_nodes(NAME, names)
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
@@ -77,6 +91,23 @@ class NodeAffinity:
     def normalize(self, scores: Scores) -> Scores:
         top = int(scores.max(initial=0))
         return scores if top == 0 else scores * 100 // top
+
+
+def _named_nodes(terms: tuple[SelectorTerm, ...]) -> frozenset[str] | None:
+    """The nodes the required terms can match by name, or None when some term does not
+    restrict the name (terms are ORed, so then any node may match). A term's `metadata.name
+    In` requirements are ANDed: their intersection may be empty."""
+    names: frozenset[str] = frozenset()
+    for term in terms:
+        term_names: frozenset[str] | None = None
+        for req in term.fields:
+            if req.key == NAME_FIELD and req.operator == "In":
+                values = frozenset(req.values)
+                term_names = values if term_names is None else term_names & values
+        if term_names is None:
+            return None
+        names |= term_names
+    return names
 
 
 def _any_term(table: NodeTable, terms: tuple[SelectorTerm, ...], rows: Rows) -> Any:

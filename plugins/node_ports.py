@@ -1,8 +1,10 @@
 """NodePorts: Filter rejects nodes where a hostPort the pod asks for is already taken.
 
-A port is (protocol, hostIP, hostPort); hostIP 0.0.0.0 means every address, so it conflicts
-with the same protocol and port on any IP, and any IP conflicts with a 0.0.0.0 entry (upstream's
-HostPortInfo.CheckConflict). Only pods with host ports are checked: PreFilter skips the rest.
+A port is (protocol, hostIP, hostPort); hostIP 0.0.0.0 (or empty) means every address, so it
+conflicts with the same protocol and port on any IP, and any IP conflicts with a 0.0.0.0 entry
+(upstream's HostPortInfo.CheckConflict). No other address is a wildcard, "::" included: upstream
+compares it like any IP. Sidecar init containers' ports count (model.host_ports). Only pods
+with host ports are checked: PreFilter skips the rest.
 """
 
 from __future__ import annotations

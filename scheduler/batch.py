@@ -57,7 +57,8 @@ class EquivalenceCache:
         self, profile: Profile, pod: PodInfo, table: NodeTable
     ) -> ClassState | Status | None:
         """Up-to-date per-row results for the pod's class. Returns a PreFilter Status when the
-        pod is rejected before filtering (the caller takes the slow path to explain it)."""
+        pod is rejected before filtering (the caller takes the slow path to explain it), and
+        None when its PreFilter narrowed the nodes (the slow path filters only those)."""
         key = (profile.scheduler_name, pod.class_key)
         cached = self._classes.get(key)
         if cached is None or cached.structure != table.structure:
@@ -78,6 +79,10 @@ def _compute(profile: Profile, pod: PodInfo, table: NodeTable) -> ClassState | S
     status = profile.run_pre_filter(state, pod, table)
     if status is not None:
         return status
+    if state.node_names is not None:
+        # PreFilter narrowed the nodes (a pod pinned by metadata.name, like a DaemonSet's):
+        # the one-pod path filters just those, and such pods rarely share a class.
+        return None
     size = table.generation.size
     rows = table.live_rows()
     feasible = np.zeros(size, dtype=np.bool_)

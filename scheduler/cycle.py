@@ -326,8 +326,17 @@ class Scheduler:
     ) -> Rows:
         """Filter nodes in zone-interleaved order from the round-robin start, chunk by chunk,
         until enough feasible nodes are found (upstream's percentageOfNodesToScore). Chunk
-        sizes do not change the answer, only what it costs."""
-        order = self.cache.table.order()
+        sizes do not change the answer, only what it costs.
+
+        When PreFilter narrowed the nodes (upstream's PreFilterResult), only those are
+        filtered and the sample is taken among them; the others count in the diagnosis."""
+        table = self.cache.table
+        order = table.order()
+        everywhere = order.size
+        narrowed = state.node_mask(table, order)
+        if narrowed is not None:
+            diagnosis.narrowed_out(state.narrowed_by, order[~narrowed])
+            order = order[narrowed]
         total = order.size
         if total == 0:
             return order
@@ -353,7 +362,9 @@ class Scheduler:
             # Where few nodes fit, more chunks follow: a pod that fits nowhere walks every
             # node, and each chunk costs every filter plugin a call.
             chunk *= 2
-        self.next_start = (start + processed) % total
+        # Modulo every node, as upstream's nextStartNodeIndex (the same as `start + processed`
+        # modulo `total` when nothing was narrowed).
+        self.next_start = (self.next_start + processed) % everywhere
         return np.concatenate(found) if found else order[:0]
 
     def _pick(
@@ -535,6 +546,7 @@ class Scheduler:
         # A PreFilter rejection left the state unfinished: the dry run redoes it per node.
         check = self._node_check(profile, state, pod, finished=diagnosis.pre_filter is None)
         messages: list[str] = []
+        stopped = Status(Code.UNSCHEDULABLE)
         start = time.perf_counter()
         for plugin in profile.post_filter:
             result = plugin.post_filter(state, pod, self.cache.table, diagnosis, check)
@@ -548,15 +560,20 @@ class Scheduler:
                     task = asyncio.get_running_loop().create_task(result.execute())
                     self._side.add(task)
                     task.add_done_callback(self._side.discard)
-                messages = []
+                # The successful plugin's message replaces what those before it said.
+                messages = [result.message] if result.message else []
                 break
-            if self._on_preemption is not None:
+            if result.preemption and self._on_preemption is not None:
                 self._on_preemption(None)
             if result.clear_nomination:
                 self._nominated(pod, "")
+            if result.status.code in (Code.ERROR, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
+                stopped = result.status
+                messages = [stopped.message] if stopped.message else []
+                break
             if result.status.message:
                 messages.append(result.status.message)
-        label = "Success" if attempt.nominated else "Unschedulable"
+        label = "Success" if attempt.nominated else _status_label(stopped)
         self.observer.extension_point(
             "PostFilter", label, profile.scheduler_name, time.perf_counter() - start
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -70,20 +70,45 @@ class Status:
 
 SKIP = Status(Code.SKIP)
 
+# Upstream's reasons for nodes a PreFilter result leaves out (RunPreFilterPlugins and
+# findNodesThatFitPod); the plugin names are sorted and printed as Go prints a []string.
+NARROWED_TO_NONE = "node(s) didn't satisfy plugin {}"
+NARROWED_TO_NONE_MANY = "node(s) didn't satisfy plugin(s) [{}] simultaneously"
+NARROWED_OUT = "node(s) didn't satisfy plugin(s) [{}]"
+
 
 @dataclass
 class CycleState:
-    """Per-pod scratch space shared by a profile's plugins during one scheduling attempt."""
+    """Per-pod scratch space shared by a profile's plugins during one scheduling attempt.
+
+    `node_names` is upstream's merged PreFilterResult: the only nodes worth filtering (None:
+    all of them), narrowed by the PreFilter plugins in `narrowed_by`."""
 
     data: dict[str, Any] = field(default_factory=dict)
     skip_filter: set[str] = field(default_factory=set)
     skip_score: set[str] = field(default_factory=set)
+    node_names: frozenset[str] | None = None
+    narrowed_by: set[str] = field(default_factory=set)
 
     def read(self, key: str) -> Any:
         return self.data[key]
 
     def write(self, key: str, value: Any) -> None:
         self.data[key] = value
+
+    def restrict_nodes(self, plugin: str, names: Iterable[str]) -> None:
+        """PreFilter's PreFilterResult: only `names` can pass `plugin`'s Filter. Results of
+        several plugins intersect; names of nodes that do not exist are allowed."""
+        wanted = frozenset(names)
+        self.node_names = wanted if self.node_names is None else self.node_names & wanted
+        self.narrowed_by.add(plugin)
+
+    def node_mask(self, table: NodeTable, rows: Rows) -> Mask | None:
+        """Which of `rows` are left to filter after PreFilter (None: every row)."""
+        if self.node_names is None:
+            return None
+        named = [table.row_of[n] for n in self.node_names if n in table.row_of]
+        return np.isin(rows, np.asarray(named, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -167,7 +192,9 @@ class QueueSortPlugin(Plugin, Protocol):
 class PreFilterPlugin(Plugin, Protocol):
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         """Compute per-pod state. SKIP disables this plugin's Filter for the pod; an
-        UNSCHEDULABLE status rejects the pod on every node."""
+        UNSCHEDULABLE status rejects the pod on every node. A plugin that knows the only
+        nodes that can pass its Filter says so with `state.restrict_nodes` (upstream's
+        PreFilterResult): the others are not filtered, and fail as unresolvable."""
 
 
 @runtime_checkable
@@ -198,13 +225,18 @@ class PostFilterResult:
     """What a PostFilter plugin decided. `status` None = success: the pod is nominated to
     `nominated_node`, and `execute` (when set) carries out the API side effects (preemption
     deletes victims) asynchronously, after the scheduling cycle. Otherwise `status` says why
-    not, and `clear_nomination` asks to drop the pod's nominated node."""
+    not, and `clear_nomination` asks to drop the pod's nominated node. `preemption` False:
+    the plugin does not preempt, so its run is no preemption attempt (for the metric).
+    `message`: on success, what ends the pod's failure message (upstream's message on a
+    Success status)."""
 
     status: Status | None
     nominated_node: str = ""
     victims: tuple[PodInfo, ...] = ()
     execute: Callable[[], Coroutine[Any, Any, None]] | None = None
     clear_nomination: bool = False
+    preemption: bool = True
+    message: str = ""
 
 
 @runtime_checkable
@@ -220,7 +252,9 @@ class PostFilterPlugin(Plugin, Protocol):
         """Run after no node fits (preemption). The scheduling cycle is still running: the
         plugin may change the table to simulate (it must restore it exactly) but must not
         await; API calls go into the result's `execute`. An UNSCHEDULABLE status adds its
-        message to the pod's failure message; the next plugin runs. SUCCESS stops the loop."""
+        message to the pod's failure message; the next plugin runs. SUCCESS stops the loop;
+        so do ERROR and UNSCHEDULABLE_AND_UNRESOLVABLE, whose message then replaces those of
+        the plugins before (upstream's RunPostFilterPlugins)."""
 
 
 @runtime_checkable
@@ -268,6 +302,50 @@ class BindPlugin(Plugin, Protocol):
 @runtime_checkable
 class PostBindPlugin(Plugin, Protocol):
     def post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None: ...
+
+
+# --- cluster events and queueing hints (upstream's EnqueueExtensions) ---------------------
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """A change in the cluster that may make waiting pods schedulable, as upstream's
+    framework.ClusterEvent: what changed (AssignedPod, Node, ...) and how."""
+
+    resource: str
+    action: str
+
+    @property
+    def label(self) -> str:
+        """Upstream's ClusterEvent.Label(), as metrics name the event."""
+        return self.resource + self.action
+
+
+# Some effective request of a bound pod went down or away (upstream's extractPodScaleDown).
+ASSIGNED_POD_SCALE_DOWN = ClusterEvent("AssignedPod", "UpdatePodScaleDown")
+
+QueueingHintFn = Callable[[PodInfo, Any, Any], bool]
+"""(a pod the plugin rejected, the object before the event, after it) -> True when the event
+may make the pod schedulable (upstream's Queue), False when it cannot (QueueSkip)."""
+
+
+@dataclass(frozen=True)
+class ClusterEventWithHint:
+    event: ClusterEvent
+    hint: QueueingHintFn | None = None  # None: every such event may help
+
+
+@runtime_checkable
+class EnqueueExtensions(Protocol):
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        """The events that may make a pod this plugin rejected schedulable, each with a hint
+        that looks closer. The app filters the events it passes through hints (so far a bound
+        pod scaled down) by them; other events still move every waiting pod."""
+
+
+def pod_scaled_down(old: PodInfo, new: PodInfo) -> bool:
+    """Upstream's extractPodScaleDown: a request of `old` that `new` lacks or lowers."""
+    return any(new.requests.get(name, -1) < amount for name, amount in old.requests.items())
 
 
 POINTS: dict[str, type] = {
@@ -319,6 +397,19 @@ class Diagnosis:
     pre_filter: Status | None = None
     post_filter: str = ""  # what PostFilter (preemption) said, appended to the message
 
+    def narrowed_out(self, plugins: Iterable[str], rows: Rows) -> None:
+        """`rows` were left out by the PreFilter results of `plugins`: each counts once as
+        UnschedulableAndUnresolvable (upstream's absent-nodes status), under every plugin."""
+        if rows.size == 0:
+            return
+        names = sorted(plugins)
+        message = NARROWED_OUT.format(" ".join(names))
+        self.counts[message] = self.counts.get(message, 0) + int(rows.size)
+        for plugin in names:
+            per_plugin = self.by_plugin.setdefault(plugin, {})
+            per_plugin[message] = per_plugin.get(message, 0) + int(rows.size)
+        self.unresolvable_rows.update(int(r) for r in rows)
+
     def message(self) -> str:
         """Upstream's "0/N nodes are available: ..." text (reasons sorted, counts first),
         then PostFilter's message ("preemption: ...") when it has one."""
@@ -360,6 +451,8 @@ class Profile:
         for plugin in self.pre_filter:
             status = plugin.pre_filter(state, pod, table)
             if status is None:
+                if state.node_names is not None and not state.node_names:
+                    return _narrowed_to_none(state.narrowed_by, plugin.name)
                 continue
             if status.code is Code.SKIP:
                 state.skip_filter.add(plugin.name)
@@ -383,6 +476,44 @@ class Profile:
                 return None
             checks.append(check)
         return checks
+
+    @functools.cached_property
+    def _hints(self) -> dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]]:
+        """Upstream's queueingHintMap for this profile: event -> (plugin, hint) registered."""
+        plugins: dict[str, Any] = {}
+        for group in (
+            self.pre_enqueue,
+            self.pre_filter,
+            self.filter,
+            self.post_filter,
+            self.pre_score,
+            [p for p, _ in self.score],
+            self.reserve,
+            self.permit,
+            self.pre_bind,
+            self.bind,
+            self.post_bind,
+        ):
+            for plugin in group:
+                plugins.setdefault(plugin.name, plugin)
+        out: dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]] = {}
+        for name, plugin in plugins.items():
+            if isinstance(plugin, EnqueueExtensions):
+                for registered in plugin.events_to_register():
+                    out.setdefault(registered.event, []).append((name, registered.hint))
+        return out
+
+    def worth_requeuing(
+        self, pod: PodInfo, rejected_by: frozenset[str], event: ClusterEvent, old: Any, new: Any
+    ) -> bool:
+        """Upstream's isPodWorthRequeuing: a pod no plugin rejected moves on any event; else
+        a plugin that rejected it must have registered the event, with a hint that says so."""
+        if not rejected_by:
+            return True
+        return any(
+            name in rejected_by and (hint is None or hint(pod, old, new))
+            for name, hint in self._hints.get(event, ())
+        )
 
     def batchable(self, pod: PodInfo) -> bool:
         """True when every PreFilter, Filter, PreScore and Score plugin is row-local for this
@@ -452,6 +583,18 @@ class Profile:
             parts[plugin.name] = scores
             total += scores * weight
         return total, parts
+
+
+def _narrowed_to_none(plugins: Iterable[str], last: str) -> Status:
+    """The PreFilter results leave no node at all: unresolvable, as upstream (which names no
+    plugin on the status; berth names the one whose result emptied the set, for explain and
+    the pod's rejecting plugins)."""
+    names = sorted(plugins)
+    if len(names) == 1:
+        message = NARROWED_TO_NONE.format(names[0])
+    else:
+        message = NARROWED_TO_NONE_MANY.format(" ".join(names))
+    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), last)
 
 
 def _count(diagnosis: Diagnosis, plugin: str, rows: Rows, result: FilterResult) -> None:

@@ -7,10 +7,14 @@ scheduling cycle never walks raw JSON again.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from scheduler.declared_features import REGISTRY as DECLARED_FEATURES
 
 JSON = dict[str, Any]
 
@@ -88,24 +92,38 @@ def is_scalar_resource(name: str) -> bool:
 
 def resource_amount(name: str, value: str | int | float) -> int:
     """CPU in millicores, everything else in whole units (bytes, pods, devices)."""
+    if isinstance(value, str):
+        return _text_amount(value, name == CPU)
     return parse_quantity(value, milli=(name == CPU))
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_amount(value: str, milli: bool) -> int:
+    """parse_quantity for the few distinct texts a cluster's pods and nodes repeat ("100m",
+    "64Mi"): every pod version is compiled, and Decimal arithmetic is most of its cost."""
+    return parse_quantity(value, milli=milli)
 
 
 @dataclass(frozen=True, slots=True)
 class Toleration:
     key: str
-    operator: str  # Equal | Exists
+    operator: str  # Equal (also for an absent operator) | Exists | Lt | Gt
     value: str
     effect: str  # "" = all effects
 
     def tolerates(self, taint: Taint) -> bool:
+        """Upstream's Toleration.ToleratesTaint with the default gates (k8s.io/api v0.37)."""
         if self.effect and self.effect != taint.effect:
             return False
         if self.key and self.key != taint.key:
             return False
         if self.operator == "Exists":
             return True
-        return self.value == taint.value
+        if self.operator == "Equal":
+            return self.value == taint.value
+        # Lt and Gt compare numbers only with TaintTolerationComparisonOperators (alpha, off in
+        # v1.37); with the gate off they tolerate nothing, as does any unknown operator.
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +254,9 @@ def controller_ref(meta: JSON) -> OwnerRef | None:
 
 @dataclass(frozen=True, slots=True)
 class HostPort:
-    """A container port with a hostPort; "" and "::" host IPs are kept as 0.0.0.0 (any)."""
+    """A container port with a hostPort, sanitized as upstream's HostPortInfo: an empty
+    hostIP is 0.0.0.0 (every address) and an empty protocol TCP. "::" stays "::": upstream
+    compares it as one more address, not as a wildcard."""
 
     protocol: str  # TCP (default) | UDP | SCTP
     ip: str
@@ -262,24 +282,32 @@ class PodVolume:
 
 
 def host_ports(spec: JSON) -> tuple[HostPort, ...]:
-    """Upstream's getContainerPorts: app containers' ports with hostPort > 0."""
+    """Upstream's GetHostPorts: the ports with hostPort > 0 of the restartable (sidecar) init
+    containers, which run as long as the pod, then of the app containers. Other init
+    containers have exited before the app starts, so their ports are not held."""
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     out = []
-    for c in spec.get("containers") or []:
+    for c in (*sidecars, *(spec.get("containers") or [])):
         for p in c.get("ports") or []:
             port = int(p.get("hostPort") or 0)
             if port > 0:
                 ip = p.get("hostIP") or "0.0.0.0"
-                ip = "0.0.0.0" if ip in ("::", "0:0:0:0:0:0:0:0") else ip
                 out.append(HostPort(p.get("protocol") or "TCP", ip, port))
     return tuple(out)
 
 
-def container_images(spec: JSON) -> tuple[str, ...]:
-    """Init and app container images, normalized as ImageLocality compares them: a name
-    without a tag gets ":latest" (one entry per container, so len() counts containers)."""
+def pod_images(spec: JSON) -> tuple[str, ...]:
+    """The pod's image sources as ImageLocality counts them (v1.37): init and app container
+    images, then image volumes (spec.volumes[].image.reference), one entry per source, so
+    len() is upstream's image count. Normalized as ImageLocality compares them: a name
+    without a tag gets ":latest"."""
+    names = [c.get("image") or "" for c in spec.get("initContainers") or []]
+    names += [c.get("image") or "" for c in spec.get("containers") or []]
+    for volume in spec.get("volumes") or []:
+        if (source := volume.get("image")) is not None:
+            names.append(source.get("reference") or "")
     out = []
-    for c in (*(spec.get("initContainers") or []), *(spec.get("containers") or [])):
-        image = c.get("image") or ""
+    for image in names:
         if image.rfind(":") <= image.rfind("/"):
             image += ":latest"
         out.append(image)
@@ -429,7 +457,9 @@ class PodInfo:
     created: str
     phase: str
     deleting: bool
-    requests: dict[str, int]  # effective requests (init containers, sidecars, overhead)
+    # Effective requests, as upstream's PodInfo.CalculateResource: containers, init containers
+    # and sidecars, pod-level requests (spec.resources), in-place resize state, overhead.
+    requests: dict[str, int]
     node_selector: dict[str, str]
     required_terms: tuple[SelectorTerm, ...] | None  # None = no required node affinity
     preferred_terms: tuple[PreferredTerm, ...]
@@ -438,14 +468,23 @@ class PodInfo:
     labels: dict[str, str]
     raw: JSON = field(repr=False)
     class_key: tuple[Any, ...] = ()
-    # (milli-CPU, memory) with upstream's per-container defaults, for scoring only.
+    # (milli-CPU, memory) with upstream's defaults for requests not set (Non0CPU / Non0Mem):
+    # what the pod adds to its node's non-zero requested, which scoring reads.
     nonzero_requests: tuple[int, int] = (0, 0)
+    # (milli-CPU, memory) NodeResourcesFit scores the pod itself with: the per-container
+    # defaults even where pod-level requests are set (upstream's scorer asks PodRequests with
+    # NonMissingContainerRequests, not CalculateResource). Equals nonzero_requests otherwise.
+    scoring_requests: tuple[int, int] = (0, 0)
     spread_constraints: tuple[SpreadConstraint, ...] = ()  # spec.topologySpreadConstraints
     controller: OwnerRef | None = None  # for PodTopologySpread's default selector
     pod_affinity: PodAffinity | None = None  # spec.affinity.podAffinity/podAntiAffinity
     host_ports: tuple[HostPort, ...] = ()  # NodePorts
-    images: tuple[str, ...] = ()  # ImageLocality: normalized, one per container
+    images: tuple[str, ...] = ()  # ImageLocality: normalized, one per container/image volume
     volumes: tuple[PodVolume, ...] = ()  # the volume plugins
+    resource_claims: tuple[str, ...] = ()  # DynamicResources: spec.resourceClaims[].name
+    # NodeDeclaredFeatures: the features the pod needs its node to declare, as a feature set
+    # (bits over DECLARED_FEATURES.names); 0 for nearly every pod.
+    required_features: int = 0
 
     @property
     def key(self) -> str:
@@ -467,6 +506,10 @@ class NodeInfo:
     unschedulable: bool
     allocatable: dict[str, int]
     images: dict[str, int] = field(default_factory=dict)  # image name -> size in bytes
+    declared_features: tuple[str, ...] = ()  # status.declaredFeatures, as listed
+    # The declared features the registry knows, as a feature set (bits over
+    # DECLARED_FEATURES.names): what NodeDeclaredFeatures matches against.
+    feature_set: int = 0
 
     def same_for_scheduling(self, other: NodeInfo) -> bool:
         """Does `other` (a later version) change nothing a plugin reads? Then it is a
@@ -478,6 +521,7 @@ class NodeInfo:
             and self.unschedulable == other.unschedulable
             and self.allocatable == other.allocatable
             and self.images == other.images
+            and self.declared_features == other.declared_features
         )
 
 
@@ -491,6 +535,7 @@ def compile_node(obj: JSON) -> NodeInfo:
     for image in status.get("images") or []:
         for name in image.get("names") or []:
             images[name] = int(image.get("sizeBytes") or 0)
+    declared = tuple(status.get("declaredFeatures") or ())
     return NodeInfo(
         name=meta["name"],
         resource_version=meta.get("resourceVersion", ""),
@@ -502,6 +547,8 @@ def compile_node(obj: JSON) -> NodeInfo:
         unschedulable=bool(spec.get("unschedulable")),
         allocatable={k: resource_amount(k, v) for k, v in allocatable.items()},
         images=images,
+        declared_features=declared,
+        feature_set=DECLARED_FEATURES.declared(declared),
     )
 
 
@@ -510,6 +557,9 @@ def compile_pod(obj: JSON) -> PodInfo:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
     affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     required_terms, preferred_terms = node_affinity_terms(affinity, "spec.affinity.nodeAffinity")
+    # The status counts once the pod is on a node (in-place resize); for a pod being
+    # scheduled upstream's PreFilter reads the spec alone, and only a kubelet writes it.
+    effective = effective_requests(spec, status if spec.get("nodeName") else None)
     pod = PodInfo(
         uid=meta.get("uid", ""),
         namespace=meta.get("namespace", "default"),
@@ -522,8 +572,9 @@ def compile_pod(obj: JSON) -> PodInfo:
         created=meta.get("creationTimestamp") or "",
         phase=status.get("phase") or "",
         deleting=bool(meta.get("deletionTimestamp")),
-        requests=pod_requests(spec),
-        nonzero_requests=pod_nonzero_requests(spec),
+        requests=effective.requests,
+        nonzero_requests=effective.nonzero,
+        scoring_requests=effective.scoring,
         node_selector=dict(spec.get("nodeSelector") or {}),
         required_terms=required_terms,
         preferred_terms=preferred_terms,
@@ -544,8 +595,10 @@ def compile_pod(obj: JSON) -> PodInfo:
     pod.controller = controller_ref(meta)
     pod.pod_affinity = pod_affinity(spec, pod.namespace, pod.labels)
     pod.host_ports = host_ports(spec)
-    pod.images = container_images(spec)
+    pod.images = pod_images(spec)
     pod.volumes = pod_volumes(pod.name, spec)
+    pod.resource_claims = tuple(c.get("name", "") for c in spec.get("resourceClaims") or [])
+    pod.required_features = DECLARED_FEATURES.required(spec)
     pod.class_key = _class_key(pod, spec)
     return pod
 
@@ -571,59 +624,269 @@ def node_affinity_terms(
     return required_terms, preferred_terms
 
 
-def pod_requests(spec: JSON) -> dict[str, int]:
-    """Effective pod requests, as upstream's resource helpers compute them.
+# --- effective requests (upstream's component-helpers resource.PodRequests) ----------------
 
-    max(sum of app containers + restartable (sidecar) init containers,
-        each regular init container + the sidecars started before it), plus pod overhead.
-    """
-    total = _aggregate(spec, {})
-    total[PODS] = 1
+# Upstream's schedutil.DefaultMilliCPURequest / DefaultMemoryRequest, by resource name.
+_NON_MISSING = {CPU: DEFAULT_MILLI_CPU, MEMORY: DEFAULT_MEMORY}
+_RESIZE_PENDING = "PodResizePending"
+_INFEASIBLE = "Infeasible"
+
+
+def is_pod_level_resource(name: str) -> bool:
+    """Upstream's IsSupportedPodLevelResource: spec.resources (PodLevelResources) may set cpu,
+    memory and hugepages of any page size; other names there are ignored."""
+    return name in (CPU, MEMORY) or name.startswith("hugepages-")
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveRequests:
+    """A pod's requests the three ways the scheduler reads them (see PodInfo's fields)."""
+
+    requests: dict[str, int]  # with pods: 1
+    nonzero: tuple[int, int]
+    scoring: tuple[int, int]
+
+
+@dataclass(slots=True)
+class _Container:
+    """One container's requests, parsed once: the spec's, and from its status (None where the
+    status does not say) what the node allocated and what is actuated."""
+
+    kind: int  # _APP, _INIT or _SIDECAR (a restartable init container)
+    spec: dict[str, int]
+    allocated: dict[str, int] | None
+    actuated: dict[str, int] | None
+
+
+_APP, _INIT, _SIDECAR = 0, 1, 2
+
+
+@dataclass(slots=True)
+class _Layout:
+    """What PodRequests reads of one pod version, parsed once for all its variants.
+
+    `status` is False when the status must not count (upstream's UseStatusResources off);
+    then the status fields below are empty."""
+
+    containers: tuple[_Container, ...]
+    pod_level: dict[str, int]  # spec.resources.requests
+    overhead: dict[str, int]
+    pod_level_set: bool  # upstream's IsPodLevelRequestsSet
+    status: bool = False
+    infeasible: bool = False  # a PodResizePending condition with reason Infeasible
+    from_containers: bool = False  # some container status has allocated or actuated requests
+    pod_allocated: dict[str, int] | None = None  # status.allocatedResources
+    pod_actuated: dict[str, int] | None = None  # status.resources.requests
+    pod_status_resources: bool = False  # status.resources is set
+
+
+def effective_requests(spec: JSON, status: JSON | None = None) -> EffectiveRequests:
+    """The pod's requests as upstream's PodInfo.CalculateResource computes them with v1.37's
+    default feature gates (PodLevelResources, InPlacePodVerticalScaling and
+    InPlacePodLevelResourcesVerticalScaling on): `status` None leaves the status out.
+
+    Per resource: max(sum of app containers and sidecars, each init container plus the sidecars
+    started before it); with the status, the larger of what the spec asks, what the node has
+    allocated and what is actuated (only the last two while a resize is infeasible); then the
+    pod-level requests replace cpu, memory and hugepages where set; then the overhead."""
+    layout = _layout(spec, status)
+    requests = _pod_requests(layout, {})
+    # Upstream's getNonMissingContainerRequests: without pod-level requests every container
+    # missing cpu (memory) counts 100m (200Mi); with them, only a resource no level requests.
+    if layout.pod_level_set:
+        missing = {k: v for k, v in _NON_MISSING.items() if k not in requests}
+    else:
+        missing = _NON_MISSING
+    non0 = _pod_requests(layout, missing) if missing else requests
+    nonzero = (non0.get(CPU, 0), non0.get(MEMORY, 0))
+    scoring = nonzero
+    if layout.pod_level_set and missing != _NON_MISSING:
+        scored = _pod_requests(layout, _NON_MISSING)
+        scoring = (scored.get(CPU, 0), scored.get(MEMORY, 0))
+    requests[PODS] = 1
+    return EffectiveRequests(requests, nonzero, scoring)
+
+
+def pod_requests(spec: JSON, status: JSON | None = None) -> dict[str, int]:
+    """Effective pod requests (effective_requests().requests)."""
+    return effective_requests(spec, status).requests
+
+
+def pod_nonzero_requests(spec: JSON, status: JSON | None = None) -> tuple[int, int]:
+    """(milli-CPU, memory bytes) for scoring: like pod_requests, but a container that does not
+    request cpu (memory) counts as 100m (200Mi), as upstream's NonMissingContainerRequests does
+    per container (a pod without containers adds nothing but its overhead)."""
+    return effective_requests(spec, status).nonzero
+
+
+def resize_state(status: JSON | None) -> tuple[Any, ...]:
+    """The parts of a pod's status that its effective requests read (in-place resize): a
+    status update that leaves them as they were changes no request."""
+    status = status or {}
+
+    def containers(field_name: str) -> list[tuple[Any, ...]]:
+        return [
+            (c.get("name"), c.get("allocatedResources"), (c.get("resources") or {}).get("requests"))
+            for c in status.get(field_name) or []
+        ]
+
+    resize = [c for c in status.get("conditions") or [] if c.get("type") == _RESIZE_PENDING]
+    return (
+        status.get("allocatedResources"),
+        status.get("resources"),
+        containers("containerStatuses"),
+        containers("initContainerStatuses"),
+        resize[0].get("reason") if resize else None,
+    )
+
+
+def _amounts(raw: JSON | None, path: str) -> dict[str, int]:
+    if not raw:
+        return {}
+    try:
+        return {k: resource_amount(k, v) for k, v in raw.items()}
+    except InvalidObject as err:
+        raise InvalidObject(f"{path}: {err}") from err
+
+
+def _maybe(raw: JSON | None, path: str) -> dict[str, int] | None:
+    """Go's nil map: None for a field that is absent, as opposed to present and empty."""
+    return None if raw is None else _amounts(raw, path)
+
+
+def _layout(spec: JSON, status: JSON | None) -> _Layout:
+    statuses: dict[str, tuple[str, JSON]] = {}  # container name -> (field path, status)
+    if status is not None:
+        # Upstream's findContainerStatus: app container statuses first, then init ones.
+        for field_name in ("containerStatuses", "initContainerStatuses"):
+            for i, cs in enumerate(status.get(field_name) or []):
+                statuses.setdefault(cs.get("name", ""), (f"status.{field_name}[{i}]", cs))
+    containers = []
+    for field_name in ("containers", "initContainers"):
+        for i, c in enumerate(spec.get(field_name) or []):
+            if field_name == "containers":
+                kind = _APP
+            else:
+                kind = _SIDECAR if c.get("restartPolicy") == "Always" else _INIT
+            requests = _amounts(
+                (c.get("resources") or {}).get("requests"),
+                f"spec.{field_name}[{i}].resources.requests",
+            )
+            allocated = actuated = None
+            if (found := statuses.get(c.get("name", ""))) is not None:
+                where, cs = found
+                allocated = _maybe(cs.get("allocatedResources"), f"{where}.allocatedResources")
+                actuated = _maybe(
+                    (cs.get("resources") or {}).get("requests"), f"{where}.resources.requests"
+                )
+            containers.append(_Container(kind, requests, allocated, actuated))
+    pod_level = _amounts((spec.get("resources") or {}).get("requests"), "spec.resources.requests")
+    overhead = _amounts(spec.get("overhead"), "spec.overhead")
+    level_set = any(is_pod_level_resource(name) for name in pod_level)
+    if status is None:
+        return _Layout(tuple(containers), pod_level, overhead, level_set)
+    resize = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == _RESIZE_PENDING), None
+    )
+    resources = status.get("resources")
+    return _Layout(
+        tuple(containers),
+        pod_level,
+        overhead,
+        level_set,
+        status=True,
+        infeasible=resize is not None and resize.get("reason") == _INFEASIBLE,
+        from_containers=any(c.allocated is not None or c.actuated is not None for c in containers),
+        pod_allocated=_maybe(status.get("allocatedResources"), "status.allocatedResources"),
+        pod_actuated=_maybe((resources or {}).get("requests"), "status.resources.requests"),
+        pod_status_resources=resources is not None,
+    )
+
+
+def _pod_requests(layout: _Layout, missing: dict[str, int]) -> dict[str, int]:
+    """Upstream's PodRequests over a parsed pod; `missing` fills in, per container, resources
+    it does not request at all (an explicit 0 stays 0)."""
+    spec = _aggregate(layout.containers, lambda c: c.spec, missing)
+    if not layout.status:
+        total = spec
+    else:
+        infeasible = layout.infeasible
+        if layout.pod_allocated is not None and layout.pod_actuated is not None:
+            # The kubelet reports pod-level aggregates (InPlacePodLevelResourcesVerticalScaling).
+            allocated, actuated = layout.pod_allocated, layout.pod_actuated
+        elif not layout.from_containers and not infeasible:
+            allocated = actuated = spec  # every fallback below is the spec
+        else:
+
+            def allocated_of(c: _Container) -> dict[str, int] | None:
+                if c.allocated is not None:
+                    return c.allocated
+                return None if infeasible else c.spec
+
+            def actuated_of(c: _Container) -> dict[str, int] | None:
+                if c.actuated is not None:
+                    return c.actuated
+                return allocated_of(c)
+
+            allocated = _aggregate(layout.containers, allocated_of, missing)
+            actuated = _aggregate(layout.containers, actuated_of, missing)
+        # A resize the node cannot make never happens: only what it has counts then.
+        total = _max(actuated, allocated) if infeasible else _max(spec, actuated, allocated)
+    if layout.pod_level_set:
+        wanted: dict[str, int] | None = layout.pod_level
+        if layout.status and layout.pod_status_resources:
+            wanted = _max(
+                None if layout.infeasible else layout.pod_level,
+                layout.pod_actuated,
+                layout.pod_allocated,
+            )
+        for name, amount in (wanted or {}).items():
+            if is_pod_level_resource(name):
+                total[name] = amount
+    _add(total, layout.overhead)
     return total
 
 
-def pod_nonzero_requests(spec: JSON) -> tuple[int, int]:
-    """(milli-CPU, memory bytes) for scoring: like pod_requests, but every container that does
-    not request cpu (memory) counts as 100m (200Mi), as upstream's NonMissingContainerRequests
-    does per container (a pod without containers adds nothing but its overhead)."""
-    total = _aggregate(spec, {CPU: DEFAULT_MILLI_CPU, MEMORY: DEFAULT_MEMORY})
-    return total.get(CPU, 0), total.get(MEMORY, 0)
-
-
-def _aggregate(spec: JSON, missing: dict[str, int]) -> dict[str, int]:
-    """Containers, sidecars, init containers and overhead, combined the upstream way;
-    `missing` fills in resources a container does not request at all (explicit 0 stays 0)."""
-
-    def requests(container: JSON, path: str) -> dict[str, int]:
-        raw = (container.get("resources") or {}).get("requests") or {}
-        try:
-            out = {k: resource_amount(k, v) for k, v in raw.items()}
-        except InvalidObject as err:
-            raise InvalidObject(f"{path}.resources.requests: {err}") from err
-        for name, amount in missing.items():
-            out.setdefault(name, amount)
-        return out
-
+def _aggregate(
+    containers: Sequence[_Container],
+    pick: Callable[[_Container], dict[str, int] | None],
+    missing: dict[str, int],
+) -> dict[str, int]:
+    """Containers, sidecars and init containers combined the upstream way, each container's
+    requests being pick(container) with `missing` filled in."""
     total: dict[str, int] = {}
-    for i, c in enumerate(spec.get("containers") or []):
-        _add(total, requests(c, f"spec.containers[{i}]"))
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
-    for i, c in enumerate(spec.get("initContainers") or []):
-        req = requests(c, f"spec.initContainers[{i}]")
-        if c.get("restartPolicy") == "Always":
+    for c in containers:
+        req = pick(c) or {}
+        if missing:
+            req = missing | req
+        if c.kind == _APP:
+            _add(total, req)
+        elif c.kind == _SIDECAR:
             _add(sidecars, req)
             _add(total, req)
+            _peak(init_peak, sidecars)
         else:
             during = dict(sidecars)
             _add(during, req)
-            for k, v in during.items():
-                init_peak[k] = max(init_peak.get(k, 0), v)
-    for k, v in init_peak.items():
-        total[k] = max(total.get(k, 0), v)
-    overhead = spec.get("overhead") or {}
-    _add(total, {k: resource_amount(k, v) for k, v in overhead.items()})
+            _peak(init_peak, during)
+    _peak(total, init_peak)
     return total
+
+
+def _max(*lists: dict[str, int] | None) -> dict[str, int]:
+    """Per resource, the largest amount any of the lists has (None = an empty list)."""
+    out: dict[str, int] = {}
+    for amounts in lists:
+        _peak(out, amounts or {})
+    return out
+
+
+def _peak(into: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        if k not in into or v > into[k]:
+            into[k] = v
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -651,6 +914,7 @@ def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
         pod.priority,
         tuple(sorted(pod.requests.items())),
         pod.nonzero_requests,
+        pod.scoring_requests,
         tuple(sorted(pod.node_selector.items())),
         pod.required_terms,
         pod.preferred_terms,
@@ -665,6 +929,8 @@ def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
         pod.images,
         # Claims are namespaced: the same claim name elsewhere is another volume.
         pod.volumes and (pod.volumes, pod.namespace),
+        pod.resource_claims,
+        pod.required_features,
     )
 
 

@@ -58,6 +58,8 @@ class NodeTable:
         self.alive = np.zeros(capacity, dtype=np.bool_)
         self.unschedulable = np.zeros(capacity, dtype=np.bool_)
         self.taint_set = np.zeros(capacity, dtype=np.int32)
+        # Each node's known declared features, as a feature set (NodeInfo.feature_set).
+        self.declared_features = np.zeros(capacity, dtype=np.int64)
         self.generation = np.zeros(capacity, dtype=np.int64)
         self.nodes: list[NodeInfo | None] = [None] * capacity
         self.pods: list[dict[str, PodInfo]] = [{} for _ in range(capacity)]
@@ -114,6 +116,7 @@ class NodeTable:
         self.alive[row] = True
         self.unschedulable[row] = node.unschedulable
         self.taint_set[row] = self._intern_taints(node.taints)
+        self.declared_features[row] = node.feature_set
         # Resolve columns first: a new resource widens the arrays.
         columns = {self._resource_column(name): amount for name, amount in node.allocatable.items()}
         self.allocatable[row] = 0
@@ -137,6 +140,7 @@ class NodeTable:
         self.requested[row] = 0
         self.nonzero_requested[row] = 0
         self.allocatable[row] = 0
+        self.declared_features[row] = 0
         for column in self.label_columns.values():
             column[row] = -1
         self._touch(row)
@@ -318,6 +322,7 @@ class NodeTable:
         self.alive = widen(self.alive, False)
         self.unschedulable = widen(self.unschedulable, False)
         self.taint_set = widen(self.taint_set)
+        self.declared_features = widen(self.declared_features)
         self.generation = widen(self.generation)
         self.label_columns = {k: widen(v, -1) for k, v in self.label_columns.items()}
         self.nodes.extend([None] * (new - old))
@@ -339,7 +344,7 @@ class NodeTable:
         return index
 
     def _intern_taints(self, taints: tuple[Taint, ...]) -> int:
-        key = taints  # order kept: the first untolerated taint names the reason
+        key = taints  # as the node lists them; nodes with the same list share an id
         ident = self._taint_set_ids.get(key)
         if ident is None:
             ident = len(self.taint_sets)

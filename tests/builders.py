@@ -94,8 +94,76 @@ class PodBuilder:
         inits.append(container)
         return self
 
+    def container_ports(self, *ports: JSON) -> PodBuilder:
+        """Set the first container's ports (upstream's `ContainerPort(...)`)."""
+        self.obj["spec"]["containers"][0]["ports"] = copy.deepcopy(list(ports))
+        return self
+
+    def init_container_ports(self, *ports: JSON, sidecar: bool = False) -> PodBuilder:
+        """Append an init container with these ports; `sidecar=True` makes it restartable
+        (upstream's `InitContainerPort(sidecar, ...)`)."""
+        self.init_container({}, sidecar=sidecar)
+        self.obj["spec"]["initContainers"][-1]["ports"] = copy.deepcopy(list(ports))
+        return self
+
+    def resource_claim(self, name: str, *, claim: str = "", template: str = "") -> PodBuilder:
+        """Append a spec.resourceClaims entry naming a ResourceClaim or, with `template`, a
+        ResourceClaimTemplate (upstream's `PodResourceClaims(...)`)."""
+        entry: JSON = {"name": name}
+        if template:
+            entry["resourceClaimTemplateName"] = template
+        else:
+            entry["resourceClaimName"] = claim or name
+        self.obj["spec"].setdefault("resourceClaims", []).append(entry)
+        return self
+
     def overhead(self, **resources: str) -> PodBuilder:
         self.obj["spec"]["overhead"] = {k.replace("_", "-"): v for k, v in resources.items()}
+        return self
+
+    def pod_requests(self, requests: dict[str, str]) -> PodBuilder:
+        """Pod-level requests (spec.resources.requests, PodLevelResources), as upstream's
+        `PodLevelResourceRequests(...)`."""
+        self.obj["spec"].setdefault("resources", {})["requests"] = dict(requests)
+        return self
+
+    def container_status(
+        self,
+        name: str,
+        *,
+        allocated: dict[str, str] | None = None,
+        actual: dict[str, str] | None = None,
+        init: bool = False,
+    ) -> PodBuilder:
+        """Append a container status as a kubelet reports an in-place resize: what the node
+        allocated (allocatedResources) and what is actuated (resources.requests); None leaves
+        the field out. `init=True` appends to initContainerStatuses."""
+        entry: JSON = {"name": name}
+        if allocated is not None:
+            entry["allocatedResources"] = dict(allocated)
+        if actual is not None:
+            entry["resources"] = {"requests": dict(actual)}
+        field = "initContainerStatuses" if init else "containerStatuses"
+        self.obj.setdefault("status", {}).setdefault(field, []).append(entry)
+        return self
+
+    def pod_status_resources(
+        self, *, allocated: dict[str, str] | None = None, actual: dict[str, str] | None = None
+    ) -> PodBuilder:
+        """The pod-level status of a resize (InPlacePodLevelResourcesVerticalScaling):
+        status.allocatedResources and status.resources.requests."""
+        status = self.obj.setdefault("status", {})
+        if allocated is not None:
+            status["allocatedResources"] = dict(allocated)
+        if actual is not None:
+            status["resources"] = {"requests": dict(actual)}
+        return self
+
+    def condition(self, kind: str, reason: str = "", status: str = "True") -> PodBuilder:
+        """Append a pod condition, e.g. ("PodResizePending", "Infeasible")."""
+        self.obj.setdefault("status", {}).setdefault("conditions", []).append(
+            {"type": kind, "status": status, "reason": reason}
+        )
         return self
 
     def node_affinity(self, node_affinity: JSON) -> PodBuilder:
@@ -187,6 +255,40 @@ class PodBuilder:
         self.obj["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
         return self
 
+    def host_network(self, enabled: bool = True, *, host_users: bool | None = None) -> PodBuilder:
+        """spec.hostNetwork; `host_users` sets spec.hostUsers (None leaves it unset)."""
+        self.obj["spec"]["hostNetwork"] = enabled
+        if host_users is not None:
+            self.obj["spec"]["hostUsers"] = host_users
+        return self
+
+    def restart_rule(self, action: str, *, init: bool = False) -> PodBuilder:
+        """Add a restartPolicyRules entry (on exit code 42) to the first app container, or with
+        `init` to a new init container."""
+        if init:
+            self.init_container({})
+            container = self.obj["spec"]["initContainers"][-1]
+        else:
+            container = self.obj["spec"]["containers"][0]
+        rule = {"action": action, "exitCodes": {"operator": "In", "values": [42]}}
+        container.setdefault("restartPolicyRules", []).append(rule)
+        return self
+
+    def volume_mount(
+        self, volume: str, *bind_mount_options: str, field: str = "containers"
+    ) -> PodBuilder:
+        """Mount `volume` at /mnt/<volume> in the first container of `field` (containers,
+        initContainers or ephemeralContainers; one is added if there is none), with these
+        bindMountOptions."""
+        containers = self.obj["spec"].setdefault(field, [])
+        if not containers:
+            containers.append({"name": f"{field}0", "image": "registry.invalid/pause"})
+        mount: JSON = {"name": volume, "mountPath": f"/mnt/{volume}"}
+        if bind_mount_options:
+            mount["bindMountOptions"] = list(bind_mount_options)
+        containers[0].setdefault("volumeMounts", []).append(mount)
+        return self
+
     def obj_(self) -> JSON:
         return copy.deepcopy(self.obj)
 
@@ -252,6 +354,11 @@ class NodeBuilder:
         self.obj["metadata"]["labels"]["topology.kubernetes.io/zone"] = zone
         if region is not None:
             self.obj["metadata"]["labels"]["topology.kubernetes.io/region"] = region
+        return self
+
+    def declared_features(self, *names: str) -> NodeBuilder:
+        """status.declaredFeatures, as given (upstream's `DeclaredFeatures([]string{...})`)."""
+        self.obj["status"]["declaredFeatures"] = list(names)
         return self
 
     def obj_(self) -> JSON:

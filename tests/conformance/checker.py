@@ -164,8 +164,12 @@ def untolerated(pod: JSON, node: JSON, effects: tuple[str, ...]) -> list[JSON]:
 
 
 def host_ports(pod: JSON) -> list[tuple[str, str, int]]:
+    """Ports of the app containers and of the sidecars (restartable init containers), which
+    run as long as the pod; an empty hostIP is every address, as upstream."""
+    spec = pod["spec"]
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     out = []
-    for c in pod["spec"].get("containers", []):
+    for c in (*sidecars, *spec.get("containers", [])):
         for p in c.get("ports") or []:
             if p.get("hostPort"):
                 out.append(

@@ -127,6 +127,24 @@ def test_host_port_clash() -> None:
     )
 
 
+def test_sidecar_host_port_clash() -> None:
+    """A sidecar (restartable init container) holds its host port; a plain init container,
+    which has exited, does not."""
+
+    def with_port(name: str, *, init: bool = False, sidecar: bool = False) -> JSON:
+        port = {"hostPort": 9000, "containerPort": 9000}
+        builder = make_pod(name)
+        if init:
+            builder.init_container_ports(port, sidecar=sidecar)
+        else:
+            builder.container_ports(port)
+        return _ns(builder.obj_())
+
+    app = Placed(with_port("app"), "a")
+    assert violations(NODES, [app, Placed(with_port("s", init=True, sidecar=True), "a")])
+    assert violations(NODES, [app, Placed(with_port("i", init=True), "a")]) == []
+
+
 def test_soft_quality() -> None:
     """Preferred weights count only when satisfied; PreferNoSchedule placements are counted."""
     nodes = [

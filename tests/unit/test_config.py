@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import plugins as plugin_registry
 from scheduler.config import (
     API_VERSION,
     EXTENSION_POINTS,
@@ -28,12 +29,15 @@ F = frozenset
 FILTERS = F({"preFilter", "filter"})
 SCORERS = F({"preFilter", "filter", "preScore", "score"})
 
-# Upstream's v1.33 default multiPoint list, in order, with default score weights.
+# Upstream's v1.37 default multiPoint list, in order, with default score weights: the base list
+# (NodeName before NodeUnschedulable since v1.37), then NodeDeclaredFeatures, which
+# applyFeatureGates appends (its gate is GA in v1.37). DynamicResources, which applyFeatureGates
+# also inserts, is left out of this copy (test_berth_defaults_are_upstream_v1_37_defaults).
 DEFAULT_PLUGINS = (
-    PluginRef("PrioritySort"),
     PluginRef("SchedulingGates"),
-    PluginRef("NodeUnschedulable"),
+    PluginRef("PrioritySort"),
     PluginRef("NodeName"),
+    PluginRef("NodeUnschedulable"),
     PluginRef("TaintToleration", 3),
     PluginRef("NodeAffinity", 2),
     PluginRef("NodePorts"),
@@ -48,13 +52,14 @@ DEFAULT_PLUGINS = (
     PluginRef("NodeResourcesBalancedAllocation", 1),
     PluginRef("ImageLocality", 1),
     PluginRef("DefaultBinder"),
+    PluginRef("NodeDeclaredFeatures"),
 )
 
 IMPLEMENTS: dict[str, frozenset[str]] = {
     "PrioritySort": F({"queueSort"}),
     "SchedulingGates": F({"preEnqueue"}),
+    "NodeName": FILTERS,  # PreFilter since v1.37
     "NodeUnschedulable": F({"filter"}),
-    "NodeName": F({"filter"}),
     "TaintToleration": F({"filter", "preScore", "score"}),
     "NodeAffinity": SCORERS,
     "NodePorts": FILTERS,
@@ -69,6 +74,7 @@ IMPLEMENTS: dict[str, frozenset[str]] = {
     "NodeResourcesBalancedAllocation": F({"preScore", "score"}),
     "ImageLocality": F({"score"}),
     "DefaultBinder": F({"bind"}),
+    "NodeDeclaredFeatures": FILTERS,
     # Out-of-tree style plugins for the expansion cases.
     "CustomScore": F({"preScore", "score"}),
     "CustomFilter": F({"filter"}),
@@ -78,8 +84,8 @@ IMPLEMENTS: dict[str, frozenset[str]] = {
 KNOWN = tuple(IMPLEMENTS)
 
 DEFAULT_FILTER = [
-    "NodeUnschedulable",
     "NodeName",
+    "NodeUnschedulable",
     "TaintToleration",
     "NodeAffinity",
     "NodePorts",
@@ -90,6 +96,7 @@ DEFAULT_FILTER = [
     "VolumeZone",
     "PodTopologySpread",
     "InterPodAffinity",
+    "NodeDeclaredFeatures",
 ]
 DEFAULT_SCORE = [
     ("TaintToleration", 3),
@@ -1033,6 +1040,7 @@ def test_default_profile_expands_like_upstream() -> None:
         "preEnqueue": ["SchedulingGates"],
         "queueSort": ["PrioritySort"],
         "preFilter": [
+            "NodeName",
             "NodeAffinity",
             "NodePorts",
             "NodeResourcesFit",
@@ -1042,6 +1050,7 @@ def test_default_profile_expands_like_upstream() -> None:
             "VolumeZone",
             "PodTopologySpread",
             "InterPodAffinity",
+            "NodeDeclaredFeatures",
         ],
         "filter": DEFAULT_FILTER,
         "postFilter": ["DefaultPreemption"],
@@ -1063,6 +1072,15 @@ def test_default_profile_expands_like_upstream() -> None:
     }
     assert [(p.name, p.weight) for p in result["score"]] == DEFAULT_SCORE
     assert all(p.weight == 0 for p in result["filter"])
+
+
+def test_berth_defaults_are_upstream_v1_37_defaults() -> None:
+    """plugins.DEFAULTS is v1.37's default multiPoint list with the default gates, in order:
+    the list above with DynamicResources (weight 2) inserted before DefaultPreemption, as
+    applyDynamicResources does."""
+    expected = [(p.name, p.weight) for p in DEFAULT_PLUGINS]
+    expected.insert(expected.index(("DefaultPreemption", 0)), ("DynamicResources", 2))
+    assert list(plugin_registry.DEFAULTS) == expected
 
 
 def _without(names: list[Any], *drop: str) -> list[Any]:
@@ -1106,6 +1124,7 @@ def _reweighted(name: str, weight: int) -> list[tuple[str, int]]:
             {"filter": plugin_set(("NodeName",), ("*",))},
             "preFilter",
             [
+                "NodeName",
                 "NodeAffinity",
                 "NodePorts",
                 "NodeResourcesFit",
@@ -1115,6 +1134,7 @@ def _reweighted(name: str, weight: int) -> list[tuple[str, int]]:
                 "VolumeZone",
                 "PodTopologySpread",
                 "InterPodAffinity",
+                "NodeDeclaredFeatures",
             ],
             id="disable-all-at-filter-leaves-prefilter",
         ),

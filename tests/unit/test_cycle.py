@@ -4,9 +4,11 @@ on an in-memory cache and queue with virtual clocks; binds go to a recording han
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
 import plugins
@@ -14,9 +16,10 @@ from scheduler.app import build_profiles
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import NO_NODES, AlreadyBound, Attempt, Scheduler, num_feasible_nodes_to_find
-from scheduler.framework import Code, Profile
+from scheduler.framework import Code, CycleState, FilterResult, Profile, Status
 from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE, SchedulingQueue
+from scheduler.snapshot import NodeTable, Rows
 from tests.builders import make_node, make_pod
 
 JSON = dict[str, Any]
@@ -347,7 +350,7 @@ async def test_unfit_pod_gets_upstreams_message_sorted_and_counted() -> None:
         "1 Insufficient cpu, "
         "1 Insufficient memory, "
         "1 node(s) didn't match Pod's node affinity/selector, "
-        "1 node(s) had untolerated taint {dedicated: x}, "
+        "1 node(s) had untolerated taint(s), "
         "1 node(s) were unschedulable. preemption: 0/5 nodes are available: "
         "1 No preemption victims found for incoming pod, "
         "4 Preemption is not helpful for scheduling."
@@ -372,7 +375,7 @@ async def test_counts_sort_as_strings_like_upstream() -> None:
     attempt = world.schedule(pod("p", cpu="2"))
     assert attempt.status is not None
     assert attempt.status.message == (
-        "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) had untolerated taint {k: v}. "
+        "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) had untolerated taint(s). "
         # A request larger than the whole node is unresolvable: preemption cannot help.
         "preemption: 0/12 nodes are available: 12 Preemption is not helpful for scheduling."
     )
@@ -422,3 +425,117 @@ async def test_already_bound_is_dropped_without_retry() -> None:
         {},
         [],
     )
+
+
+# --- PreFilter results that narrow the nodes (upstream's PreFilterResult) --------------------
+
+
+class FakePreFilter:
+    """Upstream's NewFakePreFilterPlugin with a PreFilterResult: narrows to `names` (None:
+    returns no result)."""
+
+    row_local = True
+
+    def __init__(self, name: str, names: set[str] | None) -> None:
+        self.name = name
+        self.names = names
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        if self.names is not None:
+            state.restrict_nodes(self.name, self.names)
+        return None
+
+
+class FakeFilter:
+    """Upstream's NewFakeFilterPlugin: rejects the named nodes."""
+
+    name = "FakeFilter"
+    row_local = True
+
+    def __init__(self, *failing: str) -> None:
+        self.failing = failing
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        mask = ~np.isin(rows, [table.row_of[n] for n in self.failing])
+        return FilterResult.reject(mask, f"injecting failure for pod {pod.name}")
+
+
+def with_plugins(world: World, *pre_filter: FakePreFilter, filters: Any = ()) -> None:
+    """The world's profile with these PreFilter and Filter plugins only (and no PostFilter)."""
+    profile = world.scheduler.profiles[NAME]
+    world.scheduler.profiles = {
+        NAME: dataclasses.replace(profile, pre_filter=pre_filter, filter=filters, post_filter=())
+    }
+
+
+@pytest.mark.parametrize(
+    ("pre_filter", "filters", "nodes_", "message"),
+    [
+        # Upstream's TestSchedulerSchedulePod cases with PreFilterResults.
+        pytest.param(
+            [
+                FakePreFilter("FakePreFilter1", None),
+                FakePreFilter("FakePreFilter2", {"node2"}),
+                FakePreFilter("FakePreFilter3", {"node1"}),
+            ],
+            [],
+            ["node1", "node2", "node3"],
+            "0/3 nodes are available: node(s) didn't satisfy plugin(s) "
+            "[FakePreFilter2 FakePreFilter3] simultaneously.",
+            id="test prefilter plugin returning non-intersecting nodes",
+        ),
+        pytest.param(
+            [FakePreFilter("FakePreFilter1", None), FakePreFilter("FakePreFilter2", set())],
+            [],
+            ["node1"],
+            "0/1 nodes are available: node(s) didn't satisfy plugin FakePreFilter2.",
+            id="test prefilter plugin returning empty node set",
+        ),
+        pytest.param(
+            [FakePreFilter("FakePreFilter", {"node2"})],
+            [FakeFilter("node2")],
+            ["node1", "node2"],
+            "0/2 nodes are available: 1 injecting failure for pod test-prefilter, "
+            "1 node(s) didn't satisfy plugin(s) [FakePreFilter].",
+            id="test some nodes are filtered out by prefilter plugin and other are filtered out "
+            "by filter plugin",
+        ),
+        pytest.param(
+            [FakePreFilter("FakePreFilter", {"invalid-node"})],
+            [],
+            ["1", "2"],
+            "0/2 nodes are available: 2 node(s) didn't satisfy plugin(s) [FakePreFilter].",
+            id="test prefilter plugin returned an invalid node",
+        ),
+    ],
+)
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_pre_filter_results_narrow_the_nodes(
+    pre_filter: list[FakePreFilter],
+    filters: list[FakeFilter],
+    nodes_: list[str],
+    message: str,
+    batching: bool,
+) -> None:
+    """Only the nodes every PreFilter result names are filtered; the others fail as
+    UnschedulableAndUnresolvable with upstream's "didn't satisfy plugin(s)" reason."""
+    world = World([make_node(n).obj_() for n in nodes_], batching=batching)
+    with_plugins(world, *pre_filter, filters=filters)
+    attempt = world.schedule(make_pod("test-prefilter").scheduler(NAME).obj_())
+    assert attempt.node == ""
+    assert attempt.status is not None
+    assert attempt.status.message == message
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_pre_filter_result_picks_among_its_nodes(batching: bool) -> None:
+    """Pods go to the nodes of the result that pass the filters, though every node outside
+    the result would pass them too (and would score better once those fill up)."""
+    world = World([make_node(f"node{i}").obj_() for i in range(1, 11)], batching=batching)
+    narrow = FakePreFilter("FakePreFilter", {"node2", "node3", "node4"})
+    with_plugins(world, narrow, filters=[FakeFilter("node2")])
+    for i in range(6):
+        attempt = world.schedule(make_pod(f"p{i}").scheduler(NAME).req(cpu="100m").obj_())
+        assert attempt.node in {"node3", "node4"}
+    await world.scheduler.drain()

@@ -21,6 +21,7 @@ from scheduler.model import (
     pod_nonzero_requests,
     pod_requests,
     requirement_matches,
+    resize_state,
 )
 from tests.builders import make_node, make_pod
 
@@ -322,6 +323,465 @@ def test_class_key_separates_pods_that_score_differently() -> None:
     two = compile_pod(make_pod("b").containers({}, {}).obj_())
     assert one.requests == two.requests
     assert one.class_key != two.class_key
+
+
+# --- pod-level resources (PodLevelResources) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        # Upstream's component-helpers TestPodLevelResourceRequests (PodLevelResources on).
+        pytest.param(make_pod("p").containers(), {"pods": 1}, id="nil"),
+        pytest.param(
+            make_pod("p").containers().pod_requests({"memory": "2Mi"}),
+            {"memory": 2 * Mi, "pods": 1},
+            id="pod-level-memory-resource",
+        ),
+        pytest.param(
+            make_pod("p").containers({"cpu": "2m"}).pod_requests({"memory": "2Mi"}),
+            {"memory": 2 * Mi, "cpu": 2, "pods": 1},
+            id="pod-level-memory-and-container-level-cpu-resources",
+        ),
+        pytest.param(
+            make_pod("p").containers({"storage": "3Mi"}).pod_requests({"storage": "2Mi"}),
+            {"storage": 3 * Mi, "pods": 1},
+            id="pod-level-unsupported-resources-set-at-both-pod-level-and-container-level",
+        ),
+        pytest.param(
+            make_pod("p").containers({"memory": "3Mi"}).pod_requests({"storage": "2Mi"}),
+            {"memory": 3 * Mi, "pods": 1},
+            id="pod-level-unsupported-resources-set-at-pod-level",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"memory": "3Mi", "cpu": "2m"})
+            .pod_requests({"memory": "6Mi", "cpu": "8m"}),
+            {"memory": 6 * Mi, "cpu": 8, "pods": 1},
+            id="both-container-level-and-pod-level-resources-set",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"memory": "3Mi", "cpu": "2m"})
+            .init_container({"memory": "5Mi", "cpu": "4m"}, sidecar=True)
+            .init_container({"memory": "6Mi", "cpu": "8m"}),
+            {"memory": 11 * Mi, "cpu": 12, "pods": 1},
+            id="container-level-resources-init-and-sidecar-container-set",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"memory": "3Mi", "cpu": "2m"})
+            .init_container({"memory": "5Mi", "cpu": "4m"}, sidecar=True)
+            .init_container({"memory": "6Mi", "cpu": "8m"})
+            .pod_requests({"memory": "15Mi", "cpu": "18m"}),
+            {"memory": 15 * Mi, "cpu": 18, "pods": 1},
+            id="pod-level-resources-container-level-resources-init-and-sidecar-container-set",
+        ),
+        pytest.param(
+            make_pod("p").containers().pod_requests({"memory": "10Mi", "hugepages-2Mi": "2Mi"}),
+            {"memory": 10 * Mi, "hugepages-2Mi": 2 * Mi, "pods": 1},
+            id="pod-level-resources-hugepage-request-single-page-size",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers()
+            .pod_requests({"cpu": "1", "hugepages-2Mi": "2Mi", "hugepages-1Gi": "1Gi"}),
+            {"cpu": 1000, "hugepages-2Mi": 2 * Mi, "hugepages-1Gi": Gi, "pods": 1},
+            id="pod-level-resources-hugepage-request-multiple-page-sizes",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"hugepages-2Mi": "6Mi"})
+            .pod_requests({"cpu": "1", "hugepages-2Mi": "10Mi"}),
+            {"cpu": 1000, "hugepages-2Mi": 10 * Mi, "pods": 1},
+            id="pod-level-resources-container-level-resources-hugepage-single-page-size",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "1", "hugepages-1Gi": "2Gi"})
+            .pod_requests({"cpu": "1", "hugepages-2Mi": "10Mi", "hugepages-1Gi": "2Gi"}),
+            {"cpu": 1000, "hugepages-2Mi": 10 * Mi, "hugepages-1Gi": 2 * Gi, "pods": 1},
+            id="pod-level-resources-container-level-resources-hugepage-multiple-page-sizes",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"memory": "4Mi", "hugepages-1Gi": "1Gi"})
+            .pod_requests({"cpu": "1", "hugepages-2Mi": "10Mi"}),
+            {
+                "cpu": 1000,
+                "memory": 4 * Mi,
+                "hugepages-2Mi": 10 * Mi,
+                "hugepages-1Gi": Gi,
+                "pods": 1,
+            },
+            id="hugepage-multiple-page-sizes-between-pod-level-and-container-level",
+        ),
+        # PodRequests adds the overhead after the pod-level requests replaced the aggregate.
+        pytest.param(
+            make_pod("p").containers({"cpu": "2"}).pod_requests({"cpu": "1"}).overhead(cpu="250m"),
+            {"cpu": 1250, "pods": 1},
+            id="overhead-added-to-pod-level-requests",
+        ),
+    ],
+)
+def test_pod_level_requests(pod: Any, expected: dict[str, int]) -> None:
+    """Pod-level cpu, memory and hugepages replace the container aggregate; other names at
+    pod level are ignored; the overhead comes on top."""
+    assert pod_requests(_spec(pod)) == expected
+
+
+@pytest.mark.parametrize(
+    ("pod", "requests", "nonzero"),
+    [
+        # Upstream's framework TestPodInfoCalculateResources, pod-level cases.
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .init_container({"cpu": "500m", "memory": "500Mi"})
+            .pod_requests({"cpu": "1200m", "memory": "1200Mi"}),
+            {"cpu": 1200, "memory": 1200 * Mi, "pods": 1},
+            (1200, 1200 * Mi),
+            id="1x-container-and-1x-init-container-with-pod-level-requests",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .init_container({"cpu": "500m", "memory": "500Mi"}, sidecar=True)
+            .pod_requests({"cpu": "1200m", "memory": "1200Mi"}),
+            {"cpu": 1200, "memory": 1200 * Mi, "pods": 1},
+            (1200, 1200 * Mi),
+            id="1x-container-and-1x-sidecar-container-with-pod-level-requests",
+        ),
+        pytest.param(
+            make_pod("p").containers({}).init_container({}).pod_requests({"memory": "1200Mi"}),
+            {"memory": 1200 * Mi, "pods": 1},
+            (DEFAULT_MILLI_CPU, 1200 * Mi),
+            id="1x-container-with-pod-level-memory-requests",
+        ),
+        pytest.param(
+            make_pod("p").containers({}).init_container({}).pod_requests({"cpu": "500m"}),
+            {"cpu": 500, "pods": 1},
+            (500, DEFAULT_MEMORY),
+            id="1x-container-with-pod-level-cpu-requests",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"ephemeral-storage": "800Mi"})
+            .init_container({"ephemeral-storage": "500Mi"})
+            .pod_requests({"cpu": "500m"}),
+            {"cpu": 500, "ephemeral-storage": 800 * Mi, "pods": 1},
+            (500, DEFAULT_MEMORY),
+            id="1x-container-unsupported-resources-and-pod-level-supported-resources",
+        ),
+        # With pod-level requests a default fills only a resource no level requests: here the
+        # container's memory stands, and the requestless container adds none.
+        pytest.param(
+            make_pod("p").containers({"memory": "100Mi"}, {}).pod_requests({"cpu": "1"}),
+            {"cpu": 1000, "memory": 100 * Mi, "pods": 1},
+            (1000, 100 * Mi),
+            id="pod-level-cpu-and-container-memory-need-no-default",
+        ),
+    ],
+)
+def test_calculate_resource_pod_level(
+    pod: Any, requests: dict[str, int], nonzero: tuple[int, int]
+) -> None:
+    """Requests and the non-zero (Non0CPU, Non0Mem) figures a pod adds to its node."""
+    compiled = compile_pod(pod.obj_())
+    assert (compiled.requests, compiled.nonzero_requests) == (requests, nonzero)
+
+
+@pytest.mark.parametrize(
+    ("pod", "scoring"),
+    [
+        pytest.param(
+            make_pod("p").containers({"memory": "100Mi"}, {}).pod_requests({"cpu": "1"}),
+            (1000, 100 * Mi + DEFAULT_MEMORY),
+            id="requestless-container-defaults-where-pod-level-does-not-replace",
+        ),
+        pytest.param(
+            make_pod("p").containers({}, {}).pod_requests({"cpu": "1", "memory": "1Gi"}),
+            (1000, Gi),
+            id="pod-level-replaces-both-defaults",
+        ),
+        pytest.param(
+            make_pod("p").containers({"memory": "100Mi"}, {}),
+            (2 * DEFAULT_MILLI_CPU, 100 * Mi + DEFAULT_MEMORY),
+            id="no-pod-level-same-as-nonzero",
+        ),
+    ],
+)
+def test_scoring_requests(pod: Any, scoring: tuple[int, int]) -> None:
+    """NodeResourcesFit scores the pod itself with per-container defaults, then the pod-level
+    requests (upstream's resourceAllocationScorer.calculatePodResourceRequest), even where the
+    figure its node counts has no default (CalculateResource)."""
+    assert compile_pod(pod.obj_()).scoring_requests == scoring
+
+
+# --- in-place resize (InPlacePodVerticalScaling) ---------------------------------------------
+
+M500 = 500 * Mi
+M800 = 800 * Mi
+
+
+def _bound(pod: Any) -> Any:
+    return pod.node("n1")
+
+
+@pytest.mark.parametrize(
+    ("pod", "requests"),
+    [
+        # Upstream's framework TestCalculatePodResourcesWithResize: requests and non-zero
+        # figures of a bound pod, by its spec and its status.
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"}),
+            (500, M500),
+            id="pod-with-no-pending-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .pod_requests({"cpu": "700m", "memory": "500Mi"})
+            .container_status("c0", actual={"cpu": "700m", "memory": "500Mi"})
+            .pod_status_resources(actual={"cpu": "500m", "memory": "500Mi"}),
+            (700, M500),
+            id="pod-with-pod-level-resources-no-pending-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .condition("PodResizeInProgress"),
+            (500, M500),
+            id="pod-with-resize-in-progress",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .pod_requests({"cpu": "700m", "memory": "500Mi"})
+            .container_status("c0", actual={"cpu": "700m", "memory": "500Mi"})
+            .pod_status_resources(actual={"cpu": "500m", "memory": "500Mi"})
+            .condition("PodResizeInProgress"),
+            (700, M500),
+            id="pod-with-pod-level-resources-and-resize-in-progress",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "700m", "memory": "800Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .condition("PodResizePending", "Deferred"),
+            (700, M800),
+            id="pod-with-deferred-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .pod_requests({"cpu": "700m", "memory": "800Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .pod_status_resources(actual={"cpu": "500m", "memory": "500Mi"})
+            .condition("PodResizePending", "Deferred"),
+            (700, M800),
+            id="pod-with-pod-level-resources-and-with-deferred-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "700m", "memory": "800Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .condition("PodResizePending", "Infeasible"),
+            (500, M500),
+            id="pod-with-infeasible-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .init_container({"cpu": "700m", "memory": "800Mi"})
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .container_status("init0", actual={"cpu": "700m", "memory": "800Mi"}, init=True),
+            (700, M800),
+            id="pod-with-init-container-and-no-pending-resize",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "500m", "memory": "500Mi"})
+            .init_container({"cpu": "700m", "memory": "800Mi"})
+            .init_container({"cpu": "700m", "memory": "800Mi"}, sidecar=True)
+            .container_status("c0", actual={"cpu": "500m", "memory": "500Mi"})
+            .container_status("init0", actual={"cpu": "700m", "memory": "800Mi"}, init=True)
+            .container_status("init1", actual={"cpu": "700m", "memory": "800Mi"}, init=True),
+            (1200, M500 + M800),
+            id="pod-with-sidecar-container-and-no-pending-resize",
+        ),
+    ],
+)
+def test_calculate_resource_with_resize(pod: Any, requests: tuple[int, int]) -> None:
+    """A bound pod counts the larger of its spec and its status, and only its status while
+    the resize is infeasible; requests and non-zero figures alike."""
+    compiled = compile_pod(_bound(pod).obj_())
+    cpu, memory = requests
+    assert compiled.requests == {"cpu": cpu, "memory": memory, "pods": 1}
+    assert compiled.nonzero_requests == requests
+
+
+def _populated(pod: Any) -> Any:
+    """Upstream's populatePodStatusResourcesForTest: the pod-level status a kubelet with
+    InPlacePodLevelResourcesVerticalScaling reports, summed from the container statuses."""
+    status = pod.obj.setdefault("status", {})
+    allocated: dict[str, int] = {}
+    actual: dict[str, int] = {}
+    for field_name in ("containerStatuses", "initContainerStatuses"):
+        for cs in status.get(field_name) or []:
+            for into, raw in (
+                (allocated, cs.get("allocatedResources")),
+                (actual, (cs.get("resources") or {}).get("requests")),
+            ):
+                for name, value in (raw or {}).items():
+                    into[name] = into.get(name, 0) + parse_quantity(value, milli=name == "cpu")
+    as_text = {"cpu": lambda v: f"{v}m"}
+
+    def text(amounts: dict[str, int]) -> dict[str, str]:
+        return {k: as_text.get(k, str)(v) for k, v in amounts.items()}
+
+    return pod.pod_status_resources(allocated=text(allocated), actual=text(actual))
+
+
+RESIZED = [
+    # Upstream's component-helpers TestPodResourceRequests, resize cases (UseStatusResources).
+    pytest.param(
+        make_pod("p")
+        .containers({"cpu": "4"})
+        .container_status("c0", actual={"cpu": "2"})
+        .condition("PodResizePending", "Infeasible"),
+        {"cpu": 2000},
+        id="resized-infeasible",
+    ),
+    pytest.param(
+        make_pod("p")
+        .containers({"cpu": "6"})
+        .container_status("c0", allocated={"cpu": "4"}, actual={"cpu": "2"})
+        .condition("PodResizePending", "Infeasible"),
+        {"cpu": 4000},
+        id="resized-infeasible-and-in-progress",
+    ),
+    pytest.param(
+        make_pod("p").containers({"cpu": "4"}).container_status("c0", actual={"cpu": "2"}),
+        {"cpu": 4000},
+        id="resized-no-resize-status",
+    ),
+    pytest.param(
+        make_pod("p")
+        .containers({"cpu": "30m", "memory": "20M", "ephemeral-storage": "10G"})
+        .container_status(
+            "c0",
+            allocated={"cpu": "20m", "memory": "10M", "ephemeral-storage": "30G"},
+            actual={"cpu": "10m", "memory": "30M", "ephemeral-storage": "20G"},
+        ),
+        {"cpu": 30, "memory": 30 * 10**6, "ephemeral-storage": 30 * 10**9},
+        id="resized-per-resource-3-way-maximum",
+    ),
+    pytest.param(
+        make_pod("p")
+        .containers()
+        .init_container({"cpu": "4"}, sidecar=True)
+        .container_status("init0", actual={"cpu": "2"}, init=True)
+        .condition("PodResizePending", "Infeasible"),
+        {"cpu": 2000},
+        id="resized-restartable-init-container-infeasible",
+    ),
+    pytest.param(
+        make_pod("p")
+        .containers()
+        .init_container({"cpu": "4"}, sidecar=True)
+        .container_status("init0", actual={"cpu": "2"}, init=True),
+        {"cpu": 4000},
+        id="resized-restartable-init-container-no-resize-status",
+    ),
+    pytest.param(
+        make_pod("p")
+        .containers({"cpu": "1"}, {"cpu": "2"})
+        .container_status("c0", allocated={"cpu": "2"})
+        .container_status("c1", allocated={"cpu": "1"}),
+        {"cpu": 3000},
+        id="aggregate-request-resolves-max-of-sums-instead-of-sum-of-maxes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pod", "expected"), RESIZED)
+@pytest.mark.parametrize("pod_level_status", [False, True], ids=["containers", "pod-level"])
+def test_pod_requests_resized(pod: Any, expected: dict[str, int], pod_level_status: bool) -> None:
+    """The same answers from container statuses alone and from the pod-level aggregates a
+    newer kubelet also reports (then those are read instead)."""
+    pod = copy.deepcopy(pod)
+    if pod_level_status:
+        pod = _populated(pod)
+    raw = pod.obj_()
+    assert pod_requests(raw["spec"], raw["status"]) == expected | {"pods": 1}
+
+
+def test_pod_level_status_stands_for_the_container_statuses() -> None:
+    """With status.allocatedResources and status.resources.requests both set, the kubelet's
+    pod-level aggregates are read instead of the container statuses; with one, they are not."""
+    pod = (
+        make_pod("p")
+        .containers({"cpu": "1"})
+        .container_status("c0", allocated={"cpu": "1"}, actual={"cpu": "1"})
+    )
+    raw = copy.deepcopy(pod).pod_status_resources(allocated={"cpu": "3"}).obj_()
+    assert pod_requests(raw["spec"], raw["status"]) == {"cpu": 1000, "pods": 1}
+    raw = pod.pod_status_resources(allocated={"cpu": "3"}, actual={"cpu": "2"}).obj_()
+    assert pod_requests(raw["spec"], raw["status"]) == {"cpu": 3000, "pods": 1}
+
+
+def test_resize_infeasible_needs_a_pod_level_status() -> None:
+    """While a resize is infeasible the pod-level spec does not count: without a pod-level
+    status the container aggregate stands (upstream's effectivePodLevelResources)."""
+    pod = (
+        make_pod("p")
+        .containers({"cpu": "1"})
+        .pod_requests({"cpu": "4"})
+        .container_status("c0", actual={"cpu": "1"})
+        .condition("PodResizePending", "Infeasible")
+    )
+    raw = pod.obj_()
+    assert pod_requests(raw["spec"], raw["status"]) == {"cpu": 4000, "pods": 1}
+    raw = copy.deepcopy(pod).pod_status_resources(actual={"cpu": "2"}).obj_()
+    assert pod_requests(raw["spec"], raw["status"]) == {"cpu": 2000, "pods": 1}
+
+
+def test_status_counts_only_once_bound() -> None:
+    """A pod being scheduled is judged by its spec (upstream's PreFilter ignores the status);
+    once on a node, by the larger of spec and status."""
+    pod = make_pod("p").req(cpu="1").container_status("c", allocated={"cpu": "3"})
+    assert compile_pod(pod.obj_()).requests == {"cpu": 1000, "pods": 1}
+    assert compile_pod(pod.node("n1").obj_()).requests == {"cpu": 3000, "pods": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        pytest.param(lambda p: p, True, id="nothing"),
+        pytest.param(lambda p: p.condition("Ready"), True, id="other-condition"),
+        pytest.param(
+            lambda p: p.container_status("sidecar", allocated={"cpu": "1"}, init=True),
+            False,
+            id="init-container-allocated",
+        ),
+        pytest.param(
+            lambda p: p.pod_status_resources(allocated={"cpu": "1"}), False, id="pod-allocated"
+        ),
+        pytest.param(
+            lambda p: p.condition("PodResizePending", "Infeasible"), False, id="infeasible"
+        ),
+    ],
+)
+def test_resize_state(change: Any, same: bool) -> None:
+    """What a status update must touch to change a bound pod's requests."""
+    before = make_pod("p").req(cpu="1").container_status("c", actual={"cpu": "1"})
+    after = change(copy.deepcopy(before))
+    after.obj["status"]["phase"] = "Running"
+    assert (resize_state(before.obj_()["status"]) == resize_state(after.obj_()["status"])) is same
 
 
 # --- tolerations -----------------------------------------------------------------------------

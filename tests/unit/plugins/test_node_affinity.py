@@ -9,13 +9,16 @@ import pytest
 
 from plugins import node_affinity
 from plugins.node_affinity import NodeAffinity
-from scheduler.framework import Handle
+from scheduler.framework import SKIP, Code, CycleState, Handle, Status
+from scheduler.model import compile_pod
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
 
 JSON = dict[str, Any]
 POD_REASON = "node(s) didn't match Pod's node affinity/selector"
 ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
+NARROWED = "node(s) didn't satisfy plugin(s) [NodeAffinity]"
+CYCLE = "berth"  # the schedulerName of tests.unit.test_cycle's profile
 
 
 def plugin(args: JSON | None = None) -> NodeAffinity:
@@ -319,11 +322,184 @@ def test_filter_is_unresolvable_and_vectorized() -> None:
 )
 def test_pre_filter_skip(incoming: JSON, args: JSON | None, skipped: bool) -> None:
     """PreFilter returns Skip only when there is nothing to check."""
-    from scheduler.framework import SKIP, CycleState
-    from scheduler.model import compile_pod
-
     status = plugin(args).pre_filter(CycleState(), compile_pod(incoming), build_table([]))
     assert (status == SKIP) is skipped
+
+
+def named(*names: str) -> JSON:
+    """A term of `metadata.name In [name]` field requirements, one per name (the API allows
+    one value per name requirement), which are ANDed."""
+    return {"matchFields": [expr("metadata.name", "In", n) for n in names]}
+
+
+FOO_BAR = {"matchExpressions": [expr("foo", "In", "bar")]}
+FOO_NOT_BAR = {"matchExpressions": [expr("foo", "In", "not-match-to-bar")]}
+
+
+@pytest.mark.parametrize(
+    ("affinity", "status", "nodes"),
+    [
+        # Upstream's TestNodeAffinity cases that check PreFilter (status, PreFilterResult).
+        pytest.param(None, SKIP, None, id="Pod with no Affinity will schedule onto a node"),
+        pytest.param(
+            {},
+            SKIP,
+            None,
+            id="Pod with Affinity but nil NodeSelector will schedule onto a node",
+        ),
+        pytest.param(
+            required(named("node1")),
+            None,
+            {"node1"},
+            id="Pod with matchFields using In operator that matches the existing node",
+        ),
+        pytest.param(
+            required(named("node1", "node2"), FOO_BAR),
+            None,
+            None,
+            id="Pod with two terms: matchFields does not match, but matchExpressions matches",
+        ),
+        pytest.param(
+            required(named("node1") | FOO_BAR),
+            None,
+            {"node1"},
+            id="Pod with one term: matchFields does not match, but matchExpressions matches",
+        ),
+        pytest.param(
+            required(named("node1"), FOO_NOT_BAR),
+            None,
+            None,
+            id="Pod with two terms: both matchFields and matchExpressions do not match",
+        ),
+        pytest.param(
+            required(named("node1"), named("node2")),
+            None,
+            {"node1", "node2"},
+            id="Pod with two terms of node.Name affinity",
+        ),
+        pytest.param(
+            required(named("node1", "node2")),
+            Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (node_affinity.CONFLICT,)),
+            None,
+            id="Pod with two conflicting mach field requirements",
+        ),
+        # berth: what else the PreFilter result follows from.
+        pytest.param(
+            required(named("node1", "node1")),
+            None,
+            {"node1"},
+            id="berth: the same name twice in a term is no conflict",
+        ),
+        pytest.param(
+            required({"matchFields": [expr("metadata.name", "NotIn", "node1")]}),
+            None,
+            None,
+            id="berth: only In narrows the nodes",
+        ),
+        pytest.param(
+            required(named("node1", "node2"), named("node3")),
+            None,
+            {"node3"},
+            id="berth: a conflicting term among others leaves the others' nodes",
+        ),
+        pytest.param(
+            required(), None, None, id="berth: no terms narrow nothing (the Filter rejects all)"
+        ),
+    ],
+)
+def test_pre_filter(affinity: JSON | None, status: Status | None, nodes: set[str] | None) -> None:
+    """The PreFilter status, and the nodes left to filter (None: all of them)."""
+    builder = make_pod("p")
+    if affinity is not None:
+        builder.node_affinity(affinity)
+    state = CycleState()
+    assert plugin().pre_filter(state, compile_pod(builder.obj_()), build_table([])) == status
+    assert state.node_names == (None if nodes is None else frozenset(nodes))
+
+
+def test_added_affinity_does_not_narrow() -> None:
+    """Only the pod's own terms narrow the nodes, as upstream: addedAffinity is left to Filter."""
+    state = CycleState()
+    args = {"addedAffinity": required(named("node1"))}
+    assert (
+        plugin(args).pre_filter(state, compile_pod(make_pod("p").obj_()), build_table([])) is None
+    )
+    assert state.node_names is None
+
+
+def pinned(name: str, *nodes: str) -> JSON:
+    """A pod of the cycle's profile pinned by name, as a DaemonSet pins its pods."""
+    return make_pod(name).scheduler(CYCLE).node_affinity(required(named(*nodes))).obj_()
+
+
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+
+
+async def test_cycle_conflicting_terms_fail_at_pre_filter() -> None:
+    """Upstream's message is the PreFilter status, then "not found": DynamicResources'
+    PostFilter finds no state (its PreFilter never ran) and stops PostFilter before
+    preemption (plugins/dynamic_resources.py)."""
+    from tests.unit.test_cycle import World
+
+    world = World([make_node(n).obj_() for n in ("a", "b", "c")])
+    attempt = world.schedule(pinned("p", "a", "b"))
+    assert attempt.status is not None
+    assert attempt.status.message == f"0/3 nodes are available: {node_affinity.CONFLICT}. not found"
+    assert attempt.diagnosis is not None
+    assert attempt.diagnosis.pre_filter == Status(
+        Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (node_affinity.CONFLICT,), "NodeAffinity"
+    )
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_cycle_missing_node_is_left_out_by_pre_filter(batching: bool) -> None:
+    """A pod pinned to a node that does not exist: every node fails as not satisfying
+    NodeAffinity's PreFilter result (upstream's absent-nodes status), no filter runs."""
+    from tests.unit.test_cycle import World
+
+    world = World([make_node(n).obj_() for n in ("a", "b", "c")], batching=batching)
+    attempt = world.schedule(pinned("p", "gone"))
+    assert attempt.status is not None
+    assert attempt.status.message == (
+        f"0/3 nodes are available: 3 {NARROWED}. "
+        f"preemption: 0/3 nodes are available: 3 {NOT_HELPFUL}."
+    )
+    assert attempt.diagnosis is not None
+    assert attempt.diagnosis.by_plugin == {"NodeAffinity": {NARROWED: 3}}
+    await world.scheduler.drain()
+
+
+async def test_cycle_named_node_that_fails_a_filter() -> None:
+    """The named node is filtered and reports its own reason; the others count as left out
+    and unresolvable, so preemption only looks at the named node."""
+    from tests.unit.test_cycle import World
+
+    world = World([make_node(n).capacity(cpu="1").obj_() for n in ("a", "b", "c")])
+    raw = pinned("p", "b")
+    raw["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500m"}}
+    world.bound(make_pod("hog").req(cpu="800m").node("b").priority(10).obj_())
+    attempt = world.schedule(raw)
+    assert attempt.status is not None
+    assert attempt.status.message == (
+        f"0/3 nodes are available: 1 Insufficient cpu, 2 {NARROWED}. "
+        "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, "
+        f"2 {NOT_HELPFUL}."
+    )
+    await world.scheduler.drain()
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_cycle_pinned_pods_land_on_their_nodes(batching: bool) -> None:
+    """Pods pinned by name go to their node; a term naming two nodes picks one of them."""
+    from tests.unit.test_cycle import World
+
+    world = World([make_node(f"n{i}").obj_() for i in range(6)], batching=batching)
+    for i in range(6):
+        assert world.schedule(pinned(f"ds-{i}", f"n{i}")).node == f"n{i}"
+    raw = make_pod("either").scheduler(CYCLE).node_affinity(required(named("n1"), named("n4")))
+    assert world.schedule(raw.obj_()).node in {"n1", "n4"}
+    await world.scheduler.drain()
 
 
 def preferred(*terms: tuple[int, list[JSON]]) -> JSON:

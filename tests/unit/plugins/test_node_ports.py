@@ -1,4 +1,5 @@
-"""NodePorts: the cases of upstream's node_ports_test.go (TestNodePorts), with its reason."""
+"""NodePorts: the cases of upstream's node_ports_test.go (TestNodePorts, TestFits) and of
+HostPortInfo's CheckConflict (kube-scheduler framework/types_test.go), with its reason."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from plugins import node_ports
-from scheduler.framework import Code, CycleState, Handle
+from scheduler.framework import SKIP, CycleState, Handle
 from scheduler.model import compile_pod
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, filter_reasons, unresolvable
@@ -19,80 +20,283 @@ PLUGIN = node_ports.new({}, cast(Handle, None))
 CONFLICT = [node_ports.ERR_REASON]
 
 
-def pod(name: str, *ports: Port, node: str = "") -> JSON:
-    builder = make_pod(name)
-    if node:
-        builder.node(node)
-    raw = builder.obj_()
-    container_ports = []
-    for spec in ports:
+def ports(*specs: Port) -> list[JSON]:
+    """Container ports from "PROTOCOL/hostIP/hostPort" (an empty field is left unset)."""
+    out = []
+    for spec in specs:
         protocol, ip, port = spec.split("/")
-        entry: JSON = {"containerPort": int(port), "hostPort": int(port), "protocol": protocol}
+        entry: JSON = {"containerPort": int(port), "hostPort": int(port)}
+        if protocol:
+            entry["protocol"] = protocol
         if ip:
             entry["hostIP"] = ip
-        container_ports.append(entry)
-    raw["spec"]["containers"][0]["ports"] = container_ports
-    return raw
+        out.append(entry)
+    return out
+
+
+def pod(name: str, *specs: Port, node: str = "") -> JSON:
+    builder = make_pod(name).container_ports(*ports(*specs))
+    if node:
+        builder.node(node)
+    return builder.obj_()
+
+
+def init_pod(name: str, *specs: Port, sidecar: bool, node: str = "") -> JSON:
+    """Upstream's `MakePod().InitContainerPort(sidecar, ...)`: the ports on an init container."""
+    builder = make_pod(name).init_container_ports(*ports(*specs), sidecar=sidecar)
+    if node:
+        builder.node(node)
+    return builder.obj_()
+
+
+def on_node(*pods: JSON) -> JSON:
+    return {"node1": [p | {"spec": p["spec"] | {"nodeName": "node1"}} for p in pods]}
 
 
 @pytest.mark.parametrize(
-    ("wanted", "used", "expected"),
+    ("incoming", "existing", "expected"),
     [
-        pytest.param([], [], [], id="nothing-running"),
-        pytest.param(["UDP/127.0.0.1/8080"], ["UDP/127.0.0.1/9090"], [], id="other-port"),
-        pytest.param(["UDP/127.0.0.1/8080"], ["UDP/127.0.0.1/8080"], CONFLICT, id="same-udp-port"),
-        pytest.param(["TCP/127.0.0.1/8080"], ["TCP/127.0.0.1/8080"], CONFLICT, id="same-tcp-port"),
-        pytest.param(["TCP/127.0.0.1/8080"], ["TCP/127.0.0.2/8080"], [], id="different-host-ip"),
-        pytest.param(["UDP/127.0.0.1/8080"], ["TCP/127.0.0.1/8080"], [], id="different-protocol"),
+        # Upstream's TestNodePorts (Filter) cases.
         pytest.param(
-            ["UDP/127.0.0.1/8000", "UDP/127.0.0.1/8080"],
-            ["UDP/127.0.0.1/8080"],
+            pod("m1", "UDP/127.0.0.1/8080"), [pod("e", "UDP/127.0.0.1/9090")], [], id="other port"
+        ),
+        pytest.param(
+            pod("m1", "UDP/127.0.0.1/8080"),
+            [pod("e", "UDP/127.0.0.1/8080")],
             CONFLICT,
-            id="second-udp-port-conflict",
+            id="same udp port",
         ),
         pytest.param(
-            ["TCP/127.0.0.1/8001", "UDP/127.0.0.1/8080"],
-            ["TCP/127.0.0.1/8001", "UDP/127.0.0.1/8081"],
+            pod("m1", "TCP/127.0.0.1/8080"),
+            [pod("e", "TCP/127.0.0.1/8080")],
             CONFLICT,
-            id="first-tcp-port-conflict",
+            id="same tcp port",
         ),
         pytest.param(
-            ["TCP/0.0.0.0/8001"], ["TCP/127.0.0.1/8001"], CONFLICT, id="wildcard-wanted-conflicts"
+            pod("m1", "TCP/127.0.0.1/8080"),
+            [pod("e", "TCP/127.0.0.2/8080")],
+            [],
+            id="different host ip",
         ),
         pytest.param(
-            ["TCP/10.0.10.10/8001", "TCP/0.0.0.0/8001"],
-            ["TCP/127.0.0.1/8001"],
+            pod("m1", "UDP/127.0.0.1/8080"),
+            [pod("e", "TCP/127.0.0.1/8080")],
+            [],
+            id="different protocol",
+        ),
+        pytest.param(
+            pod("m1", "UDP/127.0.0.1/8000", "UDP/127.0.0.1/8080"),
+            [pod("e", "UDP/127.0.0.1/8080")],
             CONFLICT,
-            id="tcp-conflict-due-to-wildcard-host-ip",
+            id="second udp port conflict",
         ),
         pytest.param(
-            ["TCP/127.0.0.1/8001"], ["TCP/0.0.0.0/8001"], CONFLICT, id="wildcard-used-conflicts"
-        ),
-        pytest.param(
-            ["UDP/0.0.0.0/8001"], ["TCP/0.0.0.0/8001"], [], id="wildcard-different-protocol"
-        ),
-        pytest.param(
-            ["UDP/0.0.0.0/8001"],
-            ["TCP/0.0.0.0/8001", "UDP/127.0.0.1/8001"],
+            pod("m1", "TCP/127.0.0.1/8001", "UDP/127.0.0.1/8080"),
+            [pod("e", "TCP/127.0.0.1/8001", "UDP/127.0.0.1/8081")],
             CONFLICT,
-            id="udp-conflict-due-to-wildcard-host-ip",
+            id="first tcp port conflict",
         ),
-        pytest.param(["TCP//8080"], ["TCP/10.1.1.1/8080"], CONFLICT, id="empty-host-ip-is-any"),
-        pytest.param(["TCP/::/8080"], ["TCP/10.1.1.1/8080"], CONFLICT, id="ipv6-any-is-any"),
+        pytest.param(
+            pod("m1", "TCP/0.0.0.0/8001"),
+            [pod("e", "TCP/127.0.0.1/8001")],
+            CONFLICT,
+            id="first tcp port conflict due to 0.0.0.0 hostIP",
+        ),
+        pytest.param(
+            pod("m1", "TCP/10.0.10.10/8001", "TCP/0.0.0.0/8001"),
+            [pod("e", "TCP/127.0.0.1/8001")],
+            CONFLICT,
+            id="TCP hostPort conflict due to 0.0.0.0 hostIP",
+        ),
+        pytest.param(
+            pod("m1", "TCP/127.0.0.1/8001"),
+            [pod("e", "TCP/0.0.0.0/8001")],
+            CONFLICT,
+            id="second tcp port conflict to 0.0.0.0 hostIP",
+        ),
+        pytest.param(
+            pod("m1", "UDP/127.0.0.1/8001"),
+            [pod("e", "TCP/0.0.0.0/8001")],
+            [],
+            id="second different protocol",
+        ),
+        pytest.param(
+            pod("m1", "UDP/127.0.0.1/8001"),
+            [pod("e", "TCP/0.0.0.0/8001", "UDP/0.0.0.0/8001")],
+            CONFLICT,
+            id="UDP hostPort conflict due to 0.0.0.0 hostIP",
+        ),
+        pytest.param(
+            init_pod("m1", "TCP//8001", sidecar=True),
+            [pod("e", "TCP/0.0.0.0/8001")],
+            CONFLICT,
+            id="TCP hostPort conflict from sidecar initContainer",
+        ),
+        # Upstream's TestFits cases.
+        pytest.param(
+            pod("p", "TCP/127.0.0.1/80"),
+            [pod("e", "TCP/127.0.0.1/9090")],
+            [],
+            id="non-conflicting ports",
+        ),
+        pytest.param(
+            pod(
+                "p", "TCP/127.0.0.1/80", "TCP/127.0.1.1/80", "TCP/127.0.1.1/90", "TCP/127.0.1.1/100"
+            ),
+            [pod("e", "TCP/127.0.0.1/9090", "TCP/127.0.0.1/9191", "TCP/127.0.1.1/8080")],
+            [],
+            id="multiple non-conflicting ports",
+        ),
+        pytest.param(
+            pod("m1", "TCP/127.0.0.1/80"),
+            [pod("e", "UDP/127.0.0.1/80")],
+            [],
+            id="same ports on different protocols",
+        ),
+        pytest.param(
+            pod("m1", "TCP/127.0.0.1/80"),
+            [pod("e", "TCP/127.0.0.1/80")],
+            CONFLICT,
+            id="conflicting ports",
+        ),
+        pytest.param(
+            pod(
+                "p", "TCP/127.0.0.1/80", "TCP/127.0.1.1/80", "TCP/127.0.1.1/90", "TCP/127.0.1.1/100"
+            ),
+            [pod("e", "TCP/127.0.0.1/9090", "TCP/127.0.1.1/90", "TCP/127.0.1.1/8080")],
+            CONFLICT,
+            id="multiple ports, some conflicting",
+        ),
+        # HostPortInfo's CheckConflict cases (TestHostPortInfo_Check): an empty hostIP is
+        # 0.0.0.0 and an empty protocol TCP.
+        pytest.param(
+            pod("p", "//81"),
+            [pod("e", "TCP/127.0.0.1/80")],
+            [],
+            id="empty check should check 0.0.0.0 and TCP",
+        ),
+        pytest.param(
+            pod("p", "//80"),
+            [pod("e", "TCP/127.0.0.1/80")],
+            CONFLICT,
+            id="empty check should check 0.0.0.0 and TCP (conflicted)",
+        ),
+        pytest.param(
+            pod("p", "TCP/0.0.0.0/80"),
+            [pod("e", "TCP/127.0.0.1/80")],
+            CONFLICT,
+            id="0.0.0.0 should check all registered IPs",
+        ),
+        pytest.param(
+            pod("p", "TCP/0.0.0.0/80"),
+            [pod("e", "UDP/127.0.0.1/80")],
+            [],
+            id="0.0.0.0 with different protocol should be allowed",
+        ),
+        pytest.param(
+            pod("p", "TCP/0.0.0.0/80"),
+            [pod("e", "TCP/127.0.0.1/79", "TCP/127.0.0.1/81", "TCP/127.0.0.1/82")],
+            [],
+            id="0.0.0.0 with different port should be allowed",
+        ),
+        pytest.param(
+            pod("p", "TCP/127.0.0.1/80"),
+            [pod("e", "TCP/0.0.0.0/80")],
+            CONFLICT,
+            id="normal ip should check all registered 0.0.0.0",
+        ),
+        pytest.param(
+            pod("p", "TCP/127.0.0.1/80"),
+            [pod("e", "TCP/0.0.0.0/79", "UDP/0.0.0.0/80", "TCP/0.0.0.0/81", "TCP/0.0.0.0/82")],
+            [],
+            id="normal ip with different port/protocol should be allowed (0.0.0.0)",
+        ),
+        pytest.param(
+            pod("p", "TCP/127.0.0.1/80"),
+            [pod("e", "TCP/127.0.0.1/79", "UDP/127.0.0.1/80", "TCP/127.0.0.1/81")],
+            [],
+            id="normal ip with different port/protocol should be allowed",
+        ),
+        # berth: what follows from those rules for IPv6 and for the pods already on the node.
+        pytest.param(
+            pod("p", "TCP/::/8080"),
+            [pod("e", "TCP/10.0.0.1/8080", "TCP/::/8081")],
+            [],
+            id="berth: :: is not a wildcard for the incoming pod",
+        ),
+        pytest.param(
+            pod("p", "TCP/10.0.0.2/8081"),
+            [pod("e", "TCP/10.0.0.1/8080", "TCP/::/8081")],
+            [],
+            id="berth: :: is not a wildcard for a pod on the node",
+        ),
+        pytest.param(
+            pod("p", "TCP/::/8080"),
+            [pod("e", "TCP/::/8080")],
+            CONFLICT,
+            id="berth: :: conflicts with itself",
+        ),
+        pytest.param(
+            pod("p", "TCP/0.0.0.0/8080"),
+            [pod("e", "TCP/::/8080")],
+            CONFLICT,
+            id="berth: 0.0.0.0 conflicts with ::",
+        ),
+        pytest.param(
+            pod("p", "TCP/::/8080"),
+            [pod("e", "TCP//8080")],
+            CONFLICT,
+            id="berth: :: conflicts with an empty hostIP",
+        ),
+        pytest.param(
+            pod("p", "TCP//9000"),
+            [init_pod("e", "TCP//9000", sidecar=True)],
+            CONFLICT,
+            id="berth: a sidecar's port on the node is taken",
+        ),
+        pytest.param(
+            pod("p", "TCP//9000"),
+            [init_pod("e", "TCP//9000", sidecar=False)],
+            [],
+            id="berth: an init container's port on the node is free again",
+        ),
+        pytest.param(
+            pod("p", "/10.0.0.1/80"),
+            [pod("e", "UDP/10.0.0.1/80")],
+            [],
+            id="berth: an empty protocol is TCP, not UDP",
+        ),
     ],
 )
-def test_filter(wanted: list[Port], used: list[Port], expected: list[str]) -> None:
+def test_filter(incoming: JSON, existing: list[JSON], expected: list[str]) -> None:
     """A wanted (protocol, IP, port) collides with a used one, 0.0.0.0 matching any IP."""
-    table = build_table([make_node("node1").obj_()], [pod("existing", *used, node="node1")])
-    assert filter_reasons(PLUGIN, pod("incoming", *wanted), table) == {"node1": expected}
+    table = build_table([make_node("node1").obj_()], on_node(*existing)["node1"])
+    assert filter_reasons(PLUGIN, incoming, table) == {"node1": expected}
 
 
-def test_pre_filter_skips_pods_without_host_ports() -> None:
-    """Container ports without hostPort are not host ports; PreFilter returns Skip."""
-    raw = make_pod("p").obj_()
-    raw["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
-    status = PLUGIN.pre_filter(CycleState(), compile_pod(raw), build_table([]))
-    assert status is not None and status.code is Code.SKIP
+@pytest.mark.parametrize(
+    ("incoming", "skipped"),
+    [
+        pytest.param(make_pod("p").containers().obj_(), True, id="skip filter"),
+        pytest.param(
+            init_pod("m1", "TCP//8001", sidecar=False),
+            True,
+            id="non-sidecar initContainer using hostPort",
+        ),
+        pytest.param(
+            make_pod("p").container_ports({"containerPort": 80}).obj_(),
+            True,
+            id="berth: a container port without hostPort",
+        ),
+        pytest.param(init_pod("m1", "TCP//8001", sidecar=True), False, id="berth: sidecar"),
+    ],
+)
+def test_pre_filter(incoming: JSON, skipped: bool) -> None:
+    """PreFilter returns Skip for pods that hold no host port while they run."""
+    status = PLUGIN.pre_filter(CycleState(), compile_pod(incoming), build_table([]))
+    assert (status == SKIP) is skipped
+    if not skipped:
+        assert status is None
 
 
 def test_conflicts_only_on_the_nodes_that_use_the_port() -> None:
