@@ -1,0 +1,56 @@
+"""NodeDeclaredFeatures: Filter rejects nodes that do not declare every feature the pod needs.
+
+A kubelet lists the features it supports in status.declaredFeatures; a pod that uses one
+(a restart rule that restarts all containers, host network in a user namespace, bind mount
+options) needs a node that declares it. Which pod fields need which feature is the registry in
+scheduler/declared_features.py (upstream's component-helpers nodedeclaredfeatures). Both sides
+are compiled once per object version into feature sets (bitmasks): PreFilter skips the pods
+that need nothing, nearly all of them, and Filter is one vectorized test over the rows.
+
+Upstream's PreFilter infers the requirements and keeps them in the cycle state, and its Filter
+fails without that state. berth's Filter reads them off the compiled pod, so it needs no state
+and gives the same answer whether or not PreFilter ran.
+
+Events (upstream's EventsToRegister): a node added, a node update that changes its
+declaredFeatures, and an update of the pod that changes what it needs. berth's queue gets
+these without per-plugin hints: NodeInfo.same_for_scheduling compares declaredFeatures, so
+such a node update moves the unschedulable pods, and the pod's required features are part of
+its class key, so such a pod update does.
+
+Not mirrored: with InPlacePodVerticalScalingSchedulerPreemption (alpha, off by default in
+v1.37) upstream also skips pods whose in-place resize is deferred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Status
+from scheduler.model import PodInfo
+from scheduler.snapshot import NodeTable, Rows
+
+NAME = "NodeDeclaredFeatures"
+ERR_REASON_UNSATISFIED_REQUIREMENTS = "node(s) didn't match Pod's required features"
+
+
+class NodeDeclaredFeatures:
+    name = NAME
+    row_local = True  # a node's verdict depends on the pod and that node's row only
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        return None if pod.required_features else SKIP
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        needed = pod.required_features
+        if not needed:
+            return FilterResult.all_pass(rows.size)
+        declared = table.declared_features[rows]
+        # Only a node missing a feature can fix that (its kubelet), never preemption.
+        return FilterResult.reject(
+            (declared & needed) == needed, ERR_REASON_UNSATISFIED_REQUIREMENTS, resolvable=False
+        )
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> NodeDeclaredFeatures:
+    return NodeDeclaredFeatures()
