@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.framework import CycleState, FilterResult, Handle, Reason, Scores, Status
+from scheduler.framework import (
+    ASSIGNED_POD_SCALE_DOWN,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    Reason,
+    Scores,
+    Status,
+)
 from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
 from scheduler.snapshot import NodeTable, Rows
 
@@ -48,6 +57,24 @@ class NodeResourcesFit:
 
     def __init__(self, args: FitArgs) -> None:
         self.args = args
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A bound pod scaled down in place may leave room (InPlacePodVerticalScaling). Node
+        events and pod deletions move every waiting pod without a hint for now."""
+        return [ClusterEventWithHint(ASSIGNED_POD_SCALE_DOWN, self._after_assigned_pod_scale_down)]
+
+    @staticmethod
+    def _after_assigned_pod_scale_down(pod: PodInfo, old: PodInfo, new: PodInfo) -> bool:
+        """Upstream's isSchedulableAfterAssignedPodScaleDown: worth another try only if the
+        bound pod gave back some cpu, memory, ephemeral storage or scalar resource that the
+        waiting pod requests."""
+        if not new.node_name:
+            return False
+        return any(
+            old.requests.get(name, 0) > new.requests.get(name, 0)
+            for name, amount in pod.requests.items()
+            if amount and (name in (CPU, MEMORY, EPHEMERAL) or is_scalar_resource(name))
+        )
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         state.write(_STATE, table.request_vector(pod))
@@ -130,13 +157,14 @@ def _allocatable_and_requested(
     table: NodeTable, pod: PodInfo, resource: str, rows: Rows
 ) -> tuple[Any, Any]:
     """Columns for scoring: cpu and memory count containers without requests at upstream's
-    non-zero defaults; a scalar resource the pod does not request is skipped, and so is any
-    other name upstream does not score (e.g. pods)."""
+    non-zero defaults (the pod's own as upstream's scorer asks for them, the node's as its pods
+    were counted); a scalar resource the pod does not request is skipped, and so is any other
+    name upstream does not score (e.g. pods)."""
     if resource == CPU:
-        want = pod.nonzero_requests[0]
+        want = pod.scoring_requests[0]
         return table.allocatable[rows, 0], table.nonzero_requested[rows, 0] + want
     if resource == MEMORY:
-        want = pod.nonzero_requests[1]
+        want = pod.scoring_requests[1]
         return table.allocatable[rows, 1], table.nonzero_requested[rows, 1] + want
     want = pod.requests.get(resource, 0)
     column = table.resource_index.get(resource)

@@ -37,8 +37,9 @@ from scheduler.model import (
     compile_node,
     compile_pdb,
     compile_pod,
+    resize_state,
 )
-from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, SchedulingQueue
+from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from scheduler.server import Server
 from scheduler.volumes import VolumeStore
 
@@ -514,12 +515,21 @@ class App:
         )
         if spec.get("nodeName"):
             self.queue.delete(uid)
-            if unchanged and self.cache.node_of(uid) == spec["nodeName"]:
-                return  # a status change of a bound pod (kubelet, KWOK): nothing to redo
+            if (
+                unchanged
+                and self.cache.node_of(uid) == spec["nodeName"]
+                and resize_state((old or {}).get("status")) == resize_state(obj.get("status"))
+            ):
+                return  # a status change of a bound pod (kubelet, KWOK) that moves no request
             try:
-                self.cache.add_pod(compile_pod(obj))
+                pod = compile_pod(obj)
             except InvalidObject as err:
                 log.warning("malformed bound pod", extra={"pod": _key(obj), "error": str(err)})
+                return
+            before = self.cache.bound_pod(uid)
+            self.cache.add_pod(pod)
+            if before is not None and framework.pod_scaled_down(before, pod):
+                self._move_for(framework.ASSIGNED_POD_SCALE_DOWN, before, pod)
             return
         if (spec.get("schedulerName") or "default-scheduler") not in self.profiles:
             return
@@ -542,6 +552,18 @@ class App:
         if unchanged and uid in self.queue.pods:
             return  # only status changed (e.g. our own PodScheduled condition)
         self.queue.add(pod)
+
+    def _move_for(self, event: framework.ClusterEvent, old: Any, new: Any) -> None:
+        """Move the waiting pods `event` may help, as the hints of the plugins that rejected
+        each say (upstream's MoveAllToActiveOrBackoffQueue with queueing hints)."""
+
+        def worth(entry: QueuedPod) -> bool:
+            profile = self.profiles.get(entry.pod.scheduler_name)
+            return profile is None or profile.worth_requeuing(
+                entry.pod, entry.unschedulable_plugins, event, old, new
+            )
+
+        self.queue.move_all(event.label, worth)
 
     # --- debug endpoints -----------------------------------------------------------------
 
@@ -571,6 +593,8 @@ class App:
                     else None
                 )
                 out["preemption"] = attempt.diagnosis.post_filter or None
+            # The effective requests the attempt used (pod-level, resize state, overhead).
+            out["requests"] = attempt.pod.requests
             if attempt.nominated:
                 out["nominated_node"] = attempt.nominated
                 out["victims"] = list(attempt.victims)

@@ -116,6 +116,11 @@ class Cache:
         placed = self._placed.get(uid)
         return placed.node if placed else None
 
+    def bound_pod(self, uid: str) -> PodInfo | None:
+        """The version of a bound (not assumed) pod that counts against its node."""
+        placed = self._placed.get(uid)
+        return placed.pod if placed is not None and not placed.assumed else None
+
     def cleanup_expired(self, now: float | None = None) -> list[PodInfo]:
         """Drop assumed pods whose bind was never seen in time; returns them."""
         now = self._clock() if now is None else now

@@ -3,6 +3,8 @@
 It asks a running scheduler for its last attempt at the pod (`GET /debug/pods/NS/NAME` on the
 metrics port) and renders it:
 
+- the pod's effective requests as the attempt counted them (pod-level requests and a resize
+  in progress included), when the scheduler kept its attempt;
 - a pending pod: the upstream FailedScheduling message, then which plugin rejected how many
   nodes for which reason, and what preemption decided (nominated node and victims);
 - a bound pod: the top-scoring nodes of the attempt with each score plugin's (normalized)
@@ -17,7 +19,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 JSON = dict[str, Any]
@@ -64,6 +66,8 @@ def render(view: JSON) -> str:
         )
     if gated := view.get("gated"):
         lines.append(f"Gated: {gated}")
+    if (requests := view.get("requests")) is not None:
+        lines.append(f"Effective requests: {_requests(requests)}")
     if node:
         lines += _scores(view.get("scores"))
         return "\n".join(lines) + "\n"
@@ -76,6 +80,30 @@ def render(view: JSON) -> str:
         lines.append(f"Preemption: nominated to {nominated}; preempting {len(victims)} pod(s):")
         lines += [f"  {v}" for v in victims]
     return "\n".join(lines) + "\n"
+
+
+def _requests(requests: Mapping[str, int]) -> str:
+    """What the scheduler counts for the pod (containers, init containers, pod-level requests,
+    resize state, overhead), as quantities; the pods count, always 1, left out."""
+    parts = [
+        f"{name} {_quantity(name, amount)}"
+        for name, amount in sorted(requests.items())
+        if name != "pods"
+    ]
+    return ", ".join(parts) or "none"
+
+
+_BINARY = (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10))
+
+
+def _quantity(name: str, amount: int) -> str:
+    """cpu from millicores ("1500m", "2"); other amounts in the largest exact binary unit."""
+    if name == "cpu":
+        return str(amount // 1000) if amount % 1000 == 0 else f"{amount}m"
+    for suffix, shift in _BINARY:
+        if amount and amount % (1 << shift) == 0:
+            return f"{amount >> shift}{suffix}"
+    return str(amount)
 
 
 def _rejections(view: JSON) -> list[str]:

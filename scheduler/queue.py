@@ -120,12 +120,13 @@ class SchedulingQueue:
         if entry is not None:
             entry.token = 0
 
-    def move_all(self, event: str) -> None:
+    def move_all(self, event: str, worth: Callable[[QueuedPod], bool] | None = None) -> None:
         """A cluster event that may make unschedulable pods schedulable (node added or
-        changed, assigned pod deleted): move them to backoff or active."""
+        changed, assigned pod deleted): move them to backoff or active; only those `worth`
+        approves when given (the queueing hints of the plugins that rejected each)."""
         self._move_request_cycle = self.scheduling_cycle
         for entry in list(self.pods.values()):
-            if entry.where == UNSCHEDULABLE:
+            if entry.where == UNSCHEDULABLE and (worth is None or worth(entry)):
                 self._move(entry, event)
 
     # --- scheduler side ------------------------------------------------------------------

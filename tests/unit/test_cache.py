@@ -263,3 +263,15 @@ def test_update_of_a_bound_pod(new_cpu: str, expected: int) -> None:
     cache.add_pod(newer)
     row = cache.table.row_of["n1"]
     assert (cpu_used(cache), cache.table.pods[row]["uid-a"]) == ({"n1": expected}, newer)
+
+
+def test_bound_pod_is_the_counted_version_of_a_bound_pod_only() -> None:
+    """bound_pod: the Added version a later update is compared with (a scale-down); nothing
+    for an assumed pod (its bind seen in the watch is an add, not an update) or an unknown."""
+    cache = new_cache("n1")
+    cache.assume(pod("a"), "n1")
+    assert cache.bound_pod("uid-a") is None
+    confirmed = pod("a", node="n1")
+    cache.add_pod(confirmed)
+    assert cache.bound_pod("uid-a") is confirmed
+    assert cache.bound_pod("uid-unknown") is None

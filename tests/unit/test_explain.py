@@ -102,3 +102,29 @@ def test_bound_pod_top_nodes() -> None:
 def test_unknown_pod() -> None:
     out = render({"pod": "ns/p", "queue": None, "attempts": None})
     assert out.startswith("Pod ns/p: this scheduler has not tried to schedule it")
+
+
+def test_effective_requests_line() -> None:
+    """The requests the attempt counted, as quantities: cpu in millicores or cores, the rest in
+    the largest exact binary unit or bytes; the pods count left out."""
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": "unschedulable",
+            "attempts": 1,
+            "message": "0/1 nodes are available: 1 Insufficient cpu.",
+            "requests": {
+                "cpu": 1500,
+                "memory": 3 * 2**30,
+                "hugepages-2Mi": 2**21,
+                "ephemeral-storage": 1000,
+                "pods": 1,
+            },
+        }
+    )
+    assert out.splitlines()[:2] == [
+        "Pod ns/p: pending (queue: unschedulable, attempts: 1)",
+        "Effective requests: cpu 1500m, ephemeral-storage 1000, hugepages-2Mi 2Mi, memory 3Gi",
+    ]
+    bound = render({"pod": "ns/p", "node": "n1", "requests": {"cpu": 2000, "pods": 1}})
+    assert bound.splitlines()[1] == "Effective requests: cpu 2"

@@ -3,12 +3,14 @@ the 5-minute flush and deletes, with a fake clock instead of sleeps."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from plugins import node_resources_fit
 from plugins.priority_sort import PrioritySort
 from plugins.scheduling_gates import SchedulingGates
+from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, Handle, Profile, pod_scaled_down
 from scheduler.model import PodInfo, compile_pod
 from scheduler.queue import (
     ACTIVE,
@@ -22,6 +24,7 @@ from scheduler.queue import (
 )
 from tests.builders import make_pod
 
+NO_HANDLE = cast(Handle, None)
 ZERO_COUNTS = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0, IN_FLIGHT: 0, ASSUMED: 0}
 
 
@@ -464,6 +467,86 @@ def test_readd_after_delete_starts_fresh() -> None:
     entry = queue.pop_nowait()
     assert entry is not None
     assert (entry.attempts, entry.arrival) == (1, clock.now)
+
+
+# --- queueing hints: a bound pod scaled down -------------------------------------------------
+
+
+def _bound(cpu: str, allocated: str | None = None, **requests: str) -> PodInfo:
+    builder = make_pod("bound").node("n1").req(cpu=cpu, **requests)
+    if allocated is not None:
+        builder.container_status("c", allocated={"cpu": allocated})
+    return compile_pod(builder.obj_())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "scaled_down"),
+    [
+        # Upstream's Test_podSchedulingPropertiesChange, resource cases (status counted).
+        pytest.param(
+            _bound("101m", "101m"),
+            _bound("100m", "100m"),
+            True,
+            id="pods-resource-request-is-scaled-down",
+        ),
+        pytest.param(
+            _bound("100m", "100m"),
+            _bound("101m", "101m"),
+            False,
+            id="pods-resource-request-is-scaled-up",
+        ),
+        pytest.param(_bound("1"), _bound("1"), False, id="untracked-properties-of-pod-is-updated"),
+        pytest.param(
+            _bound("1", memory="1Gi"), _bound("1"), True, id="resource-request-is-removed"
+        ),
+        pytest.param(
+            _bound("1", memory="0"), _bound("1"), True, id="explicit-zero-request-is-removed"
+        ),
+        pytest.param(
+            _bound("2", "2"), _bound("1", "2"), False, id="spec-scaled-down-before-the-allocation"
+        ),
+        pytest.param(
+            _bound("1", "2"), _bound("1", "1"), True, id="allocation-follows-the-scaled-down-spec"
+        ),
+    ],
+)
+def test_pod_scaled_down(old: PodInfo, new: PodInfo, scaled_down: bool) -> None:
+    """Upstream's extractPodScaleDown over effective requests (spec, status, pod level)."""
+    assert pod_scaled_down(old, new) is scaled_down
+
+
+def test_scale_down_moves_the_pods_its_hints_approve() -> None:
+    """Upstream's isPodWorthRequeuing for AssignedPod/UpdatePodScaleDown: a pod NodeResourcesFit
+    rejected moves when the bound pod gave back what it requests; one rejected by a plugin that
+    registered nothing for the event stays; one no plugin rejected moves."""
+    clock, incoming = FakeClock(), Incoming()
+    queue = new_queue(clock, incoming)
+    rejected = {
+        "wants-cpu": frozenset({"NodeResourcesFit"}),
+        "wants-memory": frozenset({"NodeResourcesFit"}),
+        "affinity": frozenset({"NodeAffinity", "TaintToleration"}),
+        "nobody": frozenset(),
+    }
+    for name, plugins in rejected.items():
+        wants = {"memory": "1Gi"} if name == "wants-memory" else {"cpu": "1"}
+        queue.add(compile_pod(make_pod(name).req(**wants).obj_()))
+        fail(queue, name, plugins=plugins)
+    clock.advance(60)  # every backoff is over: moved pods go straight to active
+    profile = Profile("default-scheduler", None, filter=[node_resources_fit.new({}, NO_HANDLE)])
+    old, new = _bound("2", memory="1Gi"), _bound("1", memory="1Gi")
+    event = ASSIGNED_POD_SCALE_DOWN
+
+    def worth(entry: QueuedPod) -> bool:
+        return profile.worth_requeuing(entry.pod, entry.unschedulable_plugins, event, old, new)
+
+    queue.move_all(event.label, worth)
+    assert {e.pod.name: e.where for e in queue.pods.values()} == {
+        "wants-cpu": ACTIVE,
+        "wants-memory": UNSCHEDULABLE,
+        "affinity": UNSCHEDULABLE,
+        "nobody": ACTIVE,
+    }
+    assert incoming.events[-2:] == [(ACTIVE, "AssignedPodUpdatePodScaleDown")] * 2
 
 
 # --- async pop -------------------------------------------------------------------------------

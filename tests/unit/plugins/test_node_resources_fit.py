@@ -11,7 +11,8 @@ import pytest
 
 from plugins import node_resources_fit
 from plugins.node_resources_fit import NodeResourcesFit, _broken_linear
-from scheduler.framework import Handle
+from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, Handle
+from scheduler.model import compile_pod
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
 
@@ -235,6 +236,65 @@ INSUFFICIENT_MEMORY = "Insufficient memory"
             [],
             id="ephemeral-storage-fits",
         ),
+        # Upstream's pod-level cases (PodLevelResources, on by default).
+        pytest.param(
+            make_pod("p").containers(res(1, 1)).pod_requests({"cpu": "1m", "memory": "2"}),
+            existing(5, 5),
+            None,
+            [],
+            id="both-pod-level-and-container-level-resources-fit",
+        ),
+        pytest.param(
+            make_pod("p").containers(res(1, 1)).pod_requests({"cpu": "7m", "memory": "2"}),
+            existing(5, 5),
+            None,
+            [INSUFFICIENT_CPU],
+            id="pod-level-cpu-resource-not-fit",
+        ),
+        pytest.param(
+            make_pod("p").containers(res(1, 1)).pod_requests({"cpu": "3m", "memory": "2"}),
+            existing(5, 19),
+            None,
+            [INSUFFICIENT_MEMORY],
+            id="pod-level-memory-resource-not-fit",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({})
+            .pod_requests({"cpu": "3m", "memory": "2", "hugepages-2Mi": "5"}),
+            existing(0, 0),
+            None,
+            [],
+            id="pod-level-hugepages-resource-fit",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers(res(1, 1, {"hugepages-2Mi": 3}))
+            .pod_requests({"cpu": "3m", "memory": "2", "hugepages-2Mi": "5"}),
+            existing(0, 0),
+            None,
+            [],
+            id="both-pod-level-and-container-level-hugepages-resource-fit",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers({})
+            .pod_requests({"cpu": "3m", "memory": "2", "hugepages-2Mi": "10"}),
+            existing(0, 0),
+            None,
+            ["Insufficient hugepages-2Mi"],
+            id="pod-level-hugepages-resource-not-fit",
+        ),
+        pytest.param(
+            make_pod("p")
+            .containers(res(1, 1))
+            .pod_requests({"cpu": "3m", "memory": "2"})
+            .init_container(res(1, 1)),
+            existing(5, 19),
+            None,
+            [INSUFFICIENT_MEMORY],
+            id="one-pod-level-cpu-resource-fits-and-all-init-and-non-init-containers-resources-fit",
+        ),
     ],
 )
 def test_filter(pod: Any, on_node: JSON, args: JSON | None, expected: list[str]) -> None:
@@ -287,6 +347,52 @@ def test_filter_unresolvable_only_when_the_node_can_never_fit() -> None:
         "no-pods": ["Too many pods"],
     }
     assert unresolvable(plugin(), pod, table) == {"small": True, "busy": False, "no-pods": False}
+
+
+def test_filter_pod_level_hugepages_beyond_the_node_are_unresolvable() -> None:
+    """Upstream's "pod-level hugepages resource not fit": UnschedulableAndUnresolvable, since
+    the pod-level request is larger than the node's whole allocatable."""
+    table = build_table([make_node("node").resources(NODE).obj_()])
+    pod = make_pod("p").containers({}).pod_requests({"hugepages-2Mi": "10"}).obj_()
+    assert unresolvable(plugin(), pod, table) == {"node": True}
+
+
+@pytest.mark.parametrize(
+    ("on_node", "expected"),
+    [
+        pytest.param(make_pod("e").containers(res(1, 1)), [], id="spec-only"),
+        pytest.param(
+            make_pod("e").containers(res(1, 1)).container_status("c0", allocated=res(8, 1)),
+            [INSUFFICIENT_CPU],
+            id="allocated-larger-than-spec-counts",
+        ),
+        pytest.param(
+            make_pod("e").containers(res(1, 1)).container_status("c0", actual=res(8, 1)),
+            [INSUFFICIENT_CPU],
+            id="actuated-larger-than-spec-counts",
+        ),
+        pytest.param(
+            make_pod("e")
+            .containers(res(8, 1))
+            .container_status("c0", allocated=res(1, 1), actual=res(1, 1))
+            .condition("PodResizePending", "Infeasible"),
+            [],
+            id="infeasible-resize-counts-what-is-allocated",
+        ),
+        pytest.param(
+            make_pod("e").containers({}).pod_requests({"cpu": "8m", "memory": "1"}),
+            [INSUFFICIENT_CPU],
+            id="pod-level-requests-of-a-bound-pod-count",
+        ),
+    ],
+)
+def test_filter_counts_bound_pods_as_upstream(on_node: Any, expected: list[str]) -> None:
+    """A pod on the node counts its effective requests (upstream's NodeInfo): its pod-level
+    requests, and during an in-place resize the larger of spec and status (the status alone
+    while the resize is infeasible)."""
+    table = build_table([make_node("node").resources(NODE).obj_()], [on_node.node("node").obj_()])
+    pod = make_pod("p").containers(res(3, 1)).obj_()
+    assert filter_reasons(plugin(), pod, table) == {"node": expected}
 
 
 def test_filter_without_pre_filter() -> None:
@@ -475,6 +581,55 @@ def test_least_allocated(
     """LeastAllocated: upstream's TestLeastAllocatedScoringStrategy numbers."""
     fit = plugin(strategy("LeastAllocated", resources))
     assert scores(fit, pod.obj_(), build_table(nodes, pods)) == expected
+
+
+@pytest.mark.parametrize(
+    ("pod", "nodes", "pods", "expected"),
+    [
+        pytest.param(
+            make_pod("p")
+            .containers({"cpu": "1m", "memory": "1"})
+            .pod_requests({"cpu": "3000m", "memory": "5000"}),
+            [
+                node("node1", cpu="4000m", memory="10000"),
+                node("node2", cpu="6000m", memory="10000"),
+            ],
+            [],
+            {"node1": 37, "node2": 50},
+            id="pod-level-requests-of-the-pod",
+        ),
+        pytest.param(
+            make_pod("p").containers({"cpu": "1000m", "memory": "1000"}),
+            [
+                node("node1", cpu="4000m", memory="10000"),
+                node("node2", cpu="6000m", memory="10000"),
+            ],
+            [
+                make_pod("e")
+                .containers({})
+                .pod_requests({"cpu": "2000m", "memory": "4000"})
+                .node("node1")
+                .obj_()
+            ],
+            {"node1": 37, "node2": 86},
+            id="pod-level-requests-of-a-pod-on-the-node-without-defaults",
+        ),
+        pytest.param(
+            make_pod("p").containers({"memory": "100"}, {}).pod_requests({"cpu": "1000m"}),
+            [node("node1", cpu="4000m", memory="1Gi")],
+            [],
+            {"node1": 77},
+            id="pod-level-cpu-and-a-requestless-container-scored-at-the-default-memory",
+        ),
+    ],
+)
+def test_least_allocated_pod_level(
+    pod: Any, nodes: list[JSON], pods: list[JSON], expected: dict[str, int]
+) -> None:
+    """Pod-level requests count on both sides of the score: the pod's own (with upstream's
+    per-container defaults where the pod level sets nothing) and those of the pods on a node
+    (where a default fills only a resource no level requests)."""
+    assert scores(plugin(), pod.obj_(), build_table(nodes, pods)) == expected
 
 
 CASES_MOST = [
@@ -743,6 +898,89 @@ CASES_RATIO = [
         id="falling-segment-truncates-toward-zero",
     ),
 ]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's "Register events with InPlacePodVerticalScaling feature enabled": a bound
+    pod scaling down, with a hint (the other events move every pod in berth for now)."""
+    (registered,) = plugin().events_to_register()
+    assert registered.event == ASSIGNED_POD_SCALE_DOWN
+    assert registered.event.label == "AssignedPodUpdatePodScaleDown"
+    assert registered.hint is not None
+
+
+def _cpu(value: str) -> dict[str, str]:
+    return {"cpu": value}
+
+
+@pytest.mark.parametrize(
+    ("pod", "old", "new", "queue"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodScaleDown (default feature gates).
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(cpu="2"),
+            make_pod("pod2").req(cpu="1"),
+            False,
+            id="skip-queue-on-other-unscheduled-pod",
+        ),
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(memory="2").node("fake"),
+            make_pod("pod2").req(memory="1").node("fake"),
+            False,
+            id="skip-queue-on-other-pod-unrelated-resource-scaled-down",
+        ),
+        pytest.param(
+            make_pod("pod1").pod_requests(_cpu("1")),
+            make_pod("pod2").pod_requests({"memory": "2"}).node("fake"),
+            make_pod("pod2").pod_requests({"memory": "1"}).node("fake"),
+            False,
+            id="skip-queue-on-other-pod-unrelated-pod-level-resource-scaled-down",
+        ),
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(cpu="2").node("fake"),
+            make_pod("pod2").req(cpu="1").node("fake"),
+            True,
+            id="queue-on-other-pod-some-resource-scale-down",
+        ),
+        pytest.param(
+            make_pod("pod1").pod_requests(_cpu("1")),
+            make_pod("pod2").pod_requests(_cpu("2")).node("fake"),
+            make_pod("pod2").pod_requests(_cpu("1")).node("fake"),
+            True,
+            id="queue-on-other-pod-some-pod-level-resource-scale-down",
+        ),
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(cpu="2").container_status("c", allocated=_cpu("2")).node("fake"),
+            make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("2")).node("fake"),
+            False,
+            id="skip-queue-while-the-node-still-holds-the-allocation",
+        ),
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("2")).node("fake"),
+            make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("1")).node("fake"),
+            True,
+            id="queue-once-the-resize-is-allocated",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_scale_down(
+    pod: Any, old: Any, new: Any, queue: bool
+) -> None:
+    """The hint moves a waiting pod only when the bound pod gave back something it requests."""
+    (registered,) = plugin().events_to_register()
+    assert registered.hint is not None
+    hint = registered.hint(
+        compile_pod(pod.obj_()), compile_pod(old.obj_()), compile_pod(new.obj_())
+    )
+    assert hint is queue
 
 
 @pytest.mark.parametrize(("pod", "nodes", "pods", "resources", "shape", "expected"), CASES_RATIO)
