@@ -1,9 +1,13 @@
-"""ImageLocality: Score prefers nodes that already have the pod's container images.
+"""ImageLocality: Score prefers nodes that already have the pod's images (containers and image
+volumes).
 
-As upstream: for each container (init and app) whose normalized image the node reports in
-status.images, add the image size scaled by the fraction of all nodes that have it (so an image
-present everywhere does not pull pods together); clamp the sum to [23Mi, 1000Mi x containers]
-and map it linearly to [0, 100]. No normalization.
+As upstream v1.37: for each image source (init and app containers, then image volumes,
+spec.volumes[].image.reference) whose normalized image the node reports in status.images, add
+the image size scaled by the fraction of all nodes that have it (so an image present everywhere
+does not pull pods together); clamp the sum to [23Mi, 1000Mi x image sources] and map it
+linearly to [0, 100]. No normalization. Image volumes count in the image count as well as in
+the sum (v1.36 counted them in the sum only, so a pod's image volume outscored the same image
+as a container).
 
 The spread factor depends on every node, so the plugin keeps a per-table count of nodes per
 image, updated incrementally from the rows whose generation moved. A pod whose images some node
@@ -95,7 +99,7 @@ class ImageLocality:
         sums = np.zeros(rows.size, dtype=np.int64)
         present = [i for i in dict.fromkeys(pod.images) if i in index.nodes_with]
         if present:
-            per_container = {i: pod.images.count(i) for i in present}
+            per_source = {i: pod.images.count(i) for i in present}
             for k, row in enumerate(rows.tolist()):
                 images = table.node(row).images
                 for image in present:
@@ -103,7 +107,7 @@ class ImageLocality:
                     if size is not None:
                         # int64(float64(size) * spread), truncated as Go converts.
                         scaled = int(float(size) * (index.nodes_with[image] / total))
-                        sums[k] += scaled * per_container[image]
+                        sums[k] += scaled * per_source[image]
         return calculate_priority(sums, len(pod.images))
 
     def normalize(self, scores: Scores) -> Scores:
@@ -120,9 +124,9 @@ class ImageLocality:
         return index
 
 
-def calculate_priority(sums: Scores, containers: int) -> Scores:
-    """Clamp each sum to [23Mi, 1000Mi x containers] and scale it linearly to [0, 100]."""
-    top = MAX_CONTAINER_THRESHOLD * containers
+def calculate_priority(sums: Scores, image_count: int) -> Scores:
+    """Clamp each sum to [23Mi, 1000Mi x image sources] and scale it linearly to [0, 100]."""
+    top = MAX_CONTAINER_THRESHOLD * image_count
     if top <= MIN_THRESHOLD:
         return np.zeros(sums.size, dtype=np.int64)
     clamped = np.clip(sums, MIN_THRESHOLD, top)

@@ -1,11 +1,17 @@
-"""NodeName: a pod that names its node (spec.nodeName) fits only that node."""
+"""NodeName: a pod that names its node (spec.nodeName) fits only that node.
+
+Since v1.37 PreFilter says so too (upstream's PreFilterResult, not behind a gate): only the
+named node is filtered, and the others count as "node(s) didn't satisfy plugin(s) [NodeName]",
+unresolvable. The scheduler only sees such pods in tests and tools: a pod with spec.nodeName
+is already bound.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.framework import CycleState, FilterResult, Handle
+from scheduler.framework import CycleState, FilterResult, Handle, Status
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
 
@@ -16,6 +22,11 @@ REASON = "node(s) didn't match the requested node name"
 class NodeName:
     name = NAME
     row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
+        if pod.node_name:
+            state.restrict_nodes(NAME, (pod.node_name,))
+        return None
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         if not pod.node_name:

@@ -1,5 +1,11 @@
-"""NodeResourcesBalancedAllocation: prefer nodes whose resource fractions (requested /
-allocatable, after placing the pod) are close to each other: score = (1 - std) * 100."""
+"""NodeResourcesBalancedAllocation: prefer nodes where placing the pod improves the balance of
+the resource fractions (requested / allocatable).
+
+As upstream since v1.36, each node gets the balance without the pod and with it, each
+``(1 - std of the fractions) * 100`` truncated, so each in [50, 100], and scores
+``50 + (50 + with_pod - without_pod) / 2`` in integers: 75 when the pod leaves the balance as it
+was, towards 100 when it evens the node out, towards 50 when it skews it
+(noderesources/balanced_allocation.go, balancedResourceScorer)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import SKIP, CycleState, Handle, Scores, Status
+from scheduler.framework import MAX_NODE_SCORE, SKIP, CycleState, Handle, Scores, Status
 from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
 from scheduler.snapshot import NodeTable, Rows
 
@@ -31,7 +37,8 @@ class BalancedAllocation:
         return None
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
-        fractions = []
+        with_pod = []
+        without_pod = []
         present = []
         for resource in self.resources:
             want = pod.requests.get(resource, 0)
@@ -44,19 +51,35 @@ class BalancedAllocation:
             if not scalar and resource not in (CPU, MEMORY, EPHEMERAL):
                 continue
             capacity = table.allocatable[rows, column]
-            requested = table.requested[rows, column] + want
-            fraction = np.minimum(requested / np.maximum(capacity, 1), 1.0)
-            fractions.append(np.where(capacity > 0, fraction, 0.0))
-            present.append(capacity > 0)
-        std = np.zeros(rows.size, dtype=np.float64)
-        if fractions:
-            std = _std(fractions, present)
-        # int64((1 - std) * MaxNodeScore) truncates, as Go's conversion does.
-        scores: Scores = ((1.0 - std) * 100).astype(np.int64)
+            allocated = table.requested[rows, column]
+            have = capacity > 0
+            with_pod.append(_fraction(allocated + want, capacity, have))
+            without_pod.append(_fraction(allocated, capacity, have))
+            present.append(have)
+        # With no fraction at all both balances are 100 and the gain is 0.
+        gain = np.zeros(rows.size, dtype=np.int64)
+        if with_pod:
+            gain = _balance(with_pod, present) - _balance(without_pod, present)
+        # Both balances lie in [50, 100], so the dividend is never negative and floor division
+        # is Go's truncating division.
+        half = MAX_NODE_SCORE // 2
+        scores: Scores = half + (half + gain) // 2
         return scores
 
     def normalize(self, scores: Scores) -> Scores:
         return scores
+
+
+def _fraction(amount: Any, capacity: Any, have: Any) -> Any:
+    """amount / capacity capped at 1, and 0 where the node lacks the resource (left out)."""
+    fraction = np.minimum(amount / np.maximum(capacity, 1), 1.0)
+    return np.where(have, fraction, 0.0)
+
+
+def _balance(fractions: list[Any], present: list[Any]) -> Any:
+    """Per row, int64((1 - std) * 100) of the fractions of the resources the node has."""
+    # int64(...) truncates, as Go's conversion does; the value is never negative.
+    return ((1.0 - _std(fractions, present)) * MAX_NODE_SCORE).astype(np.int64)
 
 
 def _std(fractions: list[Any], present: list[Any]) -> Any:

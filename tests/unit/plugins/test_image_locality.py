@@ -1,5 +1,6 @@
-"""ImageLocality: the scores of upstream's image_locality_test.go (TestImageLocalityPriority,
-with the per-container threshold), and the row-locality that batching relies on."""
+"""ImageLocality: the scores of upstream v1.37's image_locality_test.go
+(TestImageLocalityPriority, with the per-image-source threshold and image volumes), and the
+row-locality that batching relies on."""
 
 from __future__ import annotations
 
@@ -23,12 +24,17 @@ def node(name: str, *images: tuple[list[str], int]) -> JSON:
     return raw
 
 
-def pod(*images: str, init: tuple[str, ...] = ()) -> JSON:
+def pod(*images: str, init: tuple[str, ...] = (), volumes: tuple[str, ...] = ()) -> JSON:
+    """Containers with these images; init containers; image volumes with these references."""
     raw = make_pod("p").obj_()
     raw["spec"]["containers"] = [{"name": f"c{i}", "image": im} for i, im in enumerate(images)]
     if init:
         raw["spec"]["initContainers"] = [
             {"name": f"i{i}", "image": im} for i, im in enumerate(init)
+        ]
+    if volumes:
+        raw["spec"]["volumes"] = [
+            {"name": f"v{i}", "image": {"reference": ref}} for i, ref in enumerate(volumes)
         ]
     return raw
 
@@ -41,6 +47,25 @@ N403002000 = (
 N25010 = (
     (["gcr.io/250:latest"], 250 * MB),
     (["gcr.io/10:latest", "gcr.io/10:v1"], 10 * MB),
+)
+N60040900 = (
+    (["gcr.io/600:latest"], 600 * MB),
+    (["gcr.io/40:latest"], 40 * MB),
+    (["gcr.io/900:latest"], 900 * MB),
+)
+N300600900 = (
+    (["gcr.io/300:latest"], 300 * MB),
+    (["gcr.io/600:latest"], 600 * MB),
+    (["gcr.io/900:latest"], 900 * MB),
+)
+N400030 = (
+    (["gcr.io/4000:latest"], 4000 * MB),
+    (["gcr.io/30:latest"], 30 * MB),
+)
+N203040 = (
+    (["gcr.io/20:latest"], 20 * MB),
+    (["gcr.io/30:latest"], 30 * MB),
+    (["gcr.io/40:latest"], 40 * MB),
 )
 
 
@@ -60,6 +85,59 @@ N25010 = (
             # m1: 100 * ((40M + 300M)/2 - 23M) / (2000M - 23M)
             {"m1": 7, "m2": 0},
             id="two-images-on-one-node-prefer-it",
+        ),
+        pytest.param(
+            pod("gcr.io/10", "gcr.io/4000"),
+            [node("m1", *N400030), node("m2", *N25010)],
+            # m1: 4000M/2 >= 1000M * 2, the max threshold; m2: 10M/2 < 23M
+            {"m1": 100, "m2": 0},
+            id="if-exceed-limit-use-limit",
+        ),
+        pytest.param(
+            pod("gcr.io/10", "gcr.io/4000"),
+            [node("m1", *N400030), node("m2", *N25010), node("m3")],
+            # m1: 100 * (4000M/3 - 23M) / (2000M - 23M)
+            {"m1": 66, "m2": 0, "m3": 0},
+            id="if-exceed-limit-use-limit-with-node-which-has-no-images-present",
+        ),
+        pytest.param(
+            pod("gcr.io/300", "gcr.io/600", "gcr.io/900"),
+            [node("m1", *N60040900), node("m2", *N300600900), node("m3")],
+            # m1: 100 * (600M * 2/3 + 900M * 2/3 - 23M) / (3000M - 23M)
+            # m2: 100 * (300M * 1/3 + 600M * 2/3 + 900M * 2/3 - 23M) / (3000M - 23M)
+            {"m1": 32, "m2": 36, "m3": 0},
+            id="pod-with-multiple-large-images-node2-is-preferred",
+        ),
+        pytest.param(
+            pod("gcr.io/30", "gcr.io/40"),
+            [node("m1", *N203040), node("m2", *N400030)],
+            # m1: 100 * (30M + 40M * 1/2 - 23M) / (2000M - 23M)
+            # m2: 100 * (30M * 2/2 - 23M) / (2000M - 23M), under 1
+            {"m1": 1, "m2": 0},
+            id="pod-with-multiple-small-images",
+        ),
+        pytest.param(
+            pod("gcr.io/30", volumes=("gcr.io/300",)),
+            [node("m1", *N300600900), node("m2", *N400030)],
+            # The image volume counts in the sum and in the image count (2):
+            # m1: 100 * (300M * 1/2 - 23M) / (2000M - 23M); m2: 30M/2 < 23M
+            {"m1": 6, "m2": 0},
+            id="pod-with-image-volume",
+        ),
+        pytest.param(
+            pod("gcr.io/30", "gcr.io/300"),
+            [node("m1", *N300600900), node("m2", *N400030)],
+            # The same scores as the image volume pod: an image volume does not outscore a
+            # container with the same image (it did in v1.36).
+            {"m1": 6, "m2": 0},
+            id="same-images-as-image-volume-pod-but-as-regular-container-images",
+        ),
+        pytest.param(
+            pod("gcr.io/30", init=("gcr.io/300",)),
+            [node("m1", *N403002000), node("m2", *N203040)],
+            # m1: 100 * (300M * 1/2 - 23M) / (2000M - 23M); m2: 30M/2 < 23M
+            {"m1": 6, "m2": 0},
+            id="include-init-containers-two-images-spread-on-two-nodes",
         ),
         pytest.param(
             pod("gcr.io/10", "gcr.io/2000"),
@@ -106,7 +184,8 @@ N25010 = (
     ],
 )
 def test_score(incoming: JSON, nodes: list[JSON], expected: dict[str, int]) -> None:
-    """Sum of image sizes x spread, clamped to [23Mi, 1000Mi per container], scaled to 100."""
+    """Sum of image sizes x spread, clamped to [23Mi, 1000Mi per image source], scaled to
+    100."""
     plugin = image_locality.new({}, cast(Handle, None))
     got = scores(plugin, incoming, build_table(nodes))
     if got is None:  # PreScore skipped: no node has the images, so every score would be 0
@@ -132,6 +211,27 @@ def test_no_containers_is_skipped() -> None:
 )
 def test_image_names_are_normalized(image: str, normalized: str) -> None:
     assert compile_pod(pod(image)).images == (normalized,)
+
+
+def test_image_sources_are_init_containers_containers_then_image_volumes() -> None:
+    """One entry per image source, normalized, in upstream's order; other volumes are not
+    image sources."""
+    raw = pod("app", init=("setup:v1",), volumes=("models", "data@sha256:abc"))
+    raw["spec"]["volumes"].insert(1, {"name": "scratch", "emptyDir": {}})
+    assert compile_pod(raw).images == (
+        "setup:v1",
+        "app:latest",
+        "models:latest",
+        "data@sha256:abc",
+    )
+
+
+def test_image_volume_alone_is_scored() -> None:
+    """A pod whose only image on the node is an image volume is not skipped."""
+    plugin = image_locality.new({}, cast(Handle, None))
+    incoming = pod("gcr.io/nowhere", volumes=("gcr.io/4000",))
+    # 4000M over two image sources: at the max threshold.
+    assert scores(plugin, incoming, build_table([node("m1", *N400030)])) == {"m1": 100}
 
 
 def test_spread_follows_node_updates() -> None:

@@ -1,5 +1,6 @@
-"""NodeResourcesBalancedAllocation: PreScore skip and the scores of upstream's
-balanced_allocation_test.go (TestNodeResourcesBalancedAllocation)."""
+"""NodeResourcesBalancedAllocation: PreScore skip and the scores of upstream v1.37's
+balanced_allocation_test.go (TestNodeResourcesBalancedAllocation); its two DRA extended
+resource cases wait for DRA-backed extended resources (docs/compat.md row 39)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ EXISTING = [
             [mk("node1", 4000, 10000), mk("node2", 6000, 10000)],
             [],
             (),
-            {"node1": 87, "node2": 100},
+            # node1: balance 100 -> 87; node2: 100 -> 100.
+            {"node1": 68, "node2": 75},
             id="nothing-scheduled-resources-requested-differently-sized-nodes",
         ),
         pytest.param(
@@ -66,7 +68,8 @@ EXISTING = [
             [mk("node1", 10000, 20000), mk("node2", 10000, 20000)],
             EXISTING,
             (),
-            {"node1": 82, "node2": 95},
+            # node1: 85 -> 82; node2: 97 -> 95.
+            {"node1": 73, "node2": 74},
             id="resources-requested-pods-scheduled-with-resources",
         ),
         pytest.param(
@@ -74,15 +77,26 @@ EXISTING = [
             [mk("node1", 10000, 20000), mk("node2", 10000, 50000)],
             EXISTING,
             (),
-            {"node1": 82, "node2": 80},
+            # node1: 85 -> 82; node2: 90 -> 80.
+            {"node1": 73, "node2": 70},
             id="resources-requested-pods-scheduled-with-resources-differently-sized-nodes",
+        ),
+        pytest.param(
+            pod({"memory": "2000"}, {"memory": "3000"}),
+            [mk("node1", 3000, 5000), mk("node2", 3000, 5000)],
+            [placed("cpu-only", "node1", CPU_ONLY)],
+            (),
+            # node1: 50 -> 100 (the pod fills the idle memory); node2: 100 -> 50.
+            {"node1": 100, "node2": 50},
+            id="resources-requested-pods-scheduled-with-resources-nodes-to-reach-min-max-score",
         ),
         pytest.param(
             pod(*CPU_ONLY),
             [mk("node1", 6000, 10000), mk("node2", 6000, 10000)],
             EXISTING,
             (),
-            {"node1": 50, "node2": 75},
+            # node1: 75 -> 50; node2: 100 -> 75.
+            {"node1": 62, "node2": 62},
             id="requested-resources-at-node-capacity",
         ),
         pytest.param(
@@ -93,7 +107,8 @@ EXISTING = [
                 placed("cpu-memory-gpu", "node1", CPU_MEMORY_GPU),
             ],
             ("cpu", "memory", GPU),
-            {"node1": 70, "node2": 65},
+            # node1: 69 -> 70; node2: 62 -> 65.
+            {"node1": 75, "node2": 76},
             id="include-scalar-resource-on-a-node",
         ),
         pytest.param(
@@ -101,7 +116,8 @@ EXISTING = [
             [mk("node1", 3500, 40000, gpu=8), mk("node2", 3500, 40000)],
             [],
             ("cpu", "memory", GPU),
-            {"node1": 63, "node2": 63},
+            # Both: 100 -> 63.
+            {"node1": 56, "node2": 56},
             id="node-with-a-scalar-the-pod-does-not-request-skips-it",
         ),
         pytest.param(
@@ -109,7 +125,8 @@ EXISTING = [
             [make_node("empty").resources({}).obj_()],
             [],
             (),
-            {"empty": 100},
+            # No fraction with or without the pod: no change in balance.
+            {"empty": 75},
             id="no-resource-on-the-node-means-no-deviation",
         ),
         pytest.param(
@@ -117,7 +134,7 @@ EXISTING = [
             [mk("node1", 4000, 2**32)],
             [],
             ("cpu", "pods"),
-            {"node1": 100},
+            {"node1": 75},
             id="pods-is-not-scored",
         ),
     ],
@@ -129,7 +146,8 @@ def test_score(
     resources: tuple[str, ...],
     expected: dict[str, int],
 ) -> None:
-    """(1 - std of the fractions) * 100, truncated; upstream's cases and numbers."""
+    """50 + (50 + balance with the pod - balance without it) / 2, each balance
+    (1 - std of the fractions) * 100 truncated; upstream v1.37's cases and numbers."""
     assert scores(plugin(*resources), incoming, build_table(nodes, existing)) == expected
 
 
@@ -151,3 +169,49 @@ def test_pre_score_skips_best_effort_pods(
     """PreScore returns Skip when the pod requests none of the scored resources."""
     table = build_table([mk("node1", 4000, 10000, gpu=4)])
     assert (scores(plugin(*resources), incoming, table) is None) is skipped
+
+
+@pytest.mark.parametrize(
+    ("incoming", "existing", "expected"),
+    [
+        pytest.param(
+            make_pod("p").containers({}).pod_requests({"cpu": "2000m", "memory": "2000"}).obj_(),
+            [],
+            # Balance 100 -> 87.
+            {"node1": 68},
+            id="pod-level-requests-of-the-pod",
+        ),
+        pytest.param(
+            pod({"cpu": "1000m", "memory": "1000"}),
+            [
+                make_pod("e")
+                .containers({})
+                .pod_requests({"cpu": "1000m", "memory": "3000"})
+                .node("node1")
+                .obj_()
+            ],
+            # Balance 93 -> 100.
+            {"node1": 78},
+            id="pod-level-requests-of-a-pod-on-the-node",
+        ),
+        pytest.param(
+            pod({"cpu": "1000m", "memory": "1000"}),
+            [
+                make_pod("e")
+                .containers({"cpu": "1000m", "memory": "1000"})
+                .container_status("c0", allocated={"cpu": "3000m", "memory": "1000"})
+                .node("node1")
+                .obj_()
+            ],
+            # Balance 68 -> 62.
+            {"node1": 72},
+            id="resize-down-not-yet-allocated-counts-the-allocation",
+        ),
+    ],
+)
+def test_score_effective_requests(
+    incoming: JSON, existing: list[JSON], expected: dict[str, int]
+) -> None:
+    """The fractions use effective requests: pod-level requests (the pod's own and those of
+    the pods on the node), and the larger of spec and status for a pod being resized."""
+    assert scores(plugin(), incoming, build_table([mk("node1", 4000, 8000)], existing)) == expected

@@ -31,6 +31,13 @@ def tolerating(key: str, effect: str, operator: str = "Exists") -> dict[str, Any
         pytest.param(tolerating("", ""), True, [], id="tolerates-everything"),
         pytest.param(tolerating(TAINT_KEY, "NoExecute"), True, [REASON], id="wrong-effect"),
         pytest.param(tolerating("other", "NoSchedule"), True, [REASON], id="wrong-key"),
+        # Lt/Gt tolerate nothing while TaintTolerationComparisonOperators is off (v1.37).
+        pytest.param(
+            tolerating(TAINT_KEY, "NoSchedule", operator="Gt"), True, [REASON], id="gt-operator"
+        ),
+        pytest.param(
+            tolerating(TAINT_KEY, "NoSchedule", operator="Lt"), True, [REASON], id="lt-operator"
+        ),
     ],
 )
 def test_filter(incoming: dict[str, Any], cordoned: bool, expected: list[str]) -> None:

@@ -289,6 +289,22 @@ SPREAD_2103 = [*on("node-a", 2), *on("node-b", 1), *on("node-y", 3)]
             {"node-a": SKEW, "node-b": SKEW, "node-x": OK, "node-y": SKEW},
             id="node-taints-policy-honored-tolerated-taint-counts",
         ),
+        pytest.param(
+            incoming()
+            .toleration("node.kubernetes.io/unschedulable", operator="Gt")
+            .spread(1, "node", DNS, FOO, node_taints_policy="Honor"),
+            [
+                zn("node-a"),
+                zn("node-b"),
+                zn("node-x"),
+                node("node-y", {"node": "node-y"}, tainted=True),
+            ],
+            [*on("node-a"), *on("node-b"), *on("node-y")],
+            # Gt tolerates nothing with TaintTolerationComparisonOperators off (v1.37), even
+            # with the taint's own value, so node-y stays out of the counts.
+            {"node-a": SKEW, "node-b": SKEW, "node-x": OK, "node-y": OK},
+            id="node-taints-policy-honored-gt-toleration-with-gate-off-does-not-count",
+        ),
         # --- TestMultipleConstraints ---
         pytest.param(
             incoming().spread(1, "zone", DNS, FOO).spread(1, "node", DNS, FOO),
