@@ -12,15 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import CycleState, FilterResult, Handle, Reason, Scores
+from scheduler.framework import CycleState, FilterResult, Handle, Scores
 from scheduler.model import PodInfo, Taint, Toleration
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "TaintToleration"
-
-
-def untolerated_reason(taint: Taint) -> str:
-    return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+# Since v1.34.2 the reason no longer names the taint (v1.33 printed "{key: value}" of the first
+# untolerated one), so every rejected node counts under this one text.
+ERR_REASON_UNTOLERATED = "node(s) had untolerated taint(s)"
 
 
 def first_untolerated(
@@ -42,20 +41,14 @@ class TaintToleration:
         sets = table.taint_set[rows]
         if not sets.any():
             return FilterResult.all_pass(rows.size)
-        verdict = np.zeros(len(table.taint_sets), dtype=np.int32)  # 0 ok, k+1 = reason k
-        messages: list[str] = []
+        untolerated = np.zeros(len(table.taint_sets), dtype=np.bool_)
         for ident in np.unique(sets):
             taint = first_untolerated(table.taint_sets[ident], pod.tolerations)
-            if taint is not None:
-                message = untolerated_reason(taint)
-                if message not in messages:
-                    messages.append(message)
-                verdict[ident] = messages.index(message) + 1
-        per_row = verdict[sets]
-        reasons = tuple(
-            Reason(m, per_row == i + 1, resolvable=False) for i, m in enumerate(messages)
-        )
-        return FilterResult(per_row == 0, reasons)
+            untolerated[ident] = taint is not None
+        rejected = untolerated[sets]
+        if not rejected.any():
+            return FilterResult.all_pass(rows.size)
+        return FilterResult.reject(~rejected, ERR_REASON_UNTOLERATED, resolvable=False)
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
         tolerations = tuple(t for t in pod.tolerations if t.effect in ("", "PreferNoSchedule"))

@@ -47,7 +47,8 @@ NAME = "VolumeBinding"
 STATE = "PreFilter" + NAME
 
 ERR_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
-ERR_NODE_CONFLICT = "node(s) had volume node affinity conflict"
+# upstream's ConflictReasons, in the order Filter reports them (a node can fail several)
+ERR_NODE_CONFLICT = "node(s) didn't match PersistentVolume's node affinity"
 ERR_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
 ERR_PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
@@ -89,10 +90,12 @@ class VolumeBinding:
                 return _reject_all(rows, claims)
         node_conflict = np.zeros(rows.size, dtype=np.bool_)
         pv_missing = np.zeros(rows.size, dtype=np.bool_)
+        # Upstream's checkBoundClaims stops at the first bound claim that fails on the node, so
+        # a missing PV only counts where no earlier claim's PV already conflicted.
         for claim in claims.bound:
             pv = self.store.volume(claim.volume_name)
             if pv is None:
-                pv_missing[:] = True
+                pv_missing = ~node_conflict
                 break
             node_conflict |= ~affinity_mask(table, pv.node_terms, rows)
         bind_conflict = ~self._delayed_mask(table, claims.delayed, rows)

@@ -1,8 +1,9 @@
 """VolumeRestrictions: volumes that only one pod (or one node) may use at a time.
 
 - ReadWriteOncePod claims: if any pod already assigned to a node uses one of the pod's RWOP
-  claims, the pod fits nowhere ("node has pod using PersistentVolumeClaim ..."; Unschedulable,
-  since preempting that pod would help).
+  claims, the pod fits nowhere ("node(s) unavailable due to PersistentVolumeClaim with
+  ReadWriteOncePod access mode already in-use by another pod"; Unschedulable, since preempting
+  that pod would help).
 - The legacy in-tree disks, compared with the pods already on the node: the same GCE PD unless
   every mount is read-only, the same AWS EBS volume ID, the same ISCSI IQN unless both are
   read-only, the same Ceph RBD image (overlapping monitors, same pool and image) unless both are
@@ -35,8 +36,10 @@ from scheduler.snapshot import NodeTable, Rows
 NAME = "VolumeRestrictions"
 STATE = "PreFilter" + NAME
 ERR_DISK_CONFLICT = "node(s) had no available disk"
+# v1.34's wording (v1.33: "node has pod using PersistentVolumeClaim with the same name ...").
 ERR_RWOP_CONFLICT = (
-    "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode"
+    "node(s) unavailable due to PersistentVolumeClaim with ReadWriteOncePod access mode already "
+    "in-use by another pod"
 )
 _DISKS = ("gce", "aws", "iscsi", "rbd")
 

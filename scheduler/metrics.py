@@ -1,7 +1,7 @@
-"""Prometheus metrics shaped exactly like kube-scheduler v1.33's, so its dashboards work unchanged.
+"""Prometheus metrics shaped exactly like kube-scheduler v1.37's, so its dashboards work unchanged.
 
-Every family below keeps upstream's name, label names and histogram buckets (see
-`pkg/scheduler/metrics/metrics.go` at v1.33). Three things make the exposition match client_golang's
+Every family below keeps upstream's name, label names, help text and histogram buckets (see
+`pkg/scheduler/metrics/metrics.go` at v1.37). Three things make the exposition match client_golang's
 byte for byte where a dashboard could notice:
 
 - Counters are declared with their full `_total` name; prometheus_client strips the suffix from the
@@ -20,8 +20,9 @@ every time. A label value from a closed upstream set (attempt result, queue, ext
 status) is checked against that set when its child is first bound, so a typo fails loudly at once
 instead of quietly splitting a dashboard's series, and costs nothing afterwards.
 
-Help texts carry upstream's stability level (`[STABLE]`, `[BETA]`, `[ALPHA]`) as component-base
-prints it; `berth_*` families are berth's own and have no upstream counterpart.
+Help texts are upstream's, word for word, after the stability level as component-base prints it
+(`[STABLE] `, `[BETA] `, `[ALPHA] `; v1.36 and v1.37 promoted several families to BETA);
+`berth_*` families are berth's own and have no upstream counterpart.
 """
 
 from __future__ import annotations
@@ -131,114 +132,114 @@ class Metrics:
 
         self.schedule_attempts = Counter(
             "scheduler_schedule_attempts_total",
-            "[STABLE] Scheduling attempts by result: 'unschedulable' means no node fits the pod, "
-            "'error' means an internal scheduler problem.",
+            "[STABLE] Number of attempts to schedule pods, by the result. 'unschedulable' means "
+            "a pod could not be scheduled, while 'error' means an internal scheduler problem.",
             ["result", "profile"],
             registry=reg,
         )
         self.scheduling_attempt_duration = Histogram(
             "scheduler_scheduling_attempt_duration_seconds",
-            "[STABLE] Seconds one scheduling attempt took (scheduling algorithm and binding).",
+            "[STABLE] Scheduling attempt latency in seconds (scheduling algorithm + binding)",
             ["result", "profile"],
             buckets=ATTEMPT_DURATION_BUCKETS,
             registry=reg,
         )
         self.scheduling_algorithm_duration = Histogram(
             "scheduler_scheduling_algorithm_duration_seconds",
-            "[ALPHA] Seconds the scheduling algorithm (filter and score) took.",
+            "[BETA] Scheduling algorithm latency in seconds",
             buckets=ATTEMPT_DURATION_BUCKETS,
             registry=reg,
         )
         self.pod_scheduling_sli_duration = Histogram(
             "scheduler_pod_scheduling_sli_duration_seconds",
-            "[BETA] Seconds from a pod entering the scheduling queue to its being scheduled, "
-            "over all its attempts.",
+            "[BETA] E2e latency for a pod being scheduled, from the time the pod enters the "
+            "scheduling queue and might involve multiple scheduling attempts.",
             ["attempts"],
             buckets=SLI_DURATION_BUCKETS,
             registry=reg,
         )
         self.pod_scheduling_attempts = Histogram(
             "scheduler_pod_scheduling_attempts",
-            "[STABLE] Attempts it took to schedule a pod successfully.",
+            "[STABLE] Number of attempts to successfully schedule a pod.",
             buckets=ATTEMPTS_BUCKETS,
             registry=reg,
         )
         self.framework_extension_point_duration = Histogram(
             "scheduler_framework_extension_point_duration_seconds",
-            "[STABLE] Seconds spent running all plugins of one extension point.",
+            "[STABLE] Latency for running all plugins of a specific extension point.",
             ["extension_point", "status", "profile"],
             buckets=EXTENSION_POINT_BUCKETS,
             registry=reg,
         )
         self.plugin_execution_duration = Histogram(
             "scheduler_plugin_execution_duration_seconds",
-            "[ALPHA] Seconds one plugin took at one extension point.",
+            "[BETA] Duration for running a plugin at a specific extension point.",
             ["plugin", "extension_point", "status"],
             buckets=PLUGIN_BUCKETS,
             registry=reg,
         )
         self.pending_pods = Gauge(
             "scheduler_pending_pods",
-            "[STABLE] Pending pods by queue: 'active' (activeQ), 'backoff' (backoffQ), "
-            "'unschedulable' (tried and failed), 'gated' (never tried: scheduling gates).",
+            # v1.37's text names the gang queues ('incomplete', 'pending') too, although
+            # they only fill with GenericWorkload on.
+            "[STABLE] Number of pending pods, by the queue type. 'active' means number of pods "
+            "in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means "
+            "number of pods in unschedulableEntities that the scheduler attempted to schedule "
+            "and failed; 'gated' is the number of unschedulable pods that the scheduler never "
+            "attempted to schedule because they are gated; 'incomplete' means number of pods "
+            "in incompletePodGroupPods; 'pending' means number of pods in pendingPodGroupPods.",
             ["queue"],
             registry=reg,
         )
         self.queue_incoming_pods = Counter(
             "scheduler_queue_incoming_pods_total",
-            "[STABLE] Pods added to a scheduling queue, by queue and the event that moved them.",
+            "[STABLE] Number of pods added to scheduling queues by event and queue type.",
             ["queue", "event"],
             registry=reg,
         )
         self.preemption_attempts = Counter(
             "scheduler_preemption_attempts_total",
-            "[STABLE] Preemption attempts so far.",
+            "[STABLE] Total preemption attempts in the cluster till now",
             registry=reg,
         )
         self.preemption_victims = Histogram(
             "scheduler_preemption_victims",
-            "[STABLE] Victims chosen by one successful preemption.",
+            "[STABLE] Number of selected preemption victims for preemption initiated by a "
+            "single pod",
             buckets=PREEMPTION_VICTIMS_BUCKETS,
             registry=reg,
         )
         self.unschedulable_pods = Gauge(
             "scheduler_unschedulable_pods",
-            "[ALPHA] Unschedulable pods by the plugin that rejected them; a pod counts once for "
-            "every plugin that rejected it, so only per-plugin values are meaningful.",
+            "[BETA] The number of unschedulable pods broken down by plugin name. A pod will "
+            "increment the gauge for all plugins that caused it to not schedule and so this "
+            "metric have meaning only when broken down by plugin.",
             ["plugin", "profile"],
             registry=reg,
         )
         self.cache_size = Gauge(
             "scheduler_cache_size",
-            "[ALPHA] Nodes, pods and assumed (binding) pods in the scheduler cache.",
-            ["type"],
-            registry=reg,
-        )
-        # v1.33 still exposes the old doubled-prefix name, deprecated in favour of cache_size and
-        # removed in v1.34; dashboards written before v1.33 read this one.
-        self.scheduler_cache_size = Gauge(
-            "scheduler_scheduler_cache_size",
-            "[ALPHA] (Deprecated since 1.33.0) Same as scheduler_cache_size.",
+            "[ALPHA] Number of nodes, pods, and assumed (bound) pods in the scheduler cache.",
             ["type"],
             registry=reg,
         )
         self.plugin_evaluation = Counter(
             "scheduler_plugin_evaluation_total",
-            "[ALPHA] Times each plugin ran at an extension point (PreFilter, Filter, PreScore "
-            "and Score only).",
+            "[BETA] Number of attempts to schedule pods by each plugin and the extension point "
+            "(available only in PreFilter, Filter, PreScore, and Score).",
             ["plugin", "extension_point", "profile"],
             registry=reg,
         )
         self.event_handling_duration = Histogram(
             "scheduler_event_handling_duration_seconds",
-            "[ALPHA] Seconds spent handling one cluster event.",
+            "[ALPHA] Event handling latency in seconds.",
             ["event"],
             buckets=EVENT_HANDLING_BUCKETS,
             registry=reg,
         )
         self.permit_wait_duration = Histogram(
             "scheduler_permit_wait_duration_seconds",
-            "[ALPHA] Seconds a pod waited at Permit, by the final status.",
+            "[BETA] Duration of waiting on permit.",
             ["result"],
             buckets=ATTEMPT_DURATION_BUCKETS,
             registry=reg,
@@ -252,9 +253,7 @@ class Metrics:
         self._pending = tuple(
             self.pending_pods.labels(q) for q in (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
         )
-        self._cache = tuple(
-            (self.cache_size.labels(t), self.scheduler_cache_size.labels(t)) for t in CACHE_TYPES
-        )
+        self._cache = tuple(self.cache_size.labels(t) for t in CACHE_TYPES)
         self._attempt: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._point: dict[tuple[str, str, str], Histogram] = {}
         self._plugin: dict[tuple[str, str, str], Histogram] = {}
@@ -384,10 +383,9 @@ class Metrics:
         child.observe(seconds)
 
     def set_cache_size(self, nodes: int, pods: int, assumed_pods: int) -> None:
-        """The cache now holds this many nodes, pods and assumed pods (both cache-size names)."""
-        for (new, old), value in zip(self._cache, (nodes, pods, assumed_pods), strict=True):
-            new.set(value)
-            old.set(value)
+        """The cache now holds this many nodes, pods and assumed pods."""
+        for child, value in zip(self._cache, (nodes, pods, assumed_pods), strict=True):
+            child.set(value)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every family, and its Content-Type."""

@@ -166,7 +166,7 @@ async def test_taints_tolerations_and_resource_fit(
     assert await bound_to(client, namespace, "tolerant") == tainted
     message = await failed_message(client, namespace, "intolerant")
     assert message == (
-        f"0/{total} nodes are available: 1 node(s) had untolerated taint {{dedicated: ml}}, "
+        f"0/{total} nodes are available: 1 node(s) had untolerated taint(s), "
         f"{total - 1} node(s) didn't match Pod's node affinity/selector."
         f" preemption: 0/{total} nodes are available: {total} {NOT_HELPFUL}."
     )

@@ -22,6 +22,7 @@ from tests.e2e.test_engine import (
     extra_nodes,
     failed_message,
     get_pod,
+    node_count,
     wait_for,
 )
 
@@ -127,9 +128,11 @@ async def test_high_priority_pod_preempts_lower_ones(
     priority_class: Callable[..., Awaitable[str]],
 ) -> None:
     """The fewest low-priority pods are deleted (DisruptionTarget first, Preempted event), the
-    preemptor is nominated to their node and bound there once they are gone."""
+    preemptor is nominated to their node and bound there once they are gone; the attempt that
+    preempted fails with v1.37's "found a potential placement" message."""
     node = f"pre-{namespace}"
     await extra_nodes(make_node(node).label("pool", namespace).capacity(cpu="2").obj_())
+    total = await node_count(client)
     low = await priority_class("low", 100)
     high = await priority_class("high", 1000)
     for name in ("low-a", "low-b"):
@@ -158,9 +161,19 @@ async def test_high_priority_pod_preempts_lower_ones(
     high_uid = (await get_pod(client, namespace, "high"))["metadata"]["uid"]
     assert events[0]["note"] == f"Preempted by pod {high_uid} on node {node}"
     assert events[0]["related"]["name"] == "high"
+    # The attempt that preempted fails with the reasons, then what preemption found (v1.37;
+    # v1.33 ended at the reasons), in the event and in the PodScheduled condition alike.
+    reasons = sorted(
+        ["1 Insufficient cpu", f"{total - 1} node(s) didn't match Pod's node affinity/selector"]
+    )
+    expected = (
+        f"0/{total} nodes are available: {', '.join(reasons)}. "
+        f"preemption: found a potential placement for pod on node {node}, preempting 1 victims"
+    )
     notes = [e["note"] for e in await events_for(client, namespace, "high", "FailedScheduling")]
-    # The attempt that preempted fails without a "preemption:" part (its PostFilter succeeded).
-    assert any(n.startswith("0/") and "preemption:" not in n for n in notes), notes
+    assert expected in notes, notes
+    scheduled = [condition(v, "PodScheduled") for v in watch.versions("high")]
+    assert expected in [c["message"] for c in scheduled if c and c["status"] == "False"]
     assert not (await get_pod(client, namespace, survivor))["metadata"].get("deletionTimestamp")
 
 

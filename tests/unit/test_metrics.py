@@ -1,4 +1,5 @@
-"""scheduler.metrics: kube-scheduler v1.33's names, labels and buckets; the hot-path recorders."""
+"""scheduler.metrics: kube-scheduler v1.37's names, labels, help texts and buckets; the hot-path
+recorders."""
 
 from __future__ import annotations
 
@@ -109,12 +110,6 @@ def touch_every_family(m: Metrics) -> None:
         ),
         pytest.param("scheduler_cache_size", "gauge", {"type"}, id="cache_size"),
         pytest.param(
-            "scheduler_scheduler_cache_size",
-            "gauge",
-            {"type"},
-            id="scheduler_cache_size-deprecated",
-        ),
-        pytest.param(
             "scheduler_plugin_evaluation_total",
             "counter",
             {"plugin", "extension_point", "profile"},
@@ -151,6 +146,76 @@ def test_family_is_exposed_with_upstream_name_type_and_labels(
     }
     assert found
     assert {keys for _, keys in found} == {frozenset(labels)}
+
+
+# v1.37's HELP line of every upstream family berth exposes: component-base puts the stability
+# level in brackets before metrics.go's Help text (STABLE included).
+HELP = {
+    "scheduler_schedule_attempts_total": "[STABLE] Number of attempts to schedule pods, by the "
+    "result. 'unschedulable' means a pod could not be scheduled, while 'error' means an internal "
+    "scheduler problem.",
+    "scheduler_scheduling_attempt_duration_seconds": "[STABLE] Scheduling attempt latency in "
+    "seconds (scheduling algorithm + binding)",
+    "scheduler_scheduling_algorithm_duration_seconds": "[BETA] Scheduling algorithm latency in "
+    "seconds",
+    "scheduler_pod_scheduling_sli_duration_seconds": "[BETA] E2e latency for a pod being "
+    "scheduled, from the time the pod enters the scheduling queue and might involve multiple "
+    "scheduling attempts.",
+    "scheduler_pod_scheduling_attempts": "[STABLE] Number of attempts to successfully schedule a "
+    "pod.",
+    "scheduler_framework_extension_point_duration_seconds": "[STABLE] Latency for running all "
+    "plugins of a specific extension point.",
+    "scheduler_plugin_execution_duration_seconds": "[BETA] Duration for running a plugin at a "
+    "specific extension point.",
+    "scheduler_pending_pods": "[STABLE] Number of pending pods, by the queue type. 'active' means "
+    "number of pods in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means "
+    "number of pods in unschedulableEntities that the scheduler attempted to schedule and failed; "
+    "'gated' is the number of unschedulable pods that the scheduler never attempted to schedule "
+    "because they are gated; 'incomplete' means number of pods in incompletePodGroupPods; "
+    "'pending' means number of pods in pendingPodGroupPods.",
+    "scheduler_queue_incoming_pods_total": "[STABLE] Number of pods added to scheduling queues by "
+    "event and queue type.",
+    "scheduler_preemption_attempts_total": "[STABLE] Total preemption attempts in the cluster till "
+    "now",
+    "scheduler_preemption_victims": "[STABLE] Number of selected preemption victims for "
+    "preemption initiated by a single pod",
+    "scheduler_unschedulable_pods": "[BETA] The number of unschedulable pods broken down by plugin "
+    "name. A pod will increment the gauge for all plugins that caused it to not schedule and so "
+    "this metric have meaning only when broken down by plugin.",
+    "scheduler_cache_size": "[ALPHA] Number of nodes, pods, and assumed (bound) pods in the "
+    "scheduler cache.",
+    "scheduler_plugin_evaluation_total": "[BETA] Number of attempts to schedule pods by each "
+    "plugin and the extension point (available only in PreFilter, Filter, PreScore, and Score).",
+    "scheduler_event_handling_duration_seconds": "[ALPHA] Event handling latency in seconds.",
+    "scheduler_permit_wait_duration_seconds": "[BETA] Duration of waiting on permit.",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "help_text"), [pytest.param(name, text, id=name) for name, text in HELP.items()]
+)
+def test_help_is_upstreams_with_its_stability_level(name: str, help_text: str) -> None:
+    """Each family's HELP line is v1.37's, stability level included (BETA since v1.36/v1.37 for
+    the algorithm, plugin execution, unschedulable pods, plugin evaluation and permit wait)."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+
+    assert f"# HELP {name} {help_text}\n" in text(m)
+
+
+def test_every_upstream_family_has_its_help_pinned() -> None:
+    """No scheduler_* family is exposed without a HELP entry above, and none that v1.34 removed
+    (scheduler_scheduler_cache_size) is exposed."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+    exposed = {
+        family.name
+        for family in text_string_to_metric_families(text(m))
+        if family.name.startswith("scheduler_")
+    }
+
+    assert exposed == {name.removesuffix("_total") for name in HELP}
+    assert "scheduler_scheduler_cache_size" not in text(m)
 
 
 # Upstream's bucket bounds as kube-scheduler prints them.
@@ -466,11 +531,10 @@ def test_histogram_buckets_match_upstream(family: str, action: Action, expected:
                 ("scheduler_cache_size", {"type": "nodes"}, 5),
                 ("scheduler_cache_size", {"type": "pods"}, 40),
                 ("scheduler_cache_size", {"type": "assumed_pods"}, 2),
-                ("scheduler_scheduler_cache_size", {"type": "nodes"}, 5),
-                ("scheduler_scheduler_cache_size", {"type": "pods"}, 40),
-                ("scheduler_scheduler_cache_size", {"type": "assumed_pods"}, 2),
+                # the doubled-prefix name v1.33 also set was removed in v1.34
+                ("scheduler_scheduler_cache_size", {"type": "nodes"}, None),
             ],
-            id="cache-size-both-names",
+            id="cache-size",
         ),
         pytest.param(
             lambda m: m.plugin_evaluated("NodeAffinity", "Filter", PROFILE, count=5),
@@ -550,8 +614,7 @@ def test_recorder_rejects_label_outside_upstream_set(action: Action) -> None:
         for q in ("active", "backoff", "unschedulable", "gated")
     ]
     + [
-        pytest.param(family, {"type": t}, id=f"{family}-{t}")
-        for family in ("scheduler_cache_size", "scheduler_scheduler_cache_size")
+        pytest.param("scheduler_cache_size", {"type": t}, id=f"scheduler_cache_size-{t}")
         for t in ("nodes", "pods", "assumed_pods")
     ],
 )

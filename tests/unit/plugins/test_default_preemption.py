@@ -259,6 +259,42 @@ def test_dry_run(
         )
 
 
+@pytest.mark.parametrize(
+    "big",
+    [
+        pytest.param(
+            make_pod("big")
+            .node("node1")
+            .priority(MID)
+            .req(cpu="10m")
+            .pod_requests({"cpu": "300m"}),
+            id="pod-level-requests",
+        ),
+        pytest.param(
+            make_pod("big")
+            .node("node1")
+            .priority(MID)
+            .req(cpu="100m")
+            .container_status("c", allocated={"cpu": "300m"}),
+            id="resize-down-not-yet-allocated",
+        ),
+    ],
+)
+@pytest.mark.parametrize("shortcut", [False, True], ids=["checked", "predicted"])
+def test_victims_free_their_effective_requests(big: Any, shortcut: bool) -> None:
+    """A victim frees what it counts on its node (its pod-level requests, or during a resize
+    the larger of spec and status), in the simulation and in the resource arithmetic alike:
+    here only the 300m pod makes room, so the smaller, lower-priority one is reprieved."""
+    table = cluster([big.obj_(), victim("small", "node1", LOW, "100m")], ("node1",))
+    row = table.row_of["node1"]
+    assert table.requested[row, 0] == 400
+    pod = preemptor(cpu="300m")
+    fit = default_preemption.ResourceFit.of(pod, table) if shortcut else None
+    found, why = dry_run(pod, table, table.order(), FitCheck(table), [], 0, 1, fit=fit)
+    assert ([(c.node, names(c.victims)) for c in found], why) == ([("node1", ["big"])], {})
+    assert table.requested[row, 0] == 400
+
+
 def test_select_victims_restores_the_table_when_the_pod_cannot_fit() -> None:
     """Removing every lower-priority pod is undone even when the node is no candidate."""
     table = cluster([victim("p1", "node1", MID, LARGE)])
@@ -620,6 +656,20 @@ async def test_execute_deletes_victims_through_the_handle() -> None:
     assert handle.preempted == [("default/preemptor", "default/p1.1", "node1")]
 
 
+async def test_success_message_names_the_node_and_counts_every_victim() -> None:
+    """Success carries v1.37's "found a potential placement" text; the count is of every
+    victim chosen, the already terminating one included (upstream's len(Victims().Pods))."""
+    terminating = victim("p1.2", "node1", LOW, SMALL)
+    terminating["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    table = cluster([victim("p1.1", "node1", LOW, LARGE), terminating], ("node1",))
+    plugin = DefaultPreemption(PreemptionArgs(), PreemptingHandle(), random.Random(0))
+    result = post_filter(plugin, preemptor(cpu="500m"), table, diagnosis_for(table))
+    assert result.status is None
+    assert result.message == (
+        "preemption: found a potential placement for pod on node node1, preempting 2 victims"
+    )
+
+
 # --- in the scheduling cycle ---------------------------------------------------------------------
 
 
@@ -632,8 +682,9 @@ def pending(name: str, priority: int, cpu: str) -> JSON:
 
 
 async def test_cycle_preempts_nominates_and_binds_on_the_nominated_node() -> None:
-    """The attempt fails with the plain message, nominates the node; once the victim is gone
-    the pod goes there, even though another node now has more room."""
+    """The attempt fails with v1.37's message ending in what preemption found, nominates the
+    node; once the victim is gone the pod goes there, even though another node now has more
+    room."""
     world = World(nodes(2, cpu="2"))
     world.bound(running("low", "n0000", LOW, "2"))
     world.bound(running("mid", "n0001", MID, "2"))
@@ -643,7 +694,10 @@ async def test_cycle_preempts_nominates_and_binds_on_the_nominated_node() -> Non
     assert attempt.node == ""
     assert (attempt.nominated, attempt.victims) == ("n0000", ("default/low",))
     assert attempt.status is not None
-    assert attempt.status.message == "0/2 nodes are available: 2 Insufficient cpu."
+    assert attempt.status.message == (
+        "0/2 nodes are available: 2 Insufficient cpu. "
+        "preemption: found a potential placement for pod on node n0000, preempting 1 victims"
+    )
     assert nominations == [("default/high", "n0000")]
     assert world.scheduler.nominated == {"uid-high": "n0000"}
     # Both nodes empty now: the nominated one is tried first and taken without scoring.
@@ -689,7 +743,8 @@ async def test_a_second_preemptor_of_the_class_sees_the_first_ones_nomination() 
     second = world.schedule(pending("second", HIGH, "2"))
     assert second.nominated == "n0001"
     assert sorted(second.victims) == ["default/half1", "default/half2"]
-    (plugin,) = world.scheduler.profiles[NAME].post_filter
+    # The default PostFilter plugins are DynamicResources, then DefaultPreemption.
+    plugin = world.scheduler.profiles[NAME].post_filter[-1]
     assert isinstance(plugin, DefaultPreemption) and plugin._memos, "the outcomes were kept"
     await world.scheduler.drain()
 

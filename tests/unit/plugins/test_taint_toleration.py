@@ -15,8 +15,11 @@ from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
 JSON = dict[str, Any]
 Taint = tuple[str, str, str]  # key, value, effect
 Tol = dict[str, str]
+SLA = "node.kubernetes.io/sla"
 
 PLUGIN = taint_toleration.new({}, cast(Handle, None))
+# v1.37's Filter reason, word for word: it no longer names the taint (v1.34.2).
+UNTOLERATED = "node(s) had untolerated taint(s)"
 
 
 def node(name: str, *taints: Taint) -> JSON:
@@ -39,7 +42,7 @@ def pod(*tolerations: Tol) -> JSON:
         pytest.param(
             pod(),
             [("dedicated", "user1", "NoSchedule")],
-            ["node(s) had untolerated taint {dedicated: user1}"],
+            [UNTOLERATED],
             id="no-tolerations-nonempty-taints",
         ),
         pytest.param(
@@ -53,7 +56,7 @@ def pod(*tolerations: Tol) -> JSON:
                 {"key": "dedicated", "operator": "Equal", "value": "user2", "effect": "NoSchedule"}
             ),
             [("dedicated", "user1", "NoSchedule")],
-            ["node(s) had untolerated taint {dedicated: user1}"],
+            [UNTOLERATED],
             id="value-mismatch",
         ),
         pytest.param(
@@ -74,7 +77,7 @@ def pod(*tolerations: Tol) -> JSON:
         pytest.param(
             pod({"key": "foo", "operator": "Equal", "value": "bar", "effect": "PreferNoSchedule"}),
             [("foo", "bar", "NoSchedule")],
-            ["node(s) had untolerated taint {foo: bar}"],
+            [UNTOLERATED],
             id="nonempty-effect-mismatch",
         ),
         pytest.param(
@@ -97,14 +100,14 @@ def pod(*tolerations: Tol) -> JSON:
         pytest.param(
             pod(),
             [("gone", "", "NoExecute")],
-            ["node(s) had untolerated taint {gone: }"],
+            [UNTOLERATED],
             id="no-execute-filters-and-empty-value",
         ),
         pytest.param(
             pod({"key": "a", "operator": "Exists"}),
             [("a", "1", "NoSchedule"), ("b", "2", "NoSchedule"), ("c", "3", "NoExecute")],
-            ["node(s) had untolerated taint {b: 2}"],
-            id="first-untolerated-taint-names-the-reason",
+            [UNTOLERATED],
+            id="several-untolerated-taints-one-reason",
         ),
         pytest.param(
             pod({"operator": "Exists"}),
@@ -112,17 +115,63 @@ def pod(*tolerations: Tol) -> JSON:
             [],
             id="exists-without-key-tolerates-everything",
         ),
+        # Lt and Gt with TaintTolerationComparisonOperators off (its v1.37 default): upstream's
+        # TestTaintTolerationFilterWithFeatureGate, gate-off cases.
+        pytest.param(
+            pod({"key": SLA, "operator": "Gt", "value": "750", "effect": "NoSchedule"}),
+            [(SLA, "950", "NoSchedule")],
+            [UNTOLERATED],
+            id="gt-toleration-cannot-be-scheduled-when-feature-gate-is-disabled",
+        ),
+        pytest.param(
+            pod({"key": SLA, "operator": "Lt", "value": "950", "effect": "NoSchedule"}),
+            [(SLA, "800", "NoSchedule")],
+            [UNTOLERATED],
+            id="lt-toleration-cannot-be-scheduled-when-feature-gate-is-disabled",
+        ),
+        pytest.param(
+            pod(
+                {"key": "dedicated", "operator": "Equal", "value": "user1", "effect": "NoSchedule"},
+                {"key": SLA, "operator": "Gt", "value": "750", "effect": "NoSchedule"},
+            ),
+            [("dedicated", "user1", "NoSchedule")],
+            [],
+            id="mixed-equal-and-gt-when-feature-gate-is-disabled-only-equal-is-honored",
+        ),
+        pytest.param(
+            pod(
+                {"key": "dedicated", "operator": "Equal", "value": "user1", "effect": "NoSchedule"},
+                {"key": SLA, "operator": "Gt", "value": "750", "effect": "NoSchedule"},
+            ),
+            [("dedicated", "user1", "NoSchedule"), (SLA, "950", "NoSchedule")],
+            [UNTOLERATED],
+            id="mixed-gt-needed-but-filtered-out-when-feature-gate-is-disabled",
+        ),
+        pytest.param(
+            pod({"key": SLA, "operator": "Lt", "value": "950", "effect": "NoSchedule"}),
+            [(SLA, "950", "NoSchedule")],
+            [UNTOLERATED],
+            id="lt-with-the-taint-value-is-not-equal",
+        ),
+        pytest.param(
+            pod({"key": "foo", "operator": "Matches", "value": "bar", "effect": "NoSchedule"}),
+            [("foo", "bar", "NoSchedule")],
+            [UNTOLERATED],
+            id="unknown-operator-tolerates-nothing",
+        ),
     ],
 )
 def test_filter(incoming: JSON, taints: list[Taint], expected: list[str]) -> None:
-    """Untolerated NoSchedule/NoExecute taints reject the node, named by the first one."""
+    """Untolerated NoSchedule/NoExecute taints reject the node with one reason that names no
+    taint."""
     table = build_table([node("nodeA", *taints)])
     assert filter_reasons(PLUGIN, incoming, table) == {"nodeA": expected}
 
 
-def test_filter_reasons_per_taint_set_and_unresolvable() -> None:
-    """Nodes sharing a taint set share the verdict; each distinct taint names its own
-    reason, and taint rejections are unresolvable (preemption cannot remove a taint)."""
+def test_filter_one_reason_for_every_taint_set_and_unresolvable() -> None:
+    """Nodes sharing a taint set share the verdict; different untolerated taints give the same
+    reason, so they count together, and taint rejections are unresolvable (preemption cannot
+    remove a taint)."""
     table = build_table(
         [
             node("a1", ("dedicated", "a", "NoSchedule")),
@@ -133,10 +182,10 @@ def test_filter_reasons_per_taint_set_and_unresolvable() -> None:
     )
     incoming = pod()
     assert filter_reasons(PLUGIN, incoming, table) == {
-        "a1": ["node(s) had untolerated taint {dedicated: a}"],
+        "a1": [UNTOLERATED],
         "clean": [],
-        "b1": ["node(s) had untolerated taint {dedicated: b}"],
-        "a2": ["node(s) had untolerated taint {dedicated: a}"],
+        "b1": [UNTOLERATED],
+        "a2": [UNTOLERATED],
     }
     assert unresolvable(PLUGIN, incoming, table) == {"a1": True, "b1": True, "a2": True}
 
@@ -217,6 +266,20 @@ PREFER = "PreferNoSchedule"
             ],
             {"n0": 100, "n1": 67, "n2": 34, "n3": 0},
             id="reverse-normalize-truncates-like-go",
+        ),
+        pytest.param(
+            pod({"key": SLA, "operator": "Gt", "value": "950", "effect": PREFER}),
+            [node("nodeA", (SLA, "800", PREFER)), node("nodeB", (SLA, "999", PREFER))],
+            # Upstream's numeric Gt case gives 0 and 100 with the gate on; off, the toleration
+            # tolerates neither taint.
+            {"nodeA": 0, "nodeB": 0},
+            id="numeric-gt-operator-with-feature-gate-disabled-tolerates-nothing",
+        ),
+        pytest.param(
+            pod({"key": SLA, "operator": "Lt", "value": "800", "effect": PREFER}),
+            [node("nodeA", (SLA, "950", PREFER)), node("nodeB", (SLA, "800", PREFER))],
+            {"nodeA": 0, "nodeB": 0},
+            id="numeric-lt-operator-with-feature-gate-disabled-tolerates-nothing",
         ),
     ],
 )

@@ -201,6 +201,27 @@ def test_class_without_binding_mode_is_an_error() -> None:
             id="pv-not-found",
         ),
         pytest.param(
+            [
+                pvc("pvc-a", volume="pv-a", bound=True),
+                pv("pv-a", node_affinity=FOO_BAR),
+                pvc("pvc-b", volume="pv-b", bound=True),
+            ],
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")),
+            # upstream's checkBoundClaims stops at pvc-a on node-b, before seeing pv-b missing
+            {"node-a": [ERR_PV_NOT_EXIST], "node-b": [ERR_NODE_CONFLICT]},
+            id="first-failing-bound-claim-decides-conflict-then-missing",
+        ),
+        pytest.param(
+            [
+                pvc("pvc-a", volume="pv-a", bound=True),
+                pv("pv-a", node_affinity=FOO_BAR),
+                pvc("pvc-b", volume="pv-b", bound=True),
+            ],
+            with_volumes("p", claim_volume("pvc-b"), claim_volume("pvc-a")),
+            {"node-a": [ERR_PV_NOT_EXIST], "node-b": [ERR_PV_NOT_EXIST]},
+            id="first-failing-bound-claim-decides-missing-then-conflict",
+        ),
+        pytest.param(
             [WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait")],
             with_volumes("p", claim_volume("pvc-a")),
             {"node-a": [], "node-b": []},
@@ -310,6 +331,37 @@ def test_filter(objects: list[JSON], incoming: JSON, expected: dict[str, list[st
     table = build_table(NODES)
     assert filter_reasons(plugin_, incoming, table) == expected
     assert all(unresolvable(plugin_, incoming, table).values())
+
+
+@pytest.mark.parametrize(
+    ("reason", "text"),
+    [
+        pytest.param(
+            ERR_NODE_CONFLICT,
+            "node(s) didn't match PersistentVolume's node affinity",
+            id="node-conflict",
+        ),
+        pytest.param(
+            ERR_BIND_CONFLICT,
+            "node(s) didn't find available persistent volumes to bind",
+            id="bind-conflict",
+        ),
+        pytest.param(
+            ERR_PV_NOT_EXIST,
+            "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)",
+            id="pv-not-exist",
+        ),
+        pytest.param(
+            ERR_UNBOUND_IMMEDIATE,
+            "pod has unbound immediate PersistentVolumeClaims",
+            id="unbound-immediate",
+        ),
+    ],
+)
+def test_reasons_are_upstreams_word_for_word(reason: str, text: str) -> None:
+    """The reasons are v1.37's binder.go and volume_binding.go texts, so FailedScheduling
+    messages read the same as kube-scheduler's."""
+    assert reason == text
 
 
 def test_filter_without_pre_filter_recomputes() -> None:

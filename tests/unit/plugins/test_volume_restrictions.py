@@ -152,6 +152,24 @@ def test_read_write_once_pod(existing: list[JSON], expected: dict[str, list[str]
     assert not any(unresolvable(plugin_, incoming, table).values())
 
 
+@pytest.mark.parametrize(
+    ("reason", "text"),
+    [
+        pytest.param(ERR_DISK_CONFLICT, "node(s) had no available disk", id="disk-conflict"),
+        pytest.param(
+            ERR_RWOP_CONFLICT,
+            "node(s) unavailable due to PersistentVolumeClaim with ReadWriteOncePod access mode "
+            "already in-use by another pod",
+            id="read-write-once-pod-conflict-v1.34",
+        ),
+    ],
+)
+def test_reasons_are_upstreams_word_for_word(reason: str, text: str) -> None:
+    """The Filter reasons are v1.37's volume_restrictions.go texts, so FailedScheduling
+    messages read the same as kube-scheduler's."""
+    assert reason == text
+
+
 def test_disk_conflict_reported_before_rwop_conflict() -> None:
     objects = [pvc("rwop", modes=("ReadWriteOncePod",))]
     existing = [with_volumes("other", claim_volume("rwop"), gce("pd"), node="node1")]
