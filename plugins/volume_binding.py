@@ -15,8 +15,9 @@ What berth does not do: bind or provision. Upstream's Reserve/PreBind write the 
 claimRef or the claim's selected-node annotation and wait for the PV controller; berth has no
 API for that here, so PreBind rejects a pod that still has an unbound WaitForFirstConsumer claim
 (it goes to backoff with the reason) instead of placing it where kubelet could not mount.
-Storage capacity (CSIStorageCapacity) is not checked, and there is no Score (upstream scores
-only with the alpha StorageCapacityScoring gate).
+Storage capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not
+checked, and there is no Score (v1.37 scores by capacity: StorageCapacityScoring, beta and on);
+issue #14 brings them.
 """
 
 from __future__ import annotations

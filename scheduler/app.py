@@ -246,6 +246,7 @@ class App:
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
             nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
             on_preemption=self.metrics.observe_preemption,
+            on_binding=self.metrics.set_binding_goroutines,
         )
         self.informers = [
             Informer(client, "/api/v1/nodes", self._on_node),

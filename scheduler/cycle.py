@@ -128,9 +128,11 @@ class Scheduler:
         rng: random.Random | None = None,
         nominate: Callable[[PodInfo, str], None] | None = None,
         on_preemption: Callable[[int | None], None] | None = None,
+        on_binding: Callable[[int], None] | None = None,
     ) -> None:
         """`nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
-        `on_preemption(victims)` counts a preemption attempt (None: no node found)."""
+        `on_preemption(victims)` counts a preemption attempt (None: no node found);
+        `on_binding(running)` is told how many binding cycles run whenever that changes."""
         self.cache = cache
         self.queue = queue
         self.profiles = profiles
@@ -153,6 +155,7 @@ class Scheduler:
         self._by_row: tuple[tuple[str, int], dict[int, list[PodInfo]]] | None = None
         self._nominate = nominate
         self._on_preemption = on_preemption
+        self._on_binding = on_binding
         self._side: set[asyncio.Task[None]] = set()  # preemption API calls in flight
 
     # --- the loop ------------------------------------------------------------------------
@@ -238,7 +241,9 @@ class Scheduler:
             self._binding_cycle(pod, profile, state, node, queued)
         )
         self._binding.add(task)
-        task.add_done_callback(self._binding.discard)
+        task.add_done_callback(self._binding_ended)
+        if self._on_binding is not None:
+            self._on_binding(len(self._binding))
         return attempt
 
     def _place(
@@ -659,6 +664,11 @@ class Scheduler:
         if queued is not None:
             self.observer.scheduled(queued.attempts, self._clock() - queued.arrival)
         self.reporter.scheduled(pod, node)
+
+    def _binding_ended(self, task: asyncio.Task[None]) -> None:
+        self._binding.discard(task)
+        if self._on_binding is not None:
+            self._on_binding(len(self._binding))
 
     async def _permit(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
         waits = []

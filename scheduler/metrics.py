@@ -83,6 +83,14 @@ STATUSES = frozenset(
     {"Success", "Error", "Unschedulable", "UnschedulableAndUnresolvable", "Wait", "Skip", "Pending"}
 )
 
+# type label of queued_entities: berth has no podgroup entities (GenericWorkload is off).
+POD = "pod"
+
+# operation label of goroutines that berth has: one per binding cycle. Upstream's other
+# operations count the goroutines of its parallel Filter, Score and preemption loops, which
+# berth runs vectorized on one thread.
+BINDING = "binding"
+
 # type label of the cache-size gauges.
 CACHE_TYPES = ("nodes", "pods", "assumed_pods")
 
@@ -244,6 +252,24 @@ class Metrics:
             buckets=ATTEMPT_DURATION_BUCKETS,
             registry=reg,
         )
+        self.goroutines = Gauge(
+            "scheduler_goroutines",
+            "[BETA] Number of running goroutines split by the work they do such as binding.",
+            ["operation"],
+            registry=reg,
+        )
+        self.queued_entities = Gauge(
+            "scheduler_queued_entities",
+            "[ALPHA] Number of queued scheduling entities ('pod' or 'podgroup'; 'pod' stands for "
+            "individual pods that are not members of any podgroup) by the queue type. 'active' "
+            "means number of entities in activeQ; 'backoff' means number of entities in "
+            "backoffQ; 'unschedulable' means number of entities in unschedulableEntities that "
+            "the scheduler attempted to schedule and failed; 'gated' is the number of "
+            "unschedulable entities that the scheduler never attempted to schedule because they "
+            "are gated.",
+            ["queue", "type"],
+            registry=reg,
+        )
         self.binding_inflight = Gauge(
             "berth_binding_inflight",
             "Binding cycles started and not yet finished (Permit wait, PreBind, Bind).",
@@ -253,6 +279,9 @@ class Metrics:
         self._pending = tuple(
             self.pending_pods.labels(q) for q in (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
         )
+        # Upstream binds a queue's entities child on the first entity that enters the queue.
+        self._entities: list[Gauge | None] = [None] * len(self._pending)
+        self._binding_goroutines: Gauge | None = None
         self._cache = tuple(self.cache_size.labels(t) for t in CACHE_TYPES)
         self._attempt: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._point: dict[tuple[str, str, str], Histogram] = {}
@@ -326,12 +355,30 @@ class Metrics:
         self.pod_scheduling_attempts.observe(attempts)
 
     def set_pending(self, active: int, backoff: int, unschedulable: int, gated: int) -> None:
-        """The queue now holds this many pods in each of its pools."""
-        a, b, u, g = self._pending
-        a.set(active)
-        b.set(backoff)
-        u.set(unschedulable)
-        g.set(gated)
+        """The queue now holds this many pods in each of its pools.
+
+        queued_entities{type="pod"} follows pending_pods: berth queues every pod on its own, as
+        upstream does while GenericWorkload is off (no podgroup entities).
+        """
+        counts = (active, backoff, unschedulable, gated)
+        queues = (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
+        for i, (pods, count) in enumerate(zip(self._pending, counts, strict=True)):
+            pods.set(count)
+            entities = self._entities[i]
+            if entities is None and count:
+                entities = self._entities[i] = self.queued_entities.labels(queues[i], POD)
+            if entities is not None:
+                entities.set(count)
+
+    def set_binding_goroutines(self, running: int) -> None:
+        """`running` binding cycles are in flight (upstream's goroutines{operation="binding"}:
+        one goroutine per binding cycle, from its start to the end of PostBind or its failure
+        handling)."""
+        child = self._binding_goroutines
+        if child is None:
+            child = self._binding_goroutines = self.goroutines.labels(BINDING)
+        child.set(running)
+        self.binding_inflight.set(running)  # berth's own name for the same count
 
     def incoming(self, queue: str, event: str) -> None:
         """A pod entered `queue` (active, backoff or unschedulable) because of `event`.

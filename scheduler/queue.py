@@ -223,10 +223,14 @@ class SchedulingQueue:
         for plugin in self._pre_enqueue:
             status = plugin.pre_enqueue(entry.pod)
             if status is not None:
+                newly_gated = entry.where != GATED
                 entry.where = GATED
                 entry.gate_message = status.message
                 entry.token = next(self._tokens)
-                self._on_incoming(GATED, event)
+                if newly_gated:
+                    # Upstream keeps gated pods in its unschedulable pool and counts them
+                    # incoming there once, when they enter it; "gated" is no incoming queue.
+                    self._on_incoming(UNSCHEDULABLE, event)
                 return
         entry.gate_message = ""
         self._push_active(entry)

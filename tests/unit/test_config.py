@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import plugins as plugin_registry
+from scheduler import cli
 from scheduler.config import (
     API_VERSION,
     EXTENSION_POINTS,
@@ -1393,3 +1394,52 @@ def test_expand_plugins_collects_errors_under_the_given_path() -> None:
         "profiles[2].plugins.multiPoint.enabled[1].name",
         "profiles[2].plugins.bind",
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# What v1.37 adds behind gates that are off
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("DeferredPodScheduling", id="deferred-pod-scheduling"),
+        pytest.param("GangScheduling", id="gang-scheduling"),
+        pytest.param("TopologyPlacementGenerator", id="topology-placement-generator"),
+        pytest.param("PodGroupPodsCount", id="pod-group-pods-count"),
+    ],
+)
+def test_run_refuses_plugins_berth_does_not_have(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v1.37 registers these four whatever its gates say, so a file naming them loads there;
+    berth does not know them, so `berth run` exits 2 naming the field. Pins today's behaviour;
+    changes with #11 (DeferredPodScheduling) and #13 (the gang plugins)."""
+    monkeypatch.setattr("scheduler.logs.setup", lambda level: None)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles:\n"
+        f"- plugins:\n    multiPoint:\n      enabled:\n      - name: {name}\n",
+        encoding="utf-8",
+    )
+
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f'profiles[0].plugins.multiPoint.enabled[0].name: unknown plugin "{name}"' in err
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param("placementGenerate", id="placement-generate"),
+        pytest.param("placementScore", id="placement-score"),
+        pytest.param("podGroupPostFilter", id="pod-group-post-filter"),
+    ],
+)
+def test_v1_37_plugin_sets_are_unknown_fields(point: str) -> None:
+    """The plugin sets v1.36/v1.37 added for gang scheduling are refused as unknown fields, so
+    a file that sets them does not load (pins today's behaviour; changes with #13)."""
+    errors = errors_of(one_profile(plugins={point: plugin_set(("ImageLocality",))}))
+
+    assert errors == [f'profiles[0].plugins.{point}: unknown field "{point}"']

@@ -4,6 +4,7 @@ on an in-memory cache and queue with virtual clocks; binds go to a recording han
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from typing import Any
@@ -539,3 +540,90 @@ async def test_pre_filter_result_picks_among_its_nodes(batching: bool) -> None:
         attempt = world.schedule(make_pod(f"p{i}").scheduler(NAME).req(cpu="100m").obj_())
         assert attempt.node in {"node3", "node4"}
     await world.scheduler.drain()
+
+
+# --- the binding cycle: what runs, and what is reported --------------------------------------
+
+
+async def test_binding_cycles_in_flight_are_reported() -> None:
+    """on_binding hears how many binding cycles run, one per assumed pod until its bind ends
+    (upstream's scheduler_goroutines{operation="binding"})."""
+    world = World(nodes(2, cpu="1"))
+    running: list[int] = []
+    world.scheduler._on_binding = running.append
+    world.schedule(pod("a", cpu="1"))
+    world.schedule(pod("b", cpu="1"))
+    assert running == [1, 2]
+    await world.scheduler.drain()
+    assert running == [1, 2, 1, 0]
+
+
+class WaitingPermit:
+    """A Permit plugin that makes every pod wait (briefly) and nobody allows."""
+
+    name = "WaitingPermit"
+
+    def permit(self, state: CycleState, pod: PodInfo, node: str) -> tuple[Status, float]:
+        return Status(Code.WAIT), 0.01
+
+
+async def test_a_pod_waiting_at_permit_is_not_nominated_first() -> None:
+    """berth writes no nominatedNodeName before a Permit wait; v1.35+ writes the chosen node
+    there first (NominatedNodeNameForExpectation). Pins today's behaviour; changes with #11."""
+    world = World(nodes(1))
+    profile = world.scheduler.profiles[NAME]
+    world.scheduler.profiles = {NAME: dataclasses.replace(profile, permit=[WaitingPermit()])}
+    nominations: list[tuple[str, str]] = []
+    world.scheduler._nominate = lambda pod, node: nominations.append((pod.key, node))
+    assert world.schedule(pod("p")).node == "n0000"
+    await world.scheduler.drain()
+    assert nominations == []
+    assert world.handle.calls == []  # nobody allowed it: the wait timed out
+
+
+class RecordingPreBind:
+    """A PreBind plugin that records when it starts and ends, yielding in between."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        self.log.append(f"{self.name} start")
+        await asyncio.sleep(0)
+        self.log.append(f"{self.name} end")
+        return None
+
+
+async def test_pre_bind_plugins_run_one_after_another() -> None:
+    """PreBind plugins run in order, each to its end before the next starts; there is no
+    PreBindPreFlight and no parallel PreBind group (v1.34, v1.36). Pins today's behaviour;
+    changes with #11."""
+    world = World(nodes(1))
+    log: list[str] = []
+    profile = world.scheduler.profiles[NAME]
+    pre_bind = [RecordingPreBind("A", log), RecordingPreBind("B", log)]
+    world.scheduler.profiles = {NAME: dataclasses.replace(profile, pre_bind=pre_bind)}
+    assert world.schedule(pod("p")).node == "n0000"
+    await world.scheduler.drain()
+    assert log == ["A start", "A end", "B start", "B end"]
+    assert world.handle.calls == [("default/p", "n0000")]
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_a_pod_naming_a_pod_group_is_scheduled_on_its_own(batching: bool) -> None:
+    """With GenericWorkload off (v1.37's default) spec.schedulingGroup changes nothing: no
+    PodGroup needs to exist, no gang waits for minCount, the pod is placed and bound alone as
+    the same pod without the field would be."""
+    world = World(nodes(3, cpu="1"), batching=batching)
+    placed = []
+    for name, group in (("plain", None), ("member", {"podGroupName": "gang"})):
+        raw = pod(name, cpu="1")
+        if group is not None:
+            raw["spec"]["schedulingGroup"] = group
+        attempt = world.schedule(raw)
+        assert attempt.status is None and attempt.node
+        placed.append((f"default/{name}", attempt.node))
+    await world.scheduler.drain()
+    assert sorted(world.handle.calls) == sorted(placed)
+    assert [e[0] for e in world.reporter.events] == ["scheduled", "scheduled"]

@@ -49,6 +49,7 @@ def touch_every_family(m: Metrics) -> None:
     m.plugin_evaluated("NodeAffinity", "Filter", PROFILE)
     m.observe_event("NodeAdd", 0.001)
     m.observe_permit_wait("Success", 0.01)
+    m.set_binding_goroutines(1)
     m.binding_inflight.inc()
 
 
@@ -127,6 +128,8 @@ def touch_every_family(m: Metrics) -> None:
             {"result"},
             id="permit_wait_duration_seconds",
         ),
+        pytest.param("scheduler_goroutines", "gauge", {"operation"}, id="goroutines"),
+        pytest.param("scheduler_queued_entities", "gauge", {"queue", "type"}, id="queued_entities"),
         pytest.param("berth_binding_inflight", "gauge", set(), id="berth_binding_inflight"),
     ],
 )
@@ -188,6 +191,15 @@ HELP = {
     "plugin and the extension point (available only in PreFilter, Filter, PreScore, and Score).",
     "scheduler_event_handling_duration_seconds": "[ALPHA] Event handling latency in seconds.",
     "scheduler_permit_wait_duration_seconds": "[BETA] Duration of waiting on permit.",
+    "scheduler_goroutines": "[BETA] Number of running goroutines split by the work they do such "
+    "as binding.",
+    "scheduler_queued_entities": "[ALPHA] Number of queued scheduling entities ('pod' or "
+    "'podgroup'; 'pod' stands for individual pods that are not members of any podgroup) by the "
+    "queue type. 'active' means number of entities in activeQ; 'backoff' means number of "
+    "entities in backoffQ; 'unschedulable' means number of entities in unschedulableEntities "
+    "that the scheduler attempted to schedule and failed; 'gated' is the number of "
+    "unschedulable entities that the scheduler never attempted to schedule because they are "
+    "gated.",
 }
 
 
@@ -216,6 +228,108 @@ def test_every_upstream_family_has_its_help_pinned() -> None:
 
     assert exposed == {name.removesuffix("_total") for name in HELP}
     assert "scheduler_scheduler_cache_size" not in text(m)
+
+
+# v1.37 families berth does not expose, by the docs/compat.md row that says why.
+NOT_EXPOSED = {
+    # Row 49 (#11): registered unconditionally; the entity counter needs to know the queue a pod
+    # came from, the flush counter a flag through the binding cycle. PreQueueingHints are off,
+    # so v1.37 never creates a series of the last one either.
+    "queue-entities-flush-and-pre-queueing-hints": (
+        "scheduler_queue_incoming_entities_total",
+        "scheduler_pod_scheduled_after_flush_total",
+        "scheduler_pre_queueing_hint_evaluations_total",
+    ),
+    # Gap against v1.33 (#11): registered since before v1.33, fed by queueing hints.
+    "queueing-hints": (
+        "scheduler_inflight_events",
+        "scheduler_queueing_hint_execution_duration_seconds",
+    ),
+    # Row 50 (deliberate): berth's batching has no hints or hint cache to count.
+    "batching": (
+        "scheduler_batch_attempts_total",
+        "scheduler_batch_cache_flushed_total",
+        "scheduler_batch_rescore_attempts_total",
+        "scheduler_batch_rescore_duration_seconds",
+        "scheduler_get_node_hint_duration_seconds",
+        "scheduler_store_schedule_results_duration_seconds",
+    ),
+    # Row 52 (#14): registered by default-on DRA gates.
+    "dra": (
+        "scheduler_dra_bindingconditions_allocations_total",
+        "scheduler_dra_bindingconditions_wait_duration_seconds",
+        "dynamic_resource_allocation_resourceclaim_creates_total",
+    ),
+    # Row 53: registered only by gates that are off in v1.37.
+    "gated-off": (
+        "scheduler_async_api_call_execution_total",
+        "scheduler_async_api_call_execution_duration_seconds",
+        "scheduler_pending_async_api_calls",
+        "scheduler_podgroup_schedule_attempts_total",
+        "scheduler_podgroup_scheduling_attempt_duration_seconds",
+        "scheduler_podgroup_scheduling_algorithm_duration_seconds",
+        "scheduler_workload_preemption_attempts_total",
+        "scheduler_workload_preemption_victims",
+        "scheduler_preemption_workload_disruptions",
+        "scheduler_preemption_evaluation_duration_seconds",
+        "scheduler_preemption_execution_duration_seconds",
+        "scheduler_preemption_pdb_violations_total",
+        "scheduler_generated_placements_total",
+        "scheduler_placement_evaluations_total",
+        "scheduler_placement_evaluation_duration_seconds",
+    ),
+    # Row 54 (#11): registered since async preemption is on.
+    "preemption-goroutines": (
+        "scheduler_preemption_goroutines_duration_seconds",
+        "scheduler_preemption_goroutines_execution_total",
+    ),
+    # Row 55 (#11): client-go's informer metrics.
+    "informer": (
+        "informer_store_resource_version",
+        "informer_queued_items",
+        "informer_processing_latency_seconds",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "families", [pytest.param(names, id=row) for row, names in NOT_EXPOSED.items()]
+)
+def test_families_berth_does_not_expose(families: tuple[str, ...]) -> None:
+    """Pins what berth leaves out today; each group changes with its row in docs/compat.md."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+    exposed = {family.name for family in text_string_to_metric_families(text(m))}
+
+    # A counter's family drops its _total suffix; any other type keeps it.
+    assert not {n for name in families for n in (name, name.removesuffix("_total"))} & exposed
+
+
+def test_pending_pods_has_no_gang_queues() -> None:
+    """pending_pods{queue="incomplete"|"pending"} only fill with GenericWorkload on (row 53)."""
+    m = Metrics(process_metrics=False)
+    touch_every_family(m)
+
+    assert value(m, "scheduler_pending_pods", queue="incomplete") is None
+    assert value(m, "scheduler_pending_pods", queue="pending") is None
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param("PreBindPreFlight", id="pre-bind-pre-flight"),
+        pytest.param("Sign", id="sign"),
+        pytest.param("PlacementGenerate", id="placement-generate"),
+        pytest.param("PlacementFeasible", id="placement-feasible"),
+        pytest.param("PodGroupPostFilter", id="pod-group-post-filter"),
+    ],
+)
+def test_extension_points_berth_does_not_run(point: str) -> None:
+    """v1.37's new extension_point values are refused: berth has no such points (row 51;
+    pins today's behaviour, changes with #11 and #13)."""
+    m = Metrics(process_metrics=False)
+    with pytest.raises(ValueError):
+        m.observe_extension_point(point, "Success", PROFILE, 0.001)
 
 
 # Upstream's bucket bounds as kube-scheduler prints them.
@@ -494,6 +608,29 @@ def test_histogram_buckets_match_upstream(family: str, action: Action, expected:
                 ("scheduler_pending_pods", {"queue": "gated"}, 4),
             ],
             id="pending-latest-values-win",
+        ),
+        pytest.param(
+            lambda m: [
+                m.set_pending(0, 0, 0, 0),
+                m.set_pending(2, 0, 1, 0),
+                m.set_pending(0, 0, 3, 0),
+            ],
+            [
+                ("scheduler_queued_entities", {"queue": "active", "type": "pod"}, 0),
+                ("scheduler_queued_entities", {"queue": "unschedulable", "type": "pod"}, 3),
+                # upstream binds a queue's child when the first entity enters it
+                ("scheduler_queued_entities", {"queue": "backoff", "type": "pod"}, None),
+                ("scheduler_queued_entities", {"queue": "gated", "type": "pod"}, None),
+            ],
+            id="queued-entities-are-pods",
+        ),
+        pytest.param(
+            lambda m: [m.set_binding_goroutines(n) for n in (1, 3, 2)],
+            [
+                ("scheduler_goroutines", {"operation": "binding"}, 2),
+                ("berth_binding_inflight", {}, 2),
+            ],
+            id="goroutines-binding",
         ),
         pytest.param(
             lambda m: [m.incoming("active", "PodAdd"), m.incoming("active", "PodAdd")],

@@ -11,6 +11,7 @@ from plugins import node_resources_fit
 from plugins.priority_sort import PrioritySort
 from plugins.scheduling_gates import SchedulingGates
 from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, Handle, Profile, pod_scaled_down
+from scheduler.metrics import Metrics
 from scheduler.model import PodInfo, compile_pod
 from scheduler.queue import (
     ACTIVE,
@@ -163,7 +164,32 @@ def test_gates_keep_a_pod_out_until_an_update_lifts_them() -> None:
     assert queue.counts()[ACTIVE] == 1
     assert queue.pods["uid-g"].gate_message == ""
     assert drain(queue) == ["g"]
-    assert incoming.events == [(GATED, "PodAdd"), (GATED, "PodUpdate"), (ACTIVE, "PodUpdate")]
+    # A gated pod enters upstream's unschedulable pool once; an update that keeps it gated
+    # moves it nowhere.
+    assert incoming.events == [(UNSCHEDULABLE, "PodAdd"), (ACTIVE, "PodUpdate")]
+
+
+def test_gated_pods_count_as_incoming_to_the_unschedulable_pool() -> None:
+    """With the real metrics behind on_incoming, a gated pod is counted where upstream counts it
+    (queue="unschedulable"); "gated" is no incoming queue and would raise."""
+    metrics = Metrics(process_metrics=False)
+    queue = SchedulingQueue(
+        PrioritySort().sort_key,
+        [SchedulingGates()],
+        clock=FakeClock(),
+        on_incoming=metrics.incoming,
+    )
+    queue.add(pod("g", gates=["a", "b"]))
+    queue.update(pod("g", gates=["b"]))
+    queue.update(pod("g"))
+    counted = {
+        (s.labels["queue"], s.labels["event"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "scheduler_queue_incoming_pods"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    assert counted == {("unschedulable", "PodAdd"): 1, ("active", "PodUpdate"): 1}
 
 
 def test_gated_pod_ignores_cluster_events() -> None:
@@ -284,6 +310,24 @@ def test_a_pod_backing_off_after_an_error_waits_its_whole_backoff() -> None:
     assert queue.pop_nowait() is None
     clock.advance(1)
     assert drain(queue) == ["a"]
+
+
+def test_errors_lengthen_the_backoff_of_later_rejections() -> None:
+    """berth backs off by every attempt, errors included: after two errors a rejection waits
+    4 s, where v1.34+ counts rejections and consecutive errors apart and waits 1 s (pins
+    today's behaviour; changes with #11)."""
+    clock = FakeClock()
+    queue = new_queue(clock)
+    queue.add(pod("a"))
+    fail(queue, "a", error=True)
+    clock.advance(1)
+    fail(queue, "a", error=True)
+    clock.advance(2)
+    entry = queue.pop_nowait()
+    assert entry is not None and entry.attempts == 3
+    queue.move_all("NodeAdd")
+    queue.requeue(entry, FIT)
+    assert queue.pods["uid-a"].backoff_until - clock.now == 4.0
 
 
 def test_popping_from_backoff_can_be_turned_off() -> None:

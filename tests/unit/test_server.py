@@ -157,6 +157,14 @@ async def test_unknown_path_is_404() -> None:
         assert resp.status == 404
 
 
+@pytest.mark.parametrize("path", ["/flagz", "/statusz", "/configz"])
+async def test_component_status_pages_are_not_served(path: str) -> None:
+    """v1.36+ serves /flagz and /statusz by default and /configz with apiVersion/kind; berth
+    serves none of them (pins today's behaviour; changes with #15)."""
+    async with serving() as (url, session), session.get(url + path) as resp:
+        assert resp.status == 404
+
+
 async def test_add_route_after_start_is_refused() -> None:
     """Routes are fixed once the server runs; adding one then raises."""
     server = Server(Metrics(process_metrics=False), host="127.0.0.1", port=0)

@@ -713,6 +713,53 @@ async def test_cycle_preempts_nominates_and_binds_on_the_nominated_node() -> Non
     await world.scheduler.drain()
 
 
+async def test_a_failed_bind_keeps_the_nomination() -> None:
+    """A nominated pod whose bind fails keeps its nominatedNodeName: berth clears it only when
+    preemption finds no candidate, where v1.35+ clears it on every failure that does not
+    nominate (pins today's behaviour; changes with #12)."""
+    world = World(nodes(1, cpu="2"))
+    world.bound(running("low", "n0000", LOW, "2"))
+    nominations: list[tuple[str, str]] = []
+    world.scheduler._nominate = lambda pod, node: nominations.append((pod.key, node))
+    assert world.schedule(pending("high", HIGH, "2")).nominated == "n0000"
+    world.cache.remove_pod("uid-low")
+    world.queue.move_all("AssignedPodDelete")
+    world.clock.now += 60
+    world.handle.fail = RuntimeError("connection reset")
+    entry = world.queue.pop_nowait()
+    assert entry is not None
+    assert world.scheduler.schedule_one(entry).node == "n0000"
+    await world.scheduler.drain()
+    assert world.reporter.events[-1][3] == "SchedulerError"
+    assert nominations == [("default/high", "n0000")]
+
+
+async def test_a_victim_naming_a_pod_group_is_preempted_alone() -> None:
+    """With GenericWorkload off (v1.37's default) a victim's spec.schedulingGroup changes
+    nothing: one member of the group is preempted, not the group, and the message counts
+    pods."""
+    world = World(nodes(1, cpu="2"))
+    for name in ("member-0", "member-1"):
+        member = running(name, "n0000", LOW, "1")
+        member["spec"]["schedulingGroup"] = {"podGroupName": "gang"}
+        world.bound(member)
+    attempt = world.schedule(pending("high", HIGH, "1"))
+    assert len(attempt.victims) == 1
+    assert attempt.status is not None
+    assert attempt.status.message.endswith(
+        "preemption: found a potential placement for pod on node n0000, preempting 1 victims"
+    )
+    await world.scheduler.drain()
+
+
+def test_default_pre_enqueue_is_scheduling_gates_alone() -> None:
+    """DefaultPreemption has no PreEnqueue in berth (the preemptor waits unschedulable for its
+    victims instead), so the default preEnqueue list is SchedulingGates alone where upstream's
+    is SchedulingGates, DefaultPreemption (pins today's behaviour; changes with #11)."""
+    world = World(nodes(1))
+    assert [p.name for p in world.scheduler.profiles[NAME].pre_enqueue] == ["SchedulingGates"]
+
+
 async def test_nominated_pod_reserves_its_node_against_lower_priority_pods() -> None:
     """A pod nominated to a node counts there for pods of lower or equal priority, not for
     higher ones."""

@@ -183,3 +183,12 @@ async def test_post_filter_is_no_preemption_attempt() -> None:
     assert attempt.node == ""
     assert attempts == [None]
     await world.scheduler.drain()
+
+
+def test_args_are_not_read() -> None:
+    """DynamicResourcesArgs are accepted unread: v1.37 defaults filterTimeout (10 s) and
+    bindingTimeout (600 s) and refuses a negative filterTimeout or a bindingTimeout under 1 s.
+    Pins today's behaviour; changes with #12."""
+    args = {"filterTimeout": "-1s", "bindingTimeout": "0s"}
+    plugin = dynamic_resources.new(args, cast(Handle, None))
+    assert isinstance(plugin, dynamic_resources.DynamicResources)

@@ -1072,3 +1072,16 @@ def test_bad_args(args: JSON, message: str) -> None:
     """Invalid scoring strategies are refused with the field path (upstream's wantErrs)."""
     with pytest.raises(ValueError, match=message):
         plugin(args)
+
+
+def test_stray_requested_to_capacity_ratio_is_ignored() -> None:
+    """requestedToCapacityRatio with another strategy type is ignored; v1.36+ refuses it
+    ("must be nil when type is not RequestedToCapacityRatio"). Pins today's behaviour; changes
+    with #12."""
+    args = {
+        "scoringStrategy": {
+            "type": "LeastAllocated",
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}]},
+        }
+    }
+    assert plugin(args).args.strategy.type == "LeastAllocated"

@@ -466,3 +466,42 @@ def test_store_rejects_malformed_objects(kind: str, obj: JSON) -> None:
     with pytest.raises(InvalidObject):
         volumes.apply(kind, obj)
     assert not (volumes.claims or volumes.volumes or volumes.csi_limits)
+
+
+# --- v1.37 behaviour berth does not have yet (#14) -------------------------------------------
+
+
+def test_volume_attributes_class_is_not_matched() -> None:
+    """A static PV whose volumeAttributesClassName differs from the claim's still fits it;
+    v1.34+ (VolumeAttributesClass GA) skips such a PV, "didn't find available persistent
+    volumes to bind". Pins today's behaviour; changes with #14."""
+    claim = pvc("pvc-a", storage_class="wait")
+    claim["spec"]["volumeAttributesClassName"] = "gold"
+    volume = pv("pv-a", storage_class="wait")
+    volume["spec"]["volumeAttributesClassName"] = "silver"
+    incoming = with_volumes("p", claim_volume("pvc-a"))
+    assert filter_reasons(plugin(WFFC, claim, volume), incoming, build_table(NODES)) == {
+        "node-a": [],
+        "node-b": [],
+    }
+
+
+def test_does_not_score() -> None:
+    """VolumeBinding filters but does not score in the default profile; v1.37 scores unbound
+    WaitForFirstConsumer claims by capacity (StorageCapacityScoring, beta, on). No placement
+    differs, as PreBind refuses those pods. Pins today's behaviour; changes with #14."""
+    from tests.unit.test_cycle import NAME, World
+
+    profile = World([]).scheduler.profiles[NAME]
+    assert volume_binding.NAME in [p.name for p in profile.filter]
+    assert volume_binding.NAME not in [p.name for p, _ in profile.score]
+
+
+def test_args_are_not_read() -> None:
+    """VolumeBindingArgs are accepted unread: v1.37 refuses a negative bindTimeoutSeconds and an
+    unsorted shape, and defaults shape. Pins today's behaviour; changes with #12 and #14."""
+    args = {
+        "bindTimeoutSeconds": -1,
+        "shape": [{"utilization": 100, "score": 0}, {"utilization": 0, "score": 10}],
+    }
+    assert isinstance(volume_binding.new(args, VolumeHandle(store())), volume_binding.VolumeBinding)
