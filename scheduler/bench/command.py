@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # scheduler.bench.workloads.WORKLOADS, kept light here
 WORKLOAD_NAMES = ("basic", "service", "mixed", "spread", "affinity", "preemption")
@@ -57,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run at most")
     parser.add_argument(
+        "--plugin-config",
+        type=Path,
+        default=None,
+        help="a YAML pluginConfig list (or a profile holding one) given to every scheduler's "
+        "profile, e.g. PodTopologySpread args that turn the system default constraints off",
+    )
+    parser.add_argument(
         "--in-memory",
         action="store_true",
         help="the engine and plugins alone, no API server: pods/s and µs per pod",
@@ -90,6 +98,28 @@ def main(args: argparse.Namespace) -> int:
     return _api(args, nodes[0], schedulers)
 
 
+def _plugin_config(path: Path | None) -> list[dict[str, Any]]:
+    """The pluginConfig entries of --plugin-config: a list, or a mapping with a pluginConfig
+    list (a profile). Raises ValueError naming the file; the schedulers validate the args."""
+    import yaml
+
+    if path is None:
+        return []
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"--plugin-config {path}: {err}") from err
+    entries = doc.get("pluginConfig") if isinstance(doc, dict) else doc
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries
+    ):
+        raise ValueError(
+            f"--plugin-config {path}: expected a list of {{name, args}} entries "
+            "(or a profile with pluginConfig)"
+        )
+    return entries
+
+
 def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> int:
     from scheduler.bench import processes, report, runner, workloads
     from scheduler.bench.progress import Progress
@@ -99,6 +129,10 @@ def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> i
 
     try:
         limits = processes.Limits.parse(args.qps)
+    except ValueError as err:
+        return _usage(str(err))
+    try:
+        plugin_config = _plugin_config(args.plugin_config)
     except ValueError as err:
         return _usage(str(err))
     workload = workloads.get(args.workload, args.zones)
@@ -117,6 +151,7 @@ def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> i
         kubeconfig=args.kubeconfig,
         idle_timeout=args.idle_timeout,
         timeout=args.timeout,
+        plugin_config=plugin_config,
     )
     meta = report.Meta(
         workload=workload.name,

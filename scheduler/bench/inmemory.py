@@ -30,6 +30,7 @@ from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import Scheduler
 from scheduler.default_selector import SERVICE, SelectorSources
+from scheduler.device_classes import DeviceClassStore
 from scheduler.metrics import Metrics
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo, compile_node, compile_pod
 from scheduler.queue import SchedulingQueue
@@ -76,6 +77,7 @@ class _Handle:
         self.queue: SchedulingQueue | None = None
         self.reporter: _Reporter | None = None
         self.selectors = SelectorSources()  # the workload's Services, as App's informers fill it
+        self.device_classes = DeviceClassStore()  # none: as a server without DeviceClasses
         self._done = done
 
     def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:

@@ -118,6 +118,7 @@ def start(
     limits: Limits,
     name: str,
     timeout: float = 120.0,
+    plugin_config: list[dict[str, Any]] | None = None,
 ) -> SchedulerProcess:
     """Start scheduler `kind` serving pods with schedulerName `name`; return once it is ready.
 
@@ -132,7 +133,9 @@ def start(
     ready_file.unlink(missing_ok=True)
     if kind == BERTH:
         config = directory / "bench-berth.yaml"
-        config.write_text(yaml.safe_dump(_config(kubeconfig, limits, name), sort_keys=False))
+        config.write_text(
+            yaml.safe_dump(_config(kubeconfig, limits, name, plugin_config or []), sort_keys=False)
+        )
         argv = [
             sys.executable,
             "-m",
@@ -146,7 +149,9 @@ def start(
         url, insecure = f"http://127.0.0.1:{port}/readyz", False
     elif kind == KUBE_SCHEDULER:
         config = directory / "bench-kube-scheduler.yaml"
-        config.write_text(yaml.safe_dump(_config(kubeconfig, limits, name), sort_keys=False))
+        config.write_text(
+            yaml.safe_dump(_config(kubeconfig, limits, name, plugin_config or []), sort_keys=False)
+        )
         argv = [
             str(binaries.binary(binaries.KUBE_SCHEDULER)),
             f"--config={config}",
@@ -203,7 +208,9 @@ def start(
     )
 
 
-def _config(kubeconfig: str, limits: Limits, name: str) -> dict[str, Any]:
+def _config(
+    kubeconfig: str, limits: Limits, name: str, plugin_config: list[dict[str, Any]]
+) -> dict[str, Any]:
     connection: dict[str, Any] = {"kubeconfig": kubeconfig}
     if limits.qps is not None:
         connection.update(qps=limits.qps, burst=limits.burst)
@@ -212,7 +219,9 @@ def _config(kubeconfig: str, limits: Limits, name: str) -> dict[str, Any]:
         "kind": "KubeSchedulerConfiguration",
         "clientConnection": connection,
         "leaderElection": {"leaderElect": False},
-        "profiles": [{"schedulerName": name}],
+        "profiles": [
+            {"schedulerName": name, **({"pluginConfig": plugin_config} if plugin_config else {})}
+        ],
     }
 
 

@@ -24,7 +24,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +62,8 @@ class Options:
     idle_timeout: float = 30.0
     timeout: float = 1800.0
     create_concurrency: int = CREATE_CONCURRENCY
+    # pluginConfig entries for every scheduler's profile (--plugin-config)
+    plugin_config: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- what the watch sees ------------------------------------------------------------------
@@ -330,7 +332,12 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
         asyncio.run(_create_init_pods(state.kubeconfig, opts.workload, node_names, "bench"))
         name = processes.scheduler_name(kind)
         scheduler = processes.start(
-            kind, kubeconfig=state.kubeconfig, directory=directory, limits=opts.limits, name=name
+            kind,
+            kubeconfig=state.kubeconfig,
+            directory=directory,
+            limits=opts.limits,
+            name=name,
+            plugin_config=opts.plugin_config,
         )
         # Registered with the plane, so `berth cluster down --dir` also stops it after a crash.
         state.pids[f"bench-{kind}"] = scheduler.pid
@@ -433,7 +440,12 @@ class SharedCluster:
         progress.say(f"{label}: namespace {namespace} on {self.kubeconfig}")
         _run_loop(_create_init_pods(self.kubeconfig, opts.workload, self.node_names, namespace))
         scheduler = processes.start(
-            kind, kubeconfig=self.kubeconfig, directory=directory, limits=opts.limits, name=name
+            kind,
+            kubeconfig=self.kubeconfig,
+            directory=directory,
+            limits=opts.limits,
+            name=name,
+            plugin_config=opts.plugin_config,
         )
         try:
             pods = opts.workload.pods(opts.pods, name, namespace)

@@ -237,12 +237,50 @@ def test_scheduler_names(kind: str, shared: bool, expected: str) -> None:
 
 def test_scheduler_configs_carry_the_limits() -> None:
     """Both real schedulers read their limits from clientConnection; none with upstream-default."""
-    config = processes._config("/k", processes.Limits.parse("300"), "berth")
+    config = processes._config("/k", processes.Limits.parse("300"), "berth", [])
     assert config["clientConnection"] == {"kubeconfig": "/k", "qps": 300.0, "burst": 300}
     assert config["leaderElection"] == {"leaderElect": False}
     assert config["profiles"] == [{"schedulerName": "berth"}]
-    own = processes._config("/k", processes.Limits.parse("upstream-default"), "x")
+    own = processes._config("/k", processes.Limits.parse("upstream-default"), "x", [])
     assert own["clientConnection"] == {"kubeconfig": "/k"}
+
+
+SPREAD_LIST = [{"name": "PodTopologySpread", "args": {"defaultingType": "List"}}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("- name: PodTopologySpread\n  args: {defaultingType: List}\n", id="a list"),
+        pytest.param(
+            "pluginConfig:\n- name: PodTopologySpread\n  args: {defaultingType: List}\n",
+            id="a profile",
+        ),
+    ],
+)
+def test_plugin_config_reaches_every_scheduler_profile(tmp_path: Path, text: str) -> None:
+    """--plugin-config: the same pluginConfig in berth's and kube-scheduler's profile."""
+    path = tmp_path / "pc.yaml"
+    path.write_text(text)
+    entries = command._plugin_config(path)
+    assert entries == SPREAD_LIST
+    config = processes._config("/k", processes.Limits.parse("300"), "s", entries)
+    assert config["profiles"] == [{"schedulerName": "s", "pluginConfig": SPREAD_LIST}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("name: PodTopologySpread\n", id="a mapping without pluginConfig"),
+        pytest.param("- args: {}\n", id="an entry without a name"),
+        pytest.param("[unclosed\n", id="not YAML"),
+    ],
+)
+def test_plugin_config_refuses_what_is_not_a_plugin_config(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "pc.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="--plugin-config"):
+        command._plugin_config(path)
 
 
 @pytest.mark.parametrize(
