@@ -6,7 +6,7 @@ so a pod with claims could only be bound to a node where nothing was set aside f
 berth allocates, PreFilter rejects such a pod as UnschedulableAndUnresolvable with a message
 that says why; preemption cannot help and no cluster event changes it. A claim from a template
 (which the ResourceClaim controller turns into a claim) counts like one named directly; pods
-without spec.resourceClaims are skipped.
+without spec.resourceClaims are skipped (unless they request a DRA extended resource, below).
 
 PostFilter mirrors upstream's only where it shows in messages: upstream reads the state its
 PreFilter wrote, and when an earlier PreFilter plugin rejected the pod as unresolvable its
@@ -15,10 +15,20 @@ PostFilter before preemption and ends the FailedScheduling message ("0/3 nodes a
 pod affinity terms conflict. not found"). Otherwise it has nothing to deallocate and lets
 preemption run.
 
-Not covered: extended resources that a DeviceClass maps to DRA (spec.extendedResourceName).
-berth watches no DeviceClasses, so it cannot tell them from device-plugin resources; such a
-request is judged by NodeResourcesFit against the node's allocatable, which lists no
-DRA-backed resource, so those pods stay pending too (as "Insufficient ...").
+Extended resources backed by DRA (DRAExtendedResource, GA in v1.37): a DeviceClass with
+spec.extendedResourceName, or any class by its implicit name
+deviceclass.resource.kubernetes.io/<class>, lets a pod ask for its devices with an ordinary
+request such as `example.com/gpu: 1`. A node whose allocatable lists the resource serves it
+through its device plugin, and NodeResourcesFit checks it there as always; on the other nodes
+NodeResourcesFit leaves it to this plugin, whose Filter upstream allocates the devices in a
+ResourceClaim it writes before binding. berth cannot, so its Filter rejects those nodes as
+unresolvable, naming the resource and the class: the pod is bound only to a node with a device
+plugin for it. The DeviceClasses come from the app's optional informer through the handle
+(without resource.k8s.io/v1 no class backs anything). A pod requesting no backed resource is
+skipped at PreFilter, as before; one that does is never served a cached (batched) verdict,
+since a DeviceClass can change between cycles without touching a row. No event is registered:
+berth allocating nothing, no DeviceClass change makes such a node fit (NodeResourcesFit's hint
+moves pods it rejected when a class starts backing their request).
 """
 
 from __future__ import annotations
@@ -26,35 +36,77 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from scheduler.framework import (
     SKIP,
     Code,
     CycleState,
+    DeviceClassStore,
     Diagnosis,
+    FilterResult,
     Handle,
     NodeCheck,
     PostFilterResult,
+    Reason,
     Status,
+    device_class_store,
 )
 from scheduler.model import PodInfo
-from scheduler.snapshot import NodeTable
+from scheduler.snapshot import NodeTable, Rows
 
 NAME = "DynamicResources"
 NOT_ALLOCATED = "berth does not allocate DRA devices yet: pod has resourceClaims [{}]"
+# Counted per node in "0/N nodes are available: 3 node(s) would need ...".
+EXTENDED_NOT_ALLOCATED = (
+    "node(s) would need DRA devices for {resource} (DeviceClass {device_class}),"
+    " which berth does not allocate yet"
+)
 NO_STATE = "not found"  # upstream's error reading a CycleState key that was never written
 STATE_KEY = "PreFilter" + NAME
 
 
 class DynamicResources:
     name = NAME
-    row_local = True  # the verdict depends on the pod alone
+
+    def __init__(self, device_classes: DeviceClassStore) -> None:
+        self.device_classes = device_classes
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Row-local unless the pod requests a resource a DeviceClass backs: then the verdict
+        also depends on the DeviceClasses, which change without touching a row."""
+        return not self.device_classes.backed(pod.requests)
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
-        state.write(STATE_KEY, pod.resource_claims)  # before anything else, as upstream
-        if not pod.resource_claims:
-            return SKIP
-        claims = " ".join(pod.resource_claims)
-        return Status.unschedulable(NOT_ALLOCATED.format(claims), resolvable=False)
+        backed = self.device_classes.backed(pod.requests)
+        state.write(STATE_KEY, backed)  # before anything else, as upstream
+        if pod.resource_claims:
+            claims = " ".join(pod.resource_claims)
+            return Status.unschedulable(NOT_ALLOCATED.format(claims), resolvable=False)
+        return None if backed else SKIP
+
+    def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        """Reject the rows whose allocatable lacks a backed request (upstream's
+        filterExtendedResources finds there what DRA must allocate); each row counts once,
+        under the first such resource by name."""
+        backed: dict[str, str] | None = state.data.get(STATE_KEY)
+        if backed is None:
+            backed = self.device_classes.backed(pod.requests)
+        mask = np.ones(rows.size, dtype=np.bool_)
+        reasons = []
+        for resource, device_class in backed.items():
+            column = table.resource_index.get(resource)
+            if column is None:  # no node lists it
+                lacking = mask.copy()
+            else:
+                lacking = mask & (table.allocatable[rows, column] <= 0)
+            if lacking.any():
+                message = EXTENDED_NOT_ALLOCATED.format(
+                    resource=resource, device_class=device_class
+                )
+                reasons.append(Reason(message, lacking, resolvable=False))
+                mask &= ~lacking
+        return FilterResult(mask, tuple(reasons))
 
     def post_filter(
         self,
@@ -77,4 +129,4 @@ class DynamicResources:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> DynamicResources:
-    return DynamicResources()
+    return DynamicResources(device_class_store(handle))

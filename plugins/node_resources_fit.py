@@ -3,6 +3,12 @@ Score ranks the rest by the configured strategy (LeastAllocated by default, Most
 RequestedToCapacityRatio), as upstream's noderesources plugin does.
 
 Filter and Score are single numpy expressions over the allocatable/requested columns.
+
+DRA extended resources (DRAExtendedResource, GA in v1.37): a request that a DeviceClass backs
+(its extendedResourceName, or the implicit deviceclass.resource.kubernetes.io/<class>) is
+checked here only on nodes whose allocatable lists it, which serve it through a device plugin as
+before. On the others upstream leaves it to DynamicResources, which would allocate devices; so
+does berth, whose DynamicResources rejects those nodes since it allocates none yet.
 """
 
 from __future__ import annotations
@@ -17,13 +23,18 @@ import numpy.typing as npt
 
 from scheduler.framework import (
     ASSIGNED_POD_SCALE_DOWN,
+    DEVICE_CLASS_ADD,
+    DEVICE_CLASS_UPDATE,
     ClusterEventWithHint,
     CycleState,
+    DeviceClass,
+    DeviceClassStore,
     FilterResult,
     Handle,
     Reason,
     Scores,
     Status,
+    device_class_store,
 )
 from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
 from scheduler.snapshot import NodeTable, Rows
@@ -31,6 +42,7 @@ from scheduler.snapshot import NodeTable, Rows
 NAME = "NodeResourcesFit"
 TOO_MANY_PODS = "Too many pods"
 _STATE = NAME + "/request"
+_DELEGATED = NAME + "/dra"  # columns of the requests a DeviceClass backs
 
 
 @dataclass(frozen=True)
@@ -53,15 +65,26 @@ def insufficient(resource: str) -> str:
 
 class NodeResourcesFit:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
 
-    def __init__(self, args: FitArgs) -> None:
+    def __init__(self, args: FitArgs, device_classes: DeviceClassStore | None = None) -> None:
         self.args = args
+        self.device_classes = device_classes if device_classes is not None else DeviceClassStore()
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Filter/Score of a node depend on the pod and that node only, unless the pod requests
+        a resource a DeviceClass backs: then they also depend on the DeviceClasses, which can
+        change between cycles without touching a row, so no verdict may be kept for it."""
+        return not self.device_classes.backed(pod.requests)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        """A bound pod scaled down in place may leave room (InPlacePodVerticalScaling). Node
-        events and pod deletions move every waiting pod without a hint for now."""
-        return [ClusterEventWithHint(ASSIGNED_POD_SCALE_DOWN, self._after_assigned_pod_scale_down)]
+        """A bound pod scaled down in place may leave room (InPlacePodVerticalScaling); a
+        DeviceClass added or changed may take a request off this plugin's hands. Node events
+        and pod deletions move every waiting pod without a hint for now."""
+        return [
+            ClusterEventWithHint(DEVICE_CLASS_ADD, self._after_device_class_change),
+            ClusterEventWithHint(DEVICE_CLASS_UPDATE, self._after_device_class_change),
+            ClusterEventWithHint(ASSIGNED_POD_SCALE_DOWN, self._after_assigned_pod_scale_down),
+        ]
 
     @staticmethod
     def _after_assigned_pod_scale_down(pod: PodInfo, old: PodInfo, new: PodInfo) -> bool:
@@ -76,9 +99,27 @@ class NodeResourcesFit:
             if amount and (name in (CPU, MEMORY, EPHEMERAL) or is_scalar_resource(name))
         )
 
+    @staticmethod
+    def _after_device_class_change(pod: PodInfo, old: DeviceClass | None, new: DeviceClass) -> bool:
+        """Upstream's isSchedulableAfterDeviceClassEvent: worth another try when the class now
+        backs a resource the pod requests: by its implicit name when it is added (an update
+        cannot rename it), or by an extendedResourceName it was added with or changed to."""
+        if old is not None:
+            if old.extended_resource_name == new.extended_resource_name:
+                return False
+        elif new.implicit_name in pod.requests:
+            return True
+        return bool(new.extended_resource_name) and new.extended_resource_name in pod.requests
+
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         state.write(_STATE, table.request_vector(pod))
+        state.write(_DELEGATED, self._delegated(table, pod))
         return None
+
+    def _delegated(self, table: NodeTable, pod: PodInfo) -> frozenset[int]:
+        """Columns of the pod's requests that a DeviceClass backs (after request_vector, which
+        gives every request a column)."""
+        return frozenset(table.resource_index[r] for r in self.device_classes.backed(pod.requests))
 
     def _checked(self, table: NodeTable, request: npt.NDArray[np.int64]) -> list[int]:
         """Columns to check: requested (non-zero) and not ignored; pods always."""
@@ -102,13 +143,19 @@ class NodeResourcesFit:
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         request = state.data.get(_STATE)
-        if request is None or len(request) != len(table.resources):
+        delegated = state.data.get(_DELEGATED)
+        if request is None or len(request) != len(table.resources) or delegated is None:
             request = table.request_vector(pod)
+            delegated = self._delegated(table, pod)
         mask = np.ones(rows.size, dtype=np.bool_)
         reasons = []
         for i in self._checked(table, request):
             allocatable = table.allocatable[rows, i]
             short = table.requested[rows, i] + request[i] > allocatable
+            if i in delegated:
+                # Upstream's shouldDelegateResourceToDRA: a node without this resource in its
+                # allocatable (or with none of it) is DynamicResources' to judge.
+                short &= allocatable > 0
             if short.any():
                 mask &= ~short
                 # Upstream marks a request larger than the whole node as unresolvable (preemption
@@ -256,4 +303,4 @@ def parse_args(args: Mapping[str, Any]) -> FitArgs:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
-    return NodeResourcesFit(parse_args(args))
+    return NodeResourcesFit(parse_args(args), device_class_store(handle))

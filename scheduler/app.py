@@ -22,6 +22,7 @@ from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import AlreadyBound, Scheduler
 from scheduler.default_selector import SelectorSources
+from scheduler.device_classes import DeviceClass, DeviceClassStore
 from scheduler.kube import binder, preemption
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.discovery import ServerInfo, discover
@@ -60,6 +61,8 @@ class _ApiHandle:
         self.recorder: Recorder | None = None
         self.budgets: dict[str, DisruptionBudget] = {}  # "namespace/name" -> budget
         self.selectors = SelectorSources()  # filled by App's workload informers
+        # framework.DeviceClassHandle: filled by App's DeviceClass informer (when served)
+        self.device_classes = DeviceClassStore()
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         return list(self.budgets.values())
@@ -260,7 +263,13 @@ class App:
         self.informers += self._selector_informers()
         # Informers for APIs a supported server may not serve: (group-version, feature) each.
         # run() drops those the server lacks (discovery.py), with one log line per feature.
-        self.optional_informers: dict[Informer, tuple[str, str]] = {}
+        self.optional_informers: dict[Informer, tuple[str, str]] = {
+            Informer(client, "/apis/resource.k8s.io/v1/deviceclasses", self._on_device_class): (
+                "resource.k8s.io/v1",
+                "DRA extended resources",
+            ),
+        }
+        self.informers += list(self.optional_informers)
         self.server_info: ServerInfo | None = None
         self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
@@ -431,6 +440,18 @@ class App:
             self.handle.budgets.pop(key, None)
         else:
             self.handle.budgets[key] = compile_pdb(obj)
+
+    def _on_device_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """DeviceClasses, for the extended resources they back (DRAExtendedResource). An added
+        or changed class moves the pods NodeResourcesFit's hint picks; upstream registers no
+        deletion, which cannot make a pod fit."""
+        device_class = self.handle.device_classes.apply(obj, deleted=kind == DELETED)
+        if kind == DELETED:
+            return
+        if old is None:
+            self._move_for(framework.DEVICE_CLASS_ADD, None, device_class)
+        else:
+            self._move_for(framework.DEVICE_CLASS_UPDATE, DeviceClass.compile(old), device_class)
 
     # --- Services and controllers: the default spread constraints' selector --------------
 

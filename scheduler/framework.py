@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.device_classes import DeviceClass as DeviceClass
+from scheduler.device_classes import DeviceClassStore as DeviceClassStore
 from scheduler.model import DisruptionBudget, PodInfo
 from scheduler.snapshot import Mask, NodeTable, Rows
 from scheduler.volumes import Claim as Claim
@@ -172,6 +174,23 @@ def volume_store(handle: Handle | None) -> VolumeStore:
     return store if isinstance(store, VolumeStore) else VolumeStore()
 
 
+class DeviceClassHandle(Handle, Protocol):
+    """A Handle that also offers the DeviceClasses the app watches, for DRA extended resources.
+    Apart from Handle for the same reason as VolumeHandle; plugins reach the store through
+    device_class_store()."""
+
+    @property
+    def device_classes(self) -> DeviceClassStore: ...
+
+
+def device_class_store(handle: Handle | None) -> DeviceClassStore:
+    """The handle's DeviceClass store, or an empty one when the handle keeps none (then no
+    extended resource is backed by DRA, which is the truth for a server without
+    resource.k8s.io/v1)."""
+    store = getattr(handle, "device_classes", None)
+    return store if isinstance(store, DeviceClassStore) else DeviceClassStore()
+
+
 class Plugin(Protocol):
     name: str
 
@@ -323,6 +342,10 @@ class ClusterEvent:
 
 # Some effective request of a bound pod went down or away (upstream's extractPodScaleDown).
 ASSIGNED_POD_SCALE_DOWN = ClusterEvent("AssignedPod", "UpdatePodScaleDown")
+# A DeviceClass appeared or changed; hints get the framework.DeviceClass before (None for an
+# add) and after.
+DEVICE_CLASS_ADD = ClusterEvent("DeviceClass", "Add")
+DEVICE_CLASS_UPDATE = ClusterEvent("DeviceClass", "Update")
 
 QueueingHintFn = Callable[[PodInfo, Any, Any], bool]
 """(a pod the plugin rejected, the object before the event, after it) -> True when the event

@@ -17,7 +17,7 @@ from scheduler.app import build_profiles
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import NO_NODES, AlreadyBound, Attempt, Scheduler, num_feasible_nodes_to_find
-from scheduler.framework import Code, CycleState, FilterResult, Profile, Status
+from scheduler.framework import Code, CycleState, DeviceClassStore, FilterResult, Profile, Status
 from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE, SchedulingQueue
 from scheduler.snapshot import NodeTable, Rows
@@ -71,11 +71,13 @@ class FakeClock:
 
 
 class RecordingHandle:
-    """framework.Handle: records binds; `fail` makes the next binds raise it."""
+    """framework.Handle: records binds; `fail` makes the next binds raise it. Its DeviceClass
+    store starts empty (framework.DeviceClassHandle)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.fail: Exception | None = None
+        self.device_classes = DeviceClassStore()
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         self.calls.append((pod.key, node))

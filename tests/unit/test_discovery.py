@@ -3,6 +3,9 @@ group-versions berth's informers watch."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 
 import plugins
@@ -58,17 +61,55 @@ def _group_version(path: str) -> str:
     return parts[1] if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
 
 
-async def test_informers_watch_only_what_every_supported_server_serves() -> None:
-    """berth watches none of the server version matrix's APIs yet (resource.k8s.io, Workload
-    and PodGroup, CSIDriver), so no informer depends on the server's version. Pins today's
-    behaviour; changes with #13 and #14, whose informers will be optional ones."""
+DEVICE_CLASSES = "/apis/resource.k8s.io/v1/deviceclasses"
+
+
+@contextlib.asynccontextmanager
+async def app_without_server() -> AsyncIterator[App]:
+    """An App over the default config whose client points nowhere (nothing is started)."""
     config = parse({"apiVersion": API_VERSION, "kind": KIND}, plugins.registry().keys())
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
     app = App(config, client, port=0, host="127.0.0.1")
     try:
-        assert {_group_version(i.path) for i in app.informers} == SERVED_BY_ALL
-        assert app.optional_informers == {}
+        yield app
     finally:
         await app.event_client.close()
         await app.lease_client.close()
         await client.close()
+
+
+async def test_informers_watch_only_what_every_supported_server_serves() -> None:
+    """The informers berth always starts watch only what every supported server serves. Of
+    the server version matrix's APIs it watches only DeviceClasses (resource.k8s.io/v1, for
+    DRA extended resources), through an optional informer; the others (ResourceClaims,
+    ResourceSlices, Workload and PodGroup, CSIDriver) wait for #13 and #14."""
+    async with app_without_server() as app:
+        required = [i for i in app.informers if i not in app.optional_informers]
+        assert {_group_version(i.path) for i in required} == SERVED_BY_ALL
+        assert {i.path: needs for i, needs in app.optional_informers.items()} == {
+            DEVICE_CLASSES: ("resource.k8s.io/v1", "DRA extended resources")
+        }
+
+
+RESOURCE = {"name": "resource.k8s.io", "versions": [{"groupVersion": "resource.k8s.io/v1"}]}
+
+
+@pytest.mark.parametrize(
+    ("groups", "watched"),
+    [
+        pytest.param(APIS["groups"], False, id="resource.k8s.io/v1 not served"),
+        pytest.param([*APIS["groups"], RESOURCE], True, id="resource.k8s.io/v1 served"),
+    ],
+)
+async def test_device_class_informer_is_dropped_when_not_served(
+    groups: list[dict[str, object]], watched: bool
+) -> None:
+    """Without resource.k8s.io/v1 (DRA turned off by the cluster admin) the DeviceClass
+    informer never starts: no class backs an extended resource, and NodeResourcesFit judges
+    every request as before. The always-started informers stay either way."""
+    info = ServerInfo.parse({"major": "1", "minor": "37"}, API, {"groups": groups})
+    async with app_without_server() as app:
+        before = len(app.informers)
+        app._drop_unserved(info)
+        assert (DEVICE_CLASSES in [i.path for i in app.informers]) is watched
+        assert len(app.informers) == before - (not watched)

@@ -1,19 +1,30 @@
 """DynamicResources: pods with resourceClaims are rejected at PreFilter until berth allocates
-devices; the others are skipped. Case names follow upstream's dynamicresources_test.go."""
+devices, and so are the nodes that could give a pod an extended resource a DeviceClass backs
+only through DRA; the other pods are skipped. Case names follow upstream's
+dynamicresources_test.go."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 import plugins
 from plugins import dynamic_resources
 from scheduler.explain import render
-from scheduler.framework import SKIP, Code, CycleState, Diagnosis, Handle, Status
-from scheduler.model import compile_pod
+from scheduler.framework import (
+    SKIP,
+    Code,
+    CycleState,
+    DeviceClassStore,
+    Diagnosis,
+    Handle,
+    Status,
+)
+from scheduler.model import compile_node, compile_pod
 from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table
+from tests.unit.tables import build_table, filter_reasons, unresolvable
 
 JSON = dict[str, Any]
 PLUGIN = dynamic_resources.new({}, cast(Handle, None))
@@ -39,7 +50,7 @@ def without_claims() -> JSON:
         pytest.param(
             make_pod("foo").req(**{"example.com/gpu": "1"}).obj_(),
             SKIP,
-            # berth watches no DeviceClasses: an extended resource is NodeResourcesFit's.
+            # no DeviceClass backs it: the request is NodeResourcesFit's alone.
             id="empty-with-extended-resources-enabled",
         ),
         pytest.param(
@@ -66,6 +77,193 @@ def without_claims() -> JSON:
 def test_pre_filter(incoming: JSON, expected: Status) -> None:
     """Skip without claims; UnschedulableAndUnresolvable, naming the claims, with them."""
     assert PLUGIN.pre_filter(CycleState(), compile_pod(incoming), build_table([])) == expected
+
+
+# Upstream's test objects: the class backing extendedResourceName (deviceClassWithExtend-
+# ResourceName), the same with "2" (deviceClassWithExtendResourceName2), and the class without
+# one (deviceClass), which backs only its implicit name.
+CLASS = "my-resource-class"
+GPU, GPU2 = "example.com/gpu", "example.com/gpu2"
+IMPLICIT = "deviceclass.resource.kubernetes.io/my-resource-class"
+
+
+def device_class(name: str, extended_resource_name: str = "", created: str = "") -> JSON:
+    spec = {"extendedResourceName": extended_resource_name} if extended_resource_name else {}
+    return {"metadata": {"name": name, "creationTimestamp": created}, "spec": spec}
+
+
+WITH_NAME = device_class(CLASS, GPU)
+WITH_NAME_2 = device_class(CLASS + "2", GPU2)
+WITHOUT_NAME = device_class(CLASS)
+
+
+class Classes:
+    """framework.DeviceClassHandle over a store filled with the given classes."""
+
+    def __init__(self, *classes: JSON) -> None:
+        self.device_classes = DeviceClassStore()
+        for obj in classes:
+            self.device_classes.apply(obj, deleted=False)
+
+    async def bind(self, pod: Any, node: str) -> None:
+        raise AssertionError("not for binding")
+
+
+def with_classes(*classes: JSON) -> dynamic_resources.DynamicResources:
+    return dynamic_resources.new({}, cast(Handle, Classes(*classes)))
+
+
+def needs_dra(resource: str, device_class: str = CLASS) -> str:
+    return dynamic_resources.EXTENDED_NOT_ALLOCATED.format(
+        resource=resource, device_class=device_class
+    )
+
+
+@pytest.mark.parametrize(
+    ("classes", "incoming", "expected"),
+    [
+        pytest.param(
+            [WITHOUT_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}).obj_(),
+            SKIP,
+            id="non-DRA-extended-resource-name-with-zero-allocatable",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}).obj_(),
+            None,
+            id="extended-resource-name-with-node-resource",
+        ),
+        pytest.param(
+            [WITHOUT_NAME],
+            make_pod("my-pod").req(**{IMPLICIT: "1"}).obj_(),
+            None,
+            id="berth: the implicit name of a class without extendedResourceName",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "0"}).obj_(),
+            SKIP,
+            id="berth: a zero request needs nothing",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}).resource_claim("my-resource").obj_(),
+            rejected("my-resource"),
+            id="berth: claims are refused first",
+        ),
+    ],
+)
+def test_pre_filter_extended_resources(
+    classes: list[JSON], incoming: JSON, expected: Status | None
+) -> None:
+    """A request a DeviceClass backs (by extendedResourceName or implicit name) keeps the pod
+    off the fast path: Filter looks at each node."""
+    plugin = with_classes(*classes)
+    assert plugin.pre_filter(CycleState(), compile_pod(incoming), build_table([])) == expected
+
+
+WORKER = "worker"
+
+
+@pytest.mark.parametrize(
+    ("classes", "pod", "allocatable", "expected"),
+    [
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}),
+            {GPU: "1"},
+            [],
+            id="extended-resource-name-with-node-resource",
+        ),
+        pytest.param(
+            [WITH_NAME, WITH_NAME_2],
+            make_pod("my-pod").req(**{GPU: "1", GPU2: "1"}),
+            {GPU: "1"},
+            [needs_dra(GPU2, CLASS + "2")],
+            id="extended-resource-one-device-plugin-one-dra",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}),
+            {GPU: "0"},
+            [needs_dra(GPU)],
+            id="extended-resource-name-with-zero-allocatable",
+        ),
+        pytest.param(
+            [WITHOUT_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}),
+            {GPU: "0"},
+            [],
+            # Skipped at PreFilter: NodeResourcesFit says "Insufficient example.com/gpu".
+            id="non-DRA-extended-resource-name-with-zero-allocatable",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{GPU: "1"}),
+            {},
+            [needs_dra(GPU)],
+            id="extended-resource-name-no-resource",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").req(**{IMPLICIT: "1", GPU: "2"}),
+            {},
+            # One reason per node, the first resource by name.
+            [needs_dra(IMPLICIT)],
+            id="implicit-extended-resource-name-with-resources",
+        ),
+        pytest.param(
+            [WITH_NAME],
+            make_pod("my-pod").containers({IMPLICIT: "1"}, {IMPLICIT: "1"}),
+            {IMPLICIT: "2"},
+            [],
+            # berth: a device plugin may serve an implicit name too.
+            id="implicit-extended-resource-name-two-containers-with-resources",
+        ),
+    ],
+)
+def test_filter_extended_resources(
+    classes: list[JSON], pod: Any, allocatable: dict[str, str], expected: list[str]
+) -> None:
+    """A node whose allocatable does not list a backed request (or has none of it) would have
+    to allocate DRA devices: rejected, naming the resource and its class. A node that lists it
+    serves it through its device plugin and passes (NodeResourcesFit checks the amount)."""
+    table = build_table([make_node(WORKER).capacity(**allocatable).obj_()])
+    assert filter_reasons(with_classes(*classes), pod.obj_(), table) == {WORKER: expected}
+
+
+def test_filter_extended_resources_is_per_node_and_unresolvable() -> None:
+    """Over several nodes at once: only the nodes without the resource are rejected, each as
+    unresolvable (preemption frees no devices); Filter finds the backed requests itself when
+    PreFilter did not run."""
+    table = build_table(
+        [
+            make_node("plugin").capacity(**{GPU: "2"}).obj_(),
+            make_node("none").obj_(),
+            make_node("zero").capacity(**{GPU: "0"}).obj_(),
+        ]
+    )
+    plugin = with_classes(WITH_NAME)
+    pod = make_pod("my-pod").req(**{GPU: "1"}).obj_()
+    assert filter_reasons(plugin, pod, table) == {
+        "plugin": [],
+        "none": [needs_dra(GPU)],
+        "zero": [needs_dra(GPU)],
+    }
+    assert unresolvable(plugin, pod, table) == {"none": True, "zero": True}
+    rows = np.arange(3, dtype=np.int64)
+    result = plugin.filter(CycleState(), compile_pod(pod), table, rows)
+    assert result.mask.tolist() == [True, False, False]
+
+
+def test_pods_with_backed_requests_are_not_row_local() -> None:
+    """A pod requesting a backed resource is never served a kept (batched) verdict, since the
+    DeviceClasses can change between cycles without touching a row; other pods still are."""
+    plugin = with_classes(WITH_NAME)
+    assert not plugin.row_local_for(compile_pod(make_pod("p").req(**{GPU: "1"}).obj_()))
+    assert plugin.row_local_for(compile_pod(make_pod("p").req(**{GPU2: "1"}).obj_()))
+    assert plugin.row_local_for(compile_pod(make_pod("p").resource_claim("gpu").obj_()))
 
 
 UNRESOLVABLE = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod affinity terms conflict",))
@@ -192,3 +390,119 @@ def test_args_are_not_read() -> None:
     args = {"filterTimeout": "-1s", "bindingTimeout": "0s"}
     plugin = dynamic_resources.new(args, cast(Handle, None))
     assert isinstance(plugin, dynamic_resources.DynamicResources)
+
+
+GPU_CLASS = device_class("gpu.example.com", GPU)
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_cycle_never_binds_a_pod_needing_dra_devices(batching: bool) -> None:
+    """Through the default profile, with a DeviceClass backing example.com/gpu: on nodes that
+    do not list it the pod gets upstream's message shape with the reason counted per node,
+    and `explain` names DynamicResources; once the class is gone the same pod gets
+    NodeResourcesFit's reason (no verdict kept from before); a node whose device plugin lists
+    the resource takes such a pod."""
+    from tests.unit.test_cycle import World
+
+    world = World([make_node(f"n{i}").obj_() for i in range(3)], batching=batching)
+    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
+    for name in ("plain", "plain-2"):  # the second one takes the batched path, if enabled
+        assert world.schedule(make_pod(name).scheduler(CYCLE).obj_()).node
+    attempt = world.schedule(make_pod("gpu").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
+    reason = needs_dra(GPU, "gpu.example.com")
+    message = (
+        f"0/3 nodes are available: 3 {reason}."
+        f" preemption: 0/3 nodes are available: 3 {NOT_HELPFUL}."
+    )
+    assert message == (
+        "0/3 nodes are available: 3 node(s) would need DRA devices for example.com/gpu"
+        " (DeviceClass gpu.example.com), which berth does not allocate yet."
+        " preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
+    assert attempt.node == ""
+    assert attempt.status is not None and attempt.status.message == message
+    assert ("failed", "default/gpu", message, "Unschedulable") in world.reporter.events
+    diagnosis = attempt.diagnosis
+    assert diagnosis is not None and diagnosis.by_plugin == {"DynamicResources": {reason: 3}}
+    view: JSON = {"pod": "default/gpu", "message": message, "total_nodes": 3}
+    view["by_plugin"] = diagnosis.by_plugin
+    assert render(view).splitlines()[-1].split() == ["DynamicResources", *reason.split(), "3"]
+
+    world.handle.device_classes.apply(GPU_CLASS, deleted=True)
+    again = world.schedule(make_pod("gpu-2").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
+    assert again.status is not None
+    assert again.status.message.startswith(f"0/3 nodes are available: 3 Insufficient {GPU}.")
+
+    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
+    world.cache.upsert_node(compile_node(make_node("dp").capacity(**{GPU: "1"}).obj_()))
+    assert world.schedule(make_pod("gpu-3").scheduler(CYCLE).req(**{GPU: "1"}).obj_()).node == "dp"
+    await world.scheduler.drain()
+    assert world.cache.node_of("uid-gpu") is None
+
+
+def test_message_with_other_reasons() -> None:
+    """Next to other reasons the count reads as upstream's do: sorted, comma-separated."""
+    from tests.unit.test_cycle import World
+
+    world = World(
+        [
+            make_node("n0").obj_(),
+            make_node("n1").obj_(),
+            make_node("dp").capacity(**{GPU: "1"}).obj_(),
+        ]
+    )
+    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
+    world.bound(make_pod("user").req(**{GPU: "1"}).node("dp").obj_())
+    attempt = world.schedule(make_pod("gpu").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
+    assert attempt.status is not None
+    first = attempt.status.message.split(" preemption: ")[0]
+    assert first == (
+        "0/3 nodes are available: 1 Insufficient example.com/gpu, 2 node(s) would need DRA"
+        " devices for example.com/gpu (DeviceClass gpu.example.com), which berth does not"
+        " allocate yet."
+    )
+
+
+async def test_app_feeds_device_classes_to_the_plugins() -> None:
+    """The app's DeviceClass informer fills the store the plugins read; a class added or
+    renamed moves the pods NodeResourcesFit rejected whose request it now backs, and only
+    those (its queueing hint)."""
+    from scheduler.app import App
+    from scheduler.config import API_VERSION, KIND, parse
+    from scheduler.kube.client import Client, Credentials
+    from scheduler.queue import UNSCHEDULABLE
+
+    config = parse({"apiVersion": API_VERSION, "kind": KIND}, plugins.registry().keys())
+    client = Client(Credentials("http://127.0.0.1:9"), qps=0)
+    app = App(config, client, port=0, host="127.0.0.1")
+    try:
+        (profile,) = app.profiles.values()
+        stores = {
+            p.name: getattr(p, "device_classes", None)
+            for p in profile.filter
+            if p.name in ("NodeResourcesFit", "DynamicResources")
+        }
+        assert stores == {name: app.handle.device_classes for name in stores}
+        assert len(stores) == 2
+
+        waiting = {}
+        for name, resource in (("gpu", GPU), ("other", "example.com/other")):
+            pod = compile_pod(make_pod(name).req(**{resource: "1"}).obj_())
+            app.queue.add(pod)
+            entry = app.queue.pop_nowait()
+            assert entry is not None
+            app.queue.requeue(entry, frozenset({"NodeResourcesFit"}))
+            waiting[name] = entry
+        assert {e.where for e in waiting.values()} == {UNSCHEDULABLE}
+
+        app._on_device_class("ADDED", GPU_CLASS, None)
+        assert app.handle.device_classes.device_class(GPU) == "gpu.example.com"
+        assert waiting["gpu"].where != UNSCHEDULABLE
+        assert waiting["other"].where == UNSCHEDULABLE
+
+        app._on_device_class("DELETED", GPU_CLASS, None)
+        assert app.handle.device_classes.device_class(GPU) is None
+    finally:
+        await app.event_client.close()
+        await app.lease_client.close()
+        await client.close()

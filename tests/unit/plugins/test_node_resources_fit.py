@@ -11,7 +11,16 @@ import pytest
 
 from plugins import node_resources_fit
 from plugins.node_resources_fit import NodeResourcesFit, _broken_linear
-from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, Handle
+from scheduler.framework import (
+    ASSIGNED_POD_SCALE_DOWN,
+    DEVICE_CLASS_ADD,
+    DEVICE_CLASS_UPDATE,
+    ClusterEvent,
+    DeviceClass,
+    DeviceClassStore,
+    Handle,
+    QueueingHintFn,
+)
 from scheduler.model import compile_pod
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
@@ -355,6 +364,131 @@ def test_filter_pod_level_hugepages_beyond_the_node_are_unresolvable() -> None:
     table = build_table([make_node("node").resources(NODE).obj_()])
     pod = make_pod("p").containers({}).pod_requests({"hugepages-2Mi": "10"}).obj_()
     assert unresolvable(plugin(), pod, table) == {"node": True}
+
+
+# Upstream's extendedResourceDRA and the DeviceClass that backs it (deviceClassWithExtend-
+# ResourceName); NODE does not list it.
+EXT_DRA = "extended.resource.dra.io/something"
+DRA_CLASS = {"metadata": {"name": "device-class-name"}, "spec": {"extendedResourceName": EXT_DRA}}
+
+
+def with_classes(*classes: JSON, args: JSON | None = None) -> NodeResourcesFit:
+    """The plugin over a handle whose DeviceClass store holds `classes`."""
+    store = DeviceClassStore()
+    for obj in classes:
+        store.apply(obj, deleted=False)
+    return node_resources_fit.new(args or {}, cast(Handle, Classes(store)))
+
+
+class Classes:
+    """framework.DeviceClassHandle over a given store (binds nothing)."""
+
+    def __init__(self, store: DeviceClassStore) -> None:
+        self.device_classes = store
+
+    async def bind(self, pod: Any, node: str) -> None:
+        raise AssertionError("not for binding")
+
+
+@pytest.mark.parametrize(
+    ("fit", "pod", "node", "expected"),
+    [
+        # Upstream's DRAExtendedResource cases of TestEnoughRequests, on its makeResources node.
+        pytest.param(
+            with_classes(DRA_CLASS),
+            make_pod("p").containers(res(more={EXT_A: 1})),
+            NODE,
+            [],
+            id="extended resource backed by device plugin",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            make_pod("p").containers(res(1, 1, {EXT_DRA: 1})),
+            NODE,
+            [],
+            id="extended resource backed by DRA",
+        ),
+        pytest.param(
+            plugin(),
+            make_pod("p").containers(res(1, 1, {EXT_DRA: 1})),
+            NODE,
+            [f"Insufficient {EXT_DRA}"],
+            # berth: a handle without DeviceClasses (a server without resource.k8s.io/v1)
+            # leaves every request to this plugin, as upstream with the gate off.
+            id="extended resource backed by DRA not enabled",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            make_pod("p").containers(res(1, 1, {EXT_B: 1})),
+            NODE,
+            [f"Insufficient {EXT_B}"],
+            id="extended resource NOT backed by DRA",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            make_pod("p").containers(res(more={EXT_DRA: 1})),
+            NODE | {EXT_DRA: "0"},
+            [],
+            # upstream puts the zero on a pod of the node; berth on the node's allocatable,
+            # which is what its shouldDelegateResourceToDRA reads.
+            id="extended resource was backed by Device Plugin (Allocatable: 0)",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS | {"spec": {"extendedResourceName": EXT_A}}),
+            make_pod("p").containers(res(more={EXT_A: 6})),
+            NODE,
+            [f"Insufficient {EXT_A}"],
+            id="berth: a backed resource the node lists is checked as before",
+        ),
+        pytest.param(
+            with_classes({"metadata": {"name": "gpu"}}),
+            make_pod("p").containers(res(more={"deviceclass.resource.kubernetes.io/gpu": 1})),
+            NODE,
+            [],
+            id="berth: the implicit name of a class",
+        ),
+        pytest.param(
+            with_classes({"metadata": {"name": "gpu"}}),
+            make_pod("p").containers(res(more={"deviceclass.resource.kubernetes.io/other": 1})),
+            NODE,
+            ["Insufficient deviceclass.resource.kubernetes.io/other"],
+            id="berth: the implicit name of a class that does not exist",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            make_pod("p").containers(res(20, 1, {EXT_DRA: 1})),
+            NODE,
+            [INSUFFICIENT_CPU],
+            id="berth: the other requests are still checked",
+        ),
+    ],
+)
+def test_filter_dra_extended_resources(
+    fit: NodeResourcesFit, pod: Any, node: dict[str, str], expected: list[str]
+) -> None:
+    """A request a DeviceClass backs is not checked on a node whose allocatable lacks it (or
+    has none of it): DynamicResources judges that node. Nodes that list it check it as ever."""
+    table = build_table([make_node("node").resources(node).obj_()])
+    assert filter_reasons(fit, pod.obj_(), table) == {"node": expected}
+
+
+def test_filter_dra_extended_resources_without_pre_filter() -> None:
+    """Filter finds the backed requests itself when PreFilter did not run."""
+    from scheduler.framework import CycleState
+
+    table = build_table([make_node("node").resources(NODE).obj_()])
+    pod = compile_pod(make_pod("p").containers(res(more={EXT_DRA: 1})).obj_())
+    result = with_classes(DRA_CLASS).filter(CycleState(), pod, table, np.array([0]))
+    assert result.mask.tolist() == [True]
+
+
+def test_pods_with_backed_requests_are_not_row_local() -> None:
+    """A pod requesting a backed resource is never served a kept (batched) verdict: it also
+    depends on the DeviceClasses. Every other pod still is."""
+    fit = with_classes(DRA_CLASS)
+    assert not fit.row_local_for(compile_pod(make_pod("p").req(**{EXT_DRA: "1"}).obj_()))
+    assert fit.row_local_for(compile_pod(make_pod("p").req(**{EXT_A: "1"}).obj_()))
+    assert plugin().row_local_for(compile_pod(make_pod("p").req(**{EXT_DRA: "1"}).obj_()))
 
 
 @pytest.mark.parametrize(
@@ -904,12 +1038,28 @@ CASES_RATIO = [
 
 
 def test_events_to_register() -> None:
-    """Upstream's "Register events with InPlacePodVerticalScaling feature enabled": a bound
-    pod scaling down, with a hint (the other events move every pod in berth for now)."""
-    (registered,) = plugin().events_to_register()
-    assert registered.event == ASSIGNED_POD_SCALE_DOWN
-    assert registered.event.label == "AssignedPodUpdatePodScaleDown"
-    assert registered.hint is not None
+    """Upstream's "Register events with DRAExtendedResource feature enabled" and "... with
+    InPlacePodVerticalScaling feature enabled": a DeviceClass added or updated, and a bound
+    pod scaling down, each with a hint (node events and pod deletions move every pod in berth
+    for now)."""
+    registered = plugin().events_to_register()
+    assert [r.event for r in registered] == [
+        DEVICE_CLASS_ADD,
+        DEVICE_CLASS_UPDATE,
+        ASSIGNED_POD_SCALE_DOWN,
+    ]
+    assert [r.event.label for r in registered] == [
+        "DeviceClassAdd",
+        "DeviceClassUpdate",
+        "AssignedPodUpdatePodScaleDown",
+    ]
+    assert all(r.hint is not None for r in registered)
+
+
+def hint_for(event: ClusterEvent) -> QueueingHintFn:
+    (hint,) = [r.hint for r in plugin().events_to_register() if r.event == event]
+    assert hint is not None
+    return hint
 
 
 def _cpu(value: str) -> dict[str, str]:
@@ -975,12 +1125,97 @@ def test_is_schedulable_after_assigned_pod_scale_down(
     pod: Any, old: Any, new: Any, queue: bool
 ) -> None:
     """The hint moves a waiting pod only when the bound pod gave back something it requests."""
-    (registered,) = plugin().events_to_register()
-    assert registered.hint is not None
-    hint = registered.hint(
-        compile_pod(pod.obj_()), compile_pod(old.obj_()), compile_pod(new.obj_())
+    hint = hint_for(ASSIGNED_POD_SCALE_DOWN)
+    assert hint(compile_pod(pod.obj_()), compile_pod(old.obj_()), compile_pod(new.obj_())) is queue
+
+
+def device_class(name: str = "", extended_resource_name: str | None = None) -> DeviceClass:
+    spec = (
+        {} if extended_resource_name is None else {"extendedResourceName": extended_resource_name}
     )
-    assert hint is queue
+    return DeviceClass.compile({"metadata": {"name": name}, "spec": spec})
+
+
+@pytest.mark.parametrize(
+    ("requests", "old", "new", "queue"),
+    [
+        # Upstream's Test_isSchedulableAfterDeviceClassEvent (its two cases with objects of the
+        # wrong type have no counterpart: berth's hints get compiled DeviceClasses, where a
+        # "pointer" and its value are one thing).
+        pytest.param(
+            {"memory": "2"},
+            device_class(),
+            device_class(),
+            False,
+            id="skip-queue-on-class-nil-extended-resource-name-pointer",
+        ),
+        pytest.param(
+            {"memory": "2"},
+            device_class(extended_resource_name="example.com/gpu"),
+            device_class(extended_resource_name="example.com/gpu"),
+            False,
+            id="skip-queue-on-class-same-extended-resource-name-pointer",
+        ),
+        pytest.param(
+            {"memory": "2"},
+            device_class(extended_resource_name="example.com/gpu"),
+            device_class(extended_resource_name="example.com/gpu"),
+            False,
+            id="skip-queue-on-class-same-extended-resource-name",
+        ),
+        pytest.param(
+            {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
+            None,
+            device_class("gpuclass", "example.com/gpu"),
+            True,
+            id="queue-on-class-add-with-implicit-extended-resource-name",
+        ),
+        pytest.param(
+            {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
+            None,
+            device_class("myclass", "example.com/gpu"),
+            False,
+            id="skip-on-class-add-with-implicit-extended-resource-name-not-matching",
+        ),
+        pytest.param(
+            {"example.com/othergpu": "1"},
+            None,
+            device_class("myclass", "example.com/gpu"),
+            False,
+            id="skip-on-class-add-with-explicit-extended-resource-name-not-matching",
+        ),
+        pytest.param(
+            {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
+            device_class("gpuclass"),
+            device_class("gpuclass", "example.com/gpu"),
+            False,
+            id="skip-on-class-update-with-implicit-extended-resource-name",
+        ),
+        pytest.param(
+            {"example.com/gpu": "1"},
+            None,
+            device_class(extended_resource_name="example.com/gpu"),
+            True,
+            id="queue-on-class-add-with-extended-resource-name",
+        ),
+        pytest.param(
+            {"example.com/gpu": "1"},
+            device_class(extended_resource_name="example.com/gpu1"),
+            device_class(extended_resource_name="example.com/gpu"),
+            True,
+            id="queue-on-class-update-with-extended-resource-name",
+        ),
+    ],
+)
+def test_is_schedulable_after_device_class_event(
+    requests: dict[str, str], old: DeviceClass | None, new: DeviceClass, queue: bool
+) -> None:
+    """A class added or changed moves a pod this plugin rejected only when it now backs a
+    resource the pod requests (the same hint serves both events, as upstream's one)."""
+    pod = compile_pod(make_pod("p").req(**requests).obj_())
+    assert (
+        hint_for(DEVICE_CLASS_ADD if old is None else DEVICE_CLASS_UPDATE)(pod, old, new) is queue
+    )
 
 
 @pytest.mark.parametrize(("pod", "nodes", "pods", "resources", "shape", "expected"), CASES_RATIO)
