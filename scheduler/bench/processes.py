@@ -13,19 +13,16 @@ from __future__ import annotations
 import os
 import re
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from scheduler.harness import binaries
+from scheduler.harness import binaries, plane
 
 BERTH = "berth"
 KUBE_SCHEDULER = "kube-scheduler"
@@ -198,8 +195,9 @@ def start(
             )
         if (url and _http_ok(url, insecure)) or (not url and ready_file.exists()):
             if kind == KUBE_SCHEDULER:
-                metrics = _get(url.replace("/readyz", "/metrics"), insecure, _token(kubeconfig))
-                running.version, running.feature_gates = scheduling_gates(metrics)
+                metrics_url = url.replace("/readyz", "/metrics")
+                metrics = plane.http_get(metrics_url, insecure=True, token=_token(kubeconfig))
+                running.version, running.feature_gates = scheduling_gates(metrics or "")
             return running
         time.sleep(0.1)
     running.stop()
@@ -274,31 +272,5 @@ def _token(kubeconfig: str) -> str | None:
     return Credentials.load(kubeconfig).token
 
 
-def _get(url: str, insecure: bool, token: str | None) -> str:
-    """GET a text page ("" when it cannot be read: the gates are a note, not the result)."""
-    context = ssl.create_default_context()
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
-            return str(resp.read().decode(errors="replace"))
-    except (urllib.error.URLError, OSError):
-        return ""
-
-
 def _http_ok(url: str, insecure: bool) -> bool:
-    context = None
-    if url.startswith("https"):
-        context = ssl.create_default_context()
-        if insecure:  # kube-scheduler's self-signed serving cert
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return plane.http_get(url, insecure=insecure) is not None

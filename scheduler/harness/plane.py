@@ -439,23 +439,30 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _http_ok(
+def http_get(
     url: str, ca: Path | None = None, token: str | None = None, insecure: bool = False
-) -> bool:
+) -> str | None:
+    """The body of a 200 answer to GET `url`, or None (any error, any other status)."""
     context = None
     if url.startswith("https"):
         context = ssl.create_default_context(cafile=str(ca) if ca else None)
-        if insecure:
+        if insecure:  # a component's self-signed serving certificate
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=2, context=context) as resp:
-            return bool(resp.status == 200)
+        with urllib.request.urlopen(request, timeout=5, context=context) as resp:
+            return str(resp.read().decode(errors="replace")) if resp.status == 200 else None
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+
+
+def _http_ok(
+    url: str, ca: Path | None = None, token: str | None = None, insecure: bool = False
+) -> bool:
+    return http_get(url, ca, token, insecure) is not None
 
 
 def _tail(path: Path, lines: int = 20) -> str:
