@@ -216,7 +216,7 @@ def _webhook(args: argparse.Namespace) -> int:
 
 def _cluster_up(args: argparse.Namespace) -> int:
     from scheduler.harness import plane
-    from scheduler.harness.binaries import MissingBinary
+    from scheduler.harness.binaries import MissingBinary, UnsupportedVersion
     from scheduler.harness.nodes import NodeShape
 
     if args.nodes < 0 or args.zones < 1:
@@ -235,6 +235,9 @@ def _cluster_up(args: argparse.Namespace) -> int:
     )
     try:
         state = plane.up(args.dir, spec, log=_say)
+    except UnsupportedVersion as err:  # a usage error, as hack/build.sh says it
+        print(f"berth cluster up: {err}", file=sys.stderr)
+        return 2
     except (plane.ClusterError, MissingBinary) as err:
         print(f"berth cluster up: {err}", file=sys.stderr)
         return 1
@@ -258,7 +261,7 @@ def _cluster_status(args: argparse.Namespace) -> int:
         return 1
     alive = state.running()
     for name, pid in state.pids.items():
-        print(f"{name:16} pid {pid:<8} {'running' if name in alive else 'stopped'}")
+        print(f"{name:24} pid {pid:<8} {'running' if name in alive else 'stopped'}")
     print(f"server {state.server}\nkubeconfig {state.kubeconfig}")
     return 0 if alive else 1
 

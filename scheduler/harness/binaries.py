@@ -39,8 +39,9 @@ def resolve(wanted: str | None) -> str:
     minor = ".".join(bare.split(".")[:2])
     pinned = SUPPORTED.get(minor)
     if pinned is None or bare not in (minor, pinned.removeprefix("v")):
+        hint = f" (v{minor} is pinned at {pinned})" if pinned else ""
         raise UnsupportedVersion(
-            f"K8S_VERSION={wanted}: supported versions are {', '.join(SUPPORTED.values())}"
+            f"K8S_VERSION={wanted}: supported versions are {', '.join(SUPPORTED.values())}{hint}"
         )
     return pinned
 

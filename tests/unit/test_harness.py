@@ -80,3 +80,26 @@ def test_bin_dir_per_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 )
 def test_feature_gates(version: str, gates: dict[str, bool]) -> None:
     assert plane.feature_gates(version) == gates
+
+
+@pytest.mark.parametrize(
+    ("wanted", "says"),
+    [
+        pytest.param("bogus", "supported versions are", id="not a version"),
+        pytest.param("v1.35.1", "v1.35 is pinned at v1.35.4", id="another patch"),
+    ],
+)
+def test_cluster_up_refuses_an_unsupported_version(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    wanted: str,
+    says: str,
+) -> None:
+    """A bad $K8S_VERSION is a usage error (exit 2, as hack/build.sh), before anything starts."""
+    from scheduler.cli import main
+
+    monkeypatch.setenv("K8S_VERSION", wanted)
+    assert main(["cluster", "up", "--dir", str(tmp_path / "c"), "--nodes", "1"]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
