@@ -53,6 +53,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from scheduler.labels import is_qualified_name, is_valid_label_value
+
 _T = TypeVar("_T")
 
 API_VERSION = "kubescheduler.config.k8s.io/v1"
@@ -593,13 +595,6 @@ def _check_extenders(top: _Section) -> None:
 # berth extension: nodeSelector
 # --------------------------------------------------------------------------------------------
 
-_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_NAME_RULE = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-
 
 def _node_selector(top: _Section) -> dict[str, str]:
     raw = top.get("nodeSelector")
@@ -614,49 +609,15 @@ def _node_selector(top: _Section) -> dict[str, str]:
         if not isinstance(key, str):
             top.error(path, f"label key must be a string (got {_show(key)})")
             continue
-        for problem in _label_key_problems(key):
+        for problem in is_qualified_name(key):
             top.error(path, f"invalid label key {_q(key)}: {problem}")
         if not isinstance(value, str):
             top.error(path, f"label value must be a string, quote it (got {_show(value)})")
             continue
-        for problem in _label_value_problems(value):
+        for problem in is_valid_label_value(value):
             top.error(path, f"invalid label value {_q(value)}: {problem}")
         selector[key] = value
     return selector
-
-
-def _label_key_problems(key: str) -> list[str]:
-    """apimachinery's IsQualifiedName: [DNS-subdomain prefix '/'] name (63 chars max)."""
-    parts = key.split("/")
-    if len(parts) > 2:
-        return ["must be a name with an optional DNS subdomain prefix and '/'"]
-    problems = []
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        elif len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix):
-            problems.append(
-                "prefix part must be a lowercase RFC 1123 subdomain of 253 characters max"
-            )
-    name = parts[-1]
-    if not name:
-        problems.append("name part must be non-empty")
-    elif len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if name and not _LABEL_NAME.fullmatch(name):
-        problems.append(f"name part {_NAME_RULE}")
-    return problems
-
-
-def _label_value_problems(value: str) -> list[str]:
-    """apimachinery's IsValidLabelValue: empty, or a name of 63 characters max."""
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if value and not _LABEL_NAME.fullmatch(value):
-        problems.append(_NAME_RULE)
-    return problems
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.model import InvalidObject, LabelSelector, PodInfo, Requirement, label_selector
+from scheduler.labels import LabelSelector, Requirement
+from scheduler.model import InvalidObject, PodInfo, label_selector
 
 JSON = dict[str, Any]
 

@@ -16,6 +16,12 @@ from typing import Any
 
 from scheduler.declared_features import REGISTRY as DECLARED_FEATURES
 
+# Selectors live in scheduler.labels; the model re-exports them, as plugins import them here.
+from scheduler.labels import LabelSelector as LabelSelector
+from scheduler.labels import Requirement as Requirement
+from scheduler.labels import SelectorError, parse_label_selector
+from scheduler.labels import requirement_matches as requirement_matches
+
 JSON = dict[str, Any]
 
 CPU = "cpu"
@@ -134,15 +140,6 @@ class Taint:
 
 
 @dataclass(frozen=True, slots=True)
-class Requirement:
-    """One matchExpressions / matchFields entry of a node selector term."""
-
-    key: str
-    operator: str  # In NotIn Exists DoesNotExist Gt Lt
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class SelectorTerm:
     """A NodeSelectorTerm: all requirements must hold. An empty term matches nothing."""
 
@@ -157,21 +154,6 @@ class PreferredTerm:
 
 
 # --- pod topology spread (PodTopologySpread) ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LabelSelector:
-    """A compiled metav1.LabelSelector over pod labels: every requirement holds (an empty
-    selector matches every pod). `nothing` is a missing (nil) selector, which matches no pod,
-    as upstream's LabelSelectorAsSelector(nil) = labels.Nothing()."""
-
-    requirements: tuple[Requirement, ...] = ()
-    nothing: bool = False
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        if self.nothing:
-            return False
-        return all(requirement_matches(r, labels.get(r.key)) for r in self.requirements)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,22 +181,12 @@ class OwnerRef:
 
 
 def label_selector(raw: JSON | None, path: str) -> LabelSelector:
-    """Compile a metav1.LabelSelector; raises InvalidObject naming the field when malformed."""
-    if raw is None:
-        return LabelSelector(nothing=True)
-    match_labels = sorted((raw.get("matchLabels") or {}).items())
-    out = [Requirement(k, "In", (str(v),)) for k, v in match_labels]
-    for i, expr in enumerate(raw.get("matchExpressions") or []):
-        op, values = expr.get("operator", ""), tuple(expr.get("values") or ())
-        where = f"{path}.matchExpressions[{i}]"
-        if op in ("In", "NotIn") and not values:
-            raise InvalidObject(f"{where}.values: must be specified for operator {op}")
-        if op in ("Exists", "DoesNotExist") and values:
-            raise InvalidObject(f"{where}.values: must be empty for operator {op}")
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise InvalidObject(f"{where}.operator: unknown operator {op!r}")
-        out.append(Requirement(expr.get("key", ""), op, values))
-    return LabelSelector(tuple(out))
+    """Compile a metav1.LabelSelector (scheduler.labels); raises InvalidObject naming every
+    malformed field."""
+    try:
+        return parse_label_selector(raw, path)
+    except SelectorError as err:
+        raise InvalidObject(str(err)) from err
 
 
 def spread_constraints(spec: JSON) -> tuple[SpreadConstraint, ...]:
@@ -932,37 +904,6 @@ def _class_key(pod: PodInfo, spec: JSON) -> tuple[Any, ...]:
         pod.resource_claims,
         pod.required_features,
     )
-
-
-def requirement_matches(req: Requirement, value: str | None) -> bool:
-    """Does a label (or field) value satisfy one requirement? None = label absent."""
-    op = req.operator
-    if op == "In":
-        return value is not None and value in req.values
-    if op == "NotIn":
-        return value is None or value not in req.values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if value is None or len(req.values) != 1:
-        return False
-    have, want = _go_int64(value), _go_int64(req.values[0])
-    if have is None or want is None:
-        return False
-    return have > want if op == "Gt" else have < want
-
-
-_INT64 = re.compile(r"[+-]?[0-9]+")
-
-
-def _go_int64(text: str) -> int | None:
-    """strconv.ParseInt(text, 10, 64), which labels.Requirement uses for Gt/Lt: no spaces,
-    no underscores, within int64 (Python's int() accepts all three)."""
-    if not _INT64.fullmatch(text):
-        return None
-    number = int(text)
-    return number if -(2**63) <= number < 2**63 else None
 
 
 # --- pod disruption budgets (DefaultPreemption) ---------------------------------------------

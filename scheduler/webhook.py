@@ -56,6 +56,13 @@ from typing import Any
 
 import yaml
 
+from scheduler.labels import (
+    LabelSelector,
+    SelectorError,
+    is_dns1123_subdomain,
+    parse_label_selector,
+)
+
 log = logging.getLogger("berth.webhook")
 
 JSON = dict[str, Any]
@@ -68,8 +75,6 @@ NAMESPACE_TTL = 30.0  # seconds a namespace's labels are trusted; they rarely ch
 NAMESPACE_TIMEOUT = 2.0  # one namespace read; its result is cached even if it comes late
 DECISION_BUDGET = 2.5  # answer (unchanged, at worst) before the registration's 3 s timeout
 
-_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _MATCH_FIELDS = ("namespaces", "namespaceSelector", "podSelector", "resources")
 _RULE_FIELDS = ("name", "schedulerName", "match")
 
@@ -77,37 +82,6 @@ _RULE_FIELDS = ("name", "schedulerName", "match")
 # --------------------------------------------------------------------------------------------
 # rules: values
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One `matchExpressions` entry, with apimachinery's meaning for each operator."""
-
-    key: str
-    operator: str  # In | NotIn | Exists | DoesNotExist
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.operator == "In":
-            return labels.get(self.key) in self.values
-        if self.operator == "NotIn":  # an absent key is "not in" anything, as upstream
-            return self.key not in labels or labels[self.key] not in self.values
-        if self.operator == "Exists":
-            return self.key in labels
-        return self.key not in labels  # DoesNotExist
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    """A Kubernetes LabelSelector; the empty selector matches every label set."""
-
-    match_labels: tuple[tuple[str, str], ...] = ()
-    match_expressions: tuple[Requirement, ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.match_labels) and all(
-            r.matches(labels) for r in self.match_expressions
-        )
 
 
 @dataclass(frozen=True)
@@ -298,65 +272,19 @@ def _string_set(
 def _selector(
     parent: Mapping[str, Any], key: str, path: str, errors: list[str]
 ) -> LabelSelector | None:
+    """A LabelSelector field (scheduler.labels, strict); None when not given or invalid."""
     raw = parent.get(key)
-    path = f"{path}.{key}"
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
-        errors.append(f"{path}: must be a LabelSelector mapping (got {_show(raw)})")
+    try:
+        return parse_label_selector(raw, f"{path}.{key}", strict=True)
+    except SelectorError as err:
+        errors += err.errors
         return None
-    errors += [
-        f"{path}.{k}: unknown field" for k in raw if k not in ("matchLabels", "matchExpressions")
-    ]
-    labels = raw.get("matchLabels") or {}
-    if not isinstance(labels, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        errors.append(
-            f"{path}.matchLabels: must map label keys to string values, quote them "
-            f"(got {_show(labels)})"
-        )
-        labels = {}
-    exprs = raw.get("matchExpressions") or []
-    requirements: list[Requirement] = []
-    if not isinstance(exprs, list):
-        errors.append(f"{path}.matchExpressions: must be a list (got {_show(exprs)})")
-        exprs = []
-    for j, expr in enumerate(exprs):
-        epath = f"{path}.matchExpressions[{j}]"
-        if not isinstance(expr, Mapping):
-            errors.append(f"{epath}: must be a mapping (got {_show(expr)})")
-            continue
-        errors += [
-            f"{epath}.{k}: unknown field" for k in expr if k not in ("key", "operator", "values")
-        ]
-        k, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if not isinstance(k, str) or not k:
-            errors.append(f"{epath}.key: required, a label key (got {_show(k)})")
-            continue
-        if op not in _OPERATORS:
-            errors.append(
-                f"{epath}.operator: must be one of {', '.join(_OPERATORS)} (got {_show(op)})"
-            )
-            continue
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            errors.append(f"{epath}.values: must be a list of strings (got {_show(values)})")
-            continue
-        if op in ("In", "NotIn") and not values:
-            errors.append(f"{epath}.values: must be non-empty for operator {op}")
-            continue
-        if op in ("Exists", "DoesNotExist") and values:
-            errors.append(f"{epath}.values: must be empty for operator {op}")
-            continue
-        requirements.append(Requirement(k, op, frozenset(values)))
-    return LabelSelector(
-        tuple(sorted(labels.items())) if isinstance(labels, Mapping) else (),
-        tuple(requirements),
-    )
 
 
 def _is_subdomain(value: str) -> bool:
-    return len(value) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(value) is not None
+    return not is_dns1123_subdomain(value)
 
 
 def _show(value: Any) -> str:

@@ -878,13 +878,13 @@ profiles:
         pytest.param(
             doc(nodeSelector={"k" * 64: "x"}),
             f"nodeSelector[{'k' * 64}]",
-            "63 characters",
+            "63 bytes",
             id="selector-key-too-long",
         ),
         pytest.param(
             doc(nodeSelector={"zone": "v" * 64}),
             "nodeSelector[zone]",
-            "63 characters",
+            "63 bytes",
             id="selector-value-too-long",
         ),
         pytest.param(

@@ -1,4 +1,4 @@
-"""scheduler.model: quantities, effective pod requests, tolerations and selector requirements,
+"""scheduler.model: quantities, effective pod requests and tolerations,
 table by table, with upstream's cases where upstream has a test for the same thing."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from scheduler.model import (
     DEFAULT_MEMORY,
     DEFAULT_MILLI_CPU,
     InvalidObject,
-    Requirement,
     Taint,
     Toleration,
     compile_node,
@@ -20,7 +19,6 @@ from scheduler.model import (
     parse_quantity,
     pod_nonzero_requests,
     pod_requests,
-    requirement_matches,
     resize_state,
 )
 from tests.builders import make_node, make_pod
@@ -869,58 +867,6 @@ def test_toleration_operator_defaults_to_equal() -> None:
     raw = make_pod("a").obj_()
     raw["spec"]["tolerations"] = [{"key": "k", "value": "v"}]
     assert compile_pod(raw).tolerations == (Toleration("k", "Equal", "v", ""),)
-
-
-# --- selector requirements -------------------------------------------------------------------
-
-
-def req(op: str, *values: str) -> Requirement:
-    return Requirement("key", op, values)
-
-
-@pytest.mark.parametrize(
-    ("requirement", "value", "expected"),
-    [
-        pytest.param(req("In", "a", "b"), "a", True, id="in-listed"),
-        pytest.param(req("In", "a", "b"), "c", False, id="in-not-listed"),
-        pytest.param(req("In", "a"), None, False, id="in-label-absent"),
-        pytest.param(req("In", ""), "", True, id="in-empty-value"),
-        pytest.param(req("NotIn", "a", "b"), "a", False, id="notin-listed"),
-        pytest.param(req("NotIn", "a", "b"), "c", True, id="notin-not-listed"),
-        pytest.param(req("NotIn", "a"), None, True, id="notin-label-absent"),
-        pytest.param(req("Exists"), "x", True, id="exists-present"),
-        pytest.param(req("Exists"), "", True, id="exists-present-empty"),
-        pytest.param(req("Exists"), None, False, id="exists-absent"),
-        pytest.param(req("DoesNotExist"), "x", False, id="doesnotexist-present"),
-        pytest.param(req("DoesNotExist"), None, True, id="doesnotexist-absent"),
-        pytest.param(req("Gt", "3"), "5", True, id="gt-greater"),
-        pytest.param(req("Gt", "3"), "3", False, id="gt-equal"),
-        pytest.param(req("Gt", "3"), "2", False, id="gt-smaller"),
-        pytest.param(req("Gt", "-2"), "-1", True, id="gt-negative"),
-        pytest.param(req("Gt", "6"), "+7", True, id="gt-explicit-plus"),
-        pytest.param(req("Gt", "3"), None, False, id="gt-label-absent"),
-        pytest.param(req("Gt", "3"), "abc", False, id="gt-label-not-a-number"),
-        pytest.param(req("Gt", "x"), "5", False, id="gt-value-not-a-number"),
-        pytest.param(req("Gt", "1.5"), "5", False, id="gt-value-decimal"),
-        pytest.param(req("Gt", "3", "4"), "5", False, id="gt-two-values"),
-        pytest.param(req("Gt"), "5", False, id="gt-no-value"),
-        pytest.param(req("Gt", "999"), "1_000", False, id="gt-underscore-is-not-a-number"),
-        pytest.param(req("Gt", "3"), " 7", False, id="gt-space-is-not-a-number"),
-        pytest.param(req("Gt", "3"), "7\n", False, id="gt-newline-is-not-a-number"),
-        pytest.param(req("Gt", "0"), str(2**63), False, id="gt-beyond-int64"),
-        pytest.param(req("Gt", "0"), str(2**63 - 1), True, id="gt-int64-max"),
-        pytest.param(req("Lt", "3"), "2", True, id="lt-smaller"),
-        pytest.param(req("Lt", "3"), "3", False, id="lt-equal"),
-        pytest.param(req("Lt", "3"), "4", False, id="lt-greater"),
-        pytest.param(req("Lt", "0"), "-1", True, id="lt-negative"),
-        pytest.param(req("Lt", "3"), None, False, id="lt-label-absent"),
-        pytest.param(req("Lt", "3"), "two", False, id="lt-label-not-a-number"),
-        pytest.param(req("Lt", "three"), "2", False, id="lt-value-not-a-number"),
-    ],
-)
-def test_requirement_matches(requirement: Requirement, value: str | None, expected: bool) -> None:
-    """Every operator, with labels.Requirement's rules for Gt/Lt (base-10 int64 or no match)."""
-    assert requirement_matches(requirement, value) is expected
 
 
 def _heartbeat(raw: dict[str, Any], rv: str) -> dict[str, Any]:

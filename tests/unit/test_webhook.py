@@ -13,11 +13,10 @@ import yaml
 from cryptography import x509
 
 from scheduler import webhook
+from scheduler.labels import LabelSelector, Requirement
 from scheduler.webhook import (
     Decision,
-    LabelSelector,
     NamespaceLabels,
-    Requirement,
     Rule,
     RulesError,
     admit,
@@ -221,23 +220,6 @@ def test_requested_resources(spec: dict[str, Any], expected: set[str]) -> None:
     assert requested_resources({"spec": spec}) == expected
 
 
-@pytest.mark.parametrize(
-    ("requirement", "labels", "matches"),
-    [
-        pytest.param(Requirement("a", "In", frozenset({"1"})), {"a": "1"}, True, id="in"),
-        pytest.param(Requirement("a", "In", frozenset({"1"})), {}, False, id="in-absent"),
-        pytest.param(Requirement("a", "NotIn", frozenset({"1"})), {}, True, id="notin-absent"),
-        pytest.param(Requirement("a", "NotIn", frozenset({"1"})), {"a": "1"}, False, id="notin"),
-        pytest.param(Requirement("a", "Exists"), {"a": ""}, True, id="exists"),
-        pytest.param(Requirement("a", "DoesNotExist"), {"a": ""}, False, id="does-not-exist"),
-    ],
-)
-def test_requirement(requirement: Requirement, labels: dict[str, str], matches: bool) -> None:
-    """matchExpressions operators keep apimachinery's meaning (NotIn holds for absent keys)."""
-    assert requirement.matches(labels) is matches
-    assert LabelSelector(match_expressions=(requirement,)).matches(labels) is matches
-
-
 def test_parsed_rule_values() -> None:
     """Parsing keeps order and turns YAML into frozen values."""
     assert [r.name for r in RULES] == ["gpu", "ml-namespaces", "web", "batch"]
@@ -245,7 +227,7 @@ def test_parsed_rule_values() -> None:
         name="web",
         scheduler_name="berth-web",
         namespaces=frozenset({"shop", "checkout"}),
-        pod_selector=LabelSelector((), (Requirement("tier", "In", frozenset({"web", "api"})),)),
+        pod_selector=LabelSelector((Requirement("tier", "In", ("web", "api")),)),
     )
     assert RULES[1].needs_namespace_labels and not RULES[0].needs_namespace_labels
 
@@ -308,6 +290,33 @@ def test_parsed_rule_values() -> None:
                 "rules[0].match.podSelector.matchExpressions[3].key: required",
             ],
             id="selector-errors-all-reported",
+        ),
+        pytest.param(
+            {
+                "rules": [
+                    {
+                        "name": "a",
+                        "schedulerName": "s",
+                        "match": {
+                            "namespaceSelector": {
+                                "matchLabel": {"team": "ml"},
+                                "matchLabels": {"-team": "ml"},
+                                "matchExpressions": [
+                                    {"key": "tier", "operator": "In", "values": ["web api"]},
+                                    {"key": "tier", "operator": "Exists", "value": "x"},
+                                ],
+                            }
+                        },
+                    }
+                ]
+            },
+            [
+                "rules[0].match.namespaceSelector.matchLabel: unknown field",
+                'rules[0].match.namespaceSelector.matchLabels[-team]: invalid label key "-team"',
+                "rules[0].match.namespaceSelector.matchExpressions[0].values[0]: invalid label",
+                "rules[0].match.namespaceSelector.matchExpressions[1].value: unknown field",
+            ],
+            id="selector-keys-values-and-fields-checked",
         ),
     ],
 )
