@@ -1,8 +1,10 @@
 """Prometheus metrics shaped exactly like kube-scheduler v1.37's, so its dashboards work unchanged.
 
 Every family below keeps upstream's name, label names, help text and histogram buckets (see
-`pkg/scheduler/metrics/metrics.go` at v1.37). Three things make the exposition match client_golang's
-byte for byte where a dashboard could notice:
+`pkg/scheduler/metrics/metrics.go` at v1.37; the `rest_client_*` and `leader_election_*` families
+are client-go's, as component-base v0.37 registers them in kube-scheduler:
+`metrics/prometheus/restclient` and `metrics/prometheus/clientgo/leaderelection`). Three things
+make the exposition match client_golang's byte for byte where a dashboard could notice:
 
 - Counters are declared with their full `_total` name; prometheus_client strips the suffix from the
   family name and puts it back on the sample, so the exposed series is `..._total` either way.
@@ -27,7 +29,7 @@ Help texts are upstream's, word for word, after the stability level as component
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -61,6 +63,7 @@ INCOMING_QUEUES = frozenset({ACTIVE, BACKOFF, UNSCHEDULABLE})
 # extension_point label values, spelled as upstream spells them.
 EXTENSION_POINTS = frozenset(
     {
+        "PreEnqueue",  # observed by upstream's scheduling queue (scheduling_queue.go)
         "PreFilter",
         "Filter",
         "PreFilterExtensionAddPod",
@@ -97,6 +100,10 @@ CACHE_TYPES = ("nodes", "pods", "assumed_pods")
 # pod_scheduling_sli_duration_seconds caps its attempts label here to bound cardinality.
 ATTEMPTS_CAP = 15
 
+# code label of rest_client_requests_total for an attempt that got no HTTP response: client-go's
+# (`sanitize` in rest/request.go), so that error strings never become label values.
+NO_RESPONSE = "<error>"
+
 
 def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:
     """`count` bounds from `start`, each `factor` times the last, computed as client_golang does.
@@ -121,6 +128,8 @@ EXTENSION_POINT_BUCKETS = exponential_buckets(0.0001, 2, 12)  # 0.1ms .. ~200ms
 PLUGIN_BUCKETS = exponential_buckets(0.00001, 1.5, 20)  # 10µs .. ~22ms, fine-grained
 PREEMPTION_VICTIMS_BUCKETS = exponential_buckets(1, 2, 7)  # 1 .. 64
 EVENT_HANDLING_BUCKETS = exponential_buckets(0.0001, 2, 12)  # 0.1ms .. ~200ms
+# client-go's request and rate-limiter latencies: listed, not computed, upstream too.
+REST_CLIENT_BUCKETS = (0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 
 class Metrics:
@@ -270,6 +279,36 @@ class Metrics:
             ["queue", "type"],
             registry=reg,
         )
+        self.rest_client_requests = Counter(
+            "rest_client_requests_total",
+            "[ALPHA] Number of HTTP requests, partitioned by status code, method, and host.",
+            ["code", "method", "host"],
+            registry=reg,
+        )
+        self.rest_client_request_duration = Histogram(
+            "rest_client_request_duration_seconds",
+            "[ALPHA] Request latency in seconds. Broken down by verb, and host.",
+            ["verb", "host"],
+            buckets=REST_CLIENT_BUCKETS,
+            registry=reg,
+        )
+        self.rest_client_rate_limiter_duration = Histogram(
+            "rest_client_rate_limiter_duration_seconds",
+            "[ALPHA] Client side rate limiter latency in seconds. Broken down by verb, and host.",
+            ["verb", "host"],
+            buckets=REST_CLIENT_BUCKETS,
+            registry=reg,
+        )
+        # Not registered yet: component-base registers it with the first leader elector, so a
+        # process that does not elect exposes no such family (set_leader registers it).
+        self.leader_election_master_status = Gauge(
+            "leader_election_master_status",
+            "[ALPHA] Gauge of if the reporting system is master of the relevant lease, 0 "
+            "indicates backup, 1 indicates master. 'name' is the string used to identify the "
+            "lease. Please make sure to group by name.",
+            ["name"],
+            registry=None,
+        )
         self.binding_inflight = Gauge(
             "berth_binding_inflight",
             "Binding cycles started and not yet finished (Permit wait, PreBind, Bind).",
@@ -291,7 +330,12 @@ class Metrics:
         self._evaluation: dict[tuple[str, str, str], Counter] = {}
         self._event: dict[str, Histogram] = {}
         self._permit: dict[str, Histogram] = {}
+        self._requests: dict[tuple[str, str, str], Counter] = {}
+        self._request_duration: dict[tuple[str, str], Histogram] = {}
+        self._rate_limiter: dict[tuple[str, str], Histogram] = {}
+        self._leader: dict[str, Gauge] = {}
         self._view = _UpstreamView(reg)
+        self.before_render: list[Callable[[], None]] = []
 
     # Hot-path recorders. Each looks its children up in a dict and binds them on the first miss.
 
@@ -434,8 +478,60 @@ class Metrics:
         for child, value in zip(self._cache, (nodes, pods, assumed_pods), strict=True):
             child.set(value)
 
+    # client-go's REST client and leader election: scheduler.kube's Client and LeaderElector call
+    # these (they match the RequestObserver and LeaderMetrics protocols there).
+
+    def count_request(self, method: str, host: str, code: str) -> None:
+        """One HTTP attempt to `host` (host:port) ended with status `code` ("200"), or with
+        NO_RESPONSE when no response came. client-go counts every attempt, retries included,
+        and a watch when its response headers arrive."""
+        child = self._requests.get((code, method, host))
+        if child is None:
+            if code != NO_RESPONSE and not (len(code) == 3 and code.isdigit()):
+                raise ValueError(f"code {code!r} is neither an HTTP status nor {NO_RESPONSE!r}")
+            child = self._requests[code, method, host] = self.rest_client_requests.labels(
+                code, method.upper(), host
+            )
+        child.inc()
+
+    def observe_request(self, verb: str, host: str, seconds: float) -> None:
+        """One API call (`verb` is its HTTP method) took `seconds`, from before its rate-limiter
+        wait to its last attempt's answer, as client-go's Request.request() times it."""
+        child = self._request_duration.get((verb, host))
+        if child is None:
+            child = self._request_duration[verb, host] = self.rest_client_request_duration.labels(
+                verb.upper(), host
+            )
+        child.observe(seconds)
+
+    def observe_rate_limiter(self, verb: str, host: str, seconds: float) -> None:
+        """A request waited `seconds` for a token of the client-side rate limiter (0 when one was
+        saved up; client-go observes every pass through its limiter)."""
+        child = self._rate_limiter.get((verb, host))
+        if child is None:
+            child = self._rate_limiter[verb, host] = self.rest_client_rate_limiter_duration.labels(
+                verb.upper(), host
+            )
+        child.observe(seconds)
+
+    def set_leader(self, name: str, leading: bool) -> None:
+        """This process now leads (1) or stands by (0) for lease `name`.
+
+        The first call registers the family, as client-go's first leader elector does; it then
+        stays exposed, at 0 after leadership is lost.
+        """
+        child = self._leader.get(name)
+        if child is None:
+            if not self._leader:
+                self.registry.register(self.leader_election_master_status)
+            child = self._leader[name] = self.leader_election_master_status.labels(name)
+        child.set(1 if leading else 0)
+
     def render(self) -> tuple[bytes, str]:
-        """The text exposition of every family, and its Content-Type."""
+        """The text exposition of every family, and its Content-Type. The `before_render`
+        hooks run first (counts kept in plain ints on the hot path are handed over there)."""
+        for hook in self.before_render:
+            hook()
         return generate_latest(self._view), CONTENT_TYPE
 
 

@@ -5,6 +5,11 @@ objects, because the scheduler's hot path cannot afford them. Credentials come f
 or the in-cluster service account, read with the `kubernetes` package (which knows every auth
 variant) and then handed to aiohttp. A token-bucket limiter gives client-go's qps/burst meaning,
 and idempotent requests are retried on connection errors, 429 and 5xx with jittered backoff.
+
+A client reports its traffic to an optional `RequestObserver` as client-go reports to its
+`tools/metrics` hooks, so kube-scheduler's `rest_client_*` families mean the same in berth: every
+attempt is counted by its status code, each call is timed from before its rate-limiter wait to its
+last answer, and every pass through the rate limiter is timed.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -26,6 +32,33 @@ from scheduler.kube.http import Pool
 JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+
+# Transport failures an idempotent request retries: the lean client raises OSError, aiohttp its own.
+_FAST_TRANSPORT_ERRORS = (TimeoutError, ConnectionError, OSError)
+_AIOHTTP_TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientConnectionError)
+
+NO_RESPONSE = "<error>"
+"""The code reported for an attempt that got no HTTP response, whatever the error (client-go's)."""
+
+
+class RequestObserver(Protocol):
+    """What a Client reports about its requests (client-go's `tools/metrics` hooks).
+
+    `scheduler.metrics.Metrics` is one. `host` is the API server's host:port as written in its
+    URL, methods are upper-case. Called on the event loop once per event; must not block.
+    """
+
+    def count_request(self, method: str, host: str, code: str) -> None:
+        """One attempt ended: `code` is its HTTP status as a string, or NO_RESPONSE. Every attempt
+        counts, retries included; a watch counts when its response headers arrive."""
+
+    def observe_request(self, verb: str, host: str, seconds: float) -> None:
+        """One call of `Client.request` took `seconds`, from before its first rate-limiter wait to
+        its end (retries, backoff and throttling included, as client-go times it). Watches are
+        not timed: they last as long as the server keeps them open."""
+
+    def observe_rate_limiter(self, verb: str, host: str, seconds: float) -> None:
+        """A request waited `seconds` (often 0) for the rate limiter; only when qps > 0."""
 
 
 class ApiError(Exception):
@@ -89,13 +122,20 @@ class Credentials:
 class RateLimiter:
     """client-go's token bucket: `qps` tokens a second, at most `burst` saved up.
 
-    qps <= 0 means unlimited. The clock is injectable so tests need no sleeping.
+    qps <= 0 means unlimited. The clock and sleep are injectable so tests need no sleeping.
     """
 
-    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.qps = qps
         self.burst = max(1, burst)
         self._clock = clock
+        self._sleep = sleep
         self._tokens = float(self.burst)
         self._last = clock()
 
@@ -109,14 +149,22 @@ class RateLimiter:
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
+        """Take one token, waiting for it if need be; return the seconds waited, by the clock."""
         wait = self.delay()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait <= 0:
+            return 0.0
+        start = self._clock()
+        await self._sleep(wait)
+        return self._clock() - start
 
 
 class Client:
-    """Async Kubernetes API client over one aiohttp session."""
+    """Async Kubernetes API client over one aiohttp session.
+
+    `observer`, when set, hears about every request (see RequestObserver); it may be set after
+    construction. `clock` (monotonic seconds) times requests and the rate limiter.
+    """
 
     def __init__(
         self,
@@ -128,10 +176,16 @@ class Client:
         retries: int = 5,
         user_agent: str = "berth",
         write_connections: int = 64,
+        observer: RequestObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.creds = creds
-        self.limiter = RateLimiter(qps, burst)
+        self.limiter = RateLimiter(qps, burst, clock)
         self.retries = retries
+        self.observer = observer
+        # client-go's host label: the URL's host[:port], without any user info.
+        self.host = urlsplit(creds.server).netloc.rpartition("@")[2]
+        self._clock = clock
         headers = {"Accept": "application/json", "User-Agent": user_agent}
         if creds.token:
             headers["Authorization"] = f"Bearer {creds.token}"
@@ -196,19 +250,17 @@ class Client:
         # Writes without query parameters (bindings, events, patches) take the lean pipelined
         # client; reads, lists and everything with parameters take aiohttp.
         fast = self._fast is not None and method != "GET" and not params
+        transport_errors = _FAST_TRANSPORT_ERRORS if fast else _AIOHTTP_TRANSPORT_ERRORS
+        start = self._clock()
         attempt = 0
-        while True:
-            await self.limiter.acquire()
-            if fast:
-                assert self._fast is not None
+        try:
+            while True:
+                await self._throttle(method)
                 try:
-                    # Not wait_for: on Python 3.11 it can drop a cancel that races with the
-                    # answer, and a cancelled worker (Recorder.stop) then runs on forever.
-                    async with asyncio.timeout(timeout):
-                        status, raw = await self._fast.request(
-                            method, path, data or b"", content_type
-                        )
-                except (TimeoutError, ConnectionError, OSError):
+                    status, raw, retry_after = await self._send(
+                        fast, method, path, data, params, headers, content_type, timeout
+                    )
+                except transport_errors:
                     if method not in _IDEMPOTENT or attempt >= self.retries:
                         raise
                     await asyncio.sleep(_backoff(attempt))
@@ -217,37 +269,67 @@ class Client:
                 if status < 300:
                     return orjson.loads(raw) if raw else None
                 error = _api_error(status, raw, method, path)
-                retry_after = None
-            else:
-                try:
-                    async with self.session.request(
-                        method,
-                        self.creds.server + path,
-                        data=data,
-                        params=params,
-                        headers=headers,
-                        timeout=aiohttp.ClientTimeout(total=timeout),
-                    ) as resp:
-                        raw = await resp.read()
-                        if resp.status < 300:
-                            return orjson.loads(raw) if raw else None
-                        error = _api_error(resp.status, raw, method, path)
-                        retry_after = resp.headers.get("Retry-After")
-                except (TimeoutError, aiohttp.ClientConnectionError) as exc:
-                    if method not in _IDEMPOTENT or attempt >= self.retries:
-                        raise
-                    await asyncio.sleep(_backoff(attempt))
-                    attempt += 1
-                    del exc
-                    continue
-            retriable = error.status == 429 or (error.status >= 500 and method in _IDEMPOTENT)
-            if not retriable or attempt >= self.retries:
-                raise error
-            wait = (
-                float(retry_after) if retry_after and retry_after.isdigit() else _backoff(attempt)
-            )
-            await asyncio.sleep(wait)
-            attempt += 1
+                retriable = error.status == 429 or (error.status >= 500 and method in _IDEMPOTENT)
+                if not retriable or attempt >= self.retries:
+                    raise error
+                wait = (
+                    float(retry_after)
+                    if retry_after and retry_after.isdigit()
+                    else _backoff(attempt)
+                )
+                await asyncio.sleep(wait)
+                attempt += 1
+        finally:
+            # client-go's Request.request() times the whole call, throttling included, however
+            # it ends.
+            observer = self.observer
+            if observer is not None:
+                observer.observe_request(method, self.host, self._clock() - start)
+
+    async def _send(
+        self,
+        fast: bool,
+        method: str,
+        path: str,
+        data: bytes | None,
+        params: Mapping[str, str | int] | None,
+        headers: Mapping[str, str] | None,
+        content_type: str,
+        timeout: float,
+    ) -> tuple[int, bytes, str | None]:
+        """One attempt: (status, body, Retry-After), counted with the observer however it ends
+        (client-go counts the attempt when its response headers arrive, or its error)."""
+        status: int | None = None
+        try:
+            if fast:
+                assert self._fast is not None
+                # Not wait_for: on Python 3.11 it can drop a cancel that races with the answer,
+                # and a cancelled worker (Recorder.stop) then runs on forever.
+                async with asyncio.timeout(timeout):
+                    status, raw = await self._fast.request(method, path, data or b"", content_type)
+                return status, raw, None
+            async with self.session.request(
+                method,
+                self.creds.server + path,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                status = resp.status
+                return status, await resp.read(), resp.headers.get("Retry-After")
+        finally:
+            observer = self.observer
+            if observer is not None:
+                code = NO_RESPONSE if status is None else str(status)
+                observer.count_request(method, self.host, code)
+
+    async def _throttle(self, verb: str) -> None:
+        """Wait for the rate limiter, and report the wait as client-go's tryThrottle does."""
+        waited = await self.limiter.acquire()
+        observer = self.observer
+        if observer is not None and self.limiter.qps > 0:
+            observer.observe_rate_limiter(verb, self.host, waited)
 
     async def get(self, path: str, **params: str | int) -> Any:
         return await self.request("GET", path, params=params or None)
@@ -276,26 +358,38 @@ class Client:
 
         Lines are split here rather than by aiohttp's readline, which refuses lines longer than
         its buffer; a watch event for a large object is one very long line.
+
+        The request is counted when its response headers arrive, as client-go counts a watch,
+        and not timed. Unlike client-go, berth rate-limits watches, so their wait is reported.
         """
-        await self.limiter.acquire()
-        async with self.session.get(
-            self.creds.server + path,
-            params=params,
-            timeout=aiohttp.ClientTimeout(total=timeout, sock_read=timeout),
-        ) as resp:
-            if resp.status >= 300:
-                raise _api_error(resp.status, await resp.read(), "GET", path)
-            buf = bytearray()
-            async for chunk in resp.content.iter_any():
-                buf += chunk
-                start = 0
-                while (end := buf.find(b"\n", start)) >= 0:
-                    if end > start:
-                        yield bytes(buf[start:end])
-                    start = end + 1
-                del buf[:start]
-            if buf.strip():
-                yield bytes(buf)
+        await self._throttle("GET")
+        observer = self.observer
+        answered = False
+        try:
+            async with self.session.get(
+                self.creds.server + path,
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_read=timeout),
+            ) as resp:
+                answered = True
+                if observer is not None:
+                    observer.count_request("GET", self.host, str(resp.status))
+                if resp.status >= 300:
+                    raise _api_error(resp.status, await resp.read(), "GET", path)
+                buf = bytearray()
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    start = 0
+                    while (end := buf.find(b"\n", start)) >= 0:
+                        if end > start:
+                            yield bytes(buf[start:end])
+                        start = end + 1
+                    del buf[:start]
+                if buf.strip():
+                    yield bytes(buf)
+        finally:
+            if not answered and observer is not None:
+                observer.count_request("GET", self.host, NO_RESPONSE)
 
 
 def _api_error(status: int, raw: bytes, method: str, path: str) -> ApiError:

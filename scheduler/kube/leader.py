@@ -85,6 +85,15 @@ class LeaseClient(Protocol):
     async def put(self, path: str, body: Any) -> Any: ...
 
 
+class LeaderMetrics(Protocol):
+    """Where the elector reports whether it leads (client-go's leaderelection `LeaderMetric`,
+    behind kube-scheduler's `leader_election_master_status`); `scheduler.metrics.Metrics` is one.
+    """
+
+    def set_leader(self, name: str, leading: bool) -> None:
+        """This process now leads (True) or stands by (False) for the Lease called `name`."""
+
+
 @dataclass(frozen=True)
 class LeaseConfig:
     """Which Lease to hold, as whom, and the timing (kube-scheduler's defaults)."""
@@ -287,7 +296,9 @@ class LeaderElector:
     `run()` holds the loop; `is_leader` may be read at any time from the same event loop.
     Callbacks are plain functions, called from `run()`; start a task from them for async work.
     `clock` (monotonic seconds) and `sleep` are injectable so that tests run on virtual time;
-    `client` is normally a `scheduler.kube.client.Client`.
+    `client` is normally a `scheduler.kube.client.Client`. `metrics`, if given, hears False at
+    construction (client-go's NewLeaderElector reports a standby), True once leading, and False
+    again when leading ends, for whatever reason.
     """
 
     def __init__(
@@ -299,6 +310,7 @@ class LeaderElector:
         on_started_leading: Callable[[], None] | None = None,
         on_stopped_leading: Callable[[], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: LeaderMetrics | None = None,
     ) -> None:
         errors = config.validate()
         if errors:
@@ -310,12 +322,14 @@ class LeaderElector:
         self._sleep = sleep
         self._on_started = on_started_leading
         self._on_stopped = on_stopped_leading
+        self._metrics = metrics
         self._lease: JSON | None = None  # the last object read or written: its resourceVersion
         self._seen: Observation | None = None
         self._renewed_at: float | None = None  # clock() when the last good write of ours began
         self._closed = False  # set by release(): never write ourselves in again
         self._lock = asyncio.Lock()  # one request sequence at a time (run vs release)
         self._extra = {"lease": f"{config.namespace}/{config.name}", "identity": self.identity}
+        self._report(leading=False)
 
     @property
     def is_leader(self) -> bool:
@@ -351,10 +365,12 @@ class LeaderElector:
             return
         log.info("became leader", extra=self._extra)
         try:
+            self._report(leading=True)
             if self._on_started is not None:
                 self._on_started()
             await self._keep_renewing()
         finally:
+            self._report(leading=False)
             if self._on_stopped is not None:
                 self._on_stopped()
 
@@ -438,6 +454,10 @@ class LeaderElector:
             await self.try_acquire_or_renew()
             still = self.is_leader and not self._closed
             delay = min(self.config.retry_period, max(0.0, self._remaining())) if still else 0.0
+
+    def _report(self, *, leading: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.set_leader(self.config.name, leading)
 
     def _remaining(self) -> float:
         """Time left before the renew deadline (negative once passed, 0 before any renew)."""

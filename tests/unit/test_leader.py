@@ -556,3 +556,64 @@ async def test_release_when_not_leader_writes_nothing(api: FakeLeases, clock: Vi
     api.calls.clear()
     await b.release()
     assert api.calls == [] and api.record.holder == "a"
+
+
+class Status:
+    """A LeaderMetrics that keeps every report: (lease name, leading)."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, bool]] = []
+
+    def set_leader(self, name: str, leading: bool) -> None:
+        self.reports.append((name, leading))
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        pytest.param("taken", id="lease-taken"),
+        pytest.param("released", id="released"),
+        pytest.param("cancelled", id="cancelled"),
+    ],
+)
+async def test_metrics_hear_standby_leading_and_lost(
+    api: FakeLeases, clock: VirtualClock, end: str
+) -> None:
+    """leader_election_master_status's feed: False from construction (client-go's
+    NewLeaderElector), True once leading, False again however leading ends."""
+    status = Status()
+    a = elector(api, clock, "a", metrics=status)
+    assert status.reports == [("lock", False)]
+    run = asyncio.create_task(a.run())
+    while not a.is_leader:
+        await asyncio.sleep(0)
+    assert status.reports == [("lock", False), ("lock", True)]
+
+    if end == "taken":
+        api.store(lease("thief").to_spec())
+        await asyncio.wait_for(run, timeout=5)
+    elif end == "released":
+        await a.release()
+        await asyncio.wait_for(run, timeout=5)
+    else:
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    assert status.reports == [("lock", False), ("lock", True), ("lock", False)]
+
+
+async def test_standby_metrics_stay_false(api: FakeLeases, clock: VirtualClock) -> None:
+    """A candidate that never acquires reports only the standby False."""
+    status = Status()
+    b = elector(api, clock, "b", metrics=status)
+    run = asyncio.create_task(b.run())
+    for second in range(30):  # "other" renews between any two of b's reads: never expires
+        api.store(lease("other", renewed=f"2030-01-01T00:00:{second:02d}.000000Z").to_spec())
+        await asyncio.sleep(0)
+    assert api.record.holder == "other"
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert status.reports == [("lock", False)]

@@ -8,12 +8,16 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler.metrics import CONTENT_TYPE, Metrics, exponential_buckets
+from scheduler.kube.client import RequestObserver
+from scheduler.kube.leader import LeaderMetrics
+from scheduler.metrics import CONTENT_TYPE, NO_RESPONSE, Metrics, exponential_buckets
 
 Labels = dict[str, str]
 Action = Callable[[Metrics], None]
 
 PROFILE = "default-scheduler"
+HOST = "10.0.0.1:6443"  # client-go's host label: the API server's host:port
+LEASE = "kube-scheduler"
 
 
 def text(m: Metrics) -> str:
@@ -29,8 +33,9 @@ def samples(m: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def value(m: Metrics, name: str, **labels: str) -> float | None:
-    """The exposed sample `name{labels}`, or None if it is not exposed."""
+def value(m: Metrics, name: str, /, **labels: str) -> float | None:
+    """The exposed sample `name{labels}`, or None if it is not exposed (positional `name`, so
+    that a label may be called name too)."""
     return samples(m).get((name, frozenset(labels.items())))
 
 
@@ -51,6 +56,10 @@ def touch_every_family(m: Metrics) -> None:
     m.observe_permit_wait("Success", 0.01)
     m.set_binding_goroutines(1)
     m.binding_inflight.inc()
+    m.count_request("GET", HOST, "200")
+    m.observe_request("GET", HOST, 0.01)
+    m.observe_rate_limiter("GET", HOST, 0.0)
+    m.set_leader(LEASE, True)
 
 
 @pytest.mark.parametrize(
@@ -131,6 +140,27 @@ def touch_every_family(m: Metrics) -> None:
         pytest.param("scheduler_goroutines", "gauge", {"operation"}, id="goroutines"),
         pytest.param("scheduler_queued_entities", "gauge", {"queue", "type"}, id="queued_entities"),
         pytest.param("berth_binding_inflight", "gauge", set(), id="berth_binding_inflight"),
+        pytest.param(
+            "rest_client_requests_total",
+            "counter",
+            {"code", "method", "host"},
+            id="rest_client_requests_total",
+        ),
+        pytest.param(
+            "rest_client_request_duration_seconds",
+            "histogram",
+            {"verb", "host"},
+            id="rest_client_request_duration_seconds",
+        ),
+        pytest.param(
+            "rest_client_rate_limiter_duration_seconds",
+            "histogram",
+            {"verb", "host"},
+            id="rest_client_rate_limiter_duration_seconds",
+        ),
+        pytest.param(
+            "leader_election_master_status", "gauge", {"name"}, id="leader_election_master_status"
+        ),
     ],
 )
 def test_family_is_exposed_with_upstream_name_type_and_labels(
@@ -200,7 +230,19 @@ HELP = {
     "that the scheduler attempted to schedule and failed; 'gated' is the number of "
     "unschedulable entities that the scheduler never attempted to schedule because they are "
     "gated.",
+    # client-go's, as component-base v0.37 registers them (metrics/prometheus/restclient and
+    # metrics/prometheus/clientgo/leaderelection).
+    "rest_client_requests_total": "[ALPHA] Number of HTTP requests, partitioned by status code, "
+    "method, and host.",
+    "rest_client_request_duration_seconds": "[ALPHA] Request latency in seconds. Broken down by "
+    "verb, and host.",
+    "rest_client_rate_limiter_duration_seconds": "[ALPHA] Client side rate limiter latency in "
+    "seconds. Broken down by verb, and host.",
+    "leader_election_master_status": "[ALPHA] Gauge of if the reporting system is master of the "
+    "relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to "
+    "identify the lease. Please make sure to group by name.",
 }
+UPSTREAM_PREFIXES = ("scheduler_", "rest_client_", "leader_election_")
 
 
 @pytest.mark.parametrize(
@@ -216,14 +258,14 @@ def test_help_is_upstreams_with_its_stability_level(name: str, help_text: str) -
 
 
 def test_every_upstream_family_has_its_help_pinned() -> None:
-    """No scheduler_* family is exposed without a HELP entry above, and none that v1.34 removed
-    (scheduler_scheduler_cache_size) is exposed."""
+    """No scheduler_*, rest_client_* or leader_election_* family is exposed without a HELP entry
+    above, and none that v1.34 removed (scheduler_scheduler_cache_size) is exposed."""
     m = Metrics(process_metrics=False)
     touch_every_family(m)
     exposed = {
         family.name
         for family in text_string_to_metric_families(text(m))
-        if family.name.startswith("scheduler_")
+        if family.name.startswith(UPSTREAM_PREFIXES)
     }
 
     assert exposed == {name.removesuffix("_total") for name in HELP}
@@ -388,6 +430,23 @@ TENTH_MS_X2_12 = (
 )
 
 
+# component-base's restclient buckets, listed there rather than computed.
+REST_CLIENT = (
+    "0.005",
+    "0.025",
+    "0.1",
+    "0.25",
+    "0.5",
+    "1",
+    "2",
+    "4",
+    "8",
+    "15",
+    "30",
+    "60",
+)
+
+
 def _le(*bounds: str) -> list[str]:
     return [*bounds, "+Inf"]
 
@@ -470,6 +529,18 @@ def _le(*bounds: str) -> list[str]:
             lambda m: m.observe_permit_wait("Success", 0.01),
             _le(*MS_X2_15),
             id="permit-wait-1ms-x2-15",
+        ),
+        pytest.param(
+            "rest_client_request_duration_seconds",
+            lambda m: m.observe_request("GET", HOST, 0.01),
+            _le(*REST_CLIENT),
+            id="rest-client-request-duration",
+        ),
+        pytest.param(
+            "rest_client_rate_limiter_duration_seconds",
+            lambda m: m.observe_rate_limiter("GET", HOST, 0.01),
+            _le(*REST_CLIENT),
+            id="rest-client-rate-limiter-duration",
         ),
     ],
 )
@@ -700,6 +771,92 @@ def test_histogram_buckets_match_upstream(family: str, action: Action, expected:
             [("scheduler_permit_wait_duration_seconds_count", {"result": "Unschedulable"}, 1)],
             id="permit-wait",
         ),
+        pytest.param(
+            lambda m: [
+                m.count_request("POST", HOST, "201"),
+                m.count_request("POST", HOST, "201"),
+                m.count_request("GET", HOST, NO_RESPONSE),
+            ],
+            [
+                ("rest_client_requests_total", {"code": "201", "method": "POST", "host": HOST}, 2),
+                (
+                    "rest_client_requests_total",
+                    {"code": "<error>", "method": "GET", "host": HOST},
+                    1,
+                ),
+                (
+                    "rest_client_requests_total",
+                    {"code": "201", "method": "GET", "host": HOST},
+                    None,
+                ),
+            ],
+            id="rest-client-requests-by-code-method-host",
+        ),
+        pytest.param(
+            lambda m: m.count_request("patch", HOST, "200"),
+            [
+                ("rest_client_requests_total", {"code": "200", "method": "PATCH", "host": HOST}, 1),
+                (
+                    "rest_client_requests_total",
+                    {"code": "200", "method": "patch", "host": HOST},
+                    None,
+                ),
+            ],
+            id="rest-client-method-upper-case",
+        ),
+        pytest.param(
+            lambda m: m.observe_request("PUT", HOST, 0.2),
+            [
+                (
+                    "rest_client_request_duration_seconds_bucket",
+                    {"verb": "PUT", "host": HOST, "le": "0.1"},
+                    0,
+                ),
+                (
+                    "rest_client_request_duration_seconds_bucket",
+                    {"verb": "PUT", "host": HOST, "le": "0.25"},
+                    1,
+                ),
+                ("rest_client_request_duration_seconds_sum", {"verb": "PUT", "host": HOST}, 0.2),
+            ],
+            id="rest-client-request-duration",
+        ),
+        pytest.param(
+            lambda m: [m.observe_rate_limiter("POST", HOST, s) for s in (0.0, 0.5)],
+            [
+                (
+                    "rest_client_rate_limiter_duration_seconds_count",
+                    {"verb": "POST", "host": HOST},
+                    2,
+                ),
+                (
+                    "rest_client_rate_limiter_duration_seconds_bucket",
+                    {"verb": "POST", "host": HOST, "le": "0.005"},
+                    1,
+                ),
+                (
+                    "rest_client_rate_limiter_duration_seconds_sum",
+                    {"verb": "POST", "host": HOST},
+                    0.5,
+                ),
+            ],
+            id="rest-client-rate-limiter",
+        ),
+        pytest.param(
+            lambda m: m.set_leader(LEASE, False),
+            [("leader_election_master_status", {"name": LEASE}, 0)],
+            id="leader-standby",
+        ),
+        pytest.param(
+            lambda m: m.set_leader(LEASE, True),
+            [("leader_election_master_status", {"name": LEASE}, 1)],
+            id="leader-leading",
+        ),
+        pytest.param(
+            lambda m: [m.set_leader(LEASE, leading) for leading in (False, True, False)],
+            [("leader_election_master_status", {"name": LEASE}, 0)],
+            id="leader-lost",
+        ),
     ],
 )
 def test_recorder_moves_the_right_series(
@@ -735,6 +892,8 @@ def test_recorder_moves_the_right_series(
         pytest.param(lambda m: m.observe_sli(0, 1.0), id="sli-zero-attempts"),
         pytest.param(lambda m: m.plugin_evaluated("P", "Bindd", PROFILE), id="evaluation-point"),
         pytest.param(lambda m: m.observe_permit_wait("Allowed", 1.0), id="permit-status"),
+        pytest.param(lambda m: m.count_request("GET", HOST, "timeout"), id="request-code-text"),
+        pytest.param(lambda m: m.count_request("GET", HOST, ""), id="request-code-empty"),
     ],
 )
 def test_recorder_rejects_label_outside_upstream_set(action: Action) -> None:
@@ -839,3 +998,43 @@ def test_exponential_buckets_rejects_bad_arguments(args: tuple[float, float, int
     """Arguments that cannot make increasing positive bounds are refused."""
     with pytest.raises(ValueError):
         exponential_buckets(*args)
+
+
+def test_leader_family_appears_only_with_leader_election() -> None:
+    """leader_election_master_status is not exposed at all (no HELP either) until a leader
+    elector reports, as component-base registers it with the first elector."""
+    m = Metrics(process_metrics=False)
+    assert "leader_election_master_status" not in text(m)
+
+    m.set_leader(LEASE, False)
+
+    assert value(m, "leader_election_master_status", name=LEASE) == 0
+
+
+def test_leader_status_renders_upstream_exposition() -> None:
+    """The family renders with component-base's HELP and TYPE lines and one series per lease;
+    set_leader toggles it."""
+    m = Metrics(process_metrics=False)
+    m.set_leader(LEASE, True)
+    assert (
+        "# HELP leader_election_master_status " + HELP["leader_election_master_status"] + "\n"
+        "# TYPE leader_election_master_status gauge\n"
+        'leader_election_master_status{name="kube-scheduler"} 1.0\n'
+    ) in text(m)
+
+    m.set_leader(LEASE, False)
+
+    assert 'leader_election_master_status{name="kube-scheduler"} 0.0\n' in text(m)
+
+
+def test_metrics_is_what_the_client_and_elector_report_to() -> None:
+    """Metrics satisfies scheduler.kube's observer protocols, so the app attaches it as is."""
+    m = Metrics(process_metrics=False)
+    observer: RequestObserver = m
+    leader: LeaderMetrics = m
+
+    observer.count_request("GET", HOST, "200")
+    leader.set_leader(LEASE, True)
+
+    assert value(m, "rest_client_requests_total", code="200", method="GET", host=HOST) == 1
+    assert value(m, "leader_election_master_status", name=LEASE) == 1
