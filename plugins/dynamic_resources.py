@@ -26,9 +26,13 @@ unresolvable, naming the resource and the class: the pod is bound only to a node
 plugin for it. The DeviceClasses come from the app's optional informer through the handle
 (without resource.k8s.io/v1 no class backs anything). A pod requesting no backed resource is
 skipped at PreFilter, as before; one that does is never served a cached (batched) verdict,
-since a DeviceClass can change between cycles without touching a row. No event is registered:
-berth allocating nothing, no DeviceClass change makes such a node fit (NodeResourcesFit's hint
-moves pods it rejected when a class starts backing their request).
+since a DeviceClass can change between cycles without touching a row.
+
+Events are upstream's, less the DRA objects berth does not watch (ResourceClaims,
+ResourceSlices): a node added, relabelled or given allocatable (a device plugin may start
+serving a backed resource), a DeviceClass added or changed (it may stop backing a request), and
+the pod's own generated claims showing up in its status, whose hint says what berth can do
+about them: nothing while the pod has resourceClaims.
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import (
+    DEVICE_CLASS,
+    NODE,
     SKIP,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
     Code,
     CycleState,
     DeviceClassStore,
@@ -48,9 +58,9 @@ from scheduler.framework import (
     Handle,
     NodeCheck,
     PostFilterResult,
+    QueueingHint,
     Reason,
     Status,
-    device_class_store,
 )
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
@@ -76,6 +86,36 @@ class DynamicResources:
         """Row-local unless the pod requests a resource a DeviceClass backs: then the verdict
         also depends on the DeviceClasses, which change without touching a row."""
         return not self.device_classes.backed(pod.requests)
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's, without hints where upstream has none."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(
+                    NODE,
+                    ActionType.ADD
+                    | ActionType.UPDATE_NODE_LABEL
+                    | ActionType.UPDATE_NODE_ALLOCATABLE,
+                )
+            ),
+            # Not registered: ResourceClaim/Add|Update|Delete, which berth does not watch.
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM),
+                self.is_schedulable_after_target_pod_update,
+            ),
+            ClusterEventWithHint(ClusterEvent(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE)),
+            # Not registered: ResourceSlice/Add|Update, which berth does not watch.
+        ]
+
+    @staticmethod
+    def is_schedulable_after_target_pod_update(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodUpdate queues once every claim of the pod
+        exists. berth allocates none, so a pod with resourceClaims stays unschedulable
+        whatever its status says; only one without them (a backed extended resource) may
+        pass now."""
+        return QueueingHint.SKIP if new.resource_claims else QueueingHint.QUEUE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         backed = self.device_classes.backed(pod.requests)
@@ -129,4 +169,4 @@ class DynamicResources:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> DynamicResources:
-    return DynamicResources(device_class_store(handle))
+    return DynamicResources(handle.device_classes)

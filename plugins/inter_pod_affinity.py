@@ -9,10 +9,10 @@ generation moved since it last looked. PreFilter/PreScore match each term once p
 turn the matching groups' rows into topology values with numpy over the interned label
 columns; Filter and Score are column lookups of those per-value counts.
 
-Namespace selectors need namespace labels. berth has no Namespace informer of its own, so the
-plugin reads a `NamespaceLabels` holder (the module-level `NAMESPACES` by default) that the app
-feeds from a Namespace watch with `NAMESPACES.on_event(kind, obj)`. Until it is fed, terms
-with a namespaceSelector match only the namespaces they list (and `{}` still matches all).
+Namespace selectors need namespace labels: the plugin reads the handle's NamespaceLabels
+(scheduler/namespaces.py), which the app's event handlers feed from a Namespace watch. Until it
+is fed, terms with a namespaceSelector match only the namespaces they list (and `{}` still
+matches all).
 """
 
 from __future__ import annotations
@@ -26,16 +26,25 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework import (
+    ASSIGNED_POD,
     MAX_NODE_SCORE,
+    NAMESPACE,
+    NODE,
     SKIP,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
     CycleState,
     FilterResult,
     Handle,
+    QueueingHint,
     Reason,
     Scores,
     Status,
 )
-from scheduler.model import JSON, PodAffinity, PodAffinityTerm, PodInfo
+from scheduler.model import NodeInfo, PodAffinity, PodAffinityTerm, PodInfo
+from scheduler.namespaces import NamespaceLabels
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "InterPodAffinity"
@@ -49,43 +58,6 @@ _PRE_SCORE_KEY = "PreScore" + NAME
 
 _NO_IDS = np.zeros(0, dtype=np.int32)
 _LabelsKey = tuple[tuple[str, str], ...]
-
-
-# --- namespace labels ----------------------------------------------------------------------
-
-
-class NamespaceLabels:
-    """Namespace name -> its labels, for namespaceSelector. A pure holder: the app feeds it
-    from a Namespace list+watch (`on_event`); `version` moves on every change."""
-
-    def __init__(self, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
-        self.labels: dict[str, dict[str, str]] = {k: dict(v) for k, v in (labels or {}).items()}
-        self.version = 0
-
-    def get(self, name: str) -> dict[str, str]:
-        return self.labels.get(name, {})
-
-    def set(self, name: str, labels: Mapping[str, str]) -> None:
-        if self.labels.get(name) != labels:
-            self.labels[name] = dict(labels)
-            self.version += 1
-
-    def delete(self, name: str) -> None:
-        if self.labels.pop(name, None) is not None:
-            self.version += 1
-
-    def on_event(self, kind: str, obj: JSON, old: JSON | None = None) -> None:
-        """A Namespace watch event (kind ADDED, MODIFIED or DELETED); the signature is the
-        informer's handler, so the app can pass this method as it is."""
-        meta = obj.get("metadata") or {}
-        name = meta.get("name", "")
-        if kind == "DELETED":
-            self.delete(name)
-        else:
-            self.set(name, meta.get("labels") or {})
-
-
-NAMESPACES = NamespaceLabels()
 
 
 # --- args -----------------------------------------------------------------------------------
@@ -134,11 +106,9 @@ class _ScoreState:
 class InterPodAffinity:
     name = NAME
 
-    def __init__(
-        self, args: InterPodAffinityArgs, namespaces: NamespaceLabels | None = None
-    ) -> None:
+    def __init__(self, args: InterPodAffinityArgs, namespaces: NamespaceLabels) -> None:
         self.args = args
-        self.namespaces = NAMESPACES if namespaces is None else namespaces
+        self.namespaces = namespaces
         self._index = _PodIndex()
 
     def row_local_for(self, pod: PodInfo) -> bool:
@@ -167,6 +137,145 @@ class InterPodAffinity:
             cached = not any(self._existing_terms_match(a, pod) for a in self._index.affine)
             memo[key] = cached
         return bool(cached)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a bound pod added (it may satisfy the pod's affinity), relabelled or
+        deleted (it may stop matching the pod's anti-affinity, or take its own anti-affinity
+        away); the pod itself relabelled; a node added or relabelled (topology keys).
+
+        Beyond upstream, which has no Namespace event (its pods wait for the 5-minute flush
+        after a namespace is relabelled): a namespace relabelled may change which namespaces
+        the pod's namespaceSelector terms select."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(
+                    ASSIGNED_POD,
+                    ActionType.ADD | ActionType.UPDATE_POD_LABEL | ActionType.DELETE,
+                ),
+                self.is_schedulable_after_assigned_pod_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_LABEL),
+                self.is_schedulable_after_target_pod_update_label,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
+                self.is_schedulable_after_node_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(NAMESPACE, ActionType.UPDATE),
+                self.is_schedulable_after_namespace_change,
+            ),
+        ]
+
+    def is_schedulable_after_assigned_pod_change(
+        self, pod: PodInfo, old: PodInfo | None, new: PodInfo | None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodChange. Added: the pod matches all of the
+        rejected pod's affinity terms. Relabelled: it now matches all of them, or no longer
+        matches an anti-affinity term. Deleted: it matched an anti-affinity term, or its own
+        anti-affinity selected the rejected pod. Pods neither bound nor nominated never help.
+
+        Terms match with the namespace labels the handle knows; upstream's hint passes none,
+        so there a namespaceSelector with requirements never matches."""
+        for p in (old, new):
+            if p is not None and not p.node_name and not p.nominated_node_name:
+                return QueueingHint.SKIP
+        affinity = pod.pod_affinity or PodAffinity()
+        if old is not None and new is not None:
+            required, anti = affinity.required, affinity.required_anti
+            if self._matches_all(required, new.namespace, new.labels) and not self._matches_all(
+                required, old.namespace, old.labels
+            ):
+                return QueueingHint.QUEUE
+            if self._matches_any(anti, old.namespace, old.labels) and not self._matches_any(
+                anti, new.namespace, new.labels
+            ):
+                return QueueingHint.QUEUE
+            return QueueingHint.SKIP
+        if new is not None:
+            if self._matches_all(affinity.required, new.namespace, new.labels):
+                return QueueingHint.QUEUE
+            return QueueingHint.SKIP
+        assert old is not None
+        if self._matches_any(affinity.required_anti, old.namespace, old.labels):
+            return QueueingHint.QUEUE
+        theirs = old.pod_affinity.required_anti if old.pod_affinity is not None else ()
+        if self._matches_any(theirs, pod.namespace, pod.labels):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_target_pod_update_label(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodUpdateLabel: with other labels, other pods'
+        anti-affinity may no longer select the pod."""
+        return QueueingHint.QUEUE
+
+    @staticmethod
+    def is_schedulable_after_node_change(
+        pod: PodInfo, old: NodeInfo | None, new: NodeInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange. Affinity: a node added with a term's
+        topology key, or updated to gain it or move to another value of it. Anti-affinity: any
+        node added, or one updated to lose a term's topology key or change its value."""
+        affinity = pod.pod_affinity or PodAffinity()
+        for term in affinity.required:
+            key = term.topology_key
+            if old is None:
+                if key in new.labels:
+                    return QueueingHint.QUEUE
+                continue
+            if key in new.labels and old.labels.get(key) != new.labels[key]:
+                return QueueingHint.QUEUE  # gained the key, or moved to another domain
+        for term in affinity.required_anti:
+            key = term.topology_key
+            if old is None:
+                # A node without the key always takes the pod; whether the domain it joins
+                # holds pods the pod repels is more than a hint should work out.
+                return QueueingHint.QUEUE
+            if key in old.labels and old.labels[key] != new.labels.get(key):
+                return QueueingHint.QUEUE  # lost the key, or moved to another domain
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_namespace_change(
+        pod: PodInfo,
+        old: tuple[str, Mapping[str, str]] | None,
+        new: tuple[str, Mapping[str, str]] | None,
+    ) -> QueueingHint:
+        """berth's own (upstream has no Namespace event): a namespace relabelled helps only a
+        pod with a required term whose namespaceSelector now judges that namespace
+        differently."""
+        affinity = pod.pod_affinity
+        if affinity is None:
+            return QueueingHint.SKIP
+        before = dict(old[1]) if old is not None else {}
+        after = dict(new[1]) if new is not None else {}
+        for term in (*affinity.required, *affinity.required_anti):
+            selector = term.namespace_selector
+            if selector.nothing or not selector.requirements:
+                continue  # no selector (or `{}`, every namespace): labels change nothing
+            if selector.matches(before) != selector.matches(after):
+                return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    def _matches_all(
+        self, terms: tuple[PodAffinityTerm, ...], namespace: str, labels: dict[str, str]
+    ) -> bool:
+        """Upstream's podMatchesAllAffinityTerms: false without terms."""
+        ns_labels = self.namespaces.get(namespace)
+        return bool(terms) and all(t.matches(namespace, labels, ns_labels) for t in terms)
+
+    def _matches_any(
+        self, terms: tuple[PodAffinityTerm, ...], namespace: str, labels: dict[str, str]
+    ) -> bool:
+        """Upstream's podMatchesAnyAffinityTerms."""
+        ns_labels = self.namespaces.get(namespace)
+        return any(t.matches(namespace, labels, ns_labels) for t in terms)
 
     # --- PreFilter / Filter ---------------------------------------------------------------
 
@@ -541,4 +650,4 @@ def new(args: Mapping[str, Any], handle: Handle) -> InterPodAffinity:
     errors = parsed.validate()
     if errors:
         raise ValueError("; ".join(errors))
-    return InterPodAffinity(parsed)
+    return InterPodAffinity(parsed, handle.namespaces)

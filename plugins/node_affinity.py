@@ -16,8 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Reason, Scores, Status
-from scheduler.model import InvalidObject, PodInfo, PreferredTerm, SelectorTerm, node_affinity_terms
+from scheduler.framework import (
+    NODE,
+    SKIP,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    QueueingHint,
+    Reason,
+    Scores,
+    Status,
+)
+from scheduler.model import (
+    InvalidObject,
+    NodeInfo,
+    PodInfo,
+    PreferredTerm,
+    SelectorTerm,
+    node_affinity_terms,
+    requirement_matches,
+)
 from scheduler.snapshot import NodeTable, Rows, selector_mask, term_mask
 
 NAME = "NodeAffinity"
@@ -35,10 +56,37 @@ class NodeAffinityArgs:
 
 class NodeAffinity:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
 
     def __init__(self, args: NodeAffinityArgs) -> None:
         self.args = args
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A node added, or its labels changed."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
+                self.is_schedulable_after_node_change,
+            )
+        ]
+
+    def is_schedulable_after_node_change(
+        self, pod: PodInfo, old: NodeInfo | None, new: NodeInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange: the node (added, or updated) matches the
+        profile's addedAffinity and the pod's required node affinity, and an updated node did
+        not match the pod's before."""
+        added = self.args.added_required
+        if added is not None and not _node_matches_any(new, added):
+            return QueueingHint.SKIP
+        if not _required_match(pod, new):
+            return QueueingHint.SKIP
+        if old is not None and _required_match(pod, old):
+            return QueueingHint.SKIP  # it matched before: the update changed nothing for the pod
+        return QueueingHint.QUEUE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         if (
@@ -108,6 +156,31 @@ def _named_nodes(terms: tuple[SelectorTerm, ...]) -> frozenset[str] | None:
             return None
         names |= term_names
     return names
+
+
+def _required_match(pod: PodInfo, node: NodeInfo) -> bool:
+    """Upstream's GetRequiredNodeAffinity(pod).Match(node): nodeSelector and required terms."""
+    if any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
+        return False
+    return pod.required_terms is None or _node_matches_any(node, pod.required_terms)
+
+
+def _node_matches_any(node: NodeInfo, terms: tuple[SelectorTerm, ...]) -> bool:
+    """One node against ORed NodeSelectorTerms, as snapshot.term_mask judges a row: a term
+    without requirements matches nothing; matchFields knows metadata.name In/NotIn only."""
+    for term in terms:
+        if not term.expressions and not term.fields:
+            continue
+        if not all(requirement_matches(r, node.labels.get(r.key)) for r in term.expressions):
+            continue
+        if all(
+            r.key == NAME_FIELD
+            and r.operator in ("In", "NotIn")
+            and requirement_matches(r, node.name)
+            for r in term.fields
+        ):
+            return True
+    return False
 
 
 def _any_term(table: NodeTable, terms: tuple[SelectorTerm, ...], rows: Rows) -> Any:

@@ -12,10 +12,8 @@ fails without that state. berth's Filter reads them off the compiled pod, so it 
 and gives the same answer whether or not PreFilter ran.
 
 Events (upstream's EventsToRegister): a node added, a node update that changes its
-declaredFeatures, and an update of the pod that changes what it needs. berth's queue gets
-these without per-plugin hints: NodeInfo.same_for_scheduling compares declaredFeatures, so
-such a node update moves the unschedulable pods, and the pod's required features are part of
-its class key, so such a pod update does.
+declaredFeatures, and an update of the pod that changes what it needs, each with upstream's
+hint.
 
 Not mirrored: with InPlacePodVerticalScalingSchedulerPreemption (alpha, off by default in
 v1.37) upstream also skips pods whose in-place resize is deferred.
@@ -26,8 +24,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Status
-from scheduler.model import PodInfo
+from scheduler.framework import (
+    NODE,
+    SKIP,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    QueueingHint,
+    Status,
+)
+from scheduler.model import NodeInfo, PodInfo
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeDeclaredFeatures"
@@ -36,7 +46,40 @@ ERR_REASON_UNSATISFIED_REQUIREMENTS = "node(s) didn't match Pod's required featu
 
 class NodeDeclaredFeatures:
     name = NAME
-    row_local = True  # a node's verdict depends on the pod and that node's row only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A node added or declaring other features; the pod itself needing other features."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_DECLARED_FEATURE),
+                self.is_schedulable_after_node_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE),
+                self.is_schedulable_after_pod_update,
+            ),
+        ]
+
+    @staticmethod
+    def is_schedulable_after_node_change(
+        pod: PodInfo, old: NodeInfo | None, new: NodeInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange: a node added, or its declared features
+        changed."""
+        if old is not None and old.declared_features == new.declared_features:
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE
+
+    @staticmethod
+    def is_schedulable_after_pod_update(pod: PodInfo, old: PodInfo, new: PodInfo) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodUpdate: the features the pod needs changed."""
+        if old.required_features == new.required_features:
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         return None if pod.required_features else SKIP

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.framework import CycleState, FilterResult, Handle, Status
+from scheduler.framework import (
+    NODE,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    Status,
+)
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
 
@@ -21,7 +30,15 @@ REASON = "node(s) didn't match the requested node name"
 
 class NodeName:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Only a node added can be the one the pod names. No hint, as upstream: every Node/Add
+        is worth a retry (a wrong guess costs one backoff)."""
+        return [ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD))]
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         if pod.node_name:

@@ -17,7 +17,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Status
+from scheduler.framework import (
+    ASSIGNED_POD,
+    NODE,
+    SKIP,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    QueueingHint,
+    Status,
+)
 from scheduler.model import HostPort, PodInfo
 from scheduler.snapshot import NodeTable, Rows
 
@@ -63,12 +75,38 @@ class _UsedPorts:
 
 class NodePorts:
     name = NAME
-    row_local = True  # a node's verdict depends on the pod and the pods on that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
 
     def __init__(self) -> None:
         self._indexes: weakref.WeakKeyDictionary[NodeTable, _UsedPorts] = (
             weakref.WeakKeyDictionary()
         )
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A bound pod deleted (containers' ports are immutable, so pod updates cannot help),
+        or a node added (no hint, as upstream: every Node/Add is worth a retry)."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(ASSIGNED_POD, ActionType.DELETE),
+                self.is_schedulable_after_assigned_pod_deleted,
+            ),
+            ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD)),
+        ]
+
+    @staticmethod
+    def is_schedulable_after_assigned_pod_deleted(
+        pod: PodInfo, old: PodInfo, new: None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodDeleted: the deleted pod held (or was
+        nominated to) a node and used a host port that conflicts with one the pod wants."""
+        if not old.node_name and not old.nominated_node_name:
+            return QueueingHint.SKIP
+        if not old.host_ports or not conflicts(pod.host_ports, old.host_ports):
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         return None if pod.host_ports else SKIP

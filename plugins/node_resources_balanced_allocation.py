@@ -23,7 +23,10 @@ NAME = "NodeResourcesBalancedAllocation"
 
 class BalancedAllocation:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
 
     def __init__(self, resources: tuple[str, ...]) -> None:
         self.resources = resources

@@ -22,21 +22,24 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework import (
-    ASSIGNED_POD_SCALE_DOWN,
-    DEVICE_CLASS_ADD,
-    DEVICE_CLASS_UPDATE,
+    ASSIGNED_POD,
+    DEVICE_CLASS,
+    NODE,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
     ClusterEventWithHint,
     CycleState,
     DeviceClass,
     DeviceClassStore,
     FilterResult,
     Handle,
+    QueueingHint,
     Reason,
     Scores,
     Status,
-    device_class_store,
 )
-from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
+from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, NodeInfo, PodInfo, is_scalar_resource
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeResourcesFit"
@@ -60,7 +63,16 @@ class FitArgs:
 
 
 def insufficient(resource: str) -> str:
+    """The reason for a node short of `resource` (upstream's InsufficientResource.Reason)."""
     return TOO_MANY_PODS if resource == PODS else f"Insufficient {resource}"
+
+
+def fits(request: Any, free: Any) -> Any:
+    """Does `request` fit in `free`, what a node has left of a resource (allocatable minus
+    what its pods request)? Ints, or numpy rows elementwise. Compared with free capacity, not
+    by adding the request to the requested sum, which could overflow. Exported with
+    `insufficient` so that preemption predicts this plugin's verdict by its own rules."""
+    return request <= free
 
 
 class NodeResourcesFit:
@@ -77,39 +89,130 @@ class NodeResourcesFit:
         return not self.device_classes.backed(pod.requests)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        """A bound pod scaled down in place may leave room (InPlacePodVerticalScaling); a
-        DeviceClass added or changed may take a request off this plugin's hands. Node events
-        and pod deletions move every waiting pod without a hint for now."""
+        """Upstream's, with v1.37's default gates (DRAExtendedResource and
+        InPlacePodVerticalScaling on, InPlacePodVerticalScalingSchedulerPreemption off): a
+        bound pod deleted or scaled down in place, a node added or given more allocatable, a
+        DeviceClass added or changed (it may take a request off this plugin's hands), and the
+        pod itself scaled down."""
         return [
-            ClusterEventWithHint(DEVICE_CLASS_ADD, self._after_device_class_change),
-            ClusterEventWithHint(DEVICE_CLASS_UPDATE, self._after_device_class_change),
-            ClusterEventWithHint(ASSIGNED_POD_SCALE_DOWN, self._after_assigned_pod_scale_down),
+            ClusterEventWithHint(
+                ClusterEvent(ASSIGNED_POD, ActionType.DELETE),
+                self.is_schedulable_after_assigned_pod_delete,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_ALLOCATABLE),
+                self.is_schedulable_after_node_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE),
+                self.is_schedulable_after_device_class_event,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(ASSIGNED_POD, ActionType.UPDATE_POD_SCALE_DOWN),
+                self.is_schedulable_after_assigned_pod_scale_down,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_SCALE_DOWN),
+                self.is_schedulable_after_target_pod_scale_down,
+            ),
         ]
 
     @staticmethod
-    def _after_assigned_pod_scale_down(pod: PodInfo, old: PodInfo, new: PodInfo) -> bool:
+    def is_schedulable_after_assigned_pod_delete(
+        pod: PodInfo, old: PodInfo, new: None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodDelete: any bound (or nominated) pod
+        deleted may leave room."""
+        if not old.node_name and not old.nominated_node_name:
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE
+
+    @staticmethod
+    def is_schedulable_after_target_pod_scale_down(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodScaleDown: the pod asks for less now."""
+        return QueueingHint.QUEUE
+
+    @staticmethod
+    def is_schedulable_after_assigned_pod_scale_down(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
         """Upstream's isSchedulableAfterAssignedPodScaleDown: worth another try only if the
         bound pod gave back some cpu, memory, ephemeral storage or scalar resource that the
         waiting pod requests."""
         if not new.node_name:
-            return False
-        return any(
+            return QueueingHint.SKIP
+        if any(
             old.requests.get(name, 0) > new.requests.get(name, 0)
             for name, amount in pod.requests.items()
             if amount and (name in (CPU, MEMORY, EPHEMERAL) or is_scalar_resource(name))
-        )
+        ):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    def is_schedulable_after_node_change(
+        self, pod: PodInfo, old: NodeInfo | None, new: NodeInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange: the pod fits the node when it is empty
+        (isFit), and the node is new or offers more of something the pod requests
+        (haveAnyRequestedResourcesIncreased)."""
+        if not self._fits_empty(pod, new):
+            return QueueingHint.SKIP
+        if old is None or self._requested_increased(pod, old, new):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
 
     @staticmethod
-    def _after_device_class_change(pod: PodInfo, old: DeviceClass | None, new: DeviceClass) -> bool:
+    def is_schedulable_after_device_class_event(
+        pod: PodInfo, old: DeviceClass | None, new: DeviceClass
+    ) -> QueueingHint:
         """Upstream's isSchedulableAfterDeviceClassEvent: worth another try when the class now
         backs a resource the pod requests: by its implicit name when it is added (an update
         cannot rename it), or by an extendedResourceName it was added with or changed to."""
         if old is not None:
             if old.extended_resource_name == new.extended_resource_name:
-                return False
+                return QueueingHint.SKIP
         elif new.implicit_name in pod.requests:
+            return QueueingHint.QUEUE
+        if new.extended_resource_name and new.extended_resource_name in pod.requests:
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    def _fits_empty(self, pod: PodInfo, node: NodeInfo) -> bool:
+        """Upstream's isFit: the pod's requests against the node's allocatable alone (no pods,
+        no ignored resources); a request a DeviceClass backs and the node does not list is
+        DynamicResources' to judge."""
+        if node.allocatable.get(PODS, 0) < 1:
+            return False
+        for name, amount in pod.requests.items():
+            if amount <= 0 or not _fit_checks(name):
+                continue
+            if self._delegated_to_dra(name, node):
+                continue
+            if amount > node.allocatable.get(name, 0):
+                return False
+        return True
+
+    def _requested_increased(self, pod: PodInfo, old: NodeInfo, new: NodeInfo) -> bool:
+        """Upstream's haveAnyRequestedResourcesIncreased: more pods allowed, more of a
+        resource the pod requests, or a requested scalar resource now delegated to DRA."""
+        if new.allocatable.get(PODS, 0) > old.allocatable.get(PODS, 0):
             return True
-        return bool(new.extended_resource_name) and new.extended_resource_name in pod.requests
+        for name, amount in pod.requests.items():
+            if amount <= 0 or not _fit_checks(name):
+                continue
+            if new.allocatable.get(name, 0) > old.allocatable.get(name, 0):
+                return True
+            if is_scalar_resource(name) and self._delegated_to_dra(name, new):
+                return True
+        return False
+
+    def _delegated_to_dra(self, resource: str, node: NodeInfo) -> bool:
+        """Upstream's shouldDelegateResourceToDRA for one node."""
+        if node.allocatable.get(resource, 0) > 0:
+            return False
+        return self.device_classes.device_class(resource) is not None
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         state.write(_STATE, table.request_vector(pod))
@@ -151,7 +254,7 @@ class NodeResourcesFit:
         reasons = []
         for i in self._checked(table, request):
             allocatable = table.allocatable[rows, i]
-            short = table.requested[rows, i] + request[i] > allocatable
+            short = ~fits(request[i], allocatable - table.requested[rows, i])
             if i in delegated:
                 # Upstream's shouldDelegateResourceToDRA: a node without this resource in its
                 # allocatable (or with none of it) is DynamicResources' to judge.
@@ -160,7 +263,7 @@ class NodeResourcesFit:
                 mask &= ~short
                 # Upstream marks a request larger than the whole node as unresolvable (preemption
                 # cannot help); "Too many pods" never is.
-                never = short & (request[i] > allocatable)
+                never = short & ~fits(request[i], allocatable)
                 if table.resources[i] == PODS:
                     never = np.zeros_like(short)
                 if never.any():
@@ -198,6 +301,12 @@ class NodeResourcesFit:
 
     def normalize(self, scores: Scores) -> Scores:
         return scores
+
+
+def _fit_checks(resource: str) -> bool:
+    """Does Fits compare this request (cpu, memory, ephemeral storage, scalar resources;
+    the pod count is checked apart)? Other names are not resources upstream counts."""
+    return resource in (CPU, MEMORY, EPHEMERAL) or is_scalar_resource(resource)
 
 
 def _allocatable_and_requested(
@@ -303,4 +412,4 @@ def parse_args(args: Mapping[str, Any]) -> FitArgs:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
-    return NodeResourcesFit(parse_args(args), device_class_store(handle))
+    return NodeResourcesFit(parse_args(args), handle.device_classes)

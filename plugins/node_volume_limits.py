@@ -17,13 +17,20 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import (
+    ASSIGNED_POD,
+    CSI_NODE,
+    PERSISTENT_VOLUME_CLAIM,
     SKIP,
+    ActionType,
+    Claim,
+    ClusterEvent,
+    ClusterEventWithHint,
     CycleState,
     FilterResult,
     Handle,
+    QueueingHint,
     Status,
     VolumeStore,
-    volume_store,
 )
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
@@ -40,6 +47,69 @@ class NodeVolumeLimits:
 
     def row_local_for(self, pod: PodInfo) -> bool:
         return not any(v.kind in ("pvc", "csi") for v in pod.volumes)
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a CSINode added (no hint: any may carry the limits) or changed, a bound
+        pod deleted, a claim the pod uses created."""
+        return [
+            ClusterEventWithHint(ClusterEvent(CSI_NODE, ActionType.ADD)),
+            ClusterEventWithHint(
+                ClusterEvent(CSI_NODE, ActionType.UPDATE),
+                self.is_schedulable_after_csi_node_updated,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(ASSIGNED_POD, ActionType.DELETE),
+                self.is_schedulable_after_assigned_pod_deleted,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(PERSISTENT_VOLUME_CLAIM, ActionType.ADD),
+                self.is_schedulable_after_pvc_added,
+            ),
+            # Not registered: VolumeAttachment/Delete, which berth does not watch (it counts
+            # the volumes of the pods on the node, not VolumeAttachments).
+        ]
+
+    @staticmethod
+    def is_schedulable_after_assigned_pod_deleted(
+        pod: PodInfo, old: PodInfo, new: None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodDeleted: a bound (or nominated) pod with
+        a volume this plugin counts: a claim (ephemeral ones too) or, where upstream looks for
+        in-tree volumes it would translate to CSI, an inline CSI volume (berth counts those
+        and translates nothing)."""
+        if not old.node_name and not old.nominated_node_name:
+            return QueueingHint.SKIP
+        if any(v.kind in ("pvc", "csi") for v in old.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_pvc_added(pod: PodInfo, old: None, new: Claim) -> QueueingHint:
+        """Upstream's isSchedulableAfterPVCAdded: a claim of the pod's, by name or as its
+        ephemeral volume's claim."""
+        if new.namespace != pod.namespace:
+            return QueueingHint.SKIP
+        if any(v.kind == "pvc" and v.claim == new.name for v in pod.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_csi_node_updated(
+        pod: PodInfo, old: Mapping[str, int | None], new: Mapping[str, int | None]
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterCSINodeUpdated: some driver's attach limit went up.
+        Upstream reads a missing count as 0; berth (and both Filters) read it as no limit, so
+        a limit that is removed, or a driver that disappears with its limit, also helps."""
+        for driver, limit in new.items():
+            before = old.get(driver)
+            if limit is None:
+                if before is not None:
+                    return QueueingHint.QUEUE  # the limit is gone
+            elif limit > (before or 0):
+                return QueueingHint.QUEUE
+        if any(limit is not None and driver not in new for driver, limit in old.items()):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         return None if any(v.kind in ("pvc", "csi") for v in pod.volumes) else SKIP
@@ -105,4 +175,4 @@ class NodeVolumeLimits:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeVolumeLimits:
-    return NodeVolumeLimits(volume_store(handle))
+    return NodeVolumeLimits(handle.volumes)

@@ -23,10 +23,10 @@ Default constraints apply to pods without constraints of their own: the system d
 profile's `defaultConstraints` with `defaultingType: List`. Their selector is built, as
 upstream's helper.DefaultSelector, from the Services, ReplicationControllers, ReplicaSets and
 StatefulSets that select the pod, and upstream skips the defaults when no selector can be built.
-The objects come from App's informers (scheduler/default_selector.py) through a hook on the
-handle (`handle.default_spread_selector(pod) -> LabelSelector | None`); a handle without it
-(unit tests, the in-memory bench) leaves the default constraints inert, as upstream does for a
-pod that no workload object selects.
+The objects come from App's informers (scheduler/default_selector.py) through the handle
+(`handle.default_spread_selector(pod) -> LabelSelector | None`); a cluster nobody watches (unit
+tests, the in-memory bench) has none, which leaves the default constraints inert, as upstream
+does for a pod that no workload object selects.
 """
 
 from __future__ import annotations
@@ -42,10 +42,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.framework import SKIP, CycleState, FilterResult, Handle, Reason, Scores, Status
+from scheduler.framework import (
+    ASSIGNED_POD,
+    NODE,
+    SKIP,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    QueueingHint,
+    Reason,
+    Scores,
+    Status,
+)
 from scheduler.model import (
     InvalidObject,
     LabelSelector,
+    NodeInfo,
     PodInfo,
     Requirement,
     SpreadConstraint,
@@ -134,6 +150,88 @@ class PodTopologySpread:
         return not self.constraints(pod, DO_NOT_SCHEDULE) and not self.constraints(
             pod, SCHEDULE_ANYWAY
         )
+
+    # --- events ------------------------------------------------------------------------
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a bound pod added, relabelled or deleted (the counts); the pod itself
+        relabelled (its selectors, through matchLabelKeys) or given a toleration (nodes that
+        nodeTaintsPolicy: Honor counts); a node added, deleted, relabelled or retainted (the
+        domains)."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(
+                    ASSIGNED_POD,
+                    ActionType.ADD | ActionType.UPDATE_POD_LABEL | ActionType.DELETE,
+                ),
+                self.is_schedulable_after_assigned_pod_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(
+                    TARGET_POD, ActionType.UPDATE_POD_TOLERATION | ActionType.UPDATE_POD_LABEL
+                ),
+                self.is_schedulable_after_target_pod_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(
+                    NODE,
+                    ActionType.ADD
+                    | ActionType.DELETE
+                    | ActionType.UPDATE_NODE_LABEL
+                    | ActionType.UPDATE_NODE_TAINT,
+                ),
+                self.is_schedulable_after_node_change,
+            ),
+        ]
+
+    def is_schedulable_after_assigned_pod_change(
+        self, pod: PodInfo, old: PodInfo | None, new: PodInfo | None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodChange: a pod of the same namespace, bound
+        or nominated, added or deleted matching a DoNotSchedule constraint's selector, or
+        relabelled into or out of one."""
+        for p in (old, new):
+            if p is not None and not _involved(p, pod):
+                return QueueingHint.SKIP
+        constraints = self.constraints(pod, DO_NOT_SCHEDULE)
+        if old is not None and new is not None:
+            return _after_label_change(old, new, constraints)
+        changed = new if new is not None else old
+        assert changed is not None
+        if any(c.selector.matches(changed.labels) for c in constraints):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    def is_schedulable_after_target_pod_change(
+        self, pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodChange: a new toleration when a constraint
+        honors taints, or a label change that moves the pod into or out of a selector."""
+        constraints = self.constraints(pod, DO_NOT_SCHEDULE)
+        if old.tolerations != new.tolerations and any(c.honor_taints for c in constraints):
+            return QueueingHint.QUEUE
+        return _after_label_change(old, new, constraints)
+
+    def is_schedulable_after_node_change(
+        self, pod: PodInfo, old: NodeInfo | None, new: NodeInfo | None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange: a node added or deleted that carries every
+        constraint's topology key; one updated to gain or lose them; or one carrying them
+        whose topology values or taints changed."""
+        constraints = self.constraints(pod, DO_NOT_SCHEDULE)
+        was = old is not None and _has_keys(old.labels, constraints)
+        now = new is not None and _has_keys(new.labels, constraints)
+        if old is not None and new is not None:
+            if was != now:
+                return QueueingHint.QUEUE
+            moved = any(
+                old.labels.get(c.topology_key) != new.labels.get(c.topology_key)
+                for c in constraints
+            )
+            if now and (moved or old.taints != new.taints):
+                return QueueingHint.QUEUE
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE if was or now else QueueingHint.SKIP
 
     # --- Filter ------------------------------------------------------------------------
 
@@ -236,6 +334,31 @@ class PodTopologySpread:
         if selector is None or selector.nothing or not selector.requirements:
             return ()  # upstream: an empty default selector means no default constraints
         return tuple(_internal(c, selector) for c in defaults)
+
+
+def _involved(other: PodInfo, pod: PodInfo) -> bool:
+    """Upstream's involvedInTopologySpreading: `other` is bound (or nominated) and in the
+    pod's namespace, so it counts for the pod's constraints."""
+    if not other.node_name and not other.nominated_node_name:
+        return False
+    return other.namespace == pod.namespace
+
+
+def _has_keys(labels: Mapping[str, str], constraints: Sequence[Constraint]) -> bool:
+    """Upstream's nodeLabelsMatchSpreadConstraints: every topology key is on the node."""
+    return all(c.topology_key in labels for c in constraints)
+
+
+def _after_label_change(
+    old: PodInfo, new: PodInfo, constraints: Sequence[Constraint]
+) -> QueueingHint:
+    """Upstream's isSchedulableAfterPodLabelChange: the labels changed whether the pod
+    matches some constraint's selector."""
+    if old.labels == new.labels:
+        return QueueingHint.SKIP
+    if any(c.selector.matches(old.labels) != c.selector.matches(new.labels) for c in constraints):
+        return QueueingHint.QUEUE
+    return QueueingHint.SKIP
 
 
 def _internal(c: SpreadConstraint, selector: LabelSelector) -> Constraint:
@@ -564,5 +687,4 @@ def parse_args(args: Mapping[str, Any]) -> PodTopologySpreadArgs:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> PodTopologySpread:
-    hook: DefaultSelector | None = getattr(handle, "default_spread_selector", None)
-    return PodTopologySpread(parse_args(args), hook)
+    return PodTopologySpread(parse_args(args), handle.default_spread_selector)

@@ -13,7 +13,10 @@ NAME = "PrioritySort"
 
 class PrioritySort:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
 
     def sort_key(self, pod: PodInfo, arrival: float) -> tuple[Any, ...]:
         return (-pod.priority, arrival)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler.framework import Code, Handle, Status
+from scheduler.framework import (
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    Code,
+    Handle,
+    QueueingHint,
+    Status,
+)
 from scheduler.model import PodInfo
 
 NAME = "SchedulingGates"
@@ -13,7 +22,26 @@ NAME = "SchedulingGates"
 
 class SchedulingGates:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """The pod itself losing its last scheduling gate."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED),
+                self.is_schedulable_after_gates_eliminated,
+            )
+        ]
+
+    @staticmethod
+    def is_schedulable_after_gates_eliminated(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterUpdateTargetPodSchedulingGatesEliminated: always."""
+        return QueueingHint.QUEUE
 
     def pre_enqueue(self, pod: PodInfo) -> Status | None:
         if not pod.gates:

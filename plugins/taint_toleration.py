@@ -12,8 +12,19 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import CycleState, FilterResult, Handle, Scores
-from scheduler.model import PodInfo, Taint, Toleration
+from scheduler.framework import (
+    NODE,
+    TARGET_POD,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    CycleState,
+    FilterResult,
+    Handle,
+    QueueingHint,
+    Scores,
+)
+from scheduler.model import NodeInfo, PodInfo, Taint, Toleration
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "TaintToleration"
@@ -35,7 +46,41 @@ def first_untolerated(
 
 class TaintToleration:
     name = NAME
-    row_local = True  # Filter/Score of a node depend on the pod and that node only
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """Batchable: a node's verdict depends on the pod and that node's row only."""
+        return True
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A node added or whose taints changed; the pod itself gaining a toleration."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_TAINT),
+                self.is_schedulable_after_node_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_TOLERATION),
+                self.is_schedulable_after_pod_toleration_change,
+            ),
+        ]
+
+    @staticmethod
+    def is_schedulable_after_node_change(
+        pod: PodInfo, old: NodeInfo | None, new: NodeInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterNodeChange: the node had an untolerated NoSchedule or
+        NoExecute taint (an added node counts as having had one) and has none now."""
+        was = old is None or first_untolerated(old.taints, pod.tolerations) is not None
+        now = first_untolerated(new.taints, pod.tolerations) is not None
+        return QueueingHint.QUEUE if was and not now else QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_pod_toleration_change(
+        pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterTargetPodTolerationChange: any new toleration of the
+        rejected pod may be the one it lacked."""
+        return QueueingHint.QUEUE
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         sets = table.taint_set[rows]

@@ -29,17 +29,26 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import (
+    CSI_NODE,
+    NODE,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
     SKIP,
+    STORAGE_CLASS,
+    ActionType,
     Claim,
+    ClusterEvent,
+    ClusterEventWithHint,
     Code,
     CycleState,
     FilterResult,
     Handle,
+    QueueingHint,
     Reason,
     Status,
+    StorageClass,
     Volume,
     VolumeStore,
-    volume_store,
 )
 from scheduler.model import PodInfo, SelectorTerm
 from scheduler.snapshot import Mask, NodeTable, Rows, term_mask
@@ -73,6 +82,60 @@ class VolumeBinding:
     def row_local_for(self, pod: PodInfo) -> bool:
         # The verdict reads the volume store, which changes without touching any row.
         return not any(v.kind == "pvc" for v in pod.volumes)
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a StorageClass added or changed (binding mode, allowedTopologies); a
+        claim added or changed; a PV added or changed; a node added or relabelled (PV node
+        affinity, allowedTopologies); a CSINode added or changed (in-tree PV translation)."""
+        add_or_update = ActionType.ADD | ActionType.UPDATE
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(STORAGE_CLASS, add_or_update),
+                self.is_schedulable_after_storage_class_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(PERSISTENT_VOLUME_CLAIM, add_or_update),
+                self.is_schedulable_after_persistent_volume_claim_change,
+            ),
+            ClusterEventWithHint(ClusterEvent(PERSISTENT_VOLUME, add_or_update)),
+            ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL)),
+            ClusterEventWithHint(
+                ClusterEvent(CSI_NODE, add_or_update), self.is_schedulable_after_csi_node_change
+            ),
+            # Not registered: CSIDriver/Update and CSIStorageCapacity/Add|Update, which berth
+            # does not watch (it does not check storage capacity; see the module docstring).
+        ]
+
+    @staticmethod
+    def is_schedulable_after_storage_class_change(
+        pod: PodInfo, old: StorageClass | None, new: StorageClass
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterStorageClassChange: any class added, or one whose
+        allowedTopologies changed."""
+        if old is None or old.allowed_topologies != new.allowed_topologies:
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_persistent_volume_claim_change(
+        pod: PodInfo, old: Claim | None, new: Claim
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterPersistentVolumeClaimChange: a claim of the pod's,
+        by name or as its ephemeral volume's claim, added or changed."""
+        if new.namespace != pod.namespace:
+            return QueueingHint.SKIP
+        if any(v.kind == "pvc" and v.claim == new.name for v in pod.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_csi_node_change(
+        pod: PodInfo, old: Mapping[str, int | None] | None, new: Mapping[str, int | None]
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterCSINodeChange: a CSINode added; on an update, only its
+        migrated-plugins annotation matters upstream (in-tree PV translation), which berth
+        neither reads nor does, so an update never helps here."""
+        return QueueingHint.QUEUE if old is None else QueueingHint.SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         claims = _pod_claims(self.store, pod)
@@ -264,4 +327,4 @@ def _reject_all(rows: Rows, status: Status | None) -> FilterResult:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> VolumeBinding:
-    return VolumeBinding(volume_store(handle))
+    return VolumeBinding(handle.volumes)

@@ -21,14 +21,21 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import (
+    ASSIGNED_POD,
+    NODE,
+    PERSISTENT_VOLUME_CLAIM,
     SKIP,
+    ActionType,
+    Claim,
+    ClusterEvent,
+    ClusterEventWithHint,
     CycleState,
     FilterResult,
     Handle,
+    QueueingHint,
     Reason,
     Status,
     VolumeStore,
-    volume_store,
 )
 from scheduler.model import PodInfo, PodVolume
 from scheduler.snapshot import NodeTable, Rows
@@ -76,6 +83,49 @@ class VolumeRestrictions:
     def row_local_for(self, pod: PodInfo) -> bool:
         # Disk conflicts read only the node's pods; claims read the store and every node.
         return not any(v.kind == "pvc" for v in pod.volumes)
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a bound pod deleted (spec.volumes is immutable, so pod updates cannot
+        help), a node added (no hint, as upstream), a claim the pod uses created."""
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(ASSIGNED_POD, ActionType.DELETE),
+                self.is_schedulable_after_assigned_pod_deleted,
+            ),
+            ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD)),
+            ClusterEventWithHint(
+                ClusterEvent(PERSISTENT_VOLUME_CLAIM, ActionType.ADD),
+                self.is_schedulable_after_persistent_volume_claim_added,
+            ),
+        ]
+
+    @staticmethod
+    def is_schedulable_after_assigned_pod_deleted(
+        pod: PodInfo, old: PodInfo, new: None
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterAssignedPodDeleted: a pod of the same namespace whose
+        disk conflicted with one of the pod's, or that used one of the pod's claims (it may
+        have held a ReadWriteOncePod claim; upstream does not look the claim up either)."""
+        if old.namespace != pod.namespace:
+            return QueueingHint.SKIP
+        if any(volume_conflict(mine, theirs) for mine in pod.volumes for theirs in old.volumes):
+            return QueueingHint.QUEUE
+        claims = {v.claim for v in pod.volumes if v.kind == "pvc" and not v.ephemeral}
+        if any(v.kind == "pvc" and not v.ephemeral and v.claim in claims for v in old.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_persistent_volume_claim_added(
+        pod: PodInfo, old: None, new: Claim
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterPersistentVolumeClaimAdded: a claim the pod names
+        (spec.volumes[].persistentVolumeClaim) was created."""
+        if new.namespace != pod.namespace:
+            return QueueingHint.SKIP
+        if any(v.kind == "pvc" and not v.ephemeral and v.claim == new.name for v in pod.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         computed = self._state(pod, table)
@@ -142,4 +192,4 @@ def _claims_in_use(table: NodeTable, namespace: str, names: set[str]) -> set[str
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> VolumeRestrictions:
-    return VolumeRestrictions(volume_store(handle))
+    return VolumeRestrictions(handle.volumes)

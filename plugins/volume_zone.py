@@ -16,13 +16,23 @@ from typing import Any
 import numpy as np
 
 from scheduler.framework import (
+    NODE,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
     SKIP,
+    STORAGE_CLASS,
+    ActionType,
+    Claim,
+    ClusterEvent,
+    ClusterEventWithHint,
     CycleState,
     FilterResult,
     Handle,
+    QueueingHint,
     Status,
+    StorageClass,
+    Volume,
     VolumeStore,
-    volume_store,
 )
 from scheduler.model import PodInfo
 from scheduler.snapshot import NodeTable, Rows
@@ -54,6 +64,60 @@ class VolumeZone:
 
     def row_local_for(self, pod: PodInfo) -> bool:
         return not any(v.kind == "pvc" and not v.ephemeral for v in pod.volumes)
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a WaitForFirstConsumer StorageClass added (bindingMode is immutable, so
+        updates cannot help); a node added or relabelled (no hint, as upstream); a claim of
+        the pod's added or changed (volumeName filled in); a PV added or its zone labels
+        changed."""
+        add_or_update = ActionType.ADD | ActionType.UPDATE
+        return [
+            ClusterEventWithHint(
+                ClusterEvent(STORAGE_CLASS, ActionType.ADD),
+                self.is_schedulable_after_storage_class_added,
+            ),
+            ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL)),
+            ClusterEventWithHint(
+                ClusterEvent(PERSISTENT_VOLUME_CLAIM, add_or_update),
+                self.is_schedulable_after_persistent_volume_claim_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(PERSISTENT_VOLUME, add_or_update),
+                self.is_schedulable_after_persistent_volume_change,
+            ),
+        ]
+
+    @staticmethod
+    def is_schedulable_after_persistent_volume_claim_change(
+        pod: PodInfo, old: Claim | None, new: Claim
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterPersistentVolumeClaimChange: a claim the pod names
+        (spec.volumes[].persistentVolumeClaim) in its namespace."""
+        if new.namespace != pod.namespace:
+            return QueueingHint.SKIP
+        if any(v.kind == "pvc" and not v.ephemeral and v.claim == new.name for v in pod.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_storage_class_added(
+        pod: PodInfo, old: None, new: StorageClass
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterStorageClassAdded: only a WaitForFirstConsumer class
+        lets an unbound claim pass."""
+        if new.binding_mode == "WaitForFirstConsumer":
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_persistent_volume_change(
+        pod: PodInfo, old: Volume | None, new: Volume
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterPersistentVolumeChange: a PV added, or its topology
+        labels changed."""
+        if old is None or _pv_topologies(old) != _pv_topologies(new):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         topologies = self._topologies(pod)
@@ -120,11 +184,17 @@ class VolumeZone:
             pv = self.store.volume(claim.volume_name)
             if pv is None:
                 return _unresolvable(f'persistentvolume "{claim.volume_name}" not found')
-            for key in TOPOLOGY_LABELS:
-                value = pv.labels.get(key)
-                if value is not None and (zones := label_zones(value)):
-                    out.append(PVTopology(pv.name, key, zones))
+            out.extend(_pv_topologies(pv))
         return out
+
+
+def _pv_topologies(pv: Volume) -> list[PVTopology]:
+    """Upstream's getPVTopologies: the PV's well-formed zone and region labels."""
+    return [
+        PVTopology(pv.name, key, zones)
+        for key in TOPOLOGY_LABELS
+        if (value := pv.labels.get(key)) is not None and (zones := label_zones(value))
+    ]
 
 
 def label_zones(value: str) -> frozenset[str]:
@@ -139,4 +209,4 @@ def _unresolvable(message: str) -> Status:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> VolumeZone:
-    return VolumeZone(volume_store(handle))
+    return VolumeZone(handle.volumes)

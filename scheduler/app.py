@@ -9,40 +9,29 @@ import logging
 import socket
 import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 import plugins as plugin_registry
-from plugins import inter_pod_affinity
-from scheduler import default_selector, framework, volumes
+from scheduler import framework
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
-from scheduler.cycle import AlreadyBound, Scheduler
-from scheduler.default_selector import SelectorSources
-from scheduler.device_classes import DeviceClass, DeviceClassStore
-from scheduler.kube import binder, preemption
+from scheduler.cycle import Scheduler
+from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
+from scheduler.handle import ClusterHandle, KubeApi
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.events import Recorder
-from scheduler.kube.informer import DELETED, Informer
+from scheduler.kube.informer import Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
-from scheduler.model import (
-    DisruptionBudget,
-    InvalidObject,
-    LabelSelector,
-    PodInfo,
-    compile_node,
-    compile_pdb,
-    compile_pod,
-    resize_state,
-)
+from scheduler.model import PodInfo
 from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
+from scheduler.runtime import Framework, NullObserver, Observer, WaitingPods
 from scheduler.server import Server
-from scheduler.volumes import VolumeStore
 
 log = logging.getLogger("berth")
 
@@ -50,53 +39,6 @@ JSON = dict[str, Any]
 
 
 # --- profiles from config ----------------------------------------------------------------
-
-
-class _ApiHandle:
-    """framework.PreemptionHandle over the API client; translates a 409 into AlreadyBound."""
-
-    def __init__(self) -> None:
-        self.client: Client | None = None
-        self.volumes = VolumeStore()  # framework.VolumeHandle: filled by App's volume informers
-        self.recorder: Recorder | None = None
-        self.budgets: dict[str, DisruptionBudget] = {}  # "namespace/name" -> budget
-        self.selectors = SelectorSources()  # filled by App's workload informers
-        # framework.DeviceClassHandle: filled by App's DeviceClass informer (when served)
-        self.device_classes = DeviceClassStore()
-
-    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
-        return list(self.budgets.values())
-
-    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
-        """PodTopologySpread's default constraints select by this (default_selector.py)."""
-        return self.selectors.default_selector(pod)
-
-    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
-        assert self.client is not None
-        deleted = await preemption.preempt(
-            self.client, victim.namespace, victim.name, victim.uid, preemptor.scheduler_name
-        )
-        log.info(
-            "preempted" if deleted else "victim already gone",
-            extra={"pod": victim.key, "preemptor": preemptor.key, "node": node},
-        )
-        if deleted and self.recorder is not None:
-            self.recorder.preempted(
-                victim.namespace,
-                victim.name,
-                victim.uid,
-                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
-                node,
-            )
-
-    async def bind(self, pod: PodInfo, node: str) -> None:
-        assert self.client is not None
-        try:
-            await binder.bind(self.client, pod.namespace, pod.name, pod.uid, node)
-        except ApiError as err:
-            if err.status == 409:
-                raise AlreadyBound(str(err)) from err
-            raise
 
 
 def plugin_points() -> dict[str, frozenset[str]]:
@@ -109,13 +51,17 @@ def plugin_points() -> dict[str, frozenset[str]]:
 
 
 def build_profiles(
-    config: SchedulerConfig, handle: framework.Handle
-) -> dict[str, framework.Profile]:
-    """Instantiate each profile's plugins; bad plugin args raise ConfigError with the path."""
+    config: SchedulerConfig,
+    handle: ClusterHandle,
+    observer: Observer | None = None,
+    waiting_pods: WaitingPods | None = None,
+) -> dict[str, Framework]:
+    """Instantiate each profile's plugins into a Framework; bad plugin args raise
+    ConfigError with the path. Every Framework shares the handle's waiting pods."""
     registry = plugin_registry.registry()
     points = plugin_points()
     defaults = [PluginRef(name, weight) for name, weight in plugin_registry.DEFAULTS]
-    profiles: dict[str, framework.Profile] = {}
+    profiles: dict[str, Framework] = {}
     errors: list[str] = []
     for i, spec in enumerate(config.profiles):
         try:
@@ -145,7 +91,7 @@ def build_profiles(
             return [made[r.name] for r in refs.get(point, [])]
 
         queue_sort = at("queueSort")
-        profiles[spec.scheduler_name] = framework.Profile(
+        profiles[spec.scheduler_name] = Framework(
             scheduler_name=spec.scheduler_name,
             percentage_of_nodes_to_score=spec.percentage_of_nodes_to_score,
             pre_enqueue=at("preEnqueue"),
@@ -160,6 +106,8 @@ def build_profiles(
             pre_bind=at("preBind"),
             bind=at("bind"),
             post_bind=at("postBind"),
+            waiting_pods=waiting_pods or handle.waiting_pods,
+            observer=observer or NullObserver(),
         )
     if errors:
         raise ConfigError(errors)
@@ -179,28 +127,90 @@ class MetricsObserver:
     def attempt(self, result: str, profile: str, seconds: float) -> None:
         self.metrics.observe_attempt(result, profile, seconds)
 
+    def algorithm(self, seconds: float) -> None:
+        self.metrics.observe_algorithm(seconds)
+
+    def permit_wait(self, status: str, seconds: float) -> None:
+        self.metrics.observe_permit_wait(status, seconds)
+
     def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
         self.metrics.observe_sli(attempts, seconds_since_arrival)
 
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
         self.metrics.observe_extension_point(point, status, profile, seconds)
 
-    def plugin(self, plugin: str, point: str, seconds: float) -> None:
-        self.metrics.observe_plugin(plugin, point, "Success", seconds)
+    def plugin(self, plugin: str, point: str, status: str, seconds: float) -> None:
+        self.metrics.observe_plugin(plugin, point, status, seconds)
 
 
 @dataclass
 class _Reporter:
+    """cycle.Reporter: events and conditions under the pod's profile's name."""
+
     recorder: Recorder
 
     def scheduled(self, pod: PodInfo, node: str) -> None:
-        self.recorder.scheduled(pod.namespace, pod.name, pod.uid, node)
+        self.recorder.scheduled(
+            pod.namespace, pod.name, pod.uid, node, controller=pod.scheduler_name
+        )
 
     def failed(self, pod: PodInfo, message: str, reason: str) -> None:
-        self.recorder.failed(pod.namespace, pod.name, pod.uid, message, reason)
+        self.recorder.failed(
+            pod.namespace, pod.name, pod.uid, message, reason, controller=pod.scheduler_name
+        )
+
+
+def queue_for(
+    profiles: Mapping[str, Framework],
+    *,
+    clock: Callable[[], float],
+    initial_backoff: float,
+    max_backoff: float,
+    metrics: Metrics | None = None,
+) -> SchedulingQueue:
+    """The scheduling queue for these profiles: the first profile's QueueSort (upstream
+    requires every profile to use the same), each pod's own profile's PreEnqueue plugins,
+    and queueing hints from the plugins of the pod's profile."""
+    first = next(iter(profiles.values()))
+    if first.queue_sort is None:
+        raise ConfigError(["profiles[0].plugins.queueSort: a queue sort plugin is required"])
+    interested: dict[framework.ClusterEvent, frozenset[str] | None] = {}
+
+    def pre_enqueue(pod: PodInfo) -> framework.Status | None:
+        profile = profiles.get(pod.scheduler_name)
+        return profile.run_pre_enqueue(pod) if profile is not None else None
+
+    def worth(entry: QueuedPod, event: framework.ClusterEvent, old: Any, new: Any) -> bool:
+        profile = profiles.get(entry.pod.scheduler_name)
+        return profile is None or profile.worth_requeuing(
+            entry.pod, entry.unschedulable_plugins, event, old, new
+        )
+
+    def plugins_for(event: framework.ClusterEvent) -> frozenset[str] | None:
+        if event not in interested:
+            interested[event] = frozenset(
+                name for p in profiles.values() for name, _ in p.hints_for(event)
+            )
+        return interested[event]
+
+    return SchedulingQueue(
+        first.sort_key,
+        pre_enqueue,
+        clock=clock,
+        worth=worth,
+        interested=plugins_for,
+        initial_backoff=initial_backoff,
+        max_backoff=max_backoff,
+        on_incoming=metrics.incoming if metrics is not None else lambda q, e: None,
+        on_unschedulable=(
+            metrics.add_unschedulable if metrics is not None else lambda p, profile, d: None
+        ),
+    )
 
 
 class App:
+    """berth run: the wiring of every part (DESIGN.md's data flow)."""
+
     def __init__(
         self,
         config: SchedulerConfig,
@@ -212,72 +222,115 @@ class App:
     ) -> None:
         self.config = config
         self.client = client
-        self.handle = _ApiHandle()
-        self.handle.client = client
-        self.profiles = build_profiles(config, self.handle)
         self.identity = identity or f"{socket.gethostname()}_{time.time_ns():x}"
         self.metrics = Metrics()
-        self.cache = Cache(time.monotonic)
+        client.observer = self.metrics  # rest_client_* (component-base)
+        self.cache = Cache()
+        self.api = KubeApi(client)
+        self.handle = ClusterHandle(self.api, snapshot=self.cache.table)
+        observer = MetricsObserver(self.metrics)
+        self.profiles = build_profiles(config, self.handle, observer)
         first = next(iter(self.profiles.values()))
-        if first.queue_sort is None:
-            raise ConfigError(["profiles[0].plugins.queueSort: a queue sort plugin is required"])
-        self.queue = SchedulingQueue(
-            first.queue_sort.sort_key,
-            first.pre_enqueue,
+        self.queue = queue_for(
+            self.profiles,
             clock=time.monotonic,
             initial_backoff=config.pod_initial_backoff_seconds,
             max_backoff=config.pod_max_backoff_seconds,
-            on_incoming=self.metrics.incoming,
+            metrics=self.metrics,
         )
         # As kube-scheduler does, events and leader election get clients of their own: a lease
         # renewal must never queue behind thousands of bindings (a shard lost its Lease during
         # a 2,000-pod burst when they shared one), and events must not slow bindings down.
         self.event_client = Client(
-            client.creds, qps=client.limiter.qps, burst=client.limiter.burst, write_connections=8
+            client.creds,
+            qps=client.limiter.qps,
+            burst=client.limiter.burst,
+            write_connections=8,
+            observer=self.metrics,
         )
-        self.lease_client = Client(client.creds, qps=0, write_connections=1, connections=2)
+        self.lease_client = Client(
+            client.creds, qps=0, write_connections=1, connections=2, observer=self.metrics
+        )
         self.recorder = Recorder(
             self.event_client, controller=first.scheduler_name, instance=self.identity
         )
-        self.handle.recorder = self.recorder
+        self.api.recorder = self.recorder
         self.scheduler = Scheduler(
             self.cache,
             self.queue,
             self.profiles,
             _Reporter(self.recorder),
-            MetricsObserver(self.metrics),
+            observer,
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
             nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
             on_preemption=self.metrics.observe_preemption,
             on_binding=self.metrics.set_binding_goroutines,
         )
+        self.handlers = EventHandlers(
+            self.cache,
+            self.queue,
+            self.handle,
+            profiles=self.profiles,
+            node_selector=config.node_selector,
+            report_failure=self._invalid_pod,
+            forget=self.recorder.forget,
+            observe=self.metrics.observe_event,
+        )
+        handlers = self.handlers
         self.informers = [
-            Informer(client, "/api/v1/nodes", self._on_node),
-            Informer(client, "/api/v1/pods", self._on_pod),
-            Informer(client, "/apis/scheduling.k8s.io/v1/priorityclasses", self._on_priority_class),
-            # Namespace labels, for inter-pod affinity terms with a namespaceSelector.
-            Informer(client, "/api/v1/namespaces", inter_pod_affinity.NAMESPACES.on_event),
-            Informer(client, "/apis/policy/v1/poddisruptionbudgets", self._on_pdb),
+            Informer(client, "/api/v1/nodes", handlers.on_node),
+            Informer(client, "/api/v1/pods", handlers.on_pod),
+            Informer(
+                client, "/apis/scheduling.k8s.io/v1/priorityclasses", handlers.on_priority_class
+            ),
+            Informer(client, "/api/v1/namespaces", handlers.on_namespace),
+            Informer(client, "/apis/policy/v1/poddisruptionbudgets", handlers.on_pdb),
         ]
-        self.informers += self._volume_informers()
-        self.informers += self._selector_informers()
+        self.informers += [
+            Informer(client, path, handlers.volume_handler(kind)) for path, kind in VOLUME_SOURCES
+        ]
+        self.informers += [
+            Informer(client, path, handlers.selector_handler(kind))
+            for path, kind in SELECTOR_SOURCES
+        ]
         # Informers for APIs a supported server may not serve: (group-version, feature) each.
         # run() drops those the server lacks (discovery.py), with one log line per feature.
         self.optional_informers: dict[Informer, tuple[str, str]] = {
-            Informer(client, "/apis/resource.k8s.io/v1/deviceclasses", self._on_device_class): (
+            Informer(client, "/apis/resource.k8s.io/v1/deviceclasses", handlers.on_device_class): (
                 "resource.k8s.io/v1",
                 "DRA extended resources",
             ),
         }
         self.informers += list(self.optional_informers)
         self.server_info: ServerInfo | None = None
-        self.priority_classes: dict[str, int] = {}
         self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
         self.server.add_json_route("/debug/queue", self._debug_queue)
+        self.metrics.before_render.append(self._collect)
         self.leader: LeaderElector | None = None
         self._leading = asyncio.Event()
         self.port = port
+
+    @property
+    def priority_classes(self) -> dict[str, int]:
+        return self.handlers.priority_classes
+
+    def _invalid_pod(self, obj: JSON, message: str) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        self.recorder.failed(
+            meta.get("namespace", ""),
+            meta.get("name", ""),
+            meta.get("uid", ""),
+            message,
+            "SchedulerError",
+            controller=spec.get("schedulerName") or "default-scheduler",
+        )
+
+    def _collect(self) -> None:
+        """Before each scrape: hand the plugin evaluations counted since the last one."""
+        for name, profile in self.profiles.items():
+            for (plugin, point), count in profile.take_evaluations().items():
+                self.metrics.plugin_evaluated(plugin, point, name, count)
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
@@ -343,6 +396,7 @@ class App:
                     ),
                     on_started_leading=self._leading.set,
                     on_stopped_leading=lost.set,
+                    metrics=self.metrics,
                 )
                 tasks.append(asyncio.create_task(self.leader.run()))
                 await self._wait_either(self._leading, lost)
@@ -381,211 +435,25 @@ class App:
                 w.cancel()
 
     async def _housekeeping(self) -> None:
-        """Once a second: expire assumed pods, refresh gauges; every 30 s: flush the
-        unschedulable pool of pods that waited 5 minutes."""
+        """Once a second: refresh gauges; every 30 s: flush the unschedulable pool of pods
+        that waited 5 minutes (with the queue's clock)."""
         tick = 0
         while True:
             await asyncio.sleep(1.0)
             tick += 1
-            if self.cache.cleanup_expired():
-                self.queue.move_all("AssumedPodExpired")
-            self.queue.flush_backoff()
-            if tick % 30 == 0:
-                self.queue.flush_unschedulable()
-            counts = self.queue.counts()
-            self.metrics.set_pending(
-                counts[ACTIVE], counts[BACKOFF], counts[UNSCHEDULABLE], counts[GATED]
-            )
-            self.metrics.set_cache_size(**self.cache.sizes())
+            self.housekeeping(tick)
 
-    # --- informer handlers ---------------------------------------------------------------
-
-    def _node_in_shard(self, obj: JSON) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(labels.get(k) == v for k, v in self.config.node_selector.items())
-
-    def _on_node(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        name = obj["metadata"]["name"]
-        if kind == DELETED or not self._node_in_shard(obj):
-            self.cache.remove_node(name)
-            return
-        try:
-            node = compile_node(obj)
-        except InvalidObject as err:
-            log.warning("ignoring malformed node", extra={"node": name, "error": str(err)})
-            return
-        table = self.cache.table
-        row = table.row_of.get(name)
-        known = table.nodes[row] if row is not None else None
-        if known is not None and known.same_for_scheduling(node):
-            # Kubelets report status every few minutes per node (thousands of updates a minute
-            # in a large cluster): moving every pending pod back on each, to be popped again at
-            # once from backoff, would keep the scheduler busy retrying pods nothing helped.
-            return
-        self.cache.upsert_node(node)
-        self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
-
-    def _on_priority_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        """Kept for explain and preemption; pods carry their resolved spec.priority already."""
-        name = obj["metadata"]["name"]
-        if kind == DELETED:
-            self.priority_classes.pop(name, None)
-        else:
-            self.priority_classes[name] = int(obj.get("value") or 0)
-
-    def _on_pdb(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        """PodDisruptionBudgets, for preemption's choice of victims."""
-        key = _key(obj)
-        if kind == DELETED:
-            self.handle.budgets.pop(key, None)
-        else:
-            self.handle.budgets[key] = compile_pdb(obj)
-
-    def _on_device_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        """DeviceClasses, for the extended resources they back (DRAExtendedResource). An added
-        or changed class moves the pods NodeResourcesFit's hint picks; upstream registers no
-        deletion, which cannot make a pod fit."""
-        device_class = self.handle.device_classes.apply(obj, deleted=kind == DELETED)
-        if kind == DELETED:
-            return
-        if old is None:
-            self._move_for(framework.DEVICE_CLASS_ADD, None, device_class)
-        else:
-            self._move_for(framework.DEVICE_CLASS_UPDATE, DeviceClass.compile(old), device_class)
-
-    # --- Services and controllers: the default spread constraints' selector --------------
-
-    def _selector_informers(self) -> list[Informer]:
-        def apply(store_kind: str, kind: str, obj: JSON) -> None:
-            try:
-                self.handle.selectors.apply(store_kind, obj, deleted=kind == DELETED)
-            except InvalidObject as err:
-                log.warning(
-                    "ignoring malformed selector",
-                    extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
-                )
-
-        return self._store_informers(
-            (
-                ("/api/v1/services", default_selector.SERVICE),
-                ("/api/v1/replicationcontrollers", default_selector.REPLICATION_CONTROLLER),
-                ("/apis/apps/v1/replicasets", default_selector.REPLICA_SET),
-                ("/apis/apps/v1/statefulsets", default_selector.STATEFUL_SET),
-            ),
-            apply,
+    def housekeeping(self, tick: int) -> None:
+        """One second of housekeeping (tick counts the seconds), callable under a virtual
+        clock by tests."""
+        self.queue.flush_backoff()
+        if tick % 30 == 0:
+            self.queue.flush_unschedulable()
+        counts = self.queue.counts()
+        self.metrics.set_pending(
+            counts[ACTIVE], counts[BACKOFF], counts[UNSCHEDULABLE], counts[GATED]
         )
-
-    def _store_informers(
-        self,
-        sources: Sequence[tuple[str, str]],
-        apply: Callable[[str, str, JSON], None],
-    ) -> list[Informer]:
-        """One informer per (API path, store kind); each event becomes apply(store kind,
-        event kind, object)."""
-
-        def handler(store_kind: str) -> Callable[[str, JSON, JSON | None], None]:
-            def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
-                apply(store_kind, kind, obj)
-
-            return on_event
-
-        return [Informer(self.client, path, handler(kind)) for path, kind in sources]
-
-    # --- volumes: PVCs, PVs, StorageClasses, CSINodes for the volume plugins -------------
-
-    def _volume_informers(self) -> list[Informer]:
-        return self._store_informers(
-            (
-                ("/api/v1/persistentvolumeclaims", volumes.PVC),
-                ("/api/v1/persistentvolumes", volumes.PV),
-                ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
-                ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
-            ),
-            self._on_volume_object,
-        )
-
-    def _on_volume_object(self, store_kind: str, kind: str, obj: JSON) -> None:
-        """Keep the store current; any change may make a pod waiting on volumes schedulable
-        (a claim created or bound, a PV added, a CSINode's limits raised)."""
-        try:
-            self.handle.volumes.apply(store_kind, obj, deleted=kind == DELETED)
-        except InvalidObject as err:
-            log.warning(
-                "ignoring malformed object",
-                extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
-            )
-            return
-        self.queue.move_all(f"{store_kind}{'Delete' if kind == DELETED else 'Change'}")
-
-    def _on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-        uid = meta.get("uid", "")
-        phase = (obj.get("status") or {}).get("phase")
-        if kind == DELETED or phase in ("Succeeded", "Failed"):
-            self.queue.delete(uid)
-            self.recorder.forget(uid)
-            if self.cache.remove_pod(uid) is not None:
-                self.queue.move_all("AssignedPodDelete")
-            return
-        old_meta = (old or {}).get("metadata") or {}
-        unchanged = (
-            old is not None
-            and old.get("spec") == spec
-            and old_meta.get("labels") == meta.get("labels")
-            # A deletion starting matters to preemption (victims terminating on a node).
-            and old_meta.get("deletionTimestamp") == meta.get("deletionTimestamp")
-        )
-        if spec.get("nodeName"):
-            self.queue.delete(uid)
-            if (
-                unchanged
-                and self.cache.node_of(uid) == spec["nodeName"]
-                and resize_state((old or {}).get("status")) == resize_state(obj.get("status"))
-            ):
-                return  # a status change of a bound pod (kubelet, KWOK) that moves no request
-            try:
-                pod = compile_pod(obj)
-            except InvalidObject as err:
-                log.warning("malformed bound pod", extra={"pod": _key(obj), "error": str(err)})
-                return
-            before = self.cache.bound_pod(uid)
-            self.cache.add_pod(pod)
-            if before is not None and framework.pod_scaled_down(before, pod):
-                self._move_for(framework.ASSIGNED_POD_SCALE_DOWN, before, pod)
-            return
-        if (spec.get("schedulerName") or "default-scheduler") not in self.profiles:
-            return
-        if meta.get("deletionTimestamp"):
-            self.queue.delete(uid)
-            return
-        try:
-            pod = compile_pod(obj)
-        except InvalidObject as err:
-            self.recorder.failed(
-                meta.get("namespace", ""),
-                meta.get("name", ""),
-                uid,
-                f"invalid pod: {err}",
-                "SchedulerError",
-            )
-            return
-        if self.cache.is_assumed(uid):
-            return  # binding in flight: the watch will show nodeName soon
-        if unchanged and uid in self.queue.pods:
-            return  # only status changed (e.g. our own PodScheduled condition)
-        self.queue.add(pod)
-
-    def _move_for(self, event: framework.ClusterEvent, old: Any, new: Any) -> None:
-        """Move the waiting pods `event` may help, as the hints of the plugins that rejected
-        each say (upstream's MoveAllToActiveOrBackoffQueue with queueing hints)."""
-
-        def worth(entry: QueuedPod) -> bool:
-            profile = self.profiles.get(entry.pod.scheduler_name)
-            return profile is None or profile.worth_requeuing(
-                entry.pod, entry.unschedulable_plugins, event, old, new
-            )
-
-        self.queue.move_all(event.label, worth)
+        self.metrics.set_cache_size(**self.cache.sizes())
 
     # --- debug endpoints -----------------------------------------------------------------
 
@@ -625,8 +493,3 @@ class App:
 
     async def _debug_queue(self, request: Any) -> Any:
         return self.queue.counts()
-
-
-def _key(obj: JSON) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace')}/{meta.get('name')}"

@@ -9,7 +9,8 @@ sampling window and normalizes scores over that window exactly as the one-by-one
 the placement is the same as scheduling the pods one at a time.
 
 Only pods for which every Filter/Score plugin is row-local take this path
-(Profile.batchable(pod)); the others are scheduled one at a time.
+(Framework.batchable(pod)); the others are scheduled one at a time. Plugins are called
+through the runtime (runtime.Framework), exactly as on the one-pod path.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.framework import CycleState, Profile, Status
+from scheduler.framework import CycleState, Status
 from scheduler.model import PodInfo
+from scheduler.runtime import Framework
 from scheduler.snapshot import Mask, NodeTable, Rows
 
 MAX_CLASSES = 32
@@ -54,7 +56,7 @@ class EquivalenceCache:
         self._classes.pop(key, None)
 
     def lookup(
-        self, profile: Profile, pod: PodInfo, table: NodeTable
+        self, profile: Framework, pod: PodInfo, table: NodeTable
     ) -> ClassState | Status | None:
         """Up-to-date per-row results for the pod's class. Returns a PreFilter Status when the
         pod is rejected before filtering (the caller takes the slow path to explain it), and
@@ -74,7 +76,7 @@ class EquivalenceCache:
         return cached
 
 
-def _compute(profile: Profile, pod: PodInfo, table: NodeTable) -> ClassState | Status | None:
+def _compute(profile: Framework, pod: PodInfo, table: NodeTable) -> ClassState | Status | None:
     state = CycleState()
     status = profile.run_pre_filter(state, pod, table)
     if status is not None:
@@ -88,36 +90,39 @@ def _compute(profile: Profile, pod: PodInfo, table: NodeTable) -> ClassState | S
     feasible = np.zeros(size, dtype=np.bool_)
     feasible[rows] = profile.filter_mask(state, pod, table, rows)
     passing = rows[feasible[rows]]
-    for pre in profile.pre_score:
-        pre_status = pre.pre_score(state, pod, table, passing)
-        if pre_status is not None:
-            state.skip_score.add(pre.name)
+    pre_score = profile.run_pre_score(state, pod, table, passing)
+    if pre_score is not None:
+        return pre_score
     raw = []
-    for plugin, _ in profile.score:
+    for column_scores in profile.raw_scores(state, pod, table, passing):
         column = np.zeros(size, dtype=np.int64)
-        if plugin.name not in state.skip_score and passing.size:
-            column[passing] = plugin.score(state, pod, table, passing)
+        if column_scores is not None and passing.size:
+            column[passing] = column_scores
         raw.append(column)
     scored = {p.name for p, _ in profile.score} - state.skip_score
     return ClassState(table.structure, table.generation.copy(), feasible, raw, state, scored)
 
 
 def _refresh(
-    cached: ClassState, profile: Profile, pod: PodInfo, table: NodeTable, rows: Rows
+    cached: ClassState, profile: Framework, pod: PodInfo, table: NodeTable, rows: Rows
 ) -> None:
     """Recompute Filter and raw Scores of `rows` (rows whose generation moved)."""
     cached.seen[rows] = table.generation[rows]
     ok = profile.filter_mask(cached.state, pod, table, rows)
     cached.feasible[rows] = ok
     passing = rows[ok]
-    for (plugin, _), column in zip(profile.score, cached.raw, strict=True):
-        if plugin.name in cached.scored and passing.size:
-            column[passing] = plugin.score(cached.state, pod, table, passing)
+    if passing.size == 0:
+        return
+    for column, scores in zip(
+        cached.raw, profile.raw_scores(cached.state, pod, table, passing), strict=True
+    ):
+        if scores is not None:
+            column[passing] = scores
 
 
 def window(
     cached: ClassState,
-    profile: Profile,
+    profile: Framework,
     pod: PodInfo,
     table: NodeTable,
     order: Rows,
@@ -167,15 +172,11 @@ def _first_feasible(order: Rows, feasible: Mask, start: int, wanted: int) -> tup
 
 
 def window_scores(
-    profile: Profile, cached: ClassState, rows: Rows
+    profile: Framework, cached: ClassState, rows: Rows
 ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
-    """Normalized, weighted scores over the window, as Profile.run_scores would give."""
-    total = np.zeros(rows.size, dtype=np.int64)
-    parts: dict[str, npt.NDArray[np.int64]] = {}
-    for (plugin, weight), column in zip(profile.score, cached.raw, strict=True):
-        if plugin.name not in cached.scored:
-            continue
-        scores = plugin.normalize(column[rows])
-        parts[plugin.name] = scores
-        total += scores * weight
-    return total, parts
+    """Normalized, weighted scores over the window, as Framework.run_scores would give."""
+    window_raw = [
+        column[rows] if plugin.name in cached.scored else None
+        for (plugin, _), column in zip(profile.score, cached.raw, strict=True)
+    ]
+    return profile.combine(window_raw, rows.size)

@@ -3,19 +3,20 @@
 A pod's life in the cache:
 
     Initial ──assume──▶ Assumed ──add (bind seen in watch)──▶ Added ──remove──▶ Deleted
-                           │   └─finish_binding─▶ Assumed with deadline ──expire──▶ Expired
+                           │   └─finish_binding─▶ Assumed, bound ──add──▶ Added
+                           │                            └──remove (deleted)──▶ Deleted
                            └──forget (bind failed)──▶ Initial
 
     Initial ──add (a pod bound by anyone, seen in the watch)──▶ Added
 
 Assumed pods count against their node at once, so the next cycle already sees the capacity
-taken while the bind is still in flight. If the watch never shows the bind, the assumption
-expires `ttl` seconds after binding finished and the capacity returns.
+taken while the bind is still in flight. They never expire, as upstream's (its cache runs with
+a zero TTL): only the watch confirming the bind, or deleting the pod, takes them out, so a
+lagging watch cannot hand the same capacity out twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from scheduler.model import NodeInfo, PodInfo
@@ -31,14 +32,12 @@ class _Placed:
     pod: PodInfo
     node: str
     assumed: bool
-    deadline: float | None = None  # set by finish_binding for assumed pods
+    bound: bool = False  # finish_binding: the bind request succeeded, the watch lags
 
 
 class Cache:
-    def __init__(self, clock: Callable[[], float], assumed_ttl: float = 30.0) -> None:
+    def __init__(self) -> None:
         self.table = NodeTable()
-        self._clock = clock
-        self._ttl = assumed_ttl
         self._placed: dict[str, _Placed] = {}
         # Pods seen on nodes the cache does not know yet (watch order is not guaranteed).
         self._orphans: dict[str, dict[str, PodInfo]] = {}
@@ -66,11 +65,11 @@ class Cache:
         self._placed[pod.uid] = _Placed(pod, node, assumed=True)
         self._attach(pod, node)
 
-    def finish_binding(self, pod: PodInfo, now: float | None = None) -> None:
-        """The bind request succeeded: start the expiry clock of the assumption."""
+    def finish_binding(self, pod: PodInfo) -> None:
+        """The bind request succeeded; the pod stays assumed until the watch shows it."""
         placed = self._placed.get(pod.uid)
         if placed is not None and placed.assumed:
-            placed.deadline = (self._clock() if now is None else now) + self._ttl
+            placed.bound = True
 
     def forget(self, pod: PodInfo) -> None:
         """Undo assume (the bind failed): the capacity returns."""
@@ -91,11 +90,11 @@ class Cache:
                 self._attach(pod, pod.node_name)
             else:
                 self._replace(placed.pod, pod, placed.node)
-            placed.pod, placed.node, placed.assumed, placed.deadline = (
+            placed.pod, placed.node, placed.assumed, placed.bound = (
                 pod,
                 pod.node_name,
                 False,
-                None,
+                True,
             )
             return
         self._placed[pod.uid] = _Placed(pod, pod.node_name, assumed=False)
@@ -120,20 +119,6 @@ class Cache:
         """The version of a bound (not assumed) pod that counts against its node."""
         placed = self._placed.get(uid)
         return placed.pod if placed is not None and not placed.assumed else None
-
-    def cleanup_expired(self, now: float | None = None) -> list[PodInfo]:
-        """Drop assumed pods whose bind was never seen in time; returns them."""
-        now = self._clock() if now is None else now
-        expired = [
-            p
-            for p in self._placed.values()
-            # Expired once now is after the deadline (upstream: now.After(deadline)).
-            if p.assumed and p.deadline is not None and p.deadline < now
-        ]
-        for placed in expired:
-            del self._placed[placed.pod.uid]
-            self._detach(placed.pod, placed.node)
-        return [p.pod for p in expired]
 
     def sizes(self) -> dict[str, int]:
         assumed = sum(1 for p in self._placed.values() if p.assumed)

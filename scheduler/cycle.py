@@ -22,9 +22,10 @@ import numpy.typing as npt
 
 from scheduler import batch
 from scheduler.cache import Cache
-from scheduler.framework import Code, CycleState, Diagnosis, NodeCheck, Profile, Status
+from scheduler.framework import AlreadyBound, Code, CycleState, Diagnosis, NodeCheck, Status
 from scheduler.model import PodInfo
-from scheduler.queue import ASSUMED, QueuedPod, SchedulingQueue
+from scheduler.queue import QueuedPod, SchedulingQueue
+from scheduler.runtime import Framework, Observer
 from scheduler.snapshot import NodeTable, Rows
 
 log = logging.getLogger("berth.cycle")
@@ -36,9 +37,7 @@ KEEP_ATTEMPTS = 10000
 KEEP_SCORES = 256
 PLUGIN_SAMPLE_EVERY = 10  # per-plugin timings on one cycle in ten, as upstream
 
-
-class AlreadyBound(Exception):
-    """The API server says the pod is bound already (409 on the binding): drop it."""
+__all__ = ["AlreadyBound", "Attempt", "Scheduler", "num_feasible_nodes_to_find"]
 
 
 class Reporter(Protocol):
@@ -47,18 +46,6 @@ class Reporter(Protocol):
     def scheduled(self, pod: PodInfo, node: str) -> None: ...
 
     def failed(self, pod: PodInfo, message: str, reason: str) -> None: ...
-
-
-class Observer(Protocol):
-    """Metrics hooks."""
-
-    def attempt(self, result: str, profile: str, seconds: float) -> None: ...
-
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None: ...
-
-    def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None: ...
-
-    def plugin(self, plugin: str, point: str, seconds: float) -> None: ...
 
 
 def num_feasible_nodes_to_find(percentage: int | None, total: int) -> int:
@@ -110,14 +97,18 @@ class Attempt:
     scoring: Scoring | None = None
     nominated: str = ""  # the node preemption nominated in this attempt
     victims: tuple[str, ...] = ()  # the pods it preempts there (namespace/name)
+    bind_state: CycleState | None = None  # the cycle state the binding cycle goes on with
 
 
 class Scheduler:
+    """schedule_one for each popped pod: the scheduling cycle (synchronous), then the binding
+    cycle as a task (upstream's pkg/scheduler/schedule_one.go)."""
+
     def __init__(
         self,
         cache: Cache,
         queue: SchedulingQueue,
-        profiles: Mapping[str, Profile],
+        profiles: Mapping[str, Framework],
         reporter: Reporter,
         observer: Observer,
         *,
@@ -132,7 +123,8 @@ class Scheduler:
     ) -> None:
         """`nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
         `on_preemption(victims)` counts a preemption attempt (None: no node found);
-        `on_binding(running)` is told how many binding cycles run whenever that changes."""
+        `on_binding(running)` is told how many binding cycles hold a binding slot whenever
+        that changes (pods waiting in Permit hold none)."""
         self.cache = cache
         self.queue = queue
         self.profiles = profiles
@@ -143,16 +135,14 @@ class Scheduler:
         self._rng = rng or random.Random()
         self._bind_gate = asyncio.Semaphore(bind_concurrency)
         self._binding: set[asyncio.Task[None]] = set()
+        self._holding = 0  # binding cycles holding a slot
         self.next_start = 0
         self._cycles = 0
         self.batching = batching
         self.classes = batch.EquivalenceCache()
         self._scored: deque[Attempt] = deque()
         self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
-        # Pods nominated by preemption: uid -> node. They are tried there first, and count
-        # against that node for pods of lower or equal priority (upstream's nominator).
-        self.nominated: dict[str, str] = {}
-        self._by_row: tuple[tuple[str, int], dict[int, list[PodInfo]]] | None = None
+        self._by_row: tuple[tuple[str, int, int], dict[int, list[PodInfo]]] | None = None
         self._nominate = nominate
         self._on_preemption = on_preemption
         self._on_binding = on_binding
@@ -183,71 +173,80 @@ class Scheduler:
     # --- scheduling cycle ----------------------------------------------------------------
 
     def schedule_one(self, entry: QueuedPod) -> Attempt:
+        """One scheduling cycle for a popped pod; on success its binding cycle is started."""
         pod = entry.pod
         profile = self.profiles[pod.scheduler_name]
         self._cycles += 1
-        profile.observe = self.observer.plugin if self._cycles % PLUGIN_SAMPLE_EVERY == 0 else None
+        profile.sample_plugins = self._cycles % PLUGIN_SAMPLE_EVERY == 0
         start = time.perf_counter()
-        attempt = self._decide(pod, profile, CycleState())
-        elapsed = time.perf_counter() - start
+        state = CycleState()
+        attempt = self._decide(pod, profile, state)
         self._remember(attempt)
         if attempt.node:
-            self.observer.attempt("scheduled", profile.scheduler_name, elapsed)
-        else:
-            status = attempt.status
-            error = status is not None and status.code is Code.ERROR
-            self.observer.attempt(
-                "error" if error else "unschedulable", profile.scheduler_name, elapsed
-            )
-            plugins = _rejecting_plugins(attempt)
-            self.queue.requeue(entry, plugins, error=error)
-            message = status.message if status else "unknown"
-            self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
+            self._start_binding(entry, profile, attempt.bind_state or state, attempt.node, start)
+            return attempt
+        status = attempt.status
+        error = status is not None and status.code is Code.ERROR
+        self.observer.attempt(
+            "error" if error else "unschedulable",
+            profile.scheduler_name,
+            time.perf_counter() - start,
+        )
+        self.queue.requeue(entry, _rejecting_plugins(attempt), error=error)
+        message = status.message if status else "unknown"
+        self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
         return attempt
 
-    def _decide(self, pod: PodInfo, profile: Profile, state: CycleState) -> Attempt:
+    def _decide(self, pod: PodInfo, profile: Framework, state: CycleState) -> Attempt:
+        """selectHost, then assume + Reserve + Permit (upstream's schedulingCycle)."""
         table = self.cache.table
         attempt = Attempt(pod)
         try:
+            algorithm_start = time.perf_counter()
             placed = self._place_nominated(pod, profile)
             if placed is None and self.batching and not self._nominated_by_row(pod):
                 # Class results cannot count other pods' nominations: those take the slow path.
                 placed = self._place_batched(pod, profile, attempt)
             if placed is None:
                 placed = self._place(pod, profile, state, attempt)
+            self.observer.algorithm(time.perf_counter() - algorithm_start)
             if placed is None:
                 self._post_filter(pod, profile, state, attempt)
                 return attempt
             row, state = placed
             node = table.node(row).name
             self.cache.assume(pod, node)
-            for plugin in profile.reserve:
-                status = plugin.reserve(state, pod, node)
-                if status is not None:
-                    self._unreserve(profile, state, pod, node)
-                    self.cache.forget(pod)
-                    attempt.status = Status(status.code, status.reasons, plugin.name)
-                    return attempt
+            status = profile.run_reserve(state, pod, node)
+            if status is None:
+                status = profile.run_permit(state, pod, node)
+                if status is not None and status.code is Code.WAIT:
+                    status = None  # the binding cycle waits on it
+            if status is not None:
+                profile.run_unreserve(state, pod, node)
+                self.cache.forget(pod)
+                attempt.status = self._rejected_at(status, node)
+                attempt.diagnosis = _one_node_diagnosis(status)
+                return attempt
         except Exception as err:  # a plugin bug must not stop the scheduler
             log.exception("scheduling cycle failed", extra={"pod": pod.key})
             self.classes.clear()
             attempt.status = Status.error(f"scheduling cycle failed: {err}")
             return attempt
         attempt.node = node
-        self.nominated.pop(pod.uid, None)
-        queued = self.queue.pods.get(pod.uid)
-        self.queue.done(pod.uid)
-        task = asyncio.get_running_loop().create_task(
-            self._binding_cycle(pod, profile, state, node, queued)
-        )
-        self._binding.add(task)
-        task.add_done_callback(self._binding_ended)
-        if self._on_binding is not None:
-            self._on_binding(len(self._binding))
+        attempt.bind_state = state
         return attempt
 
+    @staticmethod
+    def _rejected_at(status: Status, node: str) -> Status:
+        """A Reserve or Permit rejection as the pod's failure: an error stays an error;
+        a rejection reads as a FitError over the one node (upstream's handling)."""
+        if status.code is Code.ERROR:
+            return status
+        message = _one_node_diagnosis(status).message()
+        return Status(status.code, (message,), status.plugin)
+
     def _place(
-        self, pod: PodInfo, profile: Profile, state: CycleState, attempt: Attempt
+        self, pod: PodInfo, profile: Framework, state: CycleState, attempt: Attempt
     ) -> tuple[int, CycleState] | None:
         """The one-pod-at-a-time path: every plugin runs for this pod alone, and a failure
         is explained node by node (the diagnosis)."""
@@ -257,11 +256,7 @@ class Scheduler:
             # Upstream fails before PreFilter with ErrNoNodesAvailable, not a "0/0" FitError.
             attempt.status = Status.unschedulable(NO_NODES, resolvable=False)
             return None
-        name = profile.scheduler_name
-        point = self.observer.extension_point
-        start = time.perf_counter()
         status = profile.run_pre_filter(state, pod, table)
-        point("PreFilter", _status_label(status), name, time.perf_counter() - start)
         if status is not None:
             if status.code is Code.ERROR:
                 attempt.status = status
@@ -272,21 +267,23 @@ class Scheduler:
         start = time.perf_counter()
         feasible = self._find_feasible(pod, profile, state, diagnosis)
         filtered = "Success" if feasible.size else "Unschedulable"
-        point("Filter", filtered, name, time.perf_counter() - start)
+        self.observer.extension_point(
+            "Filter", filtered, profile.scheduler_name, time.perf_counter() - start
+        )
         if feasible.size == 0:
             attempt.status = Status.unschedulable(diagnosis.message())
             return None
-        start = time.perf_counter()
         if feasible.size == 1:
-            row = int(feasible[0])  # upstream skips scoring with a single candidate
-        else:
-            totals, parts = profile.run_scores(state, pod, table, feasible)
-            row = self._pick(feasible, totals, parts, attempt)
-        point("Score", "Success", name, time.perf_counter() - start)
-        return row, state
+            return int(feasible[0]), state  # upstream skips scoring with a single candidate
+        status = profile.run_pre_score(state, pod, table, feasible)
+        if status is not None:
+            attempt.status = status
+            return None
+        totals, parts = profile.run_scores(state, pod, table, feasible)
+        return self._pick(feasible, totals, parts, attempt), state
 
     def _place_batched(
-        self, pod: PodInfo, profile: Profile, attempt: Attempt
+        self, pod: PodInfo, profile: Framework, attempt: Attempt
     ) -> tuple[int, CycleState] | None:
         """The equivalence-class path (batch.py); None means: take the one-pod path, which
         also explains failures."""
@@ -314,20 +311,19 @@ class Scheduler:
             return int(rows[0]), cached.state
         start = time.perf_counter()
         totals, parts = batch.window_scores(profile, cached, rows)
-        row = self._pick(rows, totals, parts, attempt)
         self.observer.extension_point(
             "Score", "Success", profile.scheduler_name, time.perf_counter() - start
         )
-        return row, cached.state
+        return self._pick(rows, totals, parts, attempt), cached.state
 
-    def _wanted(self, profile: Profile, total: int) -> int:
+    def _wanted(self, profile: Framework, total: int) -> int:
         percentage = profile.percentage_of_nodes_to_score
         return num_feasible_nodes_to_find(
             percentage if percentage is not None else self.percentage, total
         )
 
     def _find_feasible(
-        self, pod: PodInfo, profile: Profile, state: CycleState, diagnosis: Diagnosis
+        self, pod: PodInfo, profile: Framework, state: CycleState, diagnosis: Diagnosis
     ) -> Rows:
         """Filter nodes in zone-interleaved order from the round-robin start, chunk by chunk,
         until enough feasible nodes are found (upstream's percentageOfNodesToScore). Chunk
@@ -384,28 +380,17 @@ class Scheduler:
     # --- nomination and preemption -------------------------------------------------------
 
     def _nominated_by_row(self, pod: PodInfo) -> dict[int, list[PodInfo]]:
-        """The pods nominated to a node that count against `pod` there, by row: those of
-        priority >= its own, other than itself (upstream's addNominatedPods). Nominations of
-        pods that left the queue or were assumed are dropped here. Nominations change only
-        after a cycle's filters and dry run, so the answer is kept for the rest of the cycle."""
-        if not self.nominated:
+        """The pods nominated to a node that count against `pod` there, by row (the
+        nominator's counted_against). Nominations change only after a cycle's filters and
+        dry run, so the answer is kept for the rest of the cycle."""
+        nominator = self.queue.nominator
+        if not len(nominator):
             return {}
-        if self._by_row is not None and self._by_row[0] == (pod.uid, self._cycles):
+        key = (pod.uid, self._cycles, nominator.version)
+        if self._by_row is not None and self._by_row[0] == key:
             return self._by_row[1]
-        by_row: dict[int, list[PodInfo]] = {}
-        pods, row_of, priority = self.queue.pods, self.cache.table.row_of, pod.priority
-        for uid, node in list(self.nominated.items()):
-            entry = pods.get(uid)
-            if entry is None or entry.where == ASSUMED:
-                del self.nominated[uid]
-            elif entry.pod.priority >= priority and uid != pod.uid:
-                row = row_of.get(node)
-                if row is not None:
-                    if row in by_row:
-                        by_row[row].append(entry.pod)
-                    else:
-                        by_row[row] = [entry.pod]
-        self._by_row = ((pod.uid, self._cycles), by_row)
+        by_row = nominator.counted_against(pod, self.cache.table.row_of)
+        self._by_row = (key, by_row)
         return by_row
 
     @contextlib.contextmanager
@@ -431,7 +416,7 @@ class Scheduler:
 
     def _filter(
         self,
-        profile: Profile,
+        profile: Framework,
         state: CycleState,
         pod: PodInfo,
         rows: Rows,
@@ -460,10 +445,10 @@ class Scheduler:
         dropped = np.setdiff1d(np.asarray(crowded), kept)
         return passed[~np.isin(passed, dropped)]
 
-    def _place_nominated(self, pod: PodInfo, profile: Profile) -> tuple[int, CycleState] | None:
+    def _place_nominated(self, pod: PodInfo, profile: Framework) -> tuple[int, CycleState] | None:
         """A pod nominated to a node tries that node first; if it fits there, it goes there
         without scoring (upstream's evaluateNominatedNode)."""
-        node = self.nominated.get(pod.uid) or pod.nominated_node_name
+        node = self.queue.nominator.node_of(pod.uid) or pod.nominated_node_name
         table = self.cache.table
         row = table.row_of.get(node) if node else None
         if row is None:
@@ -476,23 +461,21 @@ class Scheduler:
         return (row, state) if passed.size else None
 
     def _node_check(
-        self, profile: Profile, state: CycleState, pod: PodInfo, finished: bool
+        self, profile: Framework, state: CycleState, pod: PodInfo, finished: bool
     ) -> NodeCheck:
         """Filters on one row as the table stands, for preemption's dry run.
 
         When the cycle's PreFilter `finished`, its state is reused for the plugins that are
         row-local for the pod (their state cannot depend on the pods being removed or added
         back); the others redo PreFilter on a copy, on the table as it is then (upstream
-        updates their state incrementally instead, with PreFilterExtensions AddPod/RemovePod).
-        Otherwise PreFilter runs afresh for every check.
+        updates their state incrementally instead, with PreFilterExtensions AddPod/RemovePod;
+        the verdicts are the same). Otherwise PreFilter runs afresh for every check.
 
         The pods nominated elsewhere do not change during a dry run, so they are looked up
         once. When every PreFilter and Filter plugin is row-local for the pod, the check also
-        offers `many(pod, rows)`: one vectorized filter pass over many rows, each as if it
-        were checked alone, and `stamp(row)`, what a row's verdict depends on besides the pod
-        (framework.NodeCheck)."""
+        offers `many` and `stamp` (framework.NodeCheck)."""
         table = self.cache.table
-        redo = [p for p in profile.pre_filter if not finished or not _row_local(p, pod)]
+        redo = [p for p in profile.pre_filter if not finished or not profile.row_local(p, pod)]
         by_row = self._nominated_by_row(pod)
 
         def check(pod: PodInfo, row: int) -> Status | None:
@@ -503,15 +486,9 @@ class Scheduler:
                 cycle_state = CycleState(
                     dict(state.data), set(state.skip_filter), set(state.skip_score)
                 )
-            for plugin in redo:
-                cycle_state.skip_filter.discard(plugin.name)
-                status = plugin.pre_filter(cycle_state, pod, table)
-                if status is None:
-                    continue
-                if status.code is Code.SKIP:
-                    cycle_state.skip_filter.add(plugin.name)
-                    continue
-                return Status(status.code, status.reasons, plugin.name)
+            status = profile.redo_pre_filter(cycle_state, pod, table, redo)
+            if status is not None:
+                return status
             seen = Diagnosis(total_nodes=1)
             passed = self._filter(profile, cycle_state, pod, np.asarray([row]), by_row, seen)
             if passed.size:
@@ -531,12 +508,12 @@ class Scheduler:
         def nominated(row: int) -> Sequence[PodInfo]:
             return by_row.get(row, ())
 
-        if not redo and all(_row_local(p, pod) for p in profile.filter):
-            return _NodeCheck(check, nominated, many, stamp)
-        return _NodeCheck(check, nominated, None, None)
+        if not redo and all(profile.row_local(p, pod) for p in profile.filter):
+            return NodeCheck(check, nominated, many, stamp)
+        return NodeCheck(check, nominated)
 
     def _post_filter(
-        self, pod: PodInfo, profile: Profile, state: CycleState, attempt: Attempt
+        self, pod: PodInfo, profile: Framework, state: CycleState, attempt: Attempt
     ) -> None:
         """No node fits: run PostFilter (preemption). Success nominates a node and starts the
         victims' deletion; the pod still fails this attempt and waits for them to go."""
@@ -550,61 +527,41 @@ class Scheduler:
             return
         # A PreFilter rejection left the state unfinished: the dry run redoes it per node.
         check = self._node_check(profile, state, pod, finished=diagnosis.pre_filter is None)
-        messages: list[str] = []
-        stopped = Status(Code.UNSCHEDULABLE)
-        start = time.perf_counter()
-        for plugin in profile.post_filter:
-            result = plugin.post_filter(state, pod, self.cache.table, diagnosis, check)
-            if result.status is None:
-                if self._on_preemption is not None:
-                    self._on_preemption(len(result.victims))
-                self._nominated(pod, result.nominated_node)
-                attempt.nominated = result.nominated_node
-                attempt.victims = tuple(v.key for v in result.victims)
-                if result.execute is not None:
-                    task = asyncio.get_running_loop().create_task(result.execute())
-                    self._side.add(task)
-                    task.add_done_callback(self._side.discard)
-                # The successful plugin's message replaces what those before it said.
-                messages = [result.message] if result.message else []
+        outcome = profile.run_post_filter(state, pod, self.cache.table, diagnosis, check)
+        for result in outcome.attempts:
+            if result is outcome.result:
                 break
             if result.preemption and self._on_preemption is not None:
                 self._on_preemption(None)
             if result.clear_nomination:
                 self._nominated(pod, "")
-            if result.status.code in (Code.ERROR, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
-                stopped = result.status
-                messages = [stopped.message] if stopped.message else []
-                break
-            if result.status.message:
-                messages.append(result.status.message)
-        label = "Success" if attempt.nominated else _status_label(stopped)
-        self.observer.extension_point(
-            "PostFilter", label, profile.scheduler_name, time.perf_counter() - start
-        )
-        diagnosis.post_filter = ", ".join(messages)
+        if outcome.result is not None:
+            result = outcome.result
+            if self._on_preemption is not None:
+                self._on_preemption(len(result.victims))
+            self._nominated(pod, result.nominated_node)
+            attempt.nominated = result.nominated_node
+            attempt.victims = tuple(v.key for v in result.victims)
+            if result.execute is not None:
+                task = asyncio.get_running_loop().create_task(result.execute())
+                self._side.add(task)
+                task.add_done_callback(self._side.discard)
+        diagnosis.post_filter = ", ".join(outcome.messages)
         attempt.status = Status(status.code, (diagnosis.message(),), status.plugin)
 
     def _nominated(self, pod: PodInfo, node: str) -> None:
-        """Record (or clear, with "") the pod's nominated node here and in its status. A pod
-        nominated over lower-priority ones on the same node takes their nomination away
-        (upstream's getLowerPriorityNominatedPods)."""
-        changed = (self.nominated.get(pod.uid) or pod.nominated_node_name) != node
+        """Record (or clear, with "") the pod's nominated node in the nominator and in its
+        status. A pod nominated over lower-priority ones on the same node takes their
+        nomination away (upstream's getLowerPriorityNominatedPods)."""
+        nominator = self.queue.nominator
+        changed = (nominator.node_of(pod.uid) or pod.nominated_node_name) != node
         if node:
-            self.nominated[pod.uid] = node
-            for uid, other_node in list(self.nominated.items()):
-                entry = self.queue.pods.get(uid)
-                if other_node == node and entry is not None and entry.pod.priority < pod.priority:
-                    self._nominated(entry.pod, "")
-        else:
-            self.nominated.pop(pod.uid, None)
+            for other in nominator.lower_priority_on(node, pod.priority):
+                self._nominated(other, "")
+        nominator.add(pod, node)
         pod.nominated_node_name = node
         if changed and self._nominate is not None:
             self._nominate(pod, node)
-
-    def _unreserve(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
-        for plugin in reversed(profile.reserve):
-            plugin.unreserve(state, pod, node)
 
     def _remember(self, attempt: Attempt) -> None:
         """Keep the last attempts for explain; scores only for the most recent ones, since
@@ -623,97 +580,123 @@ class Scheduler:
 
     # --- binding cycle -------------------------------------------------------------------
 
-    async def _binding_cycle(
-        self,
-        pod: PodInfo,
-        profile: Profile,
-        state: CycleState,
-        node: str,
-        queued: QueuedPod | None = None,
+    def _start_binding(
+        self, entry: QueuedPod, profile: Framework, state: CycleState, node: str, start: float
     ) -> None:
+        pod = entry.pod
+        self.queue.assumed(pod.uid)
+        task = asyncio.get_running_loop().create_task(
+            self._binding_cycle(entry, profile, state, node, start)
+        )
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+
+    async def _binding_cycle(
+        self, entry: QueuedPod, profile: Framework, state: CycleState, node: str, start: float
+    ) -> None:
+        """WaitOnPermit (no binding slot held), then PreBind, Bind, PostBind in a slot.
+        Upstream's bindingCycle and handleBindingCycleError."""
+        pod = entry.pod
+        if profile.waiting_pods.get(pod.uid) is not None and self._nominate is not None:
+            # NominatedNodeNameForExpectation (beta, on since v1.35): a pod about to wait in
+            # Permit tells autoscalers where it is going before it is bound.
+            pod.nominated_node_name = node
+            self._nominate(pod, node)
+        status = await profile.wait_on_permit(pod)
+        if status is not None:
+            self._permit_failed(entry, profile, state, node, status, start)
+            return
+        self.queue.done(pod.uid)
         async with self._bind_gate:
+            self._holding += 1
+            if self._on_binding is not None:
+                self._on_binding(self._holding)
             try:
-                await self._permit(profile, state, pod, node)
-                for pre in profile.pre_bind:
-                    if (status := await pre.pre_bind(state, pod, node)) is not None:
-                        raise _Rejected(status)
-                start = time.perf_counter()
-                for binder in profile.bind:
-                    status = await binder.bind(state, pod, node)
-                    if status is None:
-                        break
-                    if status.code is not Code.SKIP:
-                        raise _Rejected(status)
-                self.observer.extension_point(
-                    "Bind", "Success", profile.scheduler_name, time.perf_counter() - start
-                )
+                status = await profile.run_pre_bind(state, pod, node)
+                if status is None:
+                    status = await profile.run_bind(state, pod, node)
             except AlreadyBound:
                 # Someone bound it first; the watch will show where. Never bind twice.
                 self.cache.forget(pod)
                 self.queue.delete(pod.uid)
                 return
             except Exception as err:
-                self._binding_failed(profile, state, pod, node, err)
-                return
+                status = Status.error(str(err))
+            finally:
+                self._holding -= 1
+                if self._on_binding is not None:
+                    self._on_binding(self._holding)
+        if status is not None:
+            self._binding_failed(entry, profile, state, node, status, start)
+            return
         self.cache.finish_binding(pod)
-        for post in profile.post_bind:
-            post.post_bind(state, pod, node)
+        profile.run_post_bind(state, pod, node)
         # The watch may already have taken the pod out of the queue: the SLI uses what the
         # queue knew when the pod was assumed.
         self.queue.pods.pop(pod.uid, None)
-        if queued is not None:
-            self.observer.scheduled(queued.attempts, self._clock() - queued.arrival)
+        # Upstream's attempt duration runs from the start of the scheduling cycle to the end
+        # of the binding cycle.
+        self.observer.attempt("scheduled", profile.scheduler_name, time.perf_counter() - start)
+        self.observer.scheduled(entry.attempts, self._clock() - entry.arrival)
         self.reporter.scheduled(pod, node)
 
-    def _binding_ended(self, task: asyncio.Task[None]) -> None:
-        self._binding.discard(task)
-        if self._on_binding is not None:
-            self._on_binding(len(self._binding))
-
-    async def _permit(self, profile: Profile, state: CycleState, pod: PodInfo, node: str) -> None:
-        waits = []
-        for plugin in profile.permit:
-            status, timeout = plugin.permit(state, pod, node)
-            if status is None:
-                continue
-            if status.code is Code.WAIT:
-                waits.append(timeout)
-                continue
-            raise _Rejected(Status(status.code, status.reasons, plugin.name))
-        if waits:
-            # No plugin berth ships allows a waiting pod early; the wait ends at its timeout
-            # with a rejection, as upstream does when nobody calls Allow.
-            await asyncio.sleep(min(waits))
-            raise _Rejected(
-                Status.unschedulable(
-                    f"rejected due to timeout after waiting {min(waits):.0f}s at permit"
-                )
-            )
+    def _permit_failed(
+        self,
+        entry: QueuedPod,
+        profile: Framework,
+        state: CycleState,
+        node: str,
+        status: Status,
+        start: float,
+    ) -> None:
+        """A waiting pod was rejected (or timed out): unreserve, forget, and wait as
+        unschedulable with the rejecting plugin recorded (an error goes to backoff)."""
+        pod = entry.pod
+        profile.run_unreserve(state, pod, node)
+        self.cache.forget(pod)
+        self._nominated(pod, "")  # upstream's failure handler clears the nomination
+        error = status.code is Code.ERROR
+        failure = self._rejected_at(status, node)
+        self.observer.attempt(
+            "error" if error else "unschedulable",
+            profile.scheduler_name,
+            time.perf_counter() - start,
+        )
+        self.last[pod.key] = Attempt(pod, status=failure, diagnosis=_one_node_diagnosis(status))
+        plugins = frozenset((status.plugin,)) if status.plugin and not error else frozenset()
+        if self.queue.pods.get(pod.uid) is entry:
+            self.queue.requeue(entry, plugins, error=error)
+        self.reporter.failed(pod, failure.message, "SchedulerError" if error else "Unschedulable")
 
     def _binding_failed(
-        self, profile: Profile, state: CycleState, pod: PodInfo, node: str, err: Exception
+        self,
+        entry: QueuedPod,
+        profile: Framework,
+        state: CycleState,
+        node: str,
+        status: Status,
+        start: float,
     ) -> None:
-        log.warning("binding failed", extra={"pod": pod.key, "node": node, "error": str(err)})
-        self._unreserve(profile, state, pod, node)
+        """PreBind or Bind failed: unreserve, forget, back off (never unschedulable: the
+        failure is past the last point that can reject, as upstream)."""
+        pod = entry.pod
+        log.warning("binding failed", extra={"pod": pod.key, "node": node, "error": status.message})
+        profile.run_unreserve(state, pod, node)
         self.cache.forget(pod)
-        entry = self.queue.pods.get(pod.uid)
-        if entry is not None:
+        self.observer.attempt("error", profile.scheduler_name, time.perf_counter() - start)
+        if self.queue.pods.get(pod.uid) is entry:
             self.queue.requeue(entry, error=True)
-        message = err.status.message if isinstance(err, _Rejected) else str(err)
-        self.reporter.failed(pod, f"Binding rejected: {message}", "SchedulerError")
+        self.reporter.failed(pod, f"Binding rejected: {status.message}", "SchedulerError")
 
 
-@dataclass(frozen=True)
-class _NodeCheck:
-    """framework.NodeCheck: one row at a time, and (when the filters allow) many at once."""
-
-    one: Callable[[PodInfo, int], Status | None]
-    nominated: Callable[[int], Sequence[PodInfo]]
-    many: Callable[[PodInfo, Sequence[int]], set[int]] | None
-    stamp: Callable[[int], Hashable] | None
-
-    def __call__(self, pod: PodInfo, row: int) -> Status | None:
-        return self.one(pod, row)
+def _one_node_diagnosis(status: Status) -> Diagnosis:
+    """Upstream's FitError over the one node a Reserve or Permit plugin rejected the pod on."""
+    diagnosis = Diagnosis(total_nodes=1)
+    for reason in status.reasons or (f"rejected by {status.plugin}",):
+        diagnosis.counts[reason] = diagnosis.counts.get(reason, 0) + 1
+    if status.plugin:
+        diagnosis.by_plugin[status.plugin] = dict(diagnosis.counts)
+    return diagnosis
 
 
 def _rejecting_plugins(attempt: Attempt) -> frozenset[str]:
@@ -726,32 +709,3 @@ def _rejecting_plugins(attempt: Attempt) -> frozenset[str]:
     if diagnosis.pre_filter is not None and diagnosis.pre_filter.plugin:
         plugins.add(diagnosis.pre_filter.plugin)
     return frozenset(plugins)
-
-
-def _row_local(plugin: Any, pod: PodInfo) -> bool:
-    """Does the plugin's answer for a node depend only on the pod and that node's row?"""
-    if getattr(plugin, "row_local", False):
-        return True
-    check = getattr(plugin, "row_local_for", None)
-    return check is not None and bool(check(pod))
-
-
-_STATUS_LABELS = {
-    Code.SUCCESS: "Success",
-    Code.ERROR: "Error",
-    Code.UNSCHEDULABLE: "Unschedulable",
-    Code.UNSCHEDULABLE_AND_UNRESOLVABLE: "UnschedulableAndUnresolvable",
-    Code.WAIT: "Wait",
-    Code.SKIP: "Skip",
-    Code.PENDING: "Pending",
-}
-
-
-def _status_label(status: Status | None) -> str:
-    return "Success" if status is None else _STATUS_LABELS[status.code]
-
-
-class _Rejected(Exception):
-    def __init__(self, status: Status) -> None:
-        super().__init__(status.message)
-        self.status = status

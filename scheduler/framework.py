@@ -1,16 +1,17 @@
-"""Extension points, Status, CycleState and the per-profile plugin runner.
+"""The plugin API: Status, CycleState, one Protocol per extension point, the optional
+capabilities a plugin may declare, cluster events and queueing hints, and the Handle.
 
-One Protocol per extension point; its docstring is the contract. Filter and Score are
-vectorized: they receive candidate rows of the NodeTable and return a mask or a score vector
-for all of them at once. `None` as a Status means Success everywhere.
+One Protocol per extension point; its docstring is the contract (upstream's
+staging/src/k8s.io/kube-scheduler/framework/interface.go). Filter and Score are vectorized:
+they receive candidate rows of the NodeTable and return a mask or a score vector for all of
+them at once. `None` as a Status means Success everywhere. The runner that calls these lives in
+scheduler/runtime.py; plugins import this module, never the runtime.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
-import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,7 +20,8 @@ import numpy.typing as npt
 
 from scheduler.device_classes import DeviceClass as DeviceClass
 from scheduler.device_classes import DeviceClassStore as DeviceClassStore
-from scheduler.model import DisruptionBudget, PodInfo
+from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
+from scheduler.namespaces import NamespaceLabels as NamespaceLabels
 from scheduler.snapshot import Mask, NodeTable, Rows
 from scheduler.volumes import Claim as Claim
 from scheduler.volumes import StorageClass as StorageClass
@@ -139,56 +141,77 @@ class FilterResult:
         return cls(mask, (Reason(message, ~mask, resolvable),))
 
 
-class Handle(Protocol):
-    """What the framework offers plugins beyond the snapshot: the API side effects."""
-
-    async def bind(self, pod: PodInfo, node: str) -> None: ...
-
-
 @runtime_checkable
-class PreemptionHandle(Handle, Protocol):
-    """A Handle that can also preempt, and knows the cluster's disruption budgets (the
-    app's; without one, DefaultPreemption simulates but deletes nothing)."""
+class WaitingPod(Protocol):
+    """A pod that a Permit plugin asked to wait (upstream's fwk.WaitingPod). It holds its
+    assumed resources, not a binding slot, until every plugin that said Wait allows it, one
+    rejects it, or a plugin's timeout passes (a rejection by that plugin)."""
+
+    @property
+    def pod(self) -> PodInfo: ...
+
+    @property
+    def node(self) -> str: ...
+
+    def pending_plugins(self) -> list[str]:
+        """The plugins that said Wait and have not allowed the pod yet."""
+
+    def allow(self, plugin: str) -> None:
+        """`plugin` lets the pod go; once no plugin is pending, its binding cycle goes on."""
+
+    def reject(self, plugin: str, message: str) -> None:
+        """Fail the pod's Permit: it is unreserved and waits as unschedulable, rejected by
+        `plugin`. A second decision after the first is ignored."""
+
+
+class Handle(Protocol):
+    """What plugins read of the cluster and what they may do to it (upstream's fwk.Handle).
+
+    Reads are plain in-memory views the app keeps current from its informers; a cluster that
+    nobody watches (unit tests, the in-memory bench, `berth sim`) has empty stores, which is
+    the truth for it. Actions go to the API (scheduler/kube) or, in memory, to the cache.
+    One implementation, scheduler/handle.py's ClusterHandle, serves every caller."""
+
+    @property
+    def snapshot(self) -> NodeTable:
+        """The live NodeTable: the snapshot of the scheduling cycle that is running."""
+
+    @property
+    def volumes(self) -> VolumeStore:
+        """PVCs, PVs, StorageClasses and CSINodes (the app's volume informers)."""
+
+    @property
+    def device_classes(self) -> DeviceClassStore:
+        """DeviceClasses, for DRA-backed extended resources (empty when not served)."""
+
+    @property
+    def namespaces(self) -> NamespaceLabels:
+        """Namespace labels, for namespaceSelector terms."""
+
+    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
+        """The PodDisruptionBudgets (policy/v1), as last seen."""
+
+    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
+        """The selector PodTopologySpread's default constraints use for `pod`: built from
+        the Services, ReplicationControllers, ReplicaSets and StatefulSets selecting it
+        (upstream's helper.DefaultSelector); None when nothing selects it."""
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        """The pod waiting in Permit with this uid, if any."""
+
+    def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
+        """Every pod waiting in Permit, of every profile."""
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        """Bind `pod` to `node` (a Binding subresource). Raises AlreadyBound on a 409."""
 
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         """Mark `victim` DisruptionTarget (PreemptionByScheduler), delete it, and record a
         Preempted event on it. A victim that is already gone is not an error."""
 
-    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
-        """The PodDisruptionBudgets the app watches (policy/v1), as last seen."""
 
-
-class VolumeHandle(Handle, Protocol):
-    """A Handle that also offers the volume objects the app watches (PVCs, PVs, StorageClasses,
-    CSINodes). Kept apart from Handle so handles without volumes (unit tests, the in-memory
-    bench) stay valid Handles; volume plugins reach the store through volume_store()."""
-
-    @property
-    def volumes(self) -> VolumeStore: ...
-
-
-def volume_store(handle: Handle | None) -> VolumeStore:
-    """The handle's volume store, or an empty one when the handle keeps none (then every claim
-    is missing, which is the truth for a cluster whose volumes nobody watches)."""
-    store = getattr(handle, "volumes", None)
-    return store if isinstance(store, VolumeStore) else VolumeStore()
-
-
-class DeviceClassHandle(Handle, Protocol):
-    """A Handle that also offers the DeviceClasses the app watches, for DRA extended resources.
-    Apart from Handle for the same reason as VolumeHandle; plugins reach the store through
-    device_class_store()."""
-
-    @property
-    def device_classes(self) -> DeviceClassStore: ...
-
-
-def device_class_store(handle: Handle | None) -> DeviceClassStore:
-    """The handle's DeviceClass store, or an empty one when the handle keeps none (then no
-    extended resource is backed by DRA, which is the truth for a server without
-    resource.k8s.io/v1)."""
-    store = getattr(handle, "device_classes", None)
-    return store if isinstance(store, DeviceClassStore) else DeviceClassStore()
+class AlreadyBound(Exception):
+    """The API server says the pod is bound already (409 on the binding): drop it."""
 
 
 class Plugin(Protocol):
@@ -223,20 +246,32 @@ class FilterPlugin(Plugin, Protocol):
         Must not change the table."""
 
 
-class NodeCheck(Protocol):
-    """Does `pod` pass the profile's PreFilter and Filter plugins on one row of the table as
-    it is now (pods nominated there with priority >= the pod's counted)? None = it fits.
+def _nothing_nominated(row: int) -> Sequence[PodInfo]:
+    return ()
 
-    The scheduler's check may also carry `many(pod, rows) -> set of passing rows`, one
-    vectorized pass over many rows, offered only when every plugin's answer for a row depends
-    on that row alone (so changing several rows at once is the same as checking each alone);
-    it is None otherwise. With it comes `stamp(row) -> Hashable`: the row's generation and the
-    nominated pods counted on it. While a row's stamp is unchanged, so is the verdict for pods
-    of one equivalence class (PodInfo.class_key), which lets results be kept between cycles.
-    It also carries `nominated(row)`: the pods nominated to that row that it counts there.
-    Callers look these up with getattr, so a plain function is a check too."""
 
-    def __call__(self, pod: PodInfo, row: int) -> Status | None: ...
+@dataclass(frozen=True)
+class NodeCheck:
+    """Does a pod pass the profile's PreFilter and Filter plugins on one row of the table as
+    it is now (pods nominated there with priority >= the pod's counted)? Calling the check
+    answers None when it fits, else the rejecting Status. The runtime builds it for
+    PostFilter (preemption's dry run, upstream's SelectVictimsOnNode filter calls).
+
+    `many(pod, rows) -> set of passing rows`: one vectorized pass over many rows, offered
+    only when every plugin's answer for a row depends on that row alone (so changing several
+    rows at once is the same as checking each alone); None otherwise. With it comes
+    `stamp(row) -> Hashable`: the row's generation and the nominated pods counted on it.
+    While a row's stamp is unchanged, so is the verdict for pods of one equivalence class
+    (PodInfo.class_key), which lets results be kept between cycles. `nominated(row)`: the
+    pods nominated to that row that the check counts there."""
+
+    one: Callable[[PodInfo, int], Status | None]
+    nominated: Callable[[int], Sequence[PodInfo]] = _nothing_nominated
+    many: Callable[[PodInfo, Sequence[int]], set[int]] | None = None
+    stamp: Callable[[int], Hashable] | None = None
+
+    def __call__(self, pod: PodInfo, row: int) -> Status | None:
+        return self.one(pod, row)
 
 
 @dataclass(frozen=True)
@@ -323,33 +358,158 @@ class PostBindPlugin(Plugin, Protocol):
     def post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None: ...
 
 
+# --- optional capabilities a plugin declares -------------------------------------------------
+
+
+@runtime_checkable
+class BatchablePlugin(Plugin, Protocol):
+    """Equivalence batching opt-in (the role of upstream's SignPlugin)."""
+
+    def row_local_for(self, pod: PodInfo) -> bool:
+        """True when this plugin's PreFilter/Filter/PreScore/Score answer for a node depends
+        only on the pod and that node's row of the table, so results for an equivalence class
+        of pods can be kept and only changed rows redone. A plugin that does not implement
+        this turns batching off for every pod; one that answers False, for that pod."""
+
+
 # --- cluster events and queueing hints (upstream's EnqueueExtensions) ---------------------
+
+
+class ActionType(enum.IntFlag):
+    """How an object changed (upstream's fwk.ActionType). The UPDATE_NODE_* and UPDATE_POD_*
+    kinds are the specific updates the event handlers recognise; a plugin registering one of
+    them is asked only about that kind. UPDATE covers every specific update."""
+
+    ADD = enum.auto()
+    DELETE = enum.auto()
+    UPDATE_NODE_ALLOCATABLE = enum.auto()
+    UPDATE_NODE_LABEL = enum.auto()
+    UPDATE_NODE_TAINT = enum.auto()  # taints, or spec.unschedulable turned off
+    UPDATE_NODE_CONDITION = enum.auto()
+    UPDATE_NODE_ANNOTATION = enum.auto()
+    UPDATE_NODE_DECLARED_FEATURE = enum.auto()
+    UPDATE_NODE_PREEMPTION_POLICY = enum.auto()
+    UPDATE_POD_LABEL = enum.auto()
+    UPDATE_POD_SCALE_DOWN = enum.auto()
+    UPDATE_POD_SCALE_UP = enum.auto()
+    UPDATE_POD_TOLERATION = enum.auto()
+    UPDATE_POD_SCHEDULING_GATES_ELIMINATED = enum.auto()
+    UPDATE_POD_GENERATED_RESOURCE_CLAIM = enum.auto()
+    UPDATE = (
+        UPDATE_NODE_ALLOCATABLE
+        | UPDATE_NODE_LABEL
+        | UPDATE_NODE_TAINT
+        | UPDATE_NODE_CONDITION
+        | UPDATE_NODE_ANNOTATION
+        | UPDATE_NODE_DECLARED_FEATURE
+        | UPDATE_NODE_PREEMPTION_POLICY
+        | UPDATE_POD_LABEL
+        | UPDATE_POD_SCALE_DOWN
+        | UPDATE_POD_SCALE_UP
+        | UPDATE_POD_TOLERATION
+        | UPDATE_POD_SCHEDULING_GATES_ELIMINATED
+        | UPDATE_POD_GENERATED_RESOURCE_CLAIM
+    )
+    ALL = ADD | DELETE | UPDATE
+
+    @property
+    def upstream(self) -> str:
+        """Upstream's ActionType.String(): "Add", "UpdateNodeLabel", "Update", ..."""
+        if self in _ACTION_NAMES:
+            return _ACTION_NAMES[self]
+        if self.value.bit_count() != 1:
+            return ""  # a combination has no name upstream either
+        return "".join(word.capitalize() for word in (self.name or "").split("_"))
+
+
+_ACTION_NAMES = {ActionType.UPDATE: "Update", ActionType.ALL: "All"}
+
+# Upstream's fwk.EventResource values.
+POD = "Pod"  # registered, it matches AssignedPod, UnscheduledPod and TargetPod events
+ASSIGNED_POD = "AssignedPod"
+UNSCHEDULED_POD = "UnscheduledPod"
+TARGET_POD = "TargetPod"  # the waiting pod itself was updated
+NODE = "Node"
+PERSISTENT_VOLUME = "PersistentVolume"
+PERSISTENT_VOLUME_CLAIM = "PersistentVolumeClaim"
+CSI_NODE = "storage.k8s.io/CSINode"
+STORAGE_CLASS = "storage.k8s.io/StorageClass"
+DEVICE_CLASS = "resource.k8s.io/DeviceClass"
+WILDCARD = "*"
+# berth's own: upstream has no Namespace resource, so its InterPodAffinity waits for the flush
+# after a namespace is relabelled; berth's registers this (docs/compat.md).
+NAMESPACE = "Namespace"
+POD_DISRUPTION_BUDGET = "policy/PodDisruptionBudget"
+PRIORITY_CLASS = "scheduling.k8s.io/PriorityClass"
 
 
 @dataclass(frozen=True)
 class ClusterEvent:
-    """A change in the cluster that may make waiting pods schedulable, as upstream's
-    framework.ClusterEvent: what changed (AssignedPod, Node, ...) and how."""
+    """A change in the cluster that may make waiting pods schedulable (upstream's
+    fwk.ClusterEvent): what changed and how. `custom_label` names the special wildcard
+    events (UnschedulableTimeout, ForceActivate) in metrics."""
 
     resource: str
-    action: str
+    action: ActionType
+    custom_label: str = ""
 
     @property
     def label(self) -> str:
-        """Upstream's ClusterEvent.Label(), as metrics name the event."""
-        return self.resource + self.action
+        """Upstream's ClusterEvent.Label(): the event's name in metrics and logs."""
+        return self.custom_label or self.resource + self.action.upstream
+
+    @property
+    def wildcard(self) -> bool:
+        return self.resource == WILDCARD and self.action == ActionType.ALL
+
+    def matches(self, incoming: ClusterEvent) -> bool:
+        """Upstream's MatchClusterEvents(self, incoming): does a plugin that registered this
+        event care about `incoming`? The incoming event must be the same as or more specific
+        than the registered one; a registered Pod matches assigned, unscheduled and target pods."""
+        if self.wildcard:
+            return True
+        same = self.resource in (WILDCARD, incoming.resource) or (
+            self.resource == POD
+            and incoming.resource in (ASSIGNED_POD, UNSCHEDULED_POD, TARGET_POD)
+        )
+        return (
+            same
+            and bool(self.action & incoming.action)
+            and int(incoming.action) <= int(self.action)
+        )
 
 
-# Some effective request of a bound pod went down or away (upstream's extractPodScaleDown).
-ASSIGNED_POD_SCALE_DOWN = ClusterEvent("AssignedPod", "UpdatePodScaleDown")
-# A DeviceClass appeared or changed; hints get the framework.DeviceClass before (None for an
-# add) and after.
-DEVICE_CLASS_ADD = ClusterEvent("DeviceClass", "Add")
-DEVICE_CLASS_UPDATE = ClusterEvent("DeviceClass", "Update")
+A = ActionType
+ASSIGNED_POD_ADD = ClusterEvent(ASSIGNED_POD, A.ADD)
+ASSIGNED_POD_DELETE = ClusterEvent(ASSIGNED_POD, A.DELETE)
+ASSIGNED_POD_SCALE_DOWN = ClusterEvent(ASSIGNED_POD, A.UPDATE_POD_SCALE_DOWN)
+UNSCHEDULED_POD_ADD = ClusterEvent(UNSCHEDULED_POD, A.ADD)
+UNSCHEDULED_POD_UPDATE = ClusterEvent(UNSCHEDULED_POD, A.UPDATE)
+UNSCHEDULED_POD_DELETE = ClusterEvent(UNSCHEDULED_POD, A.DELETE)
+NODE_ADD = ClusterEvent(NODE, A.ADD)
+NODE_DELETE = ClusterEvent(NODE, A.DELETE)
+DEVICE_CLASS_ADD = ClusterEvent(DEVICE_CLASS, A.ADD)
+DEVICE_CLASS_UPDATE = ClusterEvent(DEVICE_CLASS, A.UPDATE)
+NAMESPACE_UPDATE_LABEL = ClusterEvent(NAMESPACE, A.UPDATE)
+UNSCHEDULABLE_TIMEOUT = ClusterEvent(WILDCARD, A.ALL, "UnschedulableTimeout")
+FORCE_ACTIVATE = ClusterEvent(WILDCARD, A.ALL, "ForceActivate")
+del A
 
-QueueingHintFn = Callable[[PodInfo, Any, Any], bool]
-"""(a pod the plugin rejected, the object before the event, after it) -> True when the event
-may make the pod schedulable (upstream's Queue), False when it cannot (QueueSkip)."""
+
+class QueueingHint(enum.Enum):
+    """What a hint says about one pod and one event (upstream's fwk.QueueingHint)."""
+
+    QUEUE = "Queue"  # the event may make the pod schedulable: retry it
+    SKIP = "QueueSkip"  # it cannot: leave the pod where it is
+
+
+QueueingHintFn = Callable[[PodInfo, Any, Any], QueueingHint]
+"""(a pod the plugin rejected, the object before the event, after it) -> QueueingHint.
+
+The objects by resource: pods are PodInfo, nodes NodeInfo (scheduler.model), volume objects
+the scheduler.volumes records, DeviceClasses DeviceClass, namespaces (name, labels) tuples;
+`old` is None for an Add, `new` None for a Delete. A hint that raises counts as QUEUE, as
+upstream treats an error, so a buggy hint cannot strand a pod."""
 
 
 @dataclass(frozen=True)
@@ -362,13 +522,20 @@ class ClusterEventWithHint:
 class EnqueueExtensions(Protocol):
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         """The events that may make a pod this plugin rejected schedulable, each with a hint
-        that looks closer. The app filters the events it passes through hints (so far a bound
-        pod scaled down) by them; other events still move every waiting pod."""
+        that looks closer (upstream's EventsToRegister). The queue moves a pod only on an
+        event that a plugin which rejected it registered, and whose hint says QUEUE; a pod no
+        plugin rejected (an error) moves on any event. A plugin that rejects pods but does
+        not implement this leaves them to the 5-minute flush."""
 
 
 def pod_scaled_down(old: PodInfo, new: PodInfo) -> bool:
     """Upstream's extractPodScaleDown: a request of `old` that `new` lacks or lowers."""
     return any(new.requests.get(name, -1) < amount for name, amount in old.requests.items())
+
+
+def pod_scaled_up(old: PodInfo, new: PodInfo) -> bool:
+    """Upstream's extractPodScaleUp: a request of `new` that `old` lacks or is lower in."""
+    return any(old.requests.get(name, -1) < amount for name, amount in new.requests.items())
 
 
 POINTS: dict[str, type] = {
@@ -443,199 +610,3 @@ class Diagnosis:
             detail = ", ".join(parts) if parts else "no nodes available to schedule pods"
         text = f"0/{self.total_nodes} nodes are available: {detail}."
         return f"{text} {self.post_filter}" if self.post_filter else text
-
-
-Timer = Callable[[], float]
-
-
-@dataclass
-class Profile:
-    """The plugins of one schedulerName, instantiated and ordered per extension point."""
-
-    scheduler_name: str
-    percentage_of_nodes_to_score: int | None
-    pre_enqueue: Sequence[PreEnqueuePlugin] = ()
-    queue_sort: QueueSortPlugin | None = None
-    pre_filter: Sequence[PreFilterPlugin] = ()
-    filter: Sequence[FilterPlugin] = ()
-    post_filter: Sequence[PostFilterPlugin] = ()
-    pre_score: Sequence[PreScorePlugin] = ()
-    score: Sequence[tuple[ScorePlugin, int]] = ()
-    reserve: Sequence[ReservePlugin] = ()
-    permit: Sequence[PermitPlugin] = ()
-    pre_bind: Sequence[PreBindPlugin] = ()
-    bind: Sequence[BindPlugin] = ()
-    post_bind: Sequence[PostBindPlugin] = ()
-    # Set by the scheduler on the cycles it samples for per-plugin timings (upstream samples
-    # 10% of cycles, since timing every plugin on every pod costs more than the plugins).
-    observe: Callable[[str, str, float], None] | None = None
-
-    def run_pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
-        for plugin in self.pre_filter:
-            status = plugin.pre_filter(state, pod, table)
-            if status is None:
-                if state.node_names is not None and not state.node_names:
-                    return _narrowed_to_none(state.narrowed_by, plugin.name)
-                continue
-            if status.code is Code.SKIP:
-                state.skip_filter.add(plugin.name)
-                continue
-            return Status(status.code, status.reasons, plugin.name)
-        return None
-
-    @functools.cached_property
-    def _row_local_checks(self) -> list[Callable[[PodInfo], bool]] | None:
-        """The per-pod row-locality checks of the cycle plugins; None if one plugin is
-        never row-local (then nothing is batched)."""
-        unique: dict[str, Any] = {}
-        for p in (*self.pre_filter, *self.filter, *self.pre_score, *(p for p, _ in self.score)):
-            unique.setdefault(p.name, p)
-        checks = []
-        for plugin in unique.values():
-            if getattr(plugin, "row_local", False):
-                continue
-            check = getattr(plugin, "row_local_for", None)
-            if check is None:
-                return None
-            checks.append(check)
-        return checks
-
-    @functools.cached_property
-    def _hints(self) -> dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]]:
-        """Upstream's queueingHintMap for this profile: event -> (plugin, hint) registered."""
-        plugins: dict[str, Any] = {}
-        for group in (
-            self.pre_enqueue,
-            self.pre_filter,
-            self.filter,
-            self.post_filter,
-            self.pre_score,
-            [p for p, _ in self.score],
-            self.reserve,
-            self.permit,
-            self.pre_bind,
-            self.bind,
-            self.post_bind,
-        ):
-            for plugin in group:
-                plugins.setdefault(plugin.name, plugin)
-        out: dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]] = {}
-        for name, plugin in plugins.items():
-            if isinstance(plugin, EnqueueExtensions):
-                for registered in plugin.events_to_register():
-                    out.setdefault(registered.event, []).append((name, registered.hint))
-        return out
-
-    def worth_requeuing(
-        self, pod: PodInfo, rejected_by: frozenset[str], event: ClusterEvent, old: Any, new: Any
-    ) -> bool:
-        """Upstream's isPodWorthRequeuing: a pod no plugin rejected moves on any event; else
-        a plugin that rejected it must have registered the event, with a hint that says so."""
-        if not rejected_by:
-            return True
-        return any(
-            name in rejected_by and (hint is None or hint(pod, old, new))
-            for name, hint in self._hints.get(event, ())
-        )
-
-    def batchable(self, pod: PodInfo) -> bool:
-        """True when every PreFilter, Filter, PreScore and Score plugin is row-local for this
-        pod: its answer for a node depends only on the pod and that node's row, so results
-        for one equivalence class can be kept and only changed rows redone.
-
-        A plugin says so with `row_local = True`, or, when it depends on the pod (a spread
-        or affinity plugin is row-local for pods it has nothing to do with), with a method
-        `row_local_for(pod) -> bool`."""
-        checks = self._row_local_checks
-        return checks is not None and all(check(pod) for check in checks)
-
-    def filter_mask(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Mask:
-        """Which of `rows` pass every filter (no diagnosis kept)."""
-        mask = np.ones(rows.size, dtype=np.bool_)
-        alive = np.arange(rows.size)
-        for plugin in self.filter:
-            if alive.size == 0:
-                break
-            if plugin.name in state.skip_filter:
-                continue
-            result = plugin.filter(state, pod, table, rows[alive])
-            mask[alive[~result.mask]] = False
-            alive = alive[result.mask]
-        return mask
-
-    def run_filters(
-        self,
-        state: CycleState,
-        pod: PodInfo,
-        table: NodeTable,
-        rows: Rows,
-        diagnosis: Diagnosis | None,
-    ) -> Rows:
-        """The rows that pass every filter; rejections are counted into `diagnosis`."""
-        for plugin in self.filter:
-            if rows.size == 0:
-                break
-            if plugin.name in state.skip_filter:
-                continue
-            start = time.perf_counter()
-            result = plugin.filter(state, pod, table, rows)
-            if self.observe is not None:
-                self.observe(plugin.name, "Filter", time.perf_counter() - start)
-            if diagnosis is not None and not result.mask.all():
-                _count(diagnosis, plugin.name, rows, result)
-            rows = rows[result.mask]
-        return rows
-
-    def run_scores(
-        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
-    ) -> tuple[Scores, dict[str, Scores]]:
-        """Weighted total per row, and each plugin's normalized scores (for explain)."""
-        for pre in self.pre_score:
-            status = pre.pre_score(state, pod, table, rows)
-            if status is not None and status.code is Code.SKIP:
-                state.skip_score.add(pre.name)
-        total = np.zeros(rows.size, dtype=np.int64)
-        parts: dict[str, Scores] = {}
-        for plugin, weight in self.score:
-            if plugin.name in state.skip_score:
-                continue
-            start = time.perf_counter()
-            scores = plugin.normalize(plugin.score(state, pod, table, rows))
-            if self.observe is not None:
-                self.observe(plugin.name, "Score", time.perf_counter() - start)
-            parts[plugin.name] = scores
-            total += scores * weight
-        return total, parts
-
-
-def _narrowed_to_none(plugins: Iterable[str], last: str) -> Status:
-    """The PreFilter results leave no node at all: unresolvable, as upstream (which names no
-    plugin on the status; berth names the one whose result emptied the set, for explain and
-    the pod's rejecting plugins)."""
-    names = sorted(plugins)
-    if len(names) == 1:
-        message = NARROWED_TO_NONE.format(names[0])
-    else:
-        message = NARROWED_TO_NONE_MANY.format(" ".join(names))
-    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), last)
-
-
-def _count(diagnosis: Diagnosis, plugin: str, rows: Rows, result: FilterResult) -> None:
-    rejected = ~result.mask
-    per_plugin = diagnosis.by_plugin.setdefault(plugin, {})
-    covered = np.zeros(rows.size, dtype=np.bool_)
-    for reason in result.reasons:
-        hit = reason.rejected & rejected
-        n = int(hit.sum())
-        if n == 0:
-            continue
-        covered |= hit
-        diagnosis.counts[reason.message] = diagnosis.counts.get(reason.message, 0) + n
-        per_plugin[reason.message] = per_plugin.get(reason.message, 0) + n
-        if not reason.resolvable:
-            diagnosis.unresolvable_rows.update(int(r) for r in rows[hit])
-    missing = int((rejected & ~covered).sum())
-    if missing:
-        message = f"node(s) were rejected by {plugin}"
-        diagnosis.counts[message] = diagnosis.counts.get(message, 0) + missing
-        per_plugin[message] = per_plugin.get(message, 0) + missing

@@ -8,10 +8,17 @@
                      ▲                                            unschedulable pool
                      └──(cluster event that may help, or 5 min flush)────────┘
 
-A pod that failed goes to the unschedulable pool, unless a cluster event arrived while it was
-being scheduled: then it goes to backoff at once (upstream's moveRequestCycle rule), because
-the event may already have made it schedulable. Backoff is initial * 2^(attempts-1), capped.
-Time comes from an injected clock, so tests run in virtual time.
+A pod that failed goes to the unschedulable pool, remembering the plugins that rejected it.
+A cluster event moves it out only when one of those plugins registered the event and its
+queueing hint says Queue (`worth`, upstream's isPodWorthRequeuing); a pod no plugin rejected
+(an error) moves on any event. Events that arrive while a pod is in flight (popped and not yet
+done: its cycle, its Permit wait) are kept and checked when it fails, so none is lost
+(upstream's in-flight events). Backoff is initial * 2^(count-1), capped, counting
+consecutive errors while there are any, else rejections (upstream v1.34+). Time comes from an
+injected clock, so tests run in virtual time. The queue owns the nominator (nominator.py).
+
+Gated pods (kept out by a PreEnqueue plugin) wait in the unschedulable pool as upstream's do,
+with the gating plugin as their rejector, and are counted incoming there once.
 
 When the active heap is empty, the pod whose backoff ends first is popped anyway (upstream's
 SchedulerPopFromBackoffQ, beta and on by default since v1.33): an idle scheduler has no reason
@@ -25,12 +32,15 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler.framework import PreEnqueuePlugin
+from scheduler import framework as fw
+from scheduler.framework import ClusterEvent, Status
 from scheduler.model import PodInfo
+from scheduler.nominator import Nominator
 
 ACTIVE = "active"
 BACKOFF = "backoff"
@@ -42,6 +52,45 @@ ASSUMED = "assumed"  # placed on a node, binding in flight; back to backoff if t
 UNSCHEDULABLE_FLUSH_SECONDS = 300.0
 
 SortKey = Callable[[PodInfo, float], tuple[Any, ...]]
+PreEnqueue = Callable[[PodInfo], Status | None]
+"""The pod's profile's PreEnqueue plugins (runtime.Framework.run_pre_enqueue)."""
+Worth = Callable[["QueuedPod", ClusterEvent, Any, Any], bool]
+"""(a waiting pod, an event, the object before, after) -> may the event make it schedulable?"""
+
+
+def _always(entry: QueuedPod, event: ClusterEvent, old: Any, new: Any) -> bool:
+    return True
+
+
+def _pod_updated(old: PodInfo, new: PodInfo) -> bool:
+    """Upstream's isPodUpdated: anything but status, resourceVersion and generation changed."""
+    old_meta, new_meta = old.raw.get("metadata") or {}, new.raw.get("metadata") or {}
+    ignored = ("resourceVersion", "generation", "managedFields")
+    return old.raw.get("spec") != new.raw.get("spec") or any(
+        old_meta.get(k) != new_meta.get(k)
+        for k in set(old_meta) | set(new_meta)
+        if k not in ignored
+    )
+
+
+def pod_update_events(old: PodInfo, new: PodInfo, resource: str) -> list[ClusterEvent]:
+    """Upstream's PodSchedulingPropertiesChange: the specific updates from `old` to `new`
+    (labels, scale down, scale up, gates eliminated, tolerations added), or a plain Update
+    when none of them changed. `resource` is AssignedPod, UnscheduledPod or TargetPod."""
+    actions = []
+    if old.labels != new.labels:
+        actions.append(fw.ActionType.UPDATE_POD_LABEL)
+    if fw.pod_scaled_down(old, new):
+        actions.append(fw.ActionType.UPDATE_POD_SCALE_DOWN)
+    if fw.pod_scaled_up(old, new):
+        actions.append(fw.ActionType.UPDATE_POD_SCALE_UP)
+    if old.gates and not new.gates:
+        actions.append(fw.ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED)
+    if len(old.tolerations) != len(new.tolerations):
+        actions.append(fw.ActionType.UPDATE_POD_TOLERATION)
+    if not actions:
+        actions.append(fw.ActionType.UPDATE)
+    return [ClusterEvent(resource, action) for action in actions]
 
 
 @dataclass
@@ -49,6 +98,8 @@ class QueuedPod:
     pod: PodInfo
     arrival: float  # when the pod first entered the queue (the SLI starts here)
     attempts: int = 0
+    unschedulable_count: int = 0  # rejections by plugins (upstream's UnschedulableCount)
+    consecutive_errors: int = 0  # errors since the last rejection (ConsecutiveErrorsCount)
     where: str = ACTIVE
     backoff_until: float = 0.0
     unschedulable_since: float = 0.0
@@ -56,27 +107,42 @@ class QueuedPod:
     token: int = 0  # bumps on every move, so stale heap items are skipped
     gate_message: str = ""
     unschedulable_plugins: frozenset[str] = field(default_factory=frozenset)
+    counted: frozenset[str] = frozenset()  # plugins counted for it in scheduler_unschedulable_pods
 
 
 class SchedulingQueue:
     def __init__(
         self,
         sort_key: SortKey,
-        pre_enqueue: Sequence[PreEnqueuePlugin] = (),
+        pre_enqueue: PreEnqueue = lambda pod: None,
         *,
         clock: Callable[[], float],
+        worth: Worth = _always,
+        interested: Callable[[ClusterEvent], frozenset[str] | None] = lambda event: None,
         initial_backoff: float = 1.0,
         max_backoff: float = 10.0,
         on_incoming: Callable[[str, str], None] = lambda queue, event: None,
+        on_unschedulable: Callable[[Iterable[str], str, int], None] = lambda p, profile, d: None,
         pop_from_backoff: bool = True,
     ) -> None:
+        """`on_incoming(queue, event label)` counts a pod entering a queue;
+        `on_unschedulable(plugins, profile, delta)` keeps scheduler_unschedulable_pods;
+        `interested(event)` names the plugins that registered events `event` matches (None:
+        any plugin may care), so an event only looks at the pods those plugins rejected."""
         self._sort_key = sort_key
         self._pre_enqueue = pre_enqueue
+        self._worth = worth
+        self._interested = interested
         self._clock = clock
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self._on_incoming = on_incoming
+        self._on_unschedulable = on_unschedulable
         self.pods: dict[str, QueuedPod] = {}
+        # Unschedulable and gated pods, and the same by rejecting plugin ("" for none).
+        self._parked: dict[str, QueuedPod] = {}
+        self._by_plugin: dict[str, dict[str, QueuedPod]] = {}
+        self.nominator = Nominator()
         self._active: list[tuple[tuple[Any, ...], int, str, int]] = []
         self._backoff: list[tuple[float, int, str, int]] = []
         self._error_backoff: list[tuple[float, int, str, int]] = []
@@ -84,7 +150,10 @@ class SchedulingQueue:
         self._seq = itertools.count()
         self._tokens = itertools.count(1)
         self.scheduling_cycle = 0
-        self._move_request_cycle = -1
+        # In-flight pods (uid -> event count when popped) and the events seen meanwhile.
+        self._in_flight: dict[str, int] = {}
+        self._events: deque[tuple[int, ClusterEvent, Any, Any]] = deque()
+        self._event_count = 0
         self._wakeup = asyncio.Event()
         self._closed = False
 
@@ -97,37 +166,67 @@ class SchedulingQueue:
             return
         entry = QueuedPod(pod=pod, arrival=self._clock())
         self.pods[pod.uid] = entry
-        self._enqueue(entry, "PodAdd")
+        self.nominator.update(pod)
+        self._enqueue(entry, fw.UNSCHEDULED_POD_ADD.label)
 
     def update(self, pod: PodInfo) -> None:
-        """A pending pod changed: take the new version; a gated or unschedulable pod whose
-        spec changed gets another chance."""
+        """A pending pod changed: take the new version. A gated or unschedulable pod moves
+        when one of its update events passes the hints of the plugins that rejected it (for
+        a gated pod, the gating PreEnqueue plugin); an in-flight pod keeps the events."""
         entry = self.pods.get(pod.uid)
         if entry is None:
             self.add(pod)
             return
-        changed = entry.pod.class_key != pod.class_key or entry.pod.gates != pod.gates
-        entry.pod = pod
-        if entry.where == GATED and changed:
-            self._enqueue(entry, "PodUpdate")
-        elif entry.where == UNSCHEDULABLE and changed:
-            self._move(entry, "PodUpdate")
-        elif entry.where == ACTIVE:
+        old, entry.pod = entry.pod, pod
+        self.nominator.update(pod)
+        if entry.where == ACTIVE:
             self._push_active(entry)  # the sort key may have changed (priority)
+        elif entry.where in (GATED, UNSCHEDULABLE) and _pod_updated(old, pod):
+            for event in pod_update_events(old, pod, fw.TARGET_POD):
+                if self._worth(entry, event, old, pod):
+                    self._move(entry, event.label)
+                    break
+        elif pod.uid in self._in_flight:
+            for event in pod_update_events(old, pod, fw.TARGET_POD):
+                self._record(event, old, pod)
 
     def delete(self, uid: str) -> None:
         entry = self.pods.pop(uid, None)
+        self.nominator.delete(uid)
+        self._in_flight.pop(uid, None)
         if entry is not None:
+            self._unpark(entry)
             entry.token = 0
 
-    def move_all(self, event: str, worth: Callable[[QueuedPod], bool] | None = None) -> None:
-        """A cluster event that may make unschedulable pods schedulable (node added or
-        changed, assigned pod deleted): move them to backoff or active; only those `worth`
-        approves when given (the queueing hints of the plugins that rejected each)."""
-        self._move_request_cycle = self.scheduling_cycle
-        for entry in list(self.pods.values()):
-            if entry.where == UNSCHEDULABLE and (worth is None or worth(entry)):
-                self._move(entry, event)
+    def on_event(self, event: ClusterEvent, old: Any = None, new: Any = None) -> None:
+        """A cluster event: move the unschedulable (and gated) pods it may help, as `worth`
+        says for each; keep it for the pods in flight."""
+        self._record(event, old, new)
+        if not self._parked:
+            return
+        plugins = None if event.wildcard else self._interested(event)
+        if plugins is None:
+            candidates = list(self._parked.values())
+        else:
+            seen: dict[str, QueuedPod] = dict(self._by_plugin.get("", {}))
+            for plugin in plugins:
+                seen.update(self._by_plugin.get(plugin, {}))
+            candidates = list(seen.values())
+        for entry in candidates:
+            if entry.where in (UNSCHEDULABLE, GATED) and self._worth(entry, event, old, new):
+                self._move(entry, event.label)
+
+    def move_all(self, event: ClusterEvent = fw.UNSCHEDULABLE_TIMEOUT) -> None:
+        """Move every unschedulable pod, whatever rejected it (a wildcard event)."""
+        self.on_event(event)
+
+    def activate(self, uids: Iterable[str]) -> None:
+        """Move these pods to the active queue now, from the unschedulable pool or backoff
+        (upstream's PodActivator.Activate, event ForceActivate)."""
+        for uid in uids:
+            entry = self.pods.get(uid)
+            if entry is not None and entry.where in (UNSCHEDULABLE, BACKOFF, GATED):
+                self._enqueue(entry, fw.FORCE_ACTIVATE.label)
 
     # --- scheduler side ------------------------------------------------------------------
 
@@ -154,24 +253,44 @@ class SchedulingQueue:
             entry = self._pop_backoff()
         return entry
 
-    def done(self, uid: str) -> None:
-        """The pod was assumed on a node; it leaves the queue once its bind is seen."""
+    def assumed(self, uid: str) -> None:
+        """The pod was assumed on a node and its binding cycle started; it stays in flight
+        (waiting in Permit) until done(), and leaves the queue once its bind is seen."""
         entry = self.pods.get(uid)
+        self.nominator.delete(uid)
         if entry is not None:
             entry.where = ASSUMED
             entry.token = next(self._tokens)
 
+    def done(self, uid: str) -> None:
+        """The pod's attempt is over (bound, or past Permit): drop its in-flight events."""
+        if self._in_flight.pop(uid, None) is not None:
+            self._prune()
+
     def requeue(
         self, entry: QueuedPod, plugins: frozenset[str] = frozenset(), error: bool = False
     ) -> None:
-        """After a failed attempt: errors and pods that saw a cluster event during their
-        cycle go to backoff; the others wait in the unschedulable pool."""
+        """After a failed attempt: errors, and pods that an event seen while they were in
+        flight may help, go to backoff; the others wait in the unschedulable pool."""
+        popped_at = self._in_flight.pop(entry.pod.uid, None)
         if self.pods.get(entry.pod.uid) is not entry:
+            self._prune()
             return  # deleted meanwhile
         # Upstream keeps no rejecting plugins for an error: that sends it to the error backoff.
         entry.unschedulable_plugins = frozenset() if error else plugins
+        if error:
+            entry.consecutive_errors += 1
+        else:
+            entry.unschedulable_count += 1
+            entry.consecutive_errors = 0
         now = self._clock()
-        if error or self._move_request_cycle >= entry.cycle:
+        missed = popped_at is not None and any(
+            self._worth(entry, event, old, new)
+            for seq, event, old, new in self._events
+            if seq > popped_at
+        )
+        self._prune()
+        if error or missed:
             self._to_backoff(entry, now)
             self._on_incoming(BACKOFF, "ScheduleAttemptFailure")
         else:
@@ -179,8 +298,9 @@ class SchedulingQueue:
             entry.unschedulable_since = now
             # Upstream's backoff runs from the failed attempt whichever queue the pod waits in,
             # so an event that moves it back soon after still sends it to backoff first.
-            entry.backoff_until = now + self.backoff_duration(entry.attempts)
+            entry.backoff_until = now + self.backoff_for(entry)
             entry.token = next(self._tokens)
+            self._park(entry, plugins)
             self._on_incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
 
     def flush_backoff(self) -> None:
@@ -201,7 +321,7 @@ class SchedulingQueue:
             if entry.where == UNSCHEDULABLE and (
                 now - entry.unschedulable_since > UNSCHEDULABLE_FLUSH_SECONDS
             ):
-                self._move(entry, "UnschedulableTimeout")
+                self._move(entry, fw.UNSCHEDULABLE_TIMEOUT.label)
 
     def close(self) -> None:
         self._closed = True
@@ -213,30 +333,83 @@ class SchedulingQueue:
             out[entry.where] += 1
         return out
 
-    def backoff_duration(self, attempts: int) -> float:
-        duration = self.initial_backoff * 2 ** max(0, attempts - 1)
+    def backoff_duration(self, count: int) -> float:
+        """Upstream's calculateBackoffDuration: initial * 2^(count-1), capped; 0 for 0."""
+        if count <= 0:
+            return 0.0
+        duration = self.initial_backoff * 2 ** (count - 1)
         return float(min(duration, self.max_backoff))
+
+    def backoff_for(self, entry: QueuedPod) -> float:
+        """A pod's backoff counts its consecutive errors while it has any, else its
+        rejections (upstream's backoffQueue.getBackoffTime, v1.34+)."""
+        count = entry.consecutive_errors or entry.unschedulable_count
+        return self.backoff_duration(count)
 
     # --- internals -----------------------------------------------------------------------
 
+    def _record(self, event: ClusterEvent, old: Any, new: Any) -> None:
+        if self._in_flight:
+            self._event_count += 1
+            self._events.append((self._event_count, event, old, new))
+
+    def _prune(self) -> None:
+        """Drop the events no in-flight pod can still need."""
+        if not self._in_flight:
+            self._events.clear()
+            return
+        oldest = min(self._in_flight.values())
+        while self._events and self._events[0][0] <= oldest:
+            self._events.popleft()
+
+    def _park(self, entry: QueuedPod, plugins: frozenset[str]) -> None:
+        """The pod waits (unschedulable or gated), rejected by `plugins`: index it, and
+        count it under them in scheduler_unschedulable_pods."""
+        self._unpark(entry)
+        uid = entry.pod.uid
+        self._parked[uid] = entry
+        for plugin in plugins or ("",):
+            self._by_plugin.setdefault(plugin, {})[uid] = entry
+        if plugins:
+            self._on_unschedulable(plugins, entry.pod.scheduler_name, 1)
+        entry.counted = plugins
+
+    def _unpark(self, entry: QueuedPod) -> None:
+        uid = entry.pod.uid
+        if self._parked.pop(uid, None) is None:
+            return
+        for plugin in entry.counted or ("",):
+            indexed = self._by_plugin.get(plugin)
+            if indexed is not None:
+                indexed.pop(uid, None)
+        if entry.counted:
+            self._on_unschedulable(entry.counted, entry.pod.scheduler_name, -1)
+        entry.counted = frozenset()
+
     def _enqueue(self, entry: QueuedPod, event: str) -> None:
-        for plugin in self._pre_enqueue:
-            status = plugin.pre_enqueue(entry.pod)
-            if status is not None:
-                newly_gated = entry.where != GATED
-                entry.where = GATED
-                entry.gate_message = status.message
-                entry.token = next(self._tokens)
-                if newly_gated:
-                    # Upstream keeps gated pods in its unschedulable pool and counts them
-                    # incoming there once, when they enter it; "gated" is no incoming queue.
-                    self._on_incoming(UNSCHEDULABLE, event)
-                return
+        status = self._pre_enqueue(entry.pod)
+        if status is not None:
+            newly_gated = entry.where != GATED
+            entry.where = GATED
+            entry.gate_message = status.message
+            entry.token = next(self._tokens)
+            gating = frozenset((status.plugin,)) if status.plugin else frozenset()
+            entry.unschedulable_plugins = gating
+            if entry.counted != gating or entry.pod.uid not in self._parked:
+                self._park(entry, gating)
+            if newly_gated:
+                # Upstream keeps gated pods in its unschedulable pool and counts them
+                # incoming there once, when they enter it; "gated" is no incoming queue.
+                self._on_incoming(UNSCHEDULABLE, event)
+            return
         entry.gate_message = ""
         self._push_active(entry)
         self._on_incoming(ACTIVE, event)
 
     def _move(self, entry: QueuedPod, event: str) -> None:
+        if entry.where == GATED:
+            self._enqueue(entry, event)  # PreEnqueue decides again
+            return
         now = self._clock()
         if entry.backoff_until > now:
             self._to_backoff(entry, now, keep_deadline=True)
@@ -247,7 +420,8 @@ class SchedulingQueue:
 
     def _to_backoff(self, entry: QueuedPod, now: float, keep_deadline: bool = False) -> None:
         if not keep_deadline:
-            entry.backoff_until = now + self.backoff_duration(entry.attempts)
+            entry.backoff_until = now + self.backoff_for(entry)
+        self._unpark(entry)
         entry.where = BACKOFF
         entry.token = next(self._tokens)
         # Upstream's podErrorBackoffQ: a pod that no plugin rejected failed on an error.
@@ -256,6 +430,7 @@ class SchedulingQueue:
         self._wakeup.set()
 
     def _push_active(self, entry: QueuedPod) -> None:
+        self._unpark(entry)
         entry.where = ACTIVE
         entry.token = next(self._tokens)
         key = self._sort_key(entry.pod, entry.arrival)
@@ -286,6 +461,7 @@ class SchedulingQueue:
         entry.attempts += 1
         entry.where = IN_FLIGHT
         entry.token = next(self._tokens)
+        self._in_flight[entry.pod.uid] = self._event_count
         return entry
 
     def _next_backoff_in(self) -> float | None:

@@ -115,9 +115,11 @@ class VolumeStore:
     def storage_class(self, name: str) -> StorageClass | None:
         return self.classes.get(name)
 
-    def apply(self, kind: str, obj: JSON, deleted: bool = False) -> None:
-        """Add, replace or (deleted=True) forget one object of `kind`. A malformed object
-        raises InvalidObject and its previous version is dropped: better unknown than stale."""
+    def apply(self, kind: str, obj: JSON, deleted: bool = False) -> tuple[Any, Any]:
+        """Add, replace or (deleted=True) forget one object of `kind`; returns its compiled
+        (old, new) versions (None where there is none), for queueing hints. A malformed
+        object raises InvalidObject and its previous version is dropped: better unknown
+        than stale."""
         compilers = {
             PVC: compile_claim,
             PV: compile_volume,
@@ -137,13 +139,14 @@ class VolumeStore:
         table = tables[kind]
         key: Any = (namespace, name) if kind == PVC else name
         self.version += 1
-        table.pop(key, None)
+        old = table.pop(key, None)
         if deleted:
-            return
+            return old, None
         try:
-            table[key] = compilers[kind](obj)
+            new = table[key] = compilers[kind](obj)
         except (ValueError, TypeError, AttributeError) as err:
             raise InvalidObject(f"{kind} {namespace}/{name}: {err}") from err
+        return old, new
 
     def class_of(self, claim: Claim) -> StorageClass | None:
         return self.classes.get(claim.storage_class) if claim.storage_class else None

@@ -73,6 +73,11 @@ class PodBuilder:
         self.obj["spec"]["nodeName"] = name
         return self
 
+    def nominated(self, name: str) -> PodBuilder:
+        """status.nominatedNodeName (upstream's `NominatedNodeName(name)`)."""
+        self.obj.setdefault("status", {})["nominatedNodeName"] = name
+        return self
+
     def containers(self, *requests: dict[str, str]) -> PodBuilder:
         """Replace the containers: one per mapping of requests ({} = no requests at all);
         no argument leaves the pod without containers (upstream's bare `MakePod().Obj()`)."""

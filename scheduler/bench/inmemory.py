@@ -1,9 +1,10 @@
 """`berth bench --in-memory`: berth's engine and plugins with no API server.
 
-The same pieces `berth run` wires (scheduler.app.build_profiles, Cache, SchedulingQueue,
+The same pieces `berth run` wires (scheduler.app.build_profiles and queue_for, Cache,
 Scheduler with its own loop, the Prometheus metrics) run against nodes and pods compiled from
-the workload's JSON; the DefaultBinder's handle "binds" by counting, and preempting removes the
-victim from the cache as its deletion's watch event would. The workload's init pods are in the
+the workload's JSON, with the one in-memory Handle (scheduler.handle: ClusterHandle on an
+InMemoryApi): a bind is recorded at once, and preempting removes the victim from the cache and
+raises AssignedPodDelete, as its deletion's watch event would. The workload's init pods are in the
 cache, bound, before the clock starts. What is timed is the
 scheduling loop from the first pop until every pod is bound or reported unschedulable: queue,
 PreFilter/Filter/Score, Reserve, assume, and the asynchronous binding cycle, both by the wall
@@ -23,16 +24,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import plugins as plugin_registry
-from scheduler.app import MetricsObserver, build_profiles
+from scheduler import framework
+from scheduler.app import MetricsObserver, build_profiles, queue_for
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.workloads import Workload, init_namespace
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import Scheduler
-from scheduler.default_selector import SERVICE, SelectorSources
-from scheduler.device_classes import DeviceClassStore
+from scheduler.default_selector import SERVICE
+from scheduler.handle import ClusterHandle, InMemoryApi
 from scheduler.metrics import Metrics
-from scheduler.model import DisruptionBudget, LabelSelector, PodInfo, compile_node, compile_pod
+from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import SchedulingQueue
 
 JSON = dict[str, Any]
@@ -62,42 +64,6 @@ class InMemoryResult:
         out = asdict(self)
         del out["placement"]
         return out
-
-
-class _Handle:
-    """framework.PreemptionHandle: a bind that always succeeds at once, and a preemption that
-    removes the victim from the cache and moves the pods waiting for room, as the app does
-    when the watch shows the victim deleted."""
-
-    def __init__(self, done: Callable[[], None]) -> None:
-        self.bound = 0
-        self.placement: dict[str, str] = {}  # pod name -> node, for checks
-        self.preempted: list[str] = []  # victims' names, for checks
-        self.cache: Cache | None = None
-        self.queue: SchedulingQueue | None = None
-        self.reporter: _Reporter | None = None
-        self.selectors = SelectorSources()  # the workload's Services, as App's informers fill it
-        self.device_classes = DeviceClassStore()  # none: as a server without DeviceClasses
-        self._done = done
-
-    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
-        return self.selectors.default_selector(pod)
-
-    async def bind(self, pod: PodInfo, node: str) -> None:
-        self.bound += 1
-        self.placement[pod.name] = node
-        if self.reporter is not None:
-            self.reporter.failed_uids.discard(pod.uid)  # failed before, e.g. to preempt
-        self._done()
-
-    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
-        assert self.cache is not None and self.queue is not None
-        if self.cache.remove_pod(victim.uid) is not None:
-            self.preempted.append(victim.name)
-            self.queue.move_all("AssignedPodDelete")
-
-    def disruption_budgets(self) -> list[DisruptionBudget]:
-        return []
 
 
 class _Reporter:
@@ -133,38 +99,48 @@ async def run_once(
     )
     queue: SchedulingQueue | None = None
     total = pods
+    bound = 0
 
     def one_done() -> None:
-        if handle.bound + len(reporter.failed_uids) >= total and queue is not None:
+        if bound + len(reporter.failed_uids) >= total and queue is not None:
             queue.close()
 
-    handle = _Handle(one_done)
+    def on_bound(pod: PodInfo, node: str) -> None:
+        nonlocal bound
+        bound += 1
+        reporter.failed_uids.discard(pod.uid)  # failed before, e.g. to preempt
+        one_done()
+
+    def on_evict(victim: PodInfo) -> bool:
+        if cache.remove_pod(victim.uid) is None:
+            return False  # already gone: another preemptor chose it too
+        if queue is not None:
+            queue.on_event(framework.ASSIGNED_POD_DELETE, victim, None)
+        return True
+
     reporter = _Reporter(one_done)
-    handle.reporter = reporter
+    api = InMemoryApi(on_bound, on_evict)
+    cache = Cache()
+    handle = ClusterHandle(api, snapshot=cache.table)
     for service in workload.service_objects():
         service["metadata"]["namespace"] = "bench"
         handle.selectors.apply(SERVICE, service, deleted=False)
     metrics = Metrics(process_metrics=False)
-    profiles = build_profiles(config, handle)
-    first = profiles[SCHEDULER_NAME]
-    assert first.queue_sort is not None
-    cache = Cache(time.monotonic)
-    handle.cache = cache
-    queue = SchedulingQueue(
-        first.queue_sort.sort_key,
-        first.pre_enqueue,
+    observer = MetricsObserver(metrics)
+    profiles = build_profiles(config, handle, observer)
+    queue = queue_for(
+        profiles,
         clock=time.monotonic,
         initial_backoff=config.pod_initial_backoff_seconds,
         max_backoff=config.pod_max_backoff_seconds,
-        on_incoming=metrics.incoming,
+        metrics=metrics,
     )
-    handle.queue = queue
     scheduler = Scheduler(
         cache,
         queue,
         profiles,
         reporter,
-        MetricsObserver(metrics),
+        observer,
         percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
     )
 
@@ -195,7 +171,7 @@ async def run_once(
 
     async def show() -> None:
         while progress is not None:
-            done, elapsed = handle.bound, time.perf_counter() - began
+            done, elapsed = bound, time.perf_counter() - began
             rate = done / elapsed if elapsed > 0 else 0.0
             progress.update(
                 render(label, done, total, f"bound  {elapsed:6.1f}s  {rate:8.0f} pods/s")
@@ -216,24 +192,22 @@ async def run_once(
         shower.cancel()
     if progress is not None:
         progress.done(
-            render(
-                label, handle.bound, total, f"bound  {seconds:6.2f}s  {total / seconds:8.0f} pods/s"
-            )
+            render(label, bound, total, f"bound  {seconds:6.2f}s  {total / seconds:8.0f} pods/s")
         )
     return InMemoryResult(
         workload=workload.name,
         nodes=nodes,
         pods=pods,
-        bound=handle.bound,
+        bound=bound,
         unschedulable=len(reporter.failed_uids),
-        preempted=len(handle.preempted),
+        preempted=len(api.preempted),
         seconds=round(seconds, 4),
         pods_per_s=round(pods / seconds, 1) if seconds > 0 else 0.0,
         us_per_pod=round(seconds / pods * 1e6, 1) if pods else 0.0,
         cpu_us_per_pod=round(cpu / pods * 1e6, 1) if pods else 0.0,
         compile_us_per_pod=round(compile_s / pods * 1e6, 1) if pods else 0.0,
         node_setup_s=round(node_setup, 3),
-        placement=handle.placement,
+        placement={key.split("/", 1)[1]: node for key, node in api.placement.items()},
     )
 
 

@@ -51,7 +51,6 @@ def k8s_version() -> str:
     return resolve(os.environ.get("K8S_VERSION"))
 
 
-
 def bin_dir() -> Path:
     """$BERTH_BIN_DIR, else ~/.cache/berth/k8s-<version>/bin (as hack/build.sh writes it)."""
     if env := os.environ.get("BERTH_BIN_DIR"):

@@ -94,7 +94,11 @@ class Recorder:
     async def flush(self) -> None:
         await self._queue.join()
 
-    def scheduled(self, namespace: str, name: str, uid: str, node: str) -> None:
+    def scheduled(
+        self, namespace: str, name: str, uid: str, node: str, controller: str = ""
+    ) -> None:
+        """A Scheduled event. `controller` (default: the recorder's) is the reporting
+        controller: upstream reports each profile's events under its scheduler name."""
         self._last_failure.pop(uid, None)
         body = event_body(
             namespace=namespace,
@@ -104,14 +108,22 @@ class Recorder:
             action="Binding",
             note=f"Successfully assigned {namespace}/{name} to {node}",
             type_="Normal",
-            controller=self.controller,
+            controller=controller or self.controller,
             instance=self.instance,
         )
         self._put(
             lambda: self.client.post(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", body)
         )
 
-    def failed(self, namespace: str, name: str, uid: str, message: str, reason: str) -> None:
+    def failed(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        message: str,
+        reason: str,
+        controller: str = "",
+    ) -> None:
         """A FailedScheduling event and PodScheduled=False (reason Unschedulable or
         SchedulerError), unless the same message was written for this pod within a minute."""
         now = self._clock()
@@ -129,7 +141,7 @@ class Recorder:
             action="Scheduling",
             note=message,
             type_="Warning",
-            controller=self.controller,
+            controller=controller or self.controller,
             instance=self.instance,
         )
         patch = {
@@ -154,7 +166,13 @@ class Recorder:
         )
 
     def preempted(
-        self, namespace: str, name: str, uid: str, preemptor: dict[str, str], node: str
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        preemptor: dict[str, str],
+        node: str,
+        controller: str = "",
     ) -> None:
         """A Preempted event on the victim, related to the preemptor (keys namespace, name,
         uid), with upstream's note."""
@@ -166,7 +184,7 @@ class Recorder:
             action="Preempting",
             note=f"Preempted by pod {preemptor['uid']} on node {node}",
             type_="Normal",
-            controller=self.controller,
+            controller=controller or self.controller,
             instance=self.instance,
         )
         body["related"] = {"apiVersion": "v1", "kind": "Pod", **preemptor}

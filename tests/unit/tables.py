@@ -1,5 +1,5 @@
-"""Helpers for the pure unit tests: a NodeTable from builder JSON, and plugin runs reported
-per node name so a test compares whole dicts."""
+"""Helpers for the pure unit tests: a NodeTable from builder JSON, plugin runs reported per
+node name so a test compares whole dicts, and a plugin's registered events by upstream label."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.framework import Code, CycleState
+from scheduler.framework import (
+    ActionType,
+    Code,
+    CycleState,
+    EnqueueExtensions,
+    QueueingHint,
+    QueueingHintFn,
+)
 from scheduler.model import compile_node, compile_pod
 from scheduler.snapshot import NodeTable, Rows
+from tests.builders import NodeBuilder, PodBuilder
 
 JSON = dict[str, Any]
 
@@ -81,3 +89,59 @@ def scores(plugin: Any, pod_json: JSON, table: NodeTable) -> dict[str, int] | No
     raw = plugin.score(state, pod, table, all_rows)
     final = plugin.normalize(raw)
     return {name: int(final[i]) for i, name in enumerate(table.row_of)}
+
+
+_SINGLE = (ActionType.ADD, ActionType.DELETE, *(a for a in ActionType if a & ActionType.UPDATE))
+
+
+def _labels(resource: str, action: ActionType) -> list[str]:
+    """Upstream's labels of one registered event, one per action it covers; a whole Update is
+    "Update", as upstream registers it."""
+    names = []
+    for single in _SINGLE:
+        if single & ActionType.UPDATE and action & ActionType.UPDATE == ActionType.UPDATE:
+            continue
+        if action & single:
+            names.append(resource + single.upstream)
+    if action & ActionType.UPDATE == ActionType.UPDATE:
+        names.append(resource + "Update")
+    return names
+
+
+def registered(plugin: EnqueueExtensions) -> list[tuple[str, bool]]:
+    """plugin.events_to_register() as (upstream label, has a hint), one per action: a
+    registered Node/Add|UpdateNodeLabel with a hint is [("NodeAdd", True),
+    ("NodeUpdateNodeLabel", True)]."""
+    return [
+        (label, r.hint is not None)
+        for r in plugin.events_to_register()
+        for label in _labels(r.event.resource, r.event.action)
+    ]
+
+
+def hint_for(plugin: EnqueueExtensions, label: str) -> QueueingHintFn:
+    """The hint the plugin registered with the event of upstream label `label`."""
+    (hint,) = [
+        r.hint
+        for r in plugin.events_to_register()
+        if label in _labels(r.event.resource, r.event.action)
+    ]
+    assert hint is not None, label
+    return hint
+
+
+def _compiled(obj: Any) -> Any:
+    if isinstance(obj, PodBuilder):
+        return compile_pod(obj.obj_())
+    if isinstance(obj, NodeBuilder):
+        return compile_node(obj.obj_())
+    return obj
+
+
+def run_hint(
+    plugin: EnqueueExtensions, label: str, pod: PodBuilder, old: Any, new: Any
+) -> QueueingHint:
+    """The plugin's hint for the event `label` on (pod, old, new); pod and node builders
+    are compiled first (old None: an Add; new None: a Delete), other objects passed as they
+    are."""
+    return hint_for(plugin, label)(_compiled(pod), _compiled(old), _compiled(new))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import pytest
@@ -13,22 +12,16 @@ from scheduler import config as cfg
 from scheduler.app import build_profiles
 from scheduler.cache import Cache
 from scheduler.cycle import Scheduler
-from scheduler.model import PodInfo, compile_node, compile_pod
+from scheduler.handle import in_memory
+from scheduler.model import compile_node, compile_pod
 from scheduler.queue import SchedulingQueue
+from scheduler.runtime import NullObserver
 from tests.builders import make_node, make_pod
 
 
-class _Handle:
-    async def bind(self, pod: PodInfo, node: str) -> None:
-        return None
-
-
-class _Quiet:
+class _Quiet(NullObserver):
     def scheduled(self, *args: Any) -> None: ...
     def failed(self, *args: Any) -> None: ...
-    def attempt(self, *args: Any) -> None: ...
-    def extension_point(self, *args: Any) -> None: ...
-    def plugin(self, *args: Any) -> None: ...
 
 
 def _cluster(seed: int, nodes: int) -> list[dict[str, Any]]:
@@ -79,8 +72,8 @@ async def _schedule(
         },
         plugins.registry().keys(),
     )
-    profiles = build_profiles(config, _Handle())
-    cache = Cache(time.monotonic)
+    profiles = build_profiles(config, in_memory(), _Quiet())
+    cache = Cache()
     for node in nodes:
         cache.upsert_node(compile_node(node))
     profile = profiles["berth"]

@@ -1,8 +1,10 @@
 """scheduler.cache: the pod state machine of cache.py's docstring, in virtual time.
 
 Initial --assume--> Assumed --add--> Added --remove--> Deleted
-                       |  `--finish_binding--> Assumed with deadline --expire--> Expired
+                       |  `--finish_binding--> Assumed, bound --add--> Added
                        `--forget--> Initial
+
+Assumed pods never expire (upstream's cache runs with a zero TTL).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class FakeClock:
 
 
 def new_cache(*nodes: str, clock: FakeClock | None = None) -> Cache:
-    cache = Cache(clock or FakeClock(), assumed_ttl=TTL)
+    cache = Cache()
     for name in nodes:
         cache.upsert_node(compile_node(make_node(name).capacity(cpu="4").obj_()))
     return cache
@@ -72,8 +74,6 @@ def test_assume_then_add_confirms() -> None:
     cache.finish_binding(pod("a"))
     cache.add_pod(pod("a", node="n1"))
     assert (cpu_used(cache), state(cache, "uid-a")) == ({"n1": 1000}, ("n1", False))
-    clock.now += 10 * TTL
-    assert cache.cleanup_expired() == []
     assert cache.sizes() == {"nodes": 1, "pods": 1, "assumed_pods": 0}
 
 
@@ -135,63 +135,32 @@ def test_impossible_transitions_name_the_pod(setup: Any, action: Any, message: s
     assert str(err.value) == message
 
 
-# --- expiry ----------------------------------------------------------------------------------
+# --- no expiry -------------------------------------------------------------------------------
 
 
-def test_finish_binding_then_expire_after_ttl() -> None:
-    """The assumption expires once virtual time passes finish_binding + ttl, not before."""
-    clock = FakeClock(100.0)
-    cache = new_cache("n1", clock=clock)
+@pytest.mark.parametrize("finished", [False, True], ids=["bind-in-flight", "bind-finished"])
+def test_assumed_pods_never_expire(finished: bool) -> None:
+    """An assumed pod keeps its capacity until the watch confirms or deletes it, however long
+    the watch lags (upstream dropped the 30 s expiry: a lagging watch must not let the same
+    capacity be handed out twice)."""
+    cache = new_cache("n1")
     cache.assume(pod("a"), "n1")
-    cache.finish_binding(pod("a"))  # deadline from the injected clock: 130
-    clock.now = 100.0 + TTL
-    assert cache.cleanup_expired() == []  # at the deadline: not yet (upstream: now.After)
-    assert cpu_used(cache) == {"n1": 1000}
-    clock.now += 0.001
-    assert [p.key for p in cache.cleanup_expired()] == ["default/a"]
+    if finished:
+        cache.finish_binding(pod("a"))
+    assert not hasattr(cache, "cleanup_expired")
+    assert (cpu_used(cache), state(cache, "uid-a")) == ({"n1": 1000}, ("n1", True))
+    cache.remove_pod("uid-a")  # the watch shows it deleted
     assert (cpu_used(cache), state(cache, "uid-a")) == ({"n1": 0}, (None, False))
 
 
-def test_finish_binding_with_explicit_now() -> None:
-    """finish_binding(pod, now) and cleanup_expired(now) take time as an argument too."""
-    cache = new_cache("n1")
-    cache.assume(pod("a"), "n1")
-    cache.finish_binding(pod("a"), now=10.0)
-    assert cache.cleanup_expired(now=10.0 + TTL) == []
-    assert [p.name for p in cache.cleanup_expired(now=10.0 + TTL + 1)] == ["a"]
-
-
-def test_assumed_pod_without_finished_binding_never_expires() -> None:
-    """While the bind is still in flight the assumption holds however long it takes."""
-    clock = FakeClock()
-    cache = new_cache("n1", clock=clock)
-    cache.assume(pod("a"), "n1")
-    clock.now += 100 * TTL
-    assert cache.cleanup_expired() == []
-    assert cache.is_assumed("uid-a")
-
-
 def test_finish_binding_ignores_bound_and_unknown_pods() -> None:
-    """finish_binding only arms the deadline of an assumed pod."""
-    clock = FakeClock()
-    cache = new_cache("n1", clock=clock)
+    """finish_binding only marks an assumed pod."""
+    cache = new_cache("n1")
     cache.add_pod(pod("bound", node="n1"))
     cache.finish_binding(pod("bound"))
     cache.finish_binding(pod("ghost"))
-    clock.now += 10 * TTL
-    assert cache.cleanup_expired() == []
     assert cpu_used(cache) == {"n1": 1000}
-
-
-def test_expiry_only_takes_the_due_pods() -> None:
-    """Each assumption has its own deadline."""
-    clock = FakeClock(0.0)
-    cache = new_cache("n1", clock=clock)
-    for i, name in enumerate(["a", "b", "c"]):
-        cache.assume(pod(name), "n1")
-        cache.finish_binding(pod(name), now=float(i * 10))
-    assert [p.name for p in cache.cleanup_expired(now=TTL + 15)] == ["a", "b"]
-    assert cpu_used(cache) == {"n1": 1000}
+    assert state(cache, "uid-bound") == ("n1", False)
 
 
 # --- nodes and removal -----------------------------------------------------------------------

@@ -13,13 +13,16 @@ import numpy as np
 import pytest
 
 import plugins
-from scheduler.app import build_profiles
+from scheduler.app import build_profiles, queue_for
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import NO_NODES, AlreadyBound, Attempt, Scheduler, num_feasible_nodes_to_find
-from scheduler.framework import Code, CycleState, DeviceClassStore, FilterResult, Profile, Status
+from scheduler.device_classes import DeviceClassStore
+from scheduler.framework import Code, CycleState, FilterResult, Status
+from scheduler.handle import ClusterHandle
 from scheduler.model import PodInfo, compile_node, compile_pod
-from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE, SchedulingQueue
+from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE
+from scheduler.runtime import Framework
 from scheduler.snapshot import NodeTable, Rows
 from tests.builders import make_node, make_pod
 
@@ -71,8 +74,8 @@ class FakeClock:
 
 
 class RecordingHandle:
-    """framework.Handle: records binds; `fail` makes the next binds raise it. Its DeviceClass
-    store starts empty (framework.DeviceClassHandle)."""
+    """handle.ClusterApi: records binds; `fail` makes the next binds raise it. Its DeviceClass
+    store is the one the profiles' handle gives the plugins."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
@@ -83,6 +86,9 @@ class RecordingHandle:
         self.calls.append((pod.key, node))
         if self.fail is not None:
             raise self.fail
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        pass
 
 
 class RecordingReporter:
@@ -110,13 +116,19 @@ class RecordingObserver:
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
         pass
 
-    def plugin(self, plugin: str, point: str, seconds: float) -> None:
+    def plugin(self, plugin: str, point: str, status: str, seconds: float) -> None:
+        pass
+
+    def algorithm(self, seconds: float) -> None:
+        pass
+
+    def permit_wait(self, status: str, seconds: float) -> None:
         pass
 
 
 def profiles(
     handle: RecordingHandle, profile_percentage: int | None = None, **extra: Any
-) -> dict[str, Profile]:
+) -> dict[str, Framework]:
     entry: JSON = {"schedulerName": NAME}
     if profile_percentage is not None:
         entry["percentageOfNodesToScore"] = profile_percentage
@@ -126,7 +138,8 @@ def profiles(
         "kind": "KubeSchedulerConfiguration",
         "profiles": [entry],
     }
-    return build_profiles(parse(doc, plugins.registry().keys()), handle)
+    cluster = ClusterHandle(handle, device_classes=handle.device_classes)
+    return build_profiles(parse(doc, plugins.registry().keys()), cluster)
 
 
 class World:
@@ -145,13 +158,11 @@ class World:
         self.handle = RecordingHandle()
         self.reporter = RecordingReporter()
         self.observer = RecordingObserver()
-        self.cache = Cache(self.clock)
+        self.cache = Cache()
         for node in nodes:
             self.cache.upsert_node(compile_node(node))
         made = profiles(self.handle, profile_percentage)
-        sort = made[NAME].queue_sort
-        assert sort is not None
-        self.queue = SchedulingQueue(sort.sort_key, made[NAME].pre_enqueue, clock=self.clock)
+        self.queue = queue_for(made, clock=self.clock, initial_backoff=1.0, max_backoff=10.0)
         self.scheduler = Scheduler(
             self.cache,
             self.queue,
@@ -553,9 +564,17 @@ async def test_binding_cycles_in_flight_are_reported() -> None:
     world = World(nodes(2, cpu="1"))
     running: list[int] = []
     world.scheduler._on_binding = running.append
+    slow = asyncio.Event()
+
+    async def bind(pod: PodInfo, node: str) -> None:
+        await slow.wait()
+
+    world.handle.bind = bind  # type: ignore[method-assign]
     world.schedule(pod("a", cpu="1"))
     world.schedule(pod("b", cpu="1"))
+    await asyncio.sleep(0)
     assert running == [1, 2]
+    slow.set()
     await world.scheduler.drain()
     assert running == [1, 2, 1, 0]
 
@@ -569,9 +588,9 @@ class WaitingPermit:
         return Status(Code.WAIT), 0.01
 
 
-async def test_a_pod_waiting_at_permit_is_not_nominated_first() -> None:
-    """berth writes no nominatedNodeName before a Permit wait; v1.35+ writes the chosen node
-    there first (NominatedNodeNameForExpectation). Pins today's behaviour; changes with #11."""
+async def test_a_pod_waiting_at_permit_is_nominated_first() -> None:
+    """A pod about to wait in Permit gets the chosen node as nominatedNodeName first (v1.35+'s
+    NominatedNodeNameForExpectation), cleared when the wait ends in a rejection."""
     world = World(nodes(1))
     profile = world.scheduler.profiles[NAME]
     world.scheduler.profiles = {NAME: dataclasses.replace(profile, permit=[WaitingPermit()])}
@@ -579,7 +598,7 @@ async def test_a_pod_waiting_at_permit_is_not_nominated_first() -> None:
     world.scheduler._nominate = lambda pod, node: nominations.append((pod.key, node))
     assert world.schedule(pod("p")).node == "n0000"
     await world.scheduler.drain()
-    assert nominations == []
+    assert nominations == [("default/p", "n0000"), ("default/p", "")]
     assert world.handle.calls == []  # nobody allowed it: the wait timed out
 
 

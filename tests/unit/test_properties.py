@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plugins
-from scheduler.app import build_profiles
+from scheduler.app import build_profiles, queue_for
 from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import Scheduler
+from scheduler.handle import ClusterHandle
 from scheduler.model import PodInfo, compile_node, compile_pod
-from scheduler.queue import SchedulingQueue
 from tests.builders import make_node, make_pod
 
 JSON = dict[str, Any]
@@ -40,11 +40,16 @@ class Clock:
 
 
 class Handle:
+    """handle.ClusterApi: records binds."""
+
     def __init__(self) -> None:
         self.bound: list[tuple[str, str]] = []
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         self.bound.append((pod.uid, node))
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        pass
 
 
 class Quiet:
@@ -60,6 +65,10 @@ class Quiet:
 
     def plugin(self, *args: Any) -> None: ...
 
+    def algorithm(self, *args: Any) -> None: ...
+
+    def permit_wait(self, *args: Any) -> None: ...
+
 
 PROFILES_DOC = {
     "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -71,18 +80,18 @@ PROFILES_DOC = {
 HANDLE = Handle()
 # Plugins are stateless apart from the binder's handle, so one set of profiles serves every
 # example (building them per example would dominate the run time).
-PROFILES = build_profiles(parse(PROFILES_DOC, plugins.registry().keys()), HANDLE)
+PROFILES = build_profiles(
+    parse(PROFILES_DOC, plugins.registry().keys()), ClusterHandle(HANDLE), Quiet()
+)
 
 
 def scheduler_for(nodes: list[JSON], seed: int, batching: bool) -> tuple[Scheduler, Handle]:
     clock = Clock()
     HANDLE.bound = []
-    sort = PROFILES[NAME].queue_sort
-    assert sort is not None
-    cache = Cache(clock)
+    cache = Cache()
     for node in nodes:
         cache.upsert_node(compile_node(node))
-    queue = SchedulingQueue(sort.sort_key, PROFILES[NAME].pre_enqueue, clock=clock)
+    queue = queue_for(PROFILES, clock=clock, initial_backoff=1.0, max_backoff=10.0)
     quiet = Quiet()
     scheduler = Scheduler(
         cache,

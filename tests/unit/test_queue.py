@@ -3,14 +3,16 @@ the 5-minute flush and deletes, with a fake clock instead of sleeps."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import node_resources_fit
 from plugins.priority_sort import PrioritySort
 from plugins.scheduling_gates import SchedulingGates
-from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, Handle, Profile, pod_scaled_down
+from scheduler import framework as fw
+from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, ClusterEvent, pod_scaled_down
+from scheduler.handle import in_memory
 from scheduler.metrics import Metrics
 from scheduler.model import PodInfo, compile_pod
 from scheduler.queue import (
@@ -23,9 +25,11 @@ from scheduler.queue import (
     QueuedPod,
     SchedulingQueue,
 )
+from scheduler.runtime import Framework
 from tests.builders import make_pod
 
-NO_HANDLE = cast(Handle, None)
+NODE_LABELS = ClusterEvent(fw.NODE, fw.ActionType.UPDATE_NODE_LABEL)
+GATES = Framework("default-scheduler", None, pre_enqueue=[SchedulingGates()])
 ZERO_COUNTS = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0, IN_FLIGHT: 0, ASSUMED: 0}
 
 
@@ -52,11 +56,17 @@ class Incoming:
         self.events.append((queue, event))
 
 
+def worth(entry: QueuedPod, event: ClusterEvent, old: Any, new: Any) -> bool:
+    """The gates profile's queueing hints (SchedulingGates registers the gates' removal)."""
+    return GATES.worth_requeuing(entry.pod, entry.unschedulable_plugins, event, old, new)
+
+
 def new_queue(clock: FakeClock, incoming: Incoming | None = None) -> SchedulingQueue:
     return SchedulingQueue(
         PrioritySort().sort_key,
-        [SchedulingGates()],
+        GATES.run_pre_enqueue,
         clock=clock,
+        worth=worth,
         on_incoming=incoming or Incoming(),
     )
 
@@ -166,7 +176,10 @@ def test_gates_keep_a_pod_out_until_an_update_lifts_them() -> None:
     assert drain(queue) == ["g"]
     # A gated pod enters upstream's unschedulable pool once; an update that keeps it gated
     # moves it nowhere.
-    assert incoming.events == [(UNSCHEDULABLE, "PodAdd"), (ACTIVE, "PodUpdate")]
+    assert incoming.events == [
+        (UNSCHEDULABLE, "UnscheduledPodAdd"),
+        (ACTIVE, "TargetPodUpdatePodSchedulingGatesEliminated"),
+    ]
 
 
 def test_gated_pods_count_as_incoming_to_the_unschedulable_pool() -> None:
@@ -175,9 +188,11 @@ def test_gated_pods_count_as_incoming_to_the_unschedulable_pool() -> None:
     metrics = Metrics(process_metrics=False)
     queue = SchedulingQueue(
         PrioritySort().sort_key,
-        [SchedulingGates()],
+        GATES.run_pre_enqueue,
         clock=FakeClock(),
+        worth=worth,
         on_incoming=metrics.incoming,
+        on_unschedulable=metrics.add_unschedulable,
     )
     queue.add(pod("g", gates=["a", "b"]))
     queue.update(pod("g", gates=["b"]))
@@ -189,14 +204,17 @@ def test_gated_pods_count_as_incoming_to_the_unschedulable_pool() -> None:
         for s in family.samples
         if s.name.endswith("_total")
     }
-    assert counted == {("unschedulable", "PodAdd"): 1, ("active", "PodUpdate"): 1}
+    assert counted == {
+        ("unschedulable", "UnscheduledPodAdd"): 1,
+        ("active", "TargetPodUpdatePodSchedulingGatesEliminated"): 1,
+    }
 
 
 def test_gated_pod_ignores_cluster_events() -> None:
     """move_all does not release gated pods: only removing the gates does."""
     queue = new_queue(FakeClock())
     queue.add(pod("g", gates=["a"]))
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     assert (queue.pop_nowait(), queue.counts()[GATED]) == (None, 1)
 
 
@@ -206,7 +224,7 @@ def test_gated_pod_ignores_cluster_events() -> None:
 @pytest.mark.parametrize(
     ("attempts", "seconds"),
     [
-        pytest.param(0, 1.0, id="never-tried"),
+        pytest.param(0, 0.0, id="never-rejected"),
         pytest.param(1, 1.0, id="1"),
         pytest.param(2, 2.0, id="2"),
         pytest.param(3, 4.0, id="3"),
@@ -216,7 +234,8 @@ def test_gated_pod_ignores_cluster_events() -> None:
     ],
 )
 def test_backoff_duration(attempts: int, seconds: float) -> None:
-    """initial * 2^(attempts-1), capped at 10 s, as upstream's calculateBackoffDuration."""
+    """initial * 2^(count-1), capped at 10 s, 0 for 0, as upstream's
+    calculateBackoffDuration."""
     assert new_queue(FakeClock()).backoff_duration(attempts) == seconds
 
 
@@ -264,7 +283,7 @@ def backing_off(
     queue.add(pod("a"))
     entry = queue.pop_nowait()
     assert entry is not None
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     queue.requeue(entry, FIT)
     assert queue.counts()[BACKOFF] == 1
     return queue
@@ -296,7 +315,7 @@ def test_the_pod_whose_backoff_ends_first_pops_first() -> None:
     entry = queue.pop_nowait()
     assert entry is not None
     entry.attempts = 3  # its backoff is 4 s, until t=4
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     queue.requeue(entry, FIT)
     assert drain(queue) == ["a", "b"]
 
@@ -312,10 +331,9 @@ def test_a_pod_backing_off_after_an_error_waits_its_whole_backoff() -> None:
     assert drain(queue) == ["a"]
 
 
-def test_errors_lengthen_the_backoff_of_later_rejections() -> None:
-    """berth backs off by every attempt, errors included: after two errors a rejection waits
-    4 s, where v1.34+ counts rejections and consecutive errors apart and waits 1 s (pins
-    today's behaviour; changes with #11)."""
+def test_errors_do_not_lengthen_the_backoff_of_later_rejections() -> None:
+    """v1.34+ counts rejections and consecutive errors apart: after two errors, the first
+    rejection backs off 1 s."""
     clock = FakeClock()
     queue = new_queue(clock)
     queue.add(pod("a"))
@@ -325,9 +343,9 @@ def test_errors_lengthen_the_backoff_of_later_rejections() -> None:
     clock.advance(2)
     entry = queue.pop_nowait()
     assert entry is not None and entry.attempts == 3
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     queue.requeue(entry, FIT)
-    assert queue.pods["uid-a"].backoff_until - clock.now == 4.0
+    assert queue.pods["uid-a"].backoff_until - clock.now == 1.0
 
 
 def test_popping_from_backoff_can_be_turned_off() -> None:
@@ -346,7 +364,7 @@ def test_requeue_goes_to_unschedulable_without_a_move_request() -> None:
     incoming = Incoming()
     queue = new_queue(FakeClock(), incoming)
     queue.add(pod("a"))
-    queue.move_all("NodeAdd")  # before the pod's cycle: does not count
+    queue.on_event(fw.NODE_ADD)  # before the pod's cycle: does not count
     fail(queue, "a")
     assert queue.counts() == ZERO_COUNTS | {UNSCHEDULABLE: 1}
     assert incoming.events[-1] == (UNSCHEDULABLE, "ScheduleAttemptFailure")
@@ -361,7 +379,7 @@ def test_requeue_goes_to_backoff_after_a_move_request_during_the_cycle() -> None
     queue.add(pod("a"))
     entry = queue.pop_nowait()
     assert entry is not None
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     queue.requeue(entry)
     assert queue.counts() == ZERO_COUNTS | {BACKOFF: 1}
     assert incoming.events[-1] == (BACKOFF, "ScheduleAttemptFailure")
@@ -389,7 +407,7 @@ def test_move_all_sends_backing_off_pods_to_backoff_and_others_to_active() -> No
     queue.add(pod("new"))
     fail(queue, "new")
     clock.advance(0.5)
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     assert queue.counts() == ZERO_COUNTS | {ACTIVE: 1, BACKOFF: 1}
     assert incoming.events[-2:] == [(ACTIVE, "NodeAdd"), (BACKOFF, "NodeAdd")]
     assert drain(queue) == ["old"]
@@ -406,7 +424,7 @@ def test_move_all_leaves_other_states_alone() -> None:
     queue.add(pod("flight"))
     queue.pop_nowait()
     queue.add(pod("active"))
-    queue.move_all("NodeUpdate")
+    queue.on_event(NODE_LABELS)
     assert queue.counts() == ZERO_COUNTS | {ACTIVE: 1, BACKOFF: 1, IN_FLIGHT: 1}
 
 
@@ -444,14 +462,14 @@ def test_flush_unschedulable_after_five_minutes_of_virtual_time() -> None:
 # --- done and delete -------------------------------------------------------------------------
 
 
-def test_done_parks_the_pod_as_assumed() -> None:
+def test_assumed_parks_the_pod() -> None:
     """An assumed pod is not popped again; a failed bind requeues it to backoff."""
     clock = FakeClock()
     queue = new_queue(clock)
     queue.add(pod("a"))
     entry = queue.pop_nowait()
     assert entry is not None
-    queue.done("uid-a")
+    queue.assumed("uid-a")
     assert (queue.counts()[ASSUMED], queue.pop_nowait()) == (1, None)
     queue.requeue(entry, error=True)
     clock.advance(1)
@@ -472,7 +490,7 @@ def _to_state(queue: SchedulingQueue, clock: FakeClock, state: str) -> None:
     elif state == UNSCHEDULABLE:
         queue.requeue(entry)
     elif state == ASSUMED:
-        queue.done("uid-a")
+        queue.assumed("uid-a")
 
 
 @pytest.mark.parametrize("state", [ACTIVE, BACKOFF, UNSCHEDULABLE, GATED, IN_FLIGHT, ASSUMED])
@@ -483,7 +501,7 @@ def test_delete_in_every_state(state: str) -> None:
     _to_state(queue, clock, state)
     assert queue.counts()[state] == 1
     queue.delete("uid-a")
-    queue.move_all("NodeAdd")
+    queue.on_event(fw.NODE_ADD)
     clock.advance(600)
     queue.flush_unschedulable()
     assert (queue.pop_nowait(), queue.counts(), queue.pods) == (None, ZERO_COUNTS, {})
@@ -564,7 +582,12 @@ def test_scale_down_moves_the_pods_its_hints_approve() -> None:
     rejected moves when the bound pod gave back what it requests; one rejected by a plugin that
     registered nothing for the event stays; one no plugin rejected moves."""
     clock, incoming = FakeClock(), Incoming()
-    queue = new_queue(clock, incoming)
+    profile = Framework("default-scheduler", None, filter=[node_resources_fit.new({}, in_memory())])
+
+    def worth(entry: QueuedPod, event: ClusterEvent, old: Any, new: Any) -> bool:
+        return profile.worth_requeuing(entry.pod, entry.unschedulable_plugins, event, old, new)
+
+    queue = SchedulingQueue(PrioritySort().sort_key, clock=clock, worth=worth, on_incoming=incoming)
     rejected = {
         "wants-cpu": frozenset({"NodeResourcesFit"}),
         "wants-memory": frozenset({"NodeResourcesFit"}),
@@ -576,14 +599,8 @@ def test_scale_down_moves_the_pods_its_hints_approve() -> None:
         queue.add(compile_pod(make_pod(name).req(**wants).obj_()))
         fail(queue, name, plugins=plugins)
     clock.advance(60)  # every backoff is over: moved pods go straight to active
-    profile = Profile("default-scheduler", None, filter=[node_resources_fit.new({}, NO_HANDLE)])
     old, new = _bound("2", memory="1Gi"), _bound("1", memory="1Gi")
-    event = ASSIGNED_POD_SCALE_DOWN
-
-    def worth(entry: QueuedPod) -> bool:
-        return profile.worth_requeuing(entry.pod, entry.unschedulable_plugins, event, old, new)
-
-    queue.move_all(event.label, worth)
+    queue.on_event(ASSIGNED_POD_SCALE_DOWN, old, new)
     assert {e.pod.name: e.where for e in queue.pods.values()} == {
         "wants-cpu": ACTIVE,
         "wants-memory": UNSCHEDULABLE,

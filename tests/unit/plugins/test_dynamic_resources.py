@@ -5,7 +5,7 @@ dynamicresources_test.go."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,15 +19,17 @@ from scheduler.framework import (
     CycleState,
     DeviceClassStore,
     Diagnosis,
-    Handle,
+    NodeCheck,
+    QueueingHint,
     Status,
 )
+from scheduler.handle import in_memory
 from scheduler.model import compile_node, compile_pod
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.builders import PodBuilder, make_node, make_pod
+from tests.unit.tables import build_table, filter_reasons, registered, run_hint, unresolvable
 
 JSON = dict[str, Any]
-PLUGIN = dynamic_resources.new({}, cast(Handle, None))
+PLUGIN = dynamic_resources.new({}, in_memory())
 CYCLE = "berth"  # the schedulerName of tests.unit.test_cycle's profile
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 
@@ -97,20 +99,12 @@ WITH_NAME_2 = device_class(CLASS + "2", GPU2)
 WITHOUT_NAME = device_class(CLASS)
 
 
-class Classes:
-    """framework.DeviceClassHandle over a store filled with the given classes."""
-
-    def __init__(self, *classes: JSON) -> None:
-        self.device_classes = DeviceClassStore()
-        for obj in classes:
-            self.device_classes.apply(obj, deleted=False)
-
-    async def bind(self, pod: Any, node: str) -> None:
-        raise AssertionError("not for binding")
-
-
 def with_classes(*classes: JSON) -> dynamic_resources.DynamicResources:
-    return dynamic_resources.new({}, cast(Handle, Classes(*classes)))
+    """The plugin over an in-memory cluster whose DeviceClasses are `classes`."""
+    store = DeviceClassStore()
+    for obj in classes:
+        store.apply(obj, deleted=False)
+    return dynamic_resources.new({}, in_memory(device_classes=store))
 
 
 def needs_dra(resource: str, device_class: str = CLASS) -> str:
@@ -302,7 +296,7 @@ def test_post_filter(pre_filter_ran: bool, rejected: Status | None, expected: St
     if pre_filter_ran:
         PLUGIN.pre_filter(state, pod, table)
     diagnosis = Diagnosis(total_nodes=1, pre_filter=rejected)
-    result = PLUGIN.post_filter(state, pod, table, diagnosis, lambda pod, row: None)
+    result = PLUGIN.post_filter(state, pod, table, diagnosis, NodeCheck(lambda pod, row: None))
     assert (result.status, result.preemption, result.nominated_node) == (expected, False, "")
 
 
@@ -388,7 +382,7 @@ def test_args_are_not_read() -> None:
     bindingTimeout (600 s) and refuses a negative filterTimeout or a bindingTimeout under 1 s.
     Pins today's behaviour; changes with #12."""
     args = {"filterTimeout": "-1s", "bindingTimeout": "0s"}
-    plugin = dynamic_resources.new(args, cast(Handle, None))
+    plugin = dynamic_resources.new(args, in_memory())
     assert isinstance(plugin, dynamic_resources.DynamicResources)
 
 
@@ -495,14 +489,58 @@ async def test_app_feeds_device_classes_to_the_plugins() -> None:
             waiting[name] = entry
         assert {e.where for e in waiting.values()} == {UNSCHEDULABLE}
 
-        app._on_device_class("ADDED", GPU_CLASS, None)
+        app.handlers.on_device_class("ADDED", GPU_CLASS, None)
         assert app.handle.device_classes.device_class(GPU) == "gpu.example.com"
         assert waiting["gpu"].where != UNSCHEDULABLE
         assert waiting["other"].where == UNSCHEDULABLE
 
-        app._on_device_class("DELETED", GPU_CLASS, None)
+        app.handlers.on_device_class("DELETED", GPU_CLASS, None)
         assert app.handle.device_classes.device_class(GPU) is None
     finally:
         await app.event_client.close()
         await app.lease_client.close()
         await client.close()
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister less ResourceClaim and ResourceSlice events (berth does not
+    watch them): Node/Add|UpdateNodeLabel|UpdateNodeAllocatable and DeviceClass/Add|Update
+    without hints, TargetPod/UpdatePodGeneratedResourceClaim with one."""
+    assert registered(PLUGIN) == [
+        ("NodeAdd", False),
+        ("NodeUpdateNodeAllocatable", False),
+        ("NodeUpdateNodeLabel", False),
+        ("TargetPodUpdatePodGeneratedResourceClaim", True),
+        ("resource.k8s.io/DeviceClassAdd", False),
+        ("resource.k8s.io/DeviceClassUpdate", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("incoming", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterTargetPodUpdate: "complete" queues there once the
+        # claim exists; berth allocates no devices, so a pod with resourceClaims stays where
+        # it is (its other cases, missing or incomplete claims, skip in both).
+        pytest.param(
+            make_pod("my-pod").resource_claim("my-resource", template="my-template"),
+            QueueingHint.SKIP,
+            id="complete",
+        ),
+        # berth: a pod without claims (rejected for a DRA-backed extended resource) may now
+        # pass, as upstream's hint says for a pod whose claims all exist.
+        pytest.param(
+            make_pod("my-pod").req(**{GPU: "1"}), QueueingHint.QUEUE, id="no-resource-claims"
+        ),
+    ],
+)
+def test_is_schedulable_after_target_pod_update(
+    incoming: PodBuilder, expected: QueueingHint
+) -> None:
+    """The pod's generated claims showing up in its status help only a pod berth could
+    place: one without resourceClaims."""
+    label = "TargetPodUpdatePodGeneratedResourceClaim"
+    assert run_hint(PLUGIN, label, incoming, incoming, incoming) is expected

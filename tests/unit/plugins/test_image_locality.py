@@ -4,13 +4,13 @@ row-locality that batching relies on."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import image_locality
 from plugins.image_locality import MB
-from scheduler.framework import Handle
+from scheduler.handle import in_memory
 from scheduler.model import compile_node, compile_pod
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, scores
@@ -186,7 +186,7 @@ N203040 = (
 def test_score(incoming: JSON, nodes: list[JSON], expected: dict[str, int]) -> None:
     """Sum of image sizes x spread, clamped to [23Mi, 1000Mi per image source], scaled to
     100."""
-    plugin = image_locality.new({}, cast(Handle, None))
+    plugin = image_locality.new({}, in_memory())
     got = scores(plugin, incoming, build_table(nodes))
     if got is None:  # PreScore skipped: no node has the images, so every score would be 0
         got = dict.fromkeys(expected, 0)
@@ -195,7 +195,7 @@ def test_score(incoming: JSON, nodes: list[JSON], expected: dict[str, int]) -> N
 
 def test_no_containers_is_skipped() -> None:
     """A pod without images gets PreScore SKIP (upstream scores every node 0: same totals)."""
-    plugin = image_locality.new({}, cast(Handle, None))
+    plugin = image_locality.new({}, in_memory())
     raw = make_pod("p").containers().obj_()
     assert scores(plugin, raw, build_table([node("m1", *N403002000)])) is None
 
@@ -228,7 +228,7 @@ def test_image_sources_are_init_containers_containers_then_image_volumes() -> No
 
 def test_image_volume_alone_is_scored() -> None:
     """A pod whose only image on the node is an image volume is not skipped."""
-    plugin = image_locality.new({}, cast(Handle, None))
+    plugin = image_locality.new({}, in_memory())
     incoming = pod("gcr.io/nowhere", volumes=("gcr.io/4000",))
     # 4000M over two image sources: at the max threshold.
     assert scores(plugin, incoming, build_table([node("m1", *N400030)])) == {"m1": 100}
@@ -237,7 +237,7 @@ def test_image_volume_alone_is_scored() -> None:
 def test_spread_follows_node_updates() -> None:
     """The per-image node count is kept incrementally: a node reporting the image later, or
     leaving, changes the spread; batching treats such pods as not row-local."""
-    plugin = image_locality.new({}, cast(Handle, None))
+    plugin = image_locality.new({}, in_memory())
     big = (["gcr.io/2000:latest"], 2000 * MB)
     table = build_table([node("m1", big), node("m2"), node("m3")])
     incoming = pod("gcr.io/2000")

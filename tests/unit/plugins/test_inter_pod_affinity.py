@@ -12,15 +12,13 @@ import numpy as np
 import pytest
 
 from plugins import inter_pod_affinity
-from plugins.inter_pod_affinity import (
-    InterPodAffinity,
-    InterPodAffinityArgs,
-    NamespaceLabels,
-)
-from scheduler.framework import Code, CycleState, Handle
+from plugins.inter_pod_affinity import InterPodAffinity, InterPodAffinityArgs
+from scheduler.framework import Code, CycleState, QueueingHint
+from scheduler.handle import in_memory
 from scheduler.model import compile_node, compile_pod
-from tests.builders import PodBuilder, make_node, make_pod
-from tests.unit.tables import build_table, rows, unresolvable
+from scheduler.namespaces import NamespaceLabels
+from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
+from tests.unit.tables import build_table, registered, rows, run_hint, unresolvable
 
 JSON = dict[str, Any]
 Expr = tuple[str, ...]  # key, operator, values...
@@ -1119,10 +1117,11 @@ def test_index_starts_over_for_another_table() -> None:
     assert not p.filter(state, compile_pod(anti), first, rows(first)).mask.any()
 
 
-def test_namespace_labels_from_watch_events() -> None:
-    """The holder the app feeds from a Namespace watch; selectors see changes at once."""
-    holder = NamespaceLabels()
-    p = InterPodAffinity(InterPodAffinityArgs(), holder)
+def test_namespace_labels_set_and_delete() -> None:
+    """The handle's holder, as the event handlers feed it; selectors see changes at once."""
+    handle = in_memory()
+    holder = handle.namespaces
+    p = inter_pod_affinity.new({}, handle)
     incoming = (
         pod(labels=S1)
         .pod_affinity_term(term("region", SECURITYSCAN, ns_selector=team_selector("team1")))
@@ -1130,12 +1129,14 @@ def test_namespace_labels_from_watch_events() -> None:
     )
     pods = [pod("existing", SERVICE, ns="blue", on="node1").obj_()]
     assert run_filter(p, incoming, [NODE1], pods) == {"node1": [AFFINITY]}
-    holder.on_event("ADDED", {"metadata": {"name": "blue", "labels": TEAM1}})
+    assert holder.set("blue", TEAM1)
     assert holder.version == 1 and holder.get("blue") == TEAM1
     assert run_filter(p, incoming, [NODE1], pods) == {"node1": []}
-    holder.on_event("MODIFIED", {"metadata": {"name": "blue", "labels": TEAM2}})
+    assert not holder.set("blue", TEAM1)  # unchanged: the version stays
+    assert holder.set("blue", TEAM2)
     assert run_filter(p, incoming, [NODE1], pods) == {"node1": [AFFINITY]}
-    holder.on_event("DELETED", {"metadata": {"name": "blue"}})
+    holder.delete("blue")
+    holder.delete("blue")  # already gone: no change
     assert holder.labels == {} and holder.version == 3
 
 
@@ -1174,9 +1175,9 @@ def test_args(args: JSON, expected: InterPodAffinityArgs | str) -> None:
     """InterPodAffinityArgs with upstream's defaults and range check."""
     if isinstance(expected, str):
         with pytest.raises(ValueError, match=re.escape(expected)):
-            inter_pod_affinity.new(args, cast(Handle, None))
+            inter_pod_affinity.new(args, in_memory())
     else:
-        assert inter_pod_affinity.new(args, cast(Handle, None)).args == expected
+        assert inter_pod_affinity.new(args, in_memory()).args == expected
 
 
 def test_compiled_terms() -> None:
@@ -1219,11 +1220,6 @@ def test_registered_with_upstream_default_weight() -> None:
 # --- berth: equivalence batching stays exact with affinity pods around ----------------------
 
 
-class _Handle:
-    async def bind(self, pod: Any, node: str) -> None:
-        return None
-
-
 class _Quiet:
     def __getattr__(self, name: str) -> Any:
         return lambda *args: None
@@ -1233,7 +1229,6 @@ async def _place(
     pods: list[JSON], nodes: list[JSON], *, batching: bool
 ) -> tuple[dict[str, str], int]:
     import random
-    import time
 
     import plugins
     from scheduler import config as cfg
@@ -1250,8 +1245,8 @@ async def _place(
         },
         plugins.registry().keys(),
     )
-    profile = build_profiles(config, _Handle())["berth"]
-    cache = Cache(time.monotonic)
+    profile = build_profiles(config, in_memory())["berth"]
+    cache = Cache()
     for raw in nodes:
         cache.upsert_node(compile_node(raw))
     assert profile.queue_sort is not None
@@ -1307,3 +1302,453 @@ async def test_batched_placement_equals_one_by_one_with_affinity() -> None:
     cache = {batched[f"p{i:03d}"] for i in range(240) if i % 6 == 2}
     assert len(db) == len(set(db)) > 0  # required anti-affinity: at most one db per node
     assert not set(db) & cache  # ... and no cache pod next to a db pod, in either order
+
+
+# --- events ----------------------------------------------------------------------------------
+
+QUEUE, NO = QueueingHint.QUEUE, QueueingHint.SKIP
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister (AssignedPod/Add|UpdatePodLabel|Delete,
+    TargetPod/UpdatePodLabel, Node/Add|UpdateNodeLabel), plus berth's Namespace/Update; all
+    with hints."""
+    assert registered(plugin()) == [
+        ("AssignedPodAdd", True),
+        ("AssignedPodDelete", True),
+        ("AssignedPodUpdatePodLabel", True),
+        ("TargetPodUpdatePodLabel", True),
+        ("NodeAdd", True),
+        ("NodeUpdateNodeLabel", True),
+        ("NamespaceUpdate", True),
+    ]
+
+
+def affine(b: PodBuilder) -> PodBuilder:
+    """Upstream's PodAffinityIn("service", "region", ["securityscan", "value2"])."""
+    return b.pod_affinity("service", "In", "region", "securityscan", "value2")
+
+
+def repelling(b: PodBuilder) -> PodBuilder:
+    """Upstream's PodAntiAffinityIn("service", "region", ["securityscan", "value2"])."""
+    return b.pod_affinity("service", "In", "region", "securityscan", "value2", anti=True)
+
+
+def two_anti_terms(b: PodBuilder) -> PodBuilder:
+    """Anti-affinity to service=securityscan and to app=web, both in region."""
+    b.pod_affinity("service", "In", "region", "securityscan", anti=True)
+    return b.pod_affinity("app", "In", "region", "web", anti=True)
+
+
+def other(*labels: tuple[str, str], node: str = "fake-node") -> PodBuilder:
+    """Upstream's MakePod().UID("other").Node(node).Label(...)..."""
+    builder = make_pod("other").uid("other")
+    if node:
+        builder.node(node)
+    for key, value in labels:
+        builder.label(key, value)
+    return builder
+
+
+def pod_event(old: object, new: object) -> str:
+    """The AssignedPod event an (old, new) pair is: Add, Delete or a label update."""
+    if old is None:
+        return "AssignedPodAdd"
+    return "AssignedPodDelete" if new is None else "AssignedPodUpdatePodLabel"
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodChange.
+        pytest.param(
+            affine(make_pod("p")),
+            None,
+            other(("service", "securityscan")),
+            QUEUE,
+            id="add a pod which matches the pod affinity",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            None,
+            other(("service", "securityscan"), node=""),
+            NO,
+            id="add an un-scheduled pod",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            None,
+            other(("aaa", "a")),
+            NO,
+            id="add a pod which doesn't match the pod affinity",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            other(("aaa", "a")),
+            other(("service", "securityscan")),
+            QUEUE,
+            id="update a pod from non-match to match pod affinity",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            other(("service", "value2")),
+            other(("service", "securityscan")),
+            NO,
+            id="the updating pod matches target pod's affinity both before and after label changes",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            other(("aaa", "a"), node=""),
+            other(("service", "securityscan"), node=""),
+            NO,
+            id="update an un-scheduled pod",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            other(("service", "securityscan")),
+            other(("aaa", "a")),
+            NO,
+            id="update a pod from match to non-match the pod affinity",
+        ),
+        pytest.param(
+            make_pod("p")
+            .pod_affinity("aaa", "Exists", "hostname")
+            .pod_affinity("bbb", "Exists", "hostname"),
+            other(("aaa", "a")),
+            other(("service", "securityscan")),
+            NO,
+            id="update a pod from match to non-match pod's affinity - multiple terms case",
+        ),
+        pytest.param(
+            make_pod("p")
+            .pod_affinity("aaa", "Exists", "hostname")
+            .pod_affinity("bbb", "Exists", "hostname"),
+            other(("aaa", "a")),
+            other(("aaa", ""), ("bbb", "")),
+            QUEUE,
+            id="update a pod from non-match to match pod's affinity - multiple terms case",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("service", "securityscan")),
+            other(("service", "aaaa")),
+            QUEUE,
+            id="modify pod label to change it from satisfying pod anti-affinity to not "
+            "satisfying anti-affinity",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("service", "bbb")),
+            other(("service", "securityscan")),
+            NO,
+            id="modify pod label to change it from not satisfying pod anti-affinity to "
+            "satisfying anti-affinity",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("aaa", "a")),
+            None,
+            NO,
+            id="delete a pod which doesn't match pod's anti-affinity",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("service", "securityscan")),
+            None,
+            QUEUE,
+            id="delete a pod which matches pod's anti-affinity",
+        ),
+        pytest.param(
+            make_pod("p").label("service", "securityscan"),
+            repelling(other()),
+            None,
+            QUEUE,
+            id="delete a pod with anti-affinity that matches pending pod",
+        ),
+        pytest.param(
+            make_pod("p").label("service", "foo"),
+            repelling(other()),
+            None,
+            NO,
+            id="delete a pod with anti-affinity that doesn't match pending pod",
+        ),
+        pytest.param(
+            repelling(make_pod("p")).label("service", "foo"),
+            repelling(other()).label("service", "foo"),
+            None,
+            NO,
+            id="delete a pod which doesn't match pending pod's anti-affinity and has "
+            "anti-affinity that doesn't match pending pod",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("aaa", "a"), node="").nominated("fake-node"),
+            None,
+            NO,
+            id="delete a nominated pod which doesn't match pod's anti-affinity",
+        ),
+        pytest.param(
+            repelling(make_pod("p")),
+            other(("service", "securityscan"), node="").nominated("fake-node"),
+            None,
+            QUEUE,
+            id="delete a nominated pod which matches pod's anti-affinity",
+        ),
+        pytest.param(
+            two_anti_terms(make_pod("p")),
+            other(("service", "securityscan"), ("app", "bar")),
+            other(("service", "foo"), ("app", "bar")),
+            QUEUE,
+            id="modify pod label to change it from matching only one of target pod's "
+            "anti-affinity terms to matching none",
+        ),
+        pytest.param(
+            two_anti_terms(make_pod("p")),
+            other(("service", "securityscan"), ("app", "bar")),
+            other(("service", "foo"), ("app", "web")),
+            NO,
+            id="modify pod label but it still matches one of target pod's anti-affinity terms",
+        ),
+        pytest.param(
+            two_anti_terms(make_pod("p")),
+            other(("service", "securityscan")),
+            None,
+            QUEUE,
+            id="delete a pod which matches only one of target pod's anti-affinity terms",
+        ),
+        pytest.param(
+            make_pod("p").label("service", "securityscan"),
+            two_anti_terms(other()),
+            None,
+            QUEUE,
+            id="delete a pod with anti-affinity that matches pending pod on only one term",
+        ),
+        # berth: terms match with the namespace labels the handle knows (upstream's hint has
+        # none, so its namespaceSelector terms with requirements never match there).
+        pytest.param(
+            make_pod("p").pod_affinity_term(
+                term("region", SECURITYSCAN, ns_selector=team_selector("team1"))
+            ),
+            None,
+            other(("service", "securityscan")).namespace("subteam2.team1"),
+            QUEUE,
+            id="add a pod in a namespace the affinity term's namespaceSelector selects",
+        ),
+        pytest.param(
+            make_pod("p").pod_affinity_term(
+                term("region", SECURITYSCAN, ns_selector=team_selector("team1"))
+            ),
+            None,
+            other(("service", "securityscan")).namespace("subteam1.team2"),
+            NO,
+            id="add a pod in a namespace the affinity term's namespaceSelector does not select",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_change(
+    incoming: PodBuilder,
+    old: PodBuilder | None,
+    new: PodBuilder | None,
+    expected: QueueingHint,
+) -> None:
+    """A bound pod added, relabelled or deleted moves the pod when it may now satisfy the
+    pod's affinity, or no longer repel it (by its labels or its own anti-affinity)."""
+    assert run_hint(plugin(), pod_event(old, new), incoming, old, new) is expected
+
+
+def test_is_schedulable_after_target_pod_update_label() -> None:
+    """Upstream's Test_isSchedulableAfterTargetPodUpdateLabel: the pod's own labels changing
+    is always worth a retry."""
+    p = make_pod("p").uid("p").label("foo", "baz")
+    assert run_hint(plugin(), "TargetPodUpdatePodLabel", p, p, p) is QUEUE
+
+
+def exactly(**labels: str) -> NodeBuilder:
+    """Upstream's MakeNode().Name("node-a").Label(...): only these labels."""
+    builder = make_node("node-a")
+    builder.obj["metadata"]["labels"] = dict(labels)
+    return builder
+
+
+def zone_anti(b: PodBuilder) -> PodBuilder:
+    """Upstream's PodAntiAffinity("zone", {matchLabels: {another: label}})."""
+    selector = {"matchLabels": {"another": "label"}}
+    return b.pod_affinity_term({"labelSelector": selector, "topologyKey": "zone"}, anti=True)
+
+
+def zone_affine(key: str = "zone") -> PodBuilder:
+    return make_pod("p").pod_affinity("service", "In", key, "securityscan", "value2")
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterNodeChange: affinity.
+        pytest.param(
+            zone_affine(),
+            None,
+            exactly(zone="zone1"),
+            QUEUE,
+            id="add a new node with matched pod affinity topologyKey",
+        ),
+        pytest.param(
+            zone_affine("region"),
+            None,
+            exactly(zone="zone1"),
+            NO,
+            id="add a new node without matched topologyKey",
+        ),
+        pytest.param(
+            zone_affine(),
+            exactly(aaa="a"),
+            exactly(aaa="b"),
+            NO,
+            id="update node label but not topologyKey",
+        ),
+        pytest.param(
+            zone_affine(),
+            exactly(zone="zone1"),
+            exactly(zone="zone1", **{"unrelated-label": "unrelated"}),
+            NO,
+            id="update node label that isn't related to the pod affinity",
+        ),
+        pytest.param(
+            zone_affine(),
+            exactly(zone="zone1"),
+            exactly(zone="zone2"),
+            QUEUE,
+            id="update node with different affinity topologyKey value",
+        ),
+        pytest.param(
+            zone_affine(),
+            exactly(aaa="a"),
+            exactly(zone="zone1"),
+            QUEUE,
+            id="update node to have the affinity topology label",
+        ),
+        # anti-affinity
+        pytest.param(
+            zone_anti(make_pod("p")),
+            None,
+            exactly(zone="zone1"),
+            QUEUE,
+            id="add a new node with matched pod anti-affinity topologyKey",
+        ),
+        pytest.param(
+            zone_anti(make_pod("p")),
+            None,
+            exactly(),
+            QUEUE,
+            id="add a new node without matched pod anti-affinity topologyKey",
+        ),
+        pytest.param(
+            zone_anti(make_pod("p")),
+            exactly(zone="zone1"),
+            exactly(zone="zone1", **{"unrelated-label": "unrelated"}),
+            NO,
+            id="update node label that isn't related to the pod anti-affinity",
+        ),
+        pytest.param(
+            zone_anti(make_pod("p")),
+            exactly(zone="zone1"),
+            exactly(zone="zone2"),
+            QUEUE,
+            id="update node with different anti-affinity topologyKey value",
+        ),
+        pytest.param(
+            zone_anti(make_pod("p")),
+            exactly(aaa="a"),
+            exactly(zone="zone1"),
+            NO,
+            id="update node to have the anti-affinity topology label",
+        ),
+        pytest.param(
+            zone_anti(make_pod("p")),
+            exactly(zone="zone1"),
+            exactly(aaa="a"),
+            QUEUE,
+            id="update node label not to have anti-affinity topology label",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    incoming: PodBuilder, old: NodeBuilder | None, new: NodeBuilder, expected: QueueingHint
+) -> None:
+    """A node added or relabelled moves the pod when the topology its terms look at changed
+    in a way that can help."""
+    assert run_hint(plugin(), "NodeUpdateNodeLabel", incoming, old, new) is expected
+
+
+def by_team(team: str, *, anti: bool = False) -> PodBuilder:
+    """A pod with one required term selecting service=securityscan pods in namespaces
+    labelled team=<team>."""
+    selected = term("region", SECURITYSCAN, ns_selector=team_selector(team))
+    return make_pod("p").pod_affinity_term(selected, anti=anti)
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # berth's own: upstream has no Namespace event.
+        pytest.param(
+            by_team("team1"),
+            ("blue", {}),
+            ("blue", TEAM1),
+            QUEUE,
+            id="namespace relabelled into the affinity term's namespaceSelector",
+        ),
+        pytest.param(
+            by_team("team1", anti=True),
+            ("blue", TEAM1),
+            ("blue", TEAM2),
+            QUEUE,
+            id="namespace relabelled out of the anti-affinity term's namespaceSelector",
+        ),
+        pytest.param(
+            by_team("team1"),
+            ("blue", TEAM2),
+            ("blue", {"team": "team2", "other": "x"}),
+            NO,
+            id="namespace relabelled but the namespaceSelector judges it the same",
+        ),
+        pytest.param(
+            make_pod("p").pod_affinity_term(term("region", SECURITYSCAN, ns_selector={})),
+            ("blue", {}),
+            ("blue", TEAM1),
+            NO,
+            id="empty namespaceSelector selects every namespace whatever its labels",
+        ),
+        pytest.param(
+            affine(make_pod("p")),
+            ("blue", {}),
+            ("blue", TEAM1),
+            NO,
+            id="pod without a namespaceSelector term",
+        ),
+        pytest.param(
+            make_pod("p").label("service", "securityscan"),
+            ("default", {}),
+            ("default", TEAM1),
+            NO,
+            id="pod without inter-pod affinity",
+        ),
+        pytest.param(
+            make_pod("p").pod_affinity_term(
+                term("region", SECURITYSCAN, ns_selector=team_selector("team1")), weight=10
+            ),
+            ("blue", {}),
+            ("blue", TEAM1),
+            NO,
+            id="preferred terms never reject a pod",
+        ),
+    ],
+)
+def test_is_schedulable_after_namespace_change(
+    incoming: PodBuilder,
+    old: tuple[str, dict[str, str]],
+    new: tuple[str, dict[str, str]],
+    expected: QueueingHint,
+) -> None:
+    """A namespace relabelled moves the pod only when one of its required terms has a
+    namespaceSelector that now judges that namespace differently."""
+    assert run_hint(plugin(), "NamespaceUpdate", incoming, old, new) is expected

@@ -3,16 +3,24 @@ reasons, preferred affinity as a Score with node_affinity_test.go's numbers."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import node_affinity
 from plugins.node_affinity import NodeAffinity
-from scheduler.framework import SKIP, Code, CycleState, Handle, Status
+from scheduler.framework import SKIP, Code, CycleState, QueueingHint, Status
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
+from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
+from tests.unit.tables import (
+    build_table,
+    filter_reasons,
+    registered,
+    run_hint,
+    scores,
+    unresolvable,
+)
 
 JSON = dict[str, Any]
 POD_REASON = "node(s) didn't match Pod's node affinity/selector"
@@ -22,7 +30,7 @@ CYCLE = "berth"  # the schedulerName of tests.unit.test_cycle's profile
 
 
 def plugin(args: JSON | None = None) -> NodeAffinity:
-    return node_affinity.new(args or {}, cast(Handle, None))
+    return node_affinity.new(args or {}, in_memory())
 
 
 def expr(key: str, op: str, *values: str) -> JSON:
@@ -597,3 +605,136 @@ def test_bad_added_affinity() -> None:
         plugin({"addedAffinity": ["zone"]})
     with pytest.raises(ValueError, match="addedAffinity"):
         plugin({"addedAffinity": required(expr("zone", "Near", "a"))})
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def with_foo_bar() -> PodBuilder:
+    """Upstream's podWithNodeAffinity: NodeAffinityIn("foo", ["bar"])."""
+    return make_pod("p").required_affinity("foo", "In", "bar")
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: Node/Add|UpdateNodeLabel, with a hint."""
+    assert registered(plugin()) == [("NodeAdd", True), ("NodeUpdateNodeLabel", True)]
+
+
+@pytest.mark.parametrize(
+    ("args", "pod", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterNodeChange; its two cases with objects of the wrong
+        # type have no counterpart (berth's hints get compiled NodeInfos).
+        pytest.param(
+            None, with_foo_bar(), None, make_node("n"), QueueingHint.SKIP, id="skip-queue-on-add"
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            None,
+            make_node("n").label("foo", "bar"),
+            QueueingHint.QUEUE,
+            id="queue-on-add",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            make_node("n"),
+            make_node("n").resources({}),
+            QueueingHint.SKIP,
+            id="skip-unrelated-changes",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            make_node("n"),
+            make_node("n").label("k", "v"),
+            QueueingHint.SKIP,
+            id="skip-unrelated-changes-on-labels",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            make_node("n").label("foo", "bar"),
+            make_node("n").label("k", "v"),
+            QueueingHint.SKIP,
+            id="skip-labels-changes-on-node-from-suitable-to-unsuitable",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            make_node("n"),
+            make_node("n").label("foo", "bar"),
+            QueueingHint.QUEUE,
+            id="queue-on-labels-change-makes-pod-schedulable",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar(),
+            make_node("n").label("foo", "bar"),
+            make_node("n").resources({}).label("foo", "bar"),
+            QueueingHint.SKIP,
+            id="skip-unrelated-change-that-keeps-pod-schedulable",
+        ),
+        pytest.param(
+            {"addedAffinity": required(FOO_BAR)},
+            with_foo_bar(),
+            None,
+            make_node("n"),
+            QueueingHint.SKIP,
+            id="skip-queue-on-add-scheduler-enforced-node-affinity",
+        ),
+        pytest.param(
+            {"addedAffinity": required(FOO_BAR)},
+            with_foo_bar(),
+            None,
+            make_node("n").label("foo", "bar"),
+            QueueingHint.QUEUE,
+            id="queue-on-add-scheduler-enforced-node-affinity",
+        ),
+        # berth: the nodeSelector is part of the required affinity (GetRequiredNodeAffinity),
+        # and matchFields match the node's name, as in Filter.
+        pytest.param(
+            None,
+            with_foo_bar().node_selector(zone="a"),
+            None,
+            make_node("n").label("foo", "bar").label("zone", "b"),
+            QueueingHint.SKIP,
+            id="skip-queue-on-add-node-selector-unmatched",
+        ),
+        pytest.param(
+            None,
+            with_foo_bar().node_selector(zone="a"),
+            make_node("n").label("foo", "bar"),
+            make_node("n").label("foo", "bar").label("zone", "a"),
+            QueueingHint.QUEUE,
+            id="queue-on-labels-change-matches-node-selector",
+        ),
+        pytest.param(
+            None,
+            make_pod("p").node_affinity(required(named("named"))),
+            None,
+            make_node("named"),
+            QueueingHint.QUEUE,
+            id="queue-on-add-named-node",
+        ),
+        pytest.param(
+            None,
+            make_pod("p").node_affinity(required(named("named"))),
+            None,
+            make_node("other"),
+            QueueingHint.SKIP,
+            id="skip-queue-on-add-other-node",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    args: JSON | None,
+    pod: PodBuilder,
+    old: NodeBuilder | None,
+    new: NodeBuilder,
+    expected: QueueingHint,
+) -> None:
+    """A node added or relabelled moves the pod only if it matches the pod's required node
+    affinity (and the profile's addedAffinity) now and, when updated, did not before."""
+    assert run_hint(plugin(args), "NodeUpdateNodeLabel", pod, old, new) is expected

@@ -5,22 +5,23 @@ features' own tests."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
 from plugins import node_declared_features
 from scheduler.declared_features import REGISTRY, Feature, Registry, Version
-from scheduler.framework import SKIP, CycleState, Handle
+from scheduler.framework import SKIP, CycleState, QueueingHint
+from scheduler.handle import in_memory
 from scheduler.model import compile_node, compile_pod
 from scheduler.snapshot import NodeTable
 from tests.builders import PodBuilder, make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.unit.tables import build_table, filter_reasons, hint_for, registered, unresolvable
 
 JSON = dict[str, Any]
 
-PLUGIN = node_declared_features.new({}, cast(Handle, None))
+PLUGIN = node_declared_features.new({}, in_memory())
 UNSATISFIED = "node(s) didn't match Pod's required features"
 
 # The three features a pod can need when it is scheduled, in the registry's (sorted) order.
@@ -359,3 +360,77 @@ async def test_cycle_places_pod_on_a_node_declaring_its_features() -> None:
         "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     )
     await world.scheduler.drain()
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's TestEventsToRegister, plugin enabled (the gate is locked on in v1.37): two
+    events, Node/Add|UpdateNodeDeclaredFeature and TargetPod/Update, both with hints."""
+    assert registered(PLUGIN) == [
+        ("NodeAdd", True),
+        ("NodeUpdateNodeDeclaredFeature", True),
+        ("TargetPodUpdate", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestEnqueueExtensionsNodeUpdate.
+        pytest.param(
+            None, node("node-1", "FeatureA"), QueueingHint.QUEUE, id="Node Add with feature"
+        ),
+        pytest.param(
+            node("node-1"),
+            node("node-1", "FeatureA"),
+            QueueingHint.QUEUE,
+            id="Node Update (Features Added)",
+        ),
+        pytest.param(
+            node("node-1", "FeatureA"),
+            node("node-1", "FeatureA"),
+            QueueingHint.SKIP,
+            id="Node Update (Features Unchanged)",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A node added, or one whose declared features changed, moves the pod."""
+    hint = hint_for(PLUGIN, "NodeUpdateNodeDeclaredFeature")
+    before = compile_node(old) if old is not None else None
+    assert hint(compile_pod(pod().obj_()), before, compile_node(new)) is expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterTargetPodUpdate, with a real feature where it mocks
+        # one (its "Infer returns error" case has no counterpart: berth's registry has no
+        # failing version).
+        pytest.param(
+            needing(), needing(RESTART_ALL), QueueingHint.QUEUE, id="Pod Update adds requirement"
+        ),
+        pytest.param(
+            needing(RESTART_ALL),
+            needing(),
+            QueueingHint.QUEUE,
+            id="Pod Update removes requirement",
+        ),
+        pytest.param(
+            needing(),
+            pod().label("foo", "bar").obj_(),
+            QueueingHint.SKIP,
+            id="Pod Update with no change in requirements",
+        ),
+    ],
+)
+def test_is_schedulable_after_target_pod_update(
+    old: JSON, new: JSON, expected: QueueingHint
+) -> None:
+    """The pod's own update moves it when the features it needs changed."""
+    hint = hint_for(PLUGIN, "TargetPodUpdate")
+    assert hint(compile_pod(old), compile_pod(old), compile_pod(new)) is expected

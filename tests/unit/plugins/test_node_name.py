@@ -4,18 +4,19 @@ NodeUnschedulable) reports for a pod that names a cordoned node."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
 from plugins import node_name
-from scheduler.framework import Code, CycleState, Diagnosis, Handle, Status
+from scheduler.framework import Code, CycleState, Diagnosis, Status
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
 from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.unit.tables import build_table, filter_reasons, registered, unresolvable
 
-PLUGIN = node_name.new({}, cast(Handle, None))
+PLUGIN = node_name.new({}, in_memory())
 REASON = "node(s) didn't match the requested node name"
 NARROWED = "node(s) didn't satisfy plugin(s) [NodeName]"
 CORDONED = "node(s) were unschedulable"
@@ -133,3 +134,12 @@ async def test_cycle_node_name_and_node_affinity_pinning_apart() -> None:
     assert attempt.status is not None
     assert attempt.status.message.startswith(f"0/2 nodes are available: {simultaneously}. ")
     await world.scheduler.drain()
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: Node/Add, without a hint (every added node is worth a
+    retry)."""
+    assert registered(PLUGIN) == [("NodeAdd", False)]

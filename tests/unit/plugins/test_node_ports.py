@@ -3,20 +3,21 @@ HostPortInfo's CheckConflict (kube-scheduler framework/types_test.go), with its 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import node_ports
-from scheduler.framework import SKIP, CycleState, Handle
+from scheduler.framework import SKIP, CycleState, QueueingHint
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.builders import PodBuilder, make_node, make_pod
+from tests.unit.tables import build_table, filter_reasons, registered, run_hint, unresolvable
 
 JSON = dict[str, Any]
 Port = str  # "PROTOCOL/hostIP/hostPort", as upstream's newPod helper writes them
 
-PLUGIN = node_ports.new({}, cast(Handle, None))
+PLUGIN = node_ports.new({}, in_memory())
 CONFLICT = [node_ports.ERR_REASON]
 
 
@@ -350,3 +351,46 @@ async def test_scheduled_pods_spread_over_nodes_by_port(batching: bool) -> None:
 
 
 ERR = node_ports.ERR_REASON
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: AssignedPod/Delete with a hint (ports are immutable, so
+    pod updates cannot help), Node/Add without one."""
+    assert registered(PLUGIN) == [("AssignedPodDelete", True), ("NodeAdd", False)]
+
+
+def host_port(builder: PodBuilder, port: int) -> PodBuilder:
+    """Upstream's `HostPort(port)`: a container with that hostPort."""
+    return builder.container_ports({"containerPort": port, "hostPort": port})
+
+
+@pytest.mark.parametrize(
+    ("deleted", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodDeleted (its case with an object of the
+        # wrong type has no counterpart: berth's hints get compiled PodInfos).
+        pytest.param(make_pod("other"), QueueingHint.SKIP, id="skip-queue-on-unscheduled"),
+        pytest.param(
+            make_pod("other").node("fake-node"), QueueingHint.SKIP, id="skip-queue-on-non-hostport"
+        ),
+        pytest.param(
+            host_port(make_pod("other").node("fake-node"), 8081),
+            QueueingHint.SKIP,
+            id="skip-queue-on-unrelated-hostport",
+        ),
+        pytest.param(
+            host_port(make_pod("other").node("fake-node"), 8080),
+            QueueingHint.QUEUE,
+            id="queue-on-released-hostport",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_deleted(
+    deleted: PodBuilder, expected: QueueingHint
+) -> None:
+    """A deleted bound pod helps only if it held a host port the pod wants."""
+    pod = host_port(make_pod("p"), 8080)
+    assert run_hint(PLUGIN, "AssignedPodDelete", pod, deleted, None) is expected

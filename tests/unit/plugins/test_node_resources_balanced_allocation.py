@@ -4,13 +4,13 @@ resource cases wait for DRA-backed extended resources (docs/compat.md row 39).""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import node_resources_balanced_allocation
 from plugins.node_resources_balanced_allocation import BalancedAllocation
-from scheduler.framework import Handle
+from scheduler.handle import in_memory
 from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, scores
 
@@ -20,7 +20,7 @@ GPU = "nvidia.com/gpu"
 
 def plugin(*resources: str) -> BalancedAllocation:
     args = {"resources": [{"name": r, "weight": 1} for r in resources]} if resources else {}
-    return node_resources_balanced_allocation.new(args, cast(Handle, None))
+    return node_resources_balanced_allocation.new(args, in_memory())
 
 
 def mk(name: str, milli_cpu: int, memory: int, gpu: int | None = None) -> JSON:

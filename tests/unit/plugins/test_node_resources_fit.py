@@ -4,35 +4,33 @@ most_allocated_test.go and requested_to_capacity_ratio_test.go."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
 from plugins import node_resources_fit
 from plugins.node_resources_fit import NodeResourcesFit, _broken_linear
-from scheduler.framework import (
-    ASSIGNED_POD_SCALE_DOWN,
-    DEVICE_CLASS_ADD,
-    DEVICE_CLASS_UPDATE,
-    ClusterEvent,
-    DeviceClass,
-    DeviceClassStore,
-    Handle,
-    QueueingHintFn,
-)
+from scheduler.framework import DeviceClass, DeviceClassStore, QueueingHint
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
+from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
+from tests.unit.tables import (
+    build_table,
+    filter_reasons,
+    registered,
+    run_hint,
+    scores,
+    unresolvable,
+)
 
 JSON = dict[str, Any]
-NO_HANDLE = cast(Handle, None)
 EXT_A, EXT_B = "example.com/aaa", "example.com/bbb"
 FOO, BAR = "intel.com/foo", "intel.com/bar"
 
 
 def plugin(args: JSON | None = None) -> NodeResourcesFit:
-    return node_resources_fit.new(args or {}, NO_HANDLE)
+    return node_resources_fit.new(args or {}, in_memory())
 
 
 # --- Filter ----------------------------------------------------------------------------------
@@ -377,17 +375,7 @@ def with_classes(*classes: JSON, args: JSON | None = None) -> NodeResourcesFit:
     store = DeviceClassStore()
     for obj in classes:
         store.apply(obj, deleted=False)
-    return node_resources_fit.new(args or {}, cast(Handle, Classes(store)))
-
-
-class Classes:
-    """framework.DeviceClassHandle over a given store (binds nothing)."""
-
-    def __init__(self, store: DeviceClassStore) -> None:
-        self.device_classes = store
-
-    async def bind(self, pod: Any, node: str) -> None:
-        raise AssertionError("not for binding")
+    return node_resources_fit.new(args or {}, in_memory(device_classes=store))
 
 
 @pytest.mark.parametrize(
@@ -556,7 +544,7 @@ def on(node_name: str, *requests: dict[str, str]) -> JSON:
     return make_pod(f"on-{node_name}-{len(requests)}").containers(*requests).node(node_name).obj_()
 
 
-def existing_pods(*pods: tuple[str, dict[str, str]]) -> list[JSON]:
+def existing_pods(*pods: tuple[str, dict[str, str] | None]) -> list[JSON]:
     return [
         make_pod(f"e{i}").containers(*([r] if r is not None else [])).node(n).obj_()
         for i, (n, r) in enumerate(pods)
@@ -1038,28 +1026,19 @@ CASES_RATIO = [
 
 
 def test_events_to_register() -> None:
-    """Upstream's "Register events with DRAExtendedResource feature enabled" and "... with
-    InPlacePodVerticalScaling feature enabled": a DeviceClass added or updated, and a bound
-    pod scaling down, each with a hint (node events and pod deletions move every pod in berth
-    for now)."""
-    registered = plugin().events_to_register()
-    assert [r.event for r in registered] == [
-        DEVICE_CLASS_ADD,
-        DEVICE_CLASS_UPDATE,
-        ASSIGNED_POD_SCALE_DOWN,
+    """Upstream's TestEventsToRegister with v1.37's default gates (both "Register events with
+    InPlacePodVerticalScaling feature enabled" and "... with DRAExtendedResource feature
+    enabled" hold): a bound pod deleted or scaled down, a node added or given allocatable, a
+    DeviceClass added or changed, the pod itself scaled down; every one with a hint."""
+    assert registered(plugin()) == [
+        ("AssignedPodDelete", True),
+        ("NodeAdd", True),
+        ("NodeUpdateNodeAllocatable", True),
+        ("resource.k8s.io/DeviceClassAdd", True),
+        ("resource.k8s.io/DeviceClassUpdate", True),
+        ("AssignedPodUpdatePodScaleDown", True),
+        ("TargetPodUpdatePodScaleDown", True),
     ]
-    assert [r.event.label for r in registered] == [
-        "DeviceClassAdd",
-        "DeviceClassUpdate",
-        "AssignedPodUpdatePodScaleDown",
-    ]
-    assert all(r.hint is not None for r in registered)
-
-
-def hint_for(event: ClusterEvent) -> QueueingHintFn:
-    (hint,) = [r.hint for r in plugin().events_to_register() if r.event == event]
-    assert hint is not None
-    return hint
 
 
 def _cpu(value: str) -> dict[str, str]:
@@ -1067,66 +1046,237 @@ def _cpu(value: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("pod", "old", "new", "queue"),
+    ("pod", "deleted", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodDelete. Not mirrored: the wrong-type
+        # case (berth's hints get compiled PodInfos) and the two deferred-resize cases
+        # (InPlacePodVerticalScalingSchedulerPreemption is alpha, off in v1.37).
+        pytest.param(
+            make_pod("pod1").req(cpu="1"),
+            make_pod("pod2").req(cpu="1").node("fake"),
+            QueueingHint.QUEUE,
+            id="queue-on-other-pod-deleted",
+        ),
+        pytest.param(
+            make_pod("pod1"),
+            make_pod("pod2"),
+            QueueingHint.SKIP,
+            id="skip-queue-on-unscheduled-pod-deleted",
+        ),
+        pytest.param(
+            make_pod("pod1").req(cpu="1").uid("uid0"),
+            make_pod("pod2").req(cpu="2").nominated("fake").uid("uid1"),
+            QueueingHint.QUEUE,
+            id="queue-on-nominated-pod-deleted",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_delete(
+    pod: PodBuilder, deleted: PodBuilder, expected: QueueingHint
+) -> None:
+    """Any bound or nominated pod deleted may leave room; an unscheduled one cannot."""
+    assert run_hint(plugin(), "AssignedPodDelete", pod, deleted, None) is expected
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        # Upstream's Test_isSchedulableAfterTargetPodScaleDown.
+        pytest.param(
+            make_pod("pod1").uid("pod1").req(cpu="1"),
+            id="queue-on-target-pod-some-resource-scale-down",
+        ),
+        pytest.param(
+            make_pod("pod1").uid("pod1").pod_requests(_cpu("1")),
+            id="queue-on-target-pod-some-pod-level-resource-scale-down",
+        ),
+    ],
+)
+def test_is_schedulable_after_target_pod_scale_down(pod: PodBuilder) -> None:
+    """The pod itself asking for less is always worth a retry."""
+    assert run_hint(plugin(), "TargetPodUpdatePodScaleDown", pod, pod, pod) is QueueingHint.QUEUE
+
+
+@pytest.mark.parametrize(
+    ("pod", "old", "new", "expected"),
     [
         # Upstream's Test_isSchedulableAfterAssignedPodScaleDown (default feature gates).
         pytest.param(
             make_pod("pod1").req(cpu="1"),
             make_pod("pod2").req(cpu="2"),
             make_pod("pod2").req(cpu="1"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-other-unscheduled-pod",
         ),
         pytest.param(
             make_pod("pod1").req(cpu="1"),
             make_pod("pod2").req(memory="2").node("fake"),
             make_pod("pod2").req(memory="1").node("fake"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-other-pod-unrelated-resource-scaled-down",
         ),
         pytest.param(
             make_pod("pod1").pod_requests(_cpu("1")),
             make_pod("pod2").pod_requests({"memory": "2"}).node("fake"),
             make_pod("pod2").pod_requests({"memory": "1"}).node("fake"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-other-pod-unrelated-pod-level-resource-scaled-down",
         ),
         pytest.param(
             make_pod("pod1").req(cpu="1"),
             make_pod("pod2").req(cpu="2").node("fake"),
             make_pod("pod2").req(cpu="1").node("fake"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-on-other-pod-some-resource-scale-down",
         ),
         pytest.param(
             make_pod("pod1").pod_requests(_cpu("1")),
             make_pod("pod2").pod_requests(_cpu("2")).node("fake"),
             make_pod("pod2").pod_requests(_cpu("1")).node("fake"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-on-other-pod-some-pod-level-resource-scale-down",
         ),
         pytest.param(
             make_pod("pod1").req(cpu="1"),
             make_pod("pod2").req(cpu="2").container_status("c", allocated=_cpu("2")).node("fake"),
             make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("2")).node("fake"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-while-the-node-still-holds-the-allocation",
         ),
         pytest.param(
             make_pod("pod1").req(cpu="1"),
             make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("2")).node("fake"),
             make_pod("pod2").req(cpu="1").container_status("c", allocated=_cpu("1")).node("fake"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-once-the-resize-is-allocated",
         ),
     ],
 )
 def test_is_schedulable_after_assigned_pod_scale_down(
-    pod: Any, old: Any, new: Any, queue: bool
+    pod: PodBuilder, old: PodBuilder, new: PodBuilder, expected: QueueingHint
 ) -> None:
     """The hint moves a waiting pod only when the bound pod gave back something it requests."""
-    hint = hint_for(ASSIGNED_POD_SCALE_DOWN)
-    assert hint(compile_pod(pod.obj_()), compile_pod(old.obj_()), compile_pod(new.obj_())) is queue
+    assert run_hint(plugin(), "AssignedPodUpdatePodScaleDown", pod, old, new) is expected
+
+
+def capacity(resources: dict[str, str]) -> NodeBuilder:
+    """Upstream's `MakeNode().Capacity(resources)`: those resources and 32 pods."""
+    return make_node("n").resources({"pods": "32", **resources})
+
+
+def resource_pod(memory: int = 0, more: dict[str, int] | None = None) -> PodBuilder:
+    """Upstream's newResourcePod(framework.Resource{Memory: memory, ScalarResources: more})."""
+    return make_pod("p").containers(res(0, memory, more))
+
+
+@pytest.mark.parametrize(
+    ("fit", "pod", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterNodeChange (its two wrong-type cases: no
+        # counterpart).
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2),
+            None,
+            capacity({"memory": "1"}),
+            QueueingHint.SKIP,
+            id="skip-queue-on-node-add-without-sufficient-resources",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(more={EXT_A: 1}),
+            None,
+            capacity({EXT_B: "1"}),
+            QueueingHint.SKIP,
+            id="skip-queue-on-node-add-without-required-resource-type",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2, more={EXT_A: 1}),
+            None,
+            capacity({"memory": "4", EXT_A: "2"}),
+            QueueingHint.QUEUE,
+            id="queue-on-node-add-with-sufficient-resources",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2, more={EXT_A: 1}),
+            capacity({"memory": "2", EXT_A: "2"}),
+            capacity({"memory": "2", EXT_A: "1", EXT_B: "2"}),
+            QueueingHint.SKIP,
+            id="skip-queue-on-node-unrelated-changes",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2, more={EXT_A: 1}),
+            capacity({"memory": "2", EXT_A: "1"}),
+            capacity({"memory": "2", EXT_A: "2"}),
+            QueueingHint.QUEUE,
+            id="queue-on-pod-requested-resources-increase",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2, more={EXT_A: 1}),
+            capacity({"memory": "4", EXT_A: "2"}),
+            capacity({"memory": "1", EXT_A: "2"}),
+            QueueingHint.SKIP,
+            id="skip-queue-on-node-changes-from-suitable-to-unsuitable",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2, more={EXT_A: 1}),
+            capacity({"memory": "1", EXT_A: "2"}),
+            capacity({"memory": "4", EXT_A: "2"}),
+            QueueingHint.QUEUE,
+            id="queue-on-node-changes-from-unsuitable-to-suitable",
+        ),
+        # berth: the pod count, and a request a DeviceClass backs (DynamicResources' to judge
+        # on a node that does not list it), as upstream's isFit and
+        # haveAnyRequestedResourcesIncreased read them.
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2),
+            None,
+            make_node("n").resources({"memory": "4"}),
+            QueueingHint.SKIP,
+            id="skip-queue-on-node-add-without-pods-allocatable",
+        ),
+        pytest.param(
+            plugin(),
+            resource_pod(memory=2),
+            capacity({"memory": "4"}).capacity(pods="1"),
+            capacity({"memory": "4"}),
+            QueueingHint.QUEUE,
+            id="queue-on-allowed-pod-number-increase",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            resource_pod(more={EXT_DRA: 1}),
+            None,
+            capacity({}),
+            QueueingHint.QUEUE,
+            id="queue-on-node-add-with-dra-backed-request",
+        ),
+        pytest.param(
+            with_classes(DRA_CLASS),
+            resource_pod(more={EXT_DRA: 1}),
+            capacity({"memory": "1"}),
+            capacity({"memory": "2"}),
+            QueueingHint.QUEUE,
+            id="queue-on-node-update-with-dra-backed-request",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    fit: NodeResourcesFit,
+    pod: PodBuilder,
+    old: NodeBuilder | None,
+    new: NodeBuilder,
+    expected: QueueingHint,
+) -> None:
+    """A node moves the pod when the pod fits it empty and it is new, or now offers more of
+    something the pod requests."""
+    assert run_hint(fit, "NodeUpdateNodeAllocatable", pod, old, new) is expected
 
 
 def device_class(name: str = "", extended_resource_name: str | None = None) -> DeviceClass:
@@ -1137,7 +1287,7 @@ def device_class(name: str = "", extended_resource_name: str | None = None) -> D
 
 
 @pytest.mark.parametrize(
-    ("requests", "old", "new", "queue"),
+    ("requests", "old", "new", "expected"),
     [
         # Upstream's Test_isSchedulableAfterDeviceClassEvent (its two cases with objects of the
         # wrong type have no counterpart: berth's hints get compiled DeviceClasses, where a
@@ -1146,76 +1296,75 @@ def device_class(name: str = "", extended_resource_name: str | None = None) -> D
             {"memory": "2"},
             device_class(),
             device_class(),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-class-nil-extended-resource-name-pointer",
         ),
         pytest.param(
             {"memory": "2"},
             device_class(extended_resource_name="example.com/gpu"),
             device_class(extended_resource_name="example.com/gpu"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-class-same-extended-resource-name-pointer",
         ),
         pytest.param(
             {"memory": "2"},
             device_class(extended_resource_name="example.com/gpu"),
             device_class(extended_resource_name="example.com/gpu"),
-            False,
+            QueueingHint.SKIP,
             id="skip-queue-on-class-same-extended-resource-name",
         ),
         pytest.param(
             {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
             None,
             device_class("gpuclass", "example.com/gpu"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-on-class-add-with-implicit-extended-resource-name",
         ),
         pytest.param(
             {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
             None,
             device_class("myclass", "example.com/gpu"),
-            False,
+            QueueingHint.SKIP,
             id="skip-on-class-add-with-implicit-extended-resource-name-not-matching",
         ),
         pytest.param(
             {"example.com/othergpu": "1"},
             None,
             device_class("myclass", "example.com/gpu"),
-            False,
+            QueueingHint.SKIP,
             id="skip-on-class-add-with-explicit-extended-resource-name-not-matching",
         ),
         pytest.param(
             {"deviceclass.resource.kubernetes.io/gpuclass": "1"},
             device_class("gpuclass"),
             device_class("gpuclass", "example.com/gpu"),
-            False,
+            QueueingHint.SKIP,
             id="skip-on-class-update-with-implicit-extended-resource-name",
         ),
         pytest.param(
             {"example.com/gpu": "1"},
             None,
             device_class(extended_resource_name="example.com/gpu"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-on-class-add-with-extended-resource-name",
         ),
         pytest.param(
             {"example.com/gpu": "1"},
             device_class(extended_resource_name="example.com/gpu1"),
             device_class(extended_resource_name="example.com/gpu"),
-            True,
+            QueueingHint.QUEUE,
             id="queue-on-class-update-with-extended-resource-name",
         ),
     ],
 )
 def test_is_schedulable_after_device_class_event(
-    requests: dict[str, str], old: DeviceClass | None, new: DeviceClass, queue: bool
+    requests: dict[str, str], old: DeviceClass | None, new: DeviceClass, expected: QueueingHint
 ) -> None:
     """A class added or changed moves a pod this plugin rejected only when it now backs a
     resource the pod requests (the same hint serves both events, as upstream's one)."""
-    pod = compile_pod(make_pod("p").req(**requests).obj_())
-    assert (
-        hint_for(DEVICE_CLASS_ADD if old is None else DEVICE_CLASS_UPDATE)(pod, old, new) is queue
-    )
+    pod = make_pod("p").req(**requests)
+    label = "resource.k8s.io/DeviceClassAdd" if old is None else "resource.k8s.io/DeviceClassUpdate"
+    assert run_hint(plugin(), label, pod, old, new) is expected
 
 
 @pytest.mark.parametrize(("pod", "nodes", "pods", "resources", "shape", "expected"), CASES_RATIO)

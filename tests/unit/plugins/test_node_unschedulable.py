@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import node_unschedulable
-from scheduler.framework import Handle
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from scheduler.framework import QueueingHint
+from scheduler.handle import in_memory
+from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
+from tests.unit.tables import build_table, filter_reasons, registered, run_hint, unresolvable
 
-PLUGIN = node_unschedulable.new({}, cast(Handle, None))
+PLUGIN = node_unschedulable.new({}, in_memory())
 REASON = "node(s) were unschedulable"
 TAINT_KEY = "node.kubernetes.io/unschedulable"
 
@@ -53,3 +54,84 @@ def test_rejection_is_unresolvable() -> None:
     """Preemption cannot uncordon a node."""
     table = build_table([make_node("a").unschedulable().obj_(), make_node("b").obj_()])
     assert unresolvable(PLUGIN, make_pod("p").obj_(), table) == {"a": True}
+
+
+# --- events ----------------------------------------------------------------------------------
+
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: Node/Add|UpdateNodeTaint (spec.unschedulable turned off
+    counts as a taint update) and TargetPod/UpdatePodToleration, both with hints."""
+    assert registered(PLUGIN) == [
+        ("NodeAdd", True),
+        ("NodeUpdateNodeTaint", True),
+        ("TargetPodUpdatePodToleration", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterNodeChange (its cases with objects of the wrong type
+        # have no counterpart: berth's hints get compiled NodeInfos).
+        pytest.param(
+            None,
+            make_node("n").unschedulable(),
+            QueueingHint.SKIP,
+            id="skip-queue-on-unschedulable-node-added",
+        ),
+        pytest.param(
+            None, make_node("n"), QueueingHint.QUEUE, id="queue-on-schedulable-node-added"
+        ),
+        pytest.param(
+            make_node("n").unschedulable(),
+            make_node("n").unschedulable().taint("node.kubernetes.io/not-ready", "", "NoExecute"),
+            QueueingHint.SKIP,
+            id="skip-unrelated-change-unschedulable-true",
+        ),
+        pytest.param(
+            make_node("n"),
+            make_node("n").taint("node.kubernetes.io/not-ready", "", "NoExecute"),
+            QueueingHint.SKIP,
+            id="skip-unrelated-change-unschedulable-false",
+        ),
+        pytest.param(
+            make_node("n").unschedulable(),
+            make_node("n"),
+            QueueingHint.QUEUE,
+            id="queue-on-unschedulable-field-change",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    old: NodeBuilder | None, new: NodeBuilder, expected: QueueingHint
+) -> None:
+    """A node added schedulable, or uncordoned, moves the pod."""
+    assert run_hint(PLUGIN, "NodeUpdateNodeTaint", make_pod("p"), old, new) is expected
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterPodTolerationChange (objects of the wrong type: no
+        # counterpart).
+        pytest.param(
+            make_pod("p").uid("uid").toleration(UNSCHEDULABLE, effect="", operator="Exists"),
+            QueueingHint.QUEUE,
+            id="queue-when-the-unsched-pod-gets-toleration",
+        ),
+        pytest.param(
+            make_pod("p").uid("uid").toleration("unrelated-key", effect="", operator="Exists"),
+            QueueingHint.SKIP,
+            id="skip-when-the-unsched-pod-gets-unrelated-toleration",
+        ),
+    ],
+)
+def test_is_schedulable_after_pod_toleration_change(
+    new: PodBuilder, expected: QueueingHint
+) -> None:
+    """The pod itself now tolerating the unschedulable taint moves it."""
+    pod = make_pod("p").uid("uid")
+    assert run_hint(PLUGIN, "TargetPodUpdatePodToleration", pod, pod, new) is expected

@@ -5,18 +5,27 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
 from plugins import pod_topology_spread
 from plugins.pod_topology_spread import MISSING_LABEL, REASON, PodTopologySpread
-from scheduler.framework import SKIP, CycleState, Handle
-from scheduler.model import LabelSelector, PodInfo, Requirement, compile_node, compile_pod
+from scheduler.default_selector import SERVICE, SelectorSources
+from scheduler.framework import SKIP, CycleState, QueueingHint
+from scheduler.handle import ClusterHandle, in_memory
+from scheduler.model import LabelSelector, Requirement, compile_node, compile_pod
 from scheduler.snapshot import NodeTable
-from tests.builders import PodBuilder, make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, rows, unresolvable
+from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
+from tests.unit.tables import (
+    build_table,
+    filter_reasons,
+    registered,
+    rows,
+    run_hint,
+    unresolvable,
+)
 
 JSON = dict[str, Any]
 HOST = "kubernetes.io/hostname"
@@ -28,8 +37,8 @@ OK, SKEW, LABEL = "ok", "skew", "label"  # Success, Unschedulable, Unschedulable
 _names = itertools.count()
 
 
-def plugin(args: JSON | None = None, handle: Any = None) -> PodTopologySpread:
-    return pod_topology_spread.new(args or {}, cast(Handle, handle))
+def plugin(args: JSON | None = None, handle: ClusterHandle | None = None) -> PodTopologySpread:
+    return pod_topology_spread.new(args or {}, handle or in_memory())
 
 
 def node(name: str, labels: dict[str, str], *, tainted: bool = False) -> JSON:
@@ -442,16 +451,13 @@ def score_nodes(
     return {name: int(final[i]) for i, name in enumerate(candidates)}
 
 
-def service_selector(**labels: str) -> Any:
-    """A handle whose default selector is a Service selecting `labels` (upstream's objs)."""
-
-    class _Handle:
-        def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
-            if all(pod.labels.get(k) == v for k, v in labels.items()):
-                return LabelSelector(tuple(Requirement(k, "In", (v,)) for k, v in labels.items()))
-            return None
-
-    return _Handle()
+def service_selector(**labels: str) -> ClusterHandle:
+    """A handle whose cluster has one Service, in the pods' namespace, selecting `labels`
+    (upstream's objs)."""
+    sources = SelectorSources()
+    service = {"metadata": {"namespace": "default", "name": "svc"}, "spec": {"selector": labels}}
+    sources.apply(SERVICE, service, deleted=False)
+    return in_memory(selectors=sources)
 
 
 FOUR_HOSTS = [hn("node-a"), hn("node-b"), hn("node-c"), hn("node-d")]
@@ -1038,4 +1044,355 @@ def test_class_key_tracks_labels_only_with_constraints() -> None:
     assert spread[0].class_key != spread[1].class_key
     assert spread[0].spread_constraints[0].selector == LabelSelector(
         (Requirement("foo", "Exists", ()),)
+    )
+
+
+# --- events ----------------------------------------------------------------------------------
+
+QUEUE, NO = QueueingHint.QUEUE, QueueingHint.SKIP
+LIST_ARGS = {"defaultingType": "List"}  # upstream's tests: ListDefaulting, no defaults
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: AssignedPod/Add|UpdatePodLabel|Delete,
+    TargetPod/UpdatePodToleration|UpdatePodLabel and
+    Node/Add|Delete|UpdateNodeLabel|UpdateNodeTaint, all with hints."""
+    assert registered(plugin()) == [
+        ("AssignedPodAdd", True),
+        ("AssignedPodDelete", True),
+        ("AssignedPodUpdatePodLabel", True),
+        ("TargetPodUpdatePodLabel", True),
+        ("TargetPodUpdatePodToleration", True),
+        ("NodeAdd", True),
+        ("NodeDelete", True),
+        ("NodeUpdateNodeLabel", True),
+        ("NodeUpdateNodeTaint", True),
+    ]
+
+
+def spread_foo(*, zone_taints: str | None = None) -> PodBuilder:
+    """A pod labelled foo="" spread by zone over the pods with label foo (upstream's
+    SpreadConstraint(1, "zone", DoNotSchedule, fooSelector, ...))."""
+    return (
+        make_pod("p")
+        .uid("p")
+        .label("foo")
+        .spread(1, "zone", DNS, FOO, node_taints_policy=zone_taints)
+    )
+
+
+def spread_foo_bar(*, zone_taints: str | None = None) -> PodBuilder:
+    """spread_foo plus a second constraint, by "node" over the pods with label bar."""
+    return spread_foo(zone_taints=zone_taints).spread(1, "node", DNS, BAR)
+
+
+def exactly(*taints: str, **labels: str) -> NodeBuilder:
+    """Upstream's MakeNode().Name("node-a").Label(...): only these labels; a NoSchedule taint
+    <key>=bbb per name in `taints`."""
+    builder = make_node("node-a")
+    builder.obj["metadata"]["labels"] = dict(labels)
+    for key in taints:
+        builder.taint(key, "bbb")
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterNodeChange.
+        pytest.param(
+            spread_foo(),
+            exactly(zone="zone1"),
+            exactly(zone="zone2"),
+            QUEUE,
+            id="node updates label which matches topologyKey",
+        ),
+        pytest.param(
+            spread_foo(),
+            exactly(foo="bar1"),
+            exactly(foo="bar2"),
+            NO,
+            id="node that doesn't match topologySpreadConstraints updates non-related label",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            exactly(zone="zone1", node="node1", foo="bar"),
+            exactly(zone="zone1", node="node1"),
+            NO,
+            id="node that match topologySpreadConstraints adds non-related label",
+        ),
+        pytest.param(
+            spread_foo(), None, exactly(foo="bar"), NO, id="create node with non-related labels"
+        ),
+        pytest.param(
+            spread_foo(), None, exactly(zone="zone1"), QUEUE, id="create node with related labels"
+        ),
+        pytest.param(
+            spread_foo(), exactly(foo="bar"), None, NO, id="delete node with non-related labels"
+        ),
+        pytest.param(
+            spread_foo(), exactly(zone="zone1"), None, QUEUE, id="delete node with related labels"
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            None,
+            exactly(zone="zone1"),
+            NO,
+            id="add node with related labels that only match one of topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            None,
+            exactly(zone="zone1", node="node1"),
+            QUEUE,
+            id="add node with related labels that match all topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            exactly(zone="zone1"),
+            exactly(zone="zone1"),
+            NO,
+            id="update node with related labels that only match one of topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            exactly(zone="zone1", node="node1"),
+            exactly(zone="zone1", node="node2"),
+            QUEUE,
+            id="update node with related labels that match all topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            exactly("aaa", zone="zone1", node="node1"),
+            exactly("ccc", zone="zone1", node="node1"),
+            QUEUE,
+            id="update node with different taints that match all topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            exactly("aaa", node="node1"),
+            exactly("ccc", node="node1"),
+            NO,
+            id="update node with different taints that only match one of topologySpreadConstraints",
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    incoming: PodBuilder,
+    old: NodeBuilder | None,
+    new: NodeBuilder | None,
+    expected: QueueingHint,
+) -> None:
+    """A node moves the pod when it carries (or carried) every constraint's topology key and
+    its domain, its taints or its presence changed."""
+    label = "NodeAdd" if old is None else "NodeDelete" if new is None else "NodeUpdateNodeLabel"
+    assert run_hint(plugin(LIST_ARGS), label, incoming, old, new) is expected
+
+
+def p2(*labels: tuple[str, str], node: str = "fake-node", ns: str = "") -> PodBuilder:
+    """Upstream's MakePod().UID("p2").Node(node).Label(...)..."""
+    builder = make_pod("p2").uid("p2")
+    if node:
+        builder.node(node)
+    if ns:
+        builder.namespace(ns)
+    for key, value in labels:
+        builder.label(key, value)
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodChange.
+        pytest.param(
+            spread_foo(),
+            None,
+            p2(("foo", "")),
+            QUEUE,
+            id="add pod with labels match topologySpreadConstraints selector",
+        ),
+        pytest.param(spread_foo(), None, p2(("foo", ""), node=""), NO, id="add un-scheduled pod"),
+        pytest.param(
+            spread_foo(),
+            p2(("bar", ""), node=""),
+            p2(("foo", ""), node=""),
+            NO,
+            id="update un-scheduled pod",
+        ),
+        pytest.param(
+            spread_foo(), p2(("foo", ""), node=""), None, NO, id="delete un-scheduled pod"
+        ),
+        pytest.param(
+            spread_foo(),
+            None,
+            p2(("foo", ""), ns="fake-namespace"),
+            NO,
+            id="add pod with different namespace",
+        ),
+        pytest.param(
+            spread_foo(),
+            None,
+            p2(("bar", "")),
+            NO,
+            id="add pod with labels don't match topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", "")),
+            None,
+            QUEUE,
+            id="delete pod with labels that match topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("bar", ""), node="").nominated("fake-node"),
+            None,
+            NO,
+            id="delete nominated pod with labels that don't match topologySpreadConstraints "
+            "selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", ""), node="").nominated("fake-node"),
+            None,
+            QUEUE,
+            id="delete nominated pod with labels that match topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("bar", "")),
+            None,
+            NO,
+            id="delete pod with labels that don't match topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", ""), ("bar", "bar1")),
+            p2(("foo", ""), ("bar", "bar2")),
+            NO,
+            id="update pod's non-related label",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(),
+            p2(("foo", "")),
+            QUEUE,
+            id="add pod's label that matches topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", "")),
+            p2(),
+            QUEUE,
+            id="delete pod label that matches topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", "foo1")),
+            p2(("foo", "foo2")),
+            NO,
+            id="change pod's label that matches topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo(),
+            p2(("foo", ""), ("bar", "bar1")),
+            p2(("foo", ""), ("bar", "bar2")),
+            NO,
+            id="change pod's label that doesn't match topologySpreadConstraints selector",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            p2(("foo", "")),
+            p2(("foo", ""), ("bar", "bar2")),
+            QUEUE,
+            id="add pod's label that matches topologySpreadConstraints selector with multi "
+            "topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            p2(("foo", "")),
+            p2(("foo", ""), ("baz", "")),
+            NO,
+            id="change pod's label that doesn't match topologySpreadConstraints selector with "
+            "multi topologySpreadConstraints",
+        ),
+        pytest.param(
+            spread_foo_bar(),
+            p2(("foo", ""), ("bar", "")),
+            p2(("foo", ""), ("bar", "bar2")),
+            NO,
+            id="change pod's label that match topologySpreadConstraints selector with multi "
+            "topologySpreadConstraints",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_change(
+    incoming: PodBuilder,
+    old: PodBuilder | None,
+    new: PodBuilder | None,
+    expected: QueueingHint,
+) -> None:
+    """A bound (or nominated) pod of the namespace added or deleted matching a selector, or
+    relabelled into or out of one, moves the pod."""
+    if old is None:
+        label = "AssignedPodAdd"
+    else:
+        label = "AssignedPodDelete" if new is None else "AssignedPodUpdatePodLabel"
+    assert run_hint(plugin(LIST_ARGS), label, incoming, old, new) is expected
+
+
+@pytest.mark.parametrize(
+    ("incoming", "old", "new", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterTargetPodChange (NodeInclusionPolicyInPodTopology
+        # Spread is GA: the policies always count).
+        pytest.param(
+            spread_foo_bar(zone_taints="Honor"),
+            make_pod("p").uid("p").label("foo"),
+            make_pod("p")
+            .uid("p")
+            .label("foo")
+            .toleration(UNSCHEDULABLE, effect="", operator="Exists"),
+            QUEUE,
+            id="the unschedulable Pod has topologySpreadConstraint with NodeTaintsPolicy:Honor "
+            "and has got a new toleration",
+        ),
+        pytest.param(
+            spread_foo_bar(zone_taints="Ignore"),
+            make_pod("p").uid("p").label("foo"),
+            make_pod("p")
+            .uid("p")
+            .label("foo")
+            .toleration(UNSCHEDULABLE, effect="", operator="Exists"),
+            NO,
+            id="the unschedulable Pod has topologySpreadConstraint without "
+            "NodeTaintsPolicy:Honor and has got a new toleration",
+        ),
+        pytest.param(
+            spread_foo_bar(zone_taints="Ignore"),
+            make_pod("p").uid("p"),
+            make_pod("p").uid("p").label("foo"),
+            QUEUE,
+            id="the unschedulable Pod has topologySpreadConstraint and has got a new label "
+            "matching the selector of the constraint",
+        ),
+        pytest.param(
+            spread_foo_bar(zone_taints="Ignore"),
+            make_pod("p").uid("p"),
+            make_pod("p").uid("p").label("unrelated"),
+            NO,
+            id="the unschedulable Pod has topologySpreadConstraint and has got a new unrelated "
+            "label",
+        ),
+    ],
+)
+def test_is_schedulable_after_target_pod_change(
+    incoming: PodBuilder, old: PodBuilder, new: PodBuilder, expected: QueueingHint
+) -> None:
+    """The pod's own new toleration (when a constraint honors taints) or a label change that
+    moves it into or out of a selector moves it."""
+    assert (
+        run_hint(plugin(LIST_ARGS), "TargetPodUpdatePodToleration", incoming, old, new) is expected
     )

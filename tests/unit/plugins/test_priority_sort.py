@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 
 from plugins import priority_sort
-from scheduler.framework import Handle
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
 from tests.builders import make_pod
 
-PLUGIN = priority_sort.new({}, cast(Handle, None))
+PLUGIN = priority_sort.new({}, in_memory())
 
 
 @pytest.mark.parametrize(

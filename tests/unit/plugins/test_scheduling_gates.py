@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import scheduling_gates
-from scheduler.framework import Code, Handle, Status
+from scheduler.framework import Code, QueueingHint, Status
+from scheduler.handle import in_memory
 from scheduler.model import compile_pod
 from tests.builders import make_pod
+from tests.unit.tables import registered, run_hint
 
-PLUGIN = scheduling_gates.new({}, cast(Handle, None))
+PLUGIN = scheduling_gates.new({}, in_memory())
 
 
 @pytest.mark.parametrize(
@@ -41,3 +43,20 @@ PLUGIN = scheduling_gates.new({}, cast(Handle, None))
 def test_pre_enqueue(incoming: dict[str, Any], expected: Status | None) -> None:
     """Gated pods get UnschedulableAndUnresolvable naming their gates, as upstream."""
     assert PLUGIN.pre_enqueue(compile_pod(incoming)) == expected
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: TargetPod/UpdatePodSchedulingGatesEliminated, with a
+    hint."""
+    assert registered(PLUGIN) == [("TargetPodUpdatePodSchedulingGatesEliminated", True)]
+
+
+def test_is_schedulable_after_update_target_pod_scheduling_gates_eliminated() -> None:
+    """Upstream's TestIsSchedulableAfterUpdateTargetPodSchedulingGatesEliminated: the pod's
+    gates gone, it is queued."""
+    gated = make_pod("p").gate("foo")
+    label = "TargetPodUpdatePodSchedulingGatesEliminated"
+    assert run_hint(PLUGIN, label, gated, gated, make_pod("p")) is QueueingHint.QUEUE

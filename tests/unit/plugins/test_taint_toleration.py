@@ -3,21 +3,29 @@ taint_toleration_test.go (TestTaintTolerationFilter), Score with TestTaintTolera
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from plugins import taint_toleration
-from scheduler.framework import Handle
-from tests.builders import make_node, make_pod
-from tests.unit.tables import build_table, filter_reasons, scores, unresolvable
+from scheduler.framework import QueueingHint
+from scheduler.handle import in_memory
+from tests.builders import NodeBuilder, make_node, make_pod
+from tests.unit.tables import (
+    build_table,
+    filter_reasons,
+    registered,
+    run_hint,
+    scores,
+    unresolvable,
+)
 
 JSON = dict[str, Any]
 Taint = tuple[str, str, str]  # key, value, effect
 Tol = dict[str, str]
 SLA = "node.kubernetes.io/sla"
 
-PLUGIN = taint_toleration.new({}, cast(Handle, None))
+PLUGIN = taint_toleration.new({}, in_memory())
 # v1.37's Filter reason, word for word: it no longer names the taint (v1.34.2).
 UNTOLERATED = "node(s) had untolerated taint(s)"
 
@@ -286,3 +294,66 @@ PREFER = "PreferNoSchedule"
 def test_score(incoming: JSON, nodes: list[JSON], expected: dict[str, int]) -> None:
     """Fewer untolerated PreferNoSchedule taints score higher (normalized and reversed)."""
     assert scores(PLUGIN, incoming, build_table(nodes)) == expected
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: Node/Add|UpdateNodeTaint and TargetPod/UpdatePodToleration,
+    both with hints."""
+    assert registered(PLUGIN) == [
+        ("NodeAdd", True),
+        ("NodeUpdateNodeTaint", True),
+        ("TargetPodUpdatePodToleration", True),
+    ]
+
+
+def tainted(*values: str) -> NodeBuilder:
+    """Upstream's nodeWithTaints("nodeA", dedicated=<value>:NoSchedule, ...)."""
+    builder = make_node("nodeA")
+    for value in values:
+        builder.taint("dedicated", value, "NoSchedule")
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterNodeChange (objects of the wrong type: no
+        # counterpart).
+        pytest.param(
+            None,
+            tainted("user1"),
+            QueueingHint.SKIP,
+            id="skip-queue-on-untoleratedtaint-node-added",
+        ),
+        pytest.param(
+            None, tainted("user2"), QueueingHint.QUEUE, id="queue-on-toleratedtaint-node-added"
+        ),
+        pytest.param(
+            tainted("user1"),
+            tainted("user1", "user3"),
+            QueueingHint.SKIP,
+            id="skip-unrelated-change",
+        ),
+        pytest.param(
+            tainted("user1"), tainted("user2"), QueueingHint.QUEUE, id="queue-on-taint-change"
+        ),
+    ],
+)
+def test_is_schedulable_after_node_change(
+    old: NodeBuilder | None, new: NodeBuilder, expected: QueueingHint
+) -> None:
+    """A node moves the pod when it had an untolerated NoSchedule/NoExecute taint (or is new)
+    and has none now."""
+    pod = make_pod("pod1").toleration("dedicated", "user2", "NoSchedule")
+    assert run_hint(PLUGIN, "NodeUpdateNodeTaint", pod, old, new) is expected
+
+
+def test_is_schedulable_after_target_pod_toleration_change() -> None:
+    """Upstream's Test_isSchedulableAfterTargetPodTolerationChange, queue-on-toleration-added:
+    any toleration the pod gains may be the missing one."""
+    pod = make_pod("pod-1").namespace("ns-1")
+    new = make_pod("pod-1").namespace("ns-1").toleration("foo", effect="NoSchedule")
+    assert run_hint(PLUGIN, "TargetPodUpdatePodToleration", pod, pod, new) is QueueingHint.QUEUE

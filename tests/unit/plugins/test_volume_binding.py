@@ -15,24 +15,25 @@ from plugins.volume_binding import (
     ERR_PV_NOT_EXIST,
     ERR_UNBOUND_IMMEDIATE,
 )
-from scheduler.framework import Code, CycleState, Status, VolumeStore
+from scheduler.framework import Code, CycleState, QueueingHint, Status, VolumeStore
+from scheduler.handle import in_memory
 from scheduler.model import InvalidObject, compile_pod
 from scheduler.volumes import CSI_NODE, PV, PVC
 from tests.builders import make_node
 from tests.unit.plugins.volume_builders import (
     OTHER_VOLUMES,
-    VolumeHandle,
     claim_volume,
     csi_node,
     ephemeral_volume,
     hostname_is,
     pv,
     pvc,
+    record,
     storage_class,
-    store,
+    volume_handle,
     with_volumes,
 )
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.unit.tables import build_table, filter_reasons, hint_for, registered, unresolvable
 
 JSON = dict[str, Any]
 
@@ -46,7 +47,7 @@ FOO_BAR = [{"matchExpressions": [{"key": "foo", "operator": "In", "values": ["ba
 
 
 def plugin(*objects: JSON) -> volume_binding.VolumeBinding:
-    return volume_binding.new({}, VolumeHandle(store(*objects)))
+    return volume_binding.new({}, volume_handle(*objects))
 
 
 def pre_filter(objects: list[JSON], pod: JSON) -> Status | None:
@@ -417,7 +418,7 @@ def test_store_follows_updates_and_deletes() -> None:
     volumes.apply(PVC, pvc("c"), deleted=True)
     assert volumes.claim("default", "c") is None
     assert volumes.version > first
-    assert volume_binding.new({}, None).store.claims == {}  # type: ignore[arg-type]
+    assert volume_binding.new({}, in_memory()).store.claims == {}
 
 
 @pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
@@ -504,4 +505,154 @@ def test_args_are_not_read() -> None:
         "bindTimeoutSeconds": -1,
         "shape": [{"utilization": 100, "score": 0}, {"utilization": 0, "score": 10}],
     }
-    assert isinstance(volume_binding.new(args, VolumeHandle(store())), volume_binding.VolumeBinding)
+    assert isinstance(volume_binding.new(args, volume_handle()), volume_binding.VolumeBinding)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister, less CSIDriver/Update and CSIStorageCapacity/Add|Update
+    (berth does not watch them): StorageClass, PVC and CSINode Add|Update with hints, PV
+    Add|Update and Node/Add|UpdateNodeLabel without."""
+    assert registered(plugin()) == [
+        ("storage.k8s.io/StorageClassAdd", True),
+        ("storage.k8s.io/StorageClassUpdate", True),
+        ("PersistentVolumeClaimAdd", True),
+        ("PersistentVolumeClaimUpdate", True),
+        ("PersistentVolumeAdd", False),
+        ("PersistentVolumeUpdate", False),
+        ("NodeAdd", False),
+        ("NodeUpdateNodeLabel", False),
+        ("storage.k8s.io/CSINodeAdd", True),
+        ("storage.k8s.io/CSINodeUpdate", True),
+    ]
+
+
+def hint(label: str, pod: JSON, old: JSON | None, new: JSON) -> QueueingHint:
+    return hint_for(plugin(), label)(record(pod), record(old), record(new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterCSINodeChange. Its migrated-plugins annotation
+        # cases have no counterpart: berth translates no in-tree volume, so it keeps no
+        # annotation and an update never helps.
+        pytest.param(
+            None, csi_node("csinode-a"), QueueingHint.QUEUE, id="CSINode is newly created"
+        ),
+        pytest.param(
+            csi_node("csinode-a", ebs_csi_aws_com=1),
+            csi_node("csinode-a", ebs_csi_aws_com=2),
+            QueueingHint.SKIP,
+            id="CSINode is updated but migrated-plugins annotation gets unchanged",
+        ),
+    ],
+)
+def test_is_schedulable_after_csi_node_change(
+    old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A CSINode created moves the pod; an update does not (berth reads no annotation)."""
+    pod = with_volumes("pod-a")
+    assert hint("storage.k8s.io/CSINodeUpdate", pod, old, new) is expected
+
+
+def pod_a(*volumes: JSON, namespace: str = "") -> JSON:
+    """Upstream's makePod("pod-a") with these volumes."""
+    raw = with_volumes("pod-a", *volumes)
+    if namespace:
+        raw["metadata"]["namespace"] = namespace
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("pod", "old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterPersistentVolumeClaimChange (its type conversion
+        # case: no counterpart).
+        pytest.param(
+            pod_a({"name": "scratch", "emptyDir": {}}),
+            pvc("pvc-b", storage_class="sc-a"),
+            pvc("pvc-b", storage_class="sc-a"),
+            QueueingHint.SKIP,
+            id="pod has no pvc or ephemeral volumes",
+        ),
+        pytest.param(
+            pod_a(claim_volume("pvc-a"), claim_volume("pvc-b"), namespace="ns-a"),
+            None,
+            pvc("pvc-b"),
+            QueueingHint.SKIP,
+            id="pvc with the same name as the one used by the pod in a different namespace is "
+            "modified",
+        ),
+        pytest.param(
+            pod_a(claim_volume("pvc-a"), claim_volume("pvc-c")),
+            pvc("pvc-b"),
+            pvc("pvc-b"),
+            QueueingHint.SKIP,
+            id="pod has no pvc that is being modified",
+        ),
+        pytest.param(
+            pod_a(ephemeral_volume("ephemeral-a"), ephemeral_volume("ephemeral-c")),
+            pvc("pod-a-ephemeral-b"),
+            pvc("pod-a-ephemeral-b"),
+            QueueingHint.SKIP,
+            id="pod has no generic ephemeral volume that is being modified",
+        ),
+        pytest.param(
+            pod_a(claim_volume("pvc-a"), claim_volume("pvc-b")),
+            pvc("pvc-b"),
+            pvc("pvc-b"),
+            QueueingHint.QUEUE,
+            id="pod has the pvc that is being modified",
+        ),
+        pytest.param(
+            pod_a(ephemeral_volume("ephemeral-a"), ephemeral_volume("ephemeral-b")),
+            pvc("pod-a-ephemeral-b"),
+            pvc("pod-a-ephemeral-b"),
+            QueueingHint.QUEUE,
+            id="pod has the generic ephemeral volume that is being modified",
+        ),
+    ],
+)
+def test_is_schedulable_after_persistent_volume_claim_change(
+    pod: JSON, old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A claim of the pod's (by name, or its ephemeral volume's) added or changed moves it."""
+    assert hint("PersistentVolumeClaimUpdate", pod, old, new) is expected
+
+
+HOSTNAME_A = [{"matchLabelExpressions": [{"key": "kubernetes.io/hostname", "values": ["node-a"]}]}]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterStorageClassChange (its type conversion case: no
+        # counterpart).
+        pytest.param(
+            None,
+            storage_class("sc-a"),
+            QueueingHint.QUEUE,
+            id="When a new StorageClass is created, it returns Queue",
+        ),
+        pytest.param(
+            storage_class("sc-a"),
+            storage_class("sc-a", topologies=HOSTNAME_A),
+            QueueingHint.QUEUE,
+            id="When the AllowedTopologies are changed, it returns Queue",
+        ),
+        pytest.param(
+            storage_class("sc-a"),
+            storage_class("sc-a"),
+            QueueingHint.SKIP,
+            id="When there are no changes to the StorageClass, it returns QueueSkip",
+        ),
+    ],
+)
+def test_is_schedulable_after_storage_class_change(
+    old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A StorageClass added, or one whose allowedTopologies changed, moves the pod."""
+    assert hint("storage.k8s.io/StorageClassUpdate", pod_a(), old, new) is expected

@@ -9,24 +9,24 @@ import pytest
 
 from plugins import volume_restrictions
 from plugins.volume_restrictions import ERR_DISK_CONFLICT, ERR_RWOP_CONFLICT
-from scheduler.framework import Code, CycleState, Status
+from scheduler.framework import Code, CycleState, QueueingHint, Status
 from scheduler.model import compile_pod
 from tests.builders import make_node
 from tests.unit.plugins.volume_builders import (
     OTHER_VOLUMES,
-    VolumeHandle,
     claim_volume,
     pvc,
-    store,
+    record,
+    volume_handle,
     with_volumes,
 )
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.unit.tables import build_table, filter_reasons, hint_for, registered, unresolvable
 
 JSON = dict[str, Any]
 
 
 def plugin(*objects: JSON) -> volume_restrictions.VolumeRestrictions:
-    return volume_restrictions.new({}, VolumeHandle(store(*objects)))
+    return volume_restrictions.new({}, volume_handle(*objects))
 
 
 def gce(pd: str, read_only: bool = False) -> JSON:
@@ -179,3 +179,145 @@ def test_disk_conflict_reported_before_rwop_conflict() -> None:
         "node1": [ERR_DISK_CONFLICT],
         "node2": [ERR_RWOP_CONFLICT],
     }
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: AssignedPod/Delete and PersistentVolumeClaim/Add with
+    hints, Node/Add without."""
+    assert registered(plugin()) == [
+        ("AssignedPodDelete", True),
+        ("NodeAdd", False),
+        ("PersistentVolumeClaimAdd", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mine", "deleted", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterAssignedPodDeleted.
+        pytest.param(
+            [gce("foo")], [gce("foo")], QueueingHint.QUEUE, id="queue-new-object-gcedisk-conflict"
+        ),
+        pytest.param(
+            [gce("foo")],
+            [gce("bar")],
+            QueueingHint.SKIP,
+            id="skip-new-object-gcedisk-no-conflict",
+        ),
+        pytest.param(
+            [aws("foo")], [aws("foo")], QueueingHint.QUEUE, id="queue-new-object-awsdisk-conflict"
+        ),
+        pytest.param(
+            [aws("foo")],
+            [aws("bar")],
+            QueueingHint.SKIP,
+            id="skip-new-object-awsdisk-no-conflict",
+        ),
+        pytest.param(
+            [rbd(["a", "b"], "foo", "bar")],
+            [rbd(["a", "b"], "foo", "bar")],
+            QueueingHint.QUEUE,
+            id="queue-new-object-rbddisk-conflict",
+        ),
+        pytest.param(
+            [rbd(["a", "b"], "foo", "bar")],
+            [rbd(["c", "d"], "foo", "bar")],
+            QueueingHint.SKIP,
+            id="skip-new-object-rbddisk-no-conflict",
+        ),
+        pytest.param(
+            [iscsi("iqn.2016-12.server:storage.target01")],
+            [iscsi("iqn.2016-12.server:storage.target01")],
+            QueueingHint.QUEUE,
+            id="queue-new-object-iscsidisk-conflict",
+        ),
+        pytest.param(
+            [iscsi("iqn.2016-12.server:storage.target01")],
+            [iscsi("iqn.2017-12.server:storage.target01")],
+            QueueingHint.SKIP,
+            id="skip-new-object-iscsidisk-no-conflict",
+        ),
+        pytest.param(
+            [claim_volume("claim-rwop")],
+            [claim_volume("claim-rwop")],
+            QueueingHint.QUEUE,
+            id="queue-has-same-claim",
+        ),
+        pytest.param(
+            [claim_volume("claim-1-rwop")],
+            [claim_volume("claim-2-rwop")],
+            QueueingHint.SKIP,
+            id="skip-no-same-claim",
+        ),
+    ],
+)
+def test_is_schedulable_after_assigned_pod_deleted(
+    mine: list[JSON], deleted: list[JSON], expected: QueueingHint
+) -> None:
+    """A deleted pod of the namespace helps when its disk conflicted with the pod's, or it
+    used one of the pod's claims."""
+    hint = hint_for(plugin(), "AssignedPodDelete")
+    pod, gone = with_volumes("pod1", *mine), with_volumes("pod2", *deleted)
+    assert hint(record(pod), record(gone), None) is expected
+
+
+def test_is_schedulable_after_assigned_pod_deleted_other_namespace() -> None:
+    """Upstream's hint skips a deleted pod of another namespace first."""
+    hint = hint_for(plugin(), "AssignedPodDelete")
+    gone = with_volumes("pod2", gce("foo"))
+    gone["metadata"]["namespace"] = "other"
+    assert hint(record(with_volumes("pod1", gce("foo"))), record(gone), None) is QueueingHint.SKIP
+
+
+def claims_pod(*claims: str, namespace: str = "default") -> JSON:
+    """Upstream's MakePod().Namespace(ns).PVC(claim)...Node("node-1")."""
+    raw = with_volumes("pod", *map(claim_volume, claims), node="node-1")
+    raw["metadata"]["namespace"] = namespace
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("pod", "added", "expected"),
+    [
+        # Upstream's Test_isSchedulableAfterPersistentVolumeClaimChange.
+        pytest.param(
+            claims_pod("claim-with-rwx-1", "claim-with-rwx-2"),
+            pvc("claim-with-rwx-1", modes=("ReadWriteMany",)),
+            QueueingHint.QUEUE,
+            id="queue-new-object-pvc-belong-pod",
+        ),
+        pytest.param(
+            claims_pod("claim-with-rwx-1"),
+            pvc("claim-with-rwx-2", modes=("ReadWriteMany",)),
+            QueueingHint.SKIP,
+            id="skip-new-object-unused",
+        ),
+        pytest.param(
+            claims_pod("claim-with-rwx-1"),
+            pvc("claim-with-rwx-2", modes=("ReadWriteMany",)),
+            QueueingHint.SKIP,
+            id="skip-nil-old-object",
+        ),
+        pytest.param(
+            claims_pod("claim-with-rwx-1"),
+            pvc("claim-with-rwx-2", modes=("ReadWriteMany",)),
+            QueueingHint.SKIP,
+            id="skip-new-object-not-belong-pod",
+        ),
+        pytest.param(
+            claims_pod("claim-with-rwx-1", namespace="kube-system"),
+            pvc("claim-with-rwx-1", modes=("ReadWriteMany",)),
+            QueueingHint.SKIP,
+            id="skip-new-object-namespace-not-equal-pod",
+        ),
+    ],
+)
+def test_is_schedulable_after_persistent_volume_claim_added(
+    pod: JSON, added: JSON, expected: QueueingHint
+) -> None:
+    """A claim the pod names, created in its namespace, moves it."""
+    hint = hint_for(plugin(), "PersistentVolumeClaimAdd")
+    assert hint(record(pod), None, record(added)) is expected

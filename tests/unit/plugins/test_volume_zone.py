@@ -9,21 +9,21 @@ import pytest
 
 from plugins import volume_zone
 from plugins.volume_zone import BETA_REGION, BETA_ZONE, ERR_REASON, REGION, ZONE
-from scheduler.framework import Code, CycleState, Status
+from scheduler.framework import Code, CycleState, QueueingHint, Status
 from scheduler.model import compile_pod
 from tests.builders import make_node
 from tests.unit.plugins.volume_builders import (
     OTHER_VOLUMES,
-    VolumeHandle,
     claim_volume,
     ephemeral_volume,
     pv,
     pvc,
+    record,
     storage_class,
-    store,
+    volume_handle,
     with_volumes,
 )
-from tests.unit.tables import build_table, filter_reasons, unresolvable
+from tests.unit.tables import build_table, filter_reasons, hint_for, registered, unresolvable
 
 JSON = dict[str, Any]
 
@@ -46,7 +46,7 @@ OBJECTS = [
 
 
 def plugin(*objects: JSON) -> volume_zone.VolumeZone:
-    return volume_zone.new({}, VolumeHandle(store(*objects)))
+    return volume_zone.new({}, volume_handle(*objects))
 
 
 def node_with(labels: dict[str, str]) -> JSON:
@@ -221,3 +221,146 @@ def test_filter_without_pre_filter() -> None:
     table = build_table([node_with({BETA_ZONE: "us-west1-b"})])
     pod = compile_pod(with_volumes("p", claim_volume("pvc-1")))
     assert plugin_.filter(CycleState(), pod, table, table.live_rows()).mask.tolist() == [False]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_events_to_register() -> None:
+    """Upstream's EventsToRegister: StorageClass/Add, PersistentVolumeClaim/Add|Update and
+    PersistentVolume/Add|Update with hints, Node/Add|UpdateNodeLabel without."""
+    assert registered(plugin()) == [
+        ("storage.k8s.io/StorageClassAdd", True),
+        ("NodeAdd", False),
+        ("NodeUpdateNodeLabel", False),
+        ("PersistentVolumeClaimAdd", True),
+        ("PersistentVolumeClaimUpdate", True),
+        ("PersistentVolumeAdd", True),
+        ("PersistentVolumeUpdate", True),
+    ]
+
+
+def pod_1(*claims: str) -> JSON:
+    """Upstream's createPodWithVolume("pod_1", claim) (no claim: a pod without volumes)."""
+    return with_volumes("pod_1", *map(claim_volume, claims))
+
+
+@pytest.mark.parametrize(
+    ("pod", "old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterPersistentVolumeClaimAdded (the wrong-type case: no
+        # counterpart).
+        pytest.param(
+            pod_1(),
+            None,
+            pvc("PVC_1", volume="Vol_1"),
+            QueueingHint.SKIP,
+            id="pvc-was-added-but-pod-refers-no-pvc",
+        ),
+        pytest.param(
+            pod_1("PVC_2"),
+            None,
+            pvc("PVC_1", volume="Vol_1"),
+            QueueingHint.SKIP,
+            id="pvc-was-added-and-pod-was-bound-to-different-pvc",
+        ),
+        pytest.param(
+            pod_1("PVC_1"),
+            None,
+            pvc("PVC_1", volume="Vol_1", namespace="ns1"),
+            QueueingHint.SKIP,
+            id="pvc-was-added-and-pod-was-bound-to-pvc-but-different-ns",
+        ),
+        pytest.param(
+            pod_1("PVC_1"),
+            None,
+            pvc("PVC_1", volume="Vol_1"),
+            QueueingHint.QUEUE,
+            id="pvc-was-added-and-pod-was-bound-to-the-pvc",
+        ),
+        pytest.param(
+            pod_1("PVC_1"),
+            pvc("PVC_1"),
+            pvc("PVC_1", volume="Vol_1"),
+            QueueingHint.QUEUE,
+            id="pvc-was-updated-and-pod-was-bound-to-the-pvc",
+        ),
+        pytest.param(
+            pod_1(),
+            pvc("PVC_1"),
+            pvc("PVC_1", volume="Vol_1"),
+            QueueingHint.SKIP,
+            id="pvc-was-updated-but-pod-refers-no-pvc",
+        ),
+    ],
+)
+def test_is_schedulable_after_persistent_volume_claim_change(
+    pod: JSON, old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A claim the pod names, in its namespace, added or changed moves it."""
+    hint = hint_for(plugin(), "PersistentVolumeClaimUpdate")
+    assert hint(record(pod), record(old), record(new)) is expected
+
+
+@pytest.mark.parametrize(
+    ("added", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterStorageClassAdded (the wrong-type case: no
+        # counterpart).
+        pytest.param(
+            storage_class("SC_1", mode=None),
+            QueueingHint.SKIP,
+            id="sc-doesn't-have-volume-binding-mode",
+        ),
+        pytest.param(
+            storage_class("SC_1"), QueueingHint.QUEUE, id="new-sc-is-wait-for-first-consumer-mode"
+        ),
+        # berth: an Immediate class cannot make an unbound claim pass either.
+        pytest.param(
+            storage_class("SC_1", mode="Immediate"), QueueingHint.SKIP, id="new-sc-is-immediate"
+        ),
+    ],
+)
+def test_is_schedulable_after_storage_class_added(added: JSON, expected: QueueingHint) -> None:
+    """Only a WaitForFirstConsumer class created moves the pod."""
+    hint = hint_for(plugin(), "storage.k8s.io/StorageClassAdd")
+    assert hint(record(pod_1("PVC_1")), None, record(added)) is expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterPersistentVolumeChange (the wrong-type cases: no
+        # counterpart).
+        pytest.param(
+            None,
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-b"}),
+            QueueingHint.QUEUE,
+            id="new-pv-was-added",
+        ),
+        pytest.param(
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-a"}),
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-b"}),
+            QueueingHint.QUEUE,
+            id="pv-was-updated-and-changed-topology",
+        ),
+        pytest.param(
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-a"}),
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-a", ZONE: "zone"}),
+            QueueingHint.QUEUE,
+            id="pv-was-updated-and-added-topology-label",
+        ),
+        pytest.param(
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-a", ZONE: "zone"}),
+            pv("Vol_1", labels={BETA_ZONE: "us-west1-a", ZONE: "zone", "other": "x"}),
+            QueueingHint.SKIP,
+            id="pv-was-updated-but-no-topology-is-changed",
+        ),
+    ],
+)
+def test_is_schedulable_after_persistent_volume_change(
+    old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A PV added, or one whose zone or region labels changed, moves the pod."""
+    hint = hint_for(plugin(), "PersistentVolumeUpdate")
+    assert hint(record(pod_1("PVC_1")), record(old), record(new)) is expected

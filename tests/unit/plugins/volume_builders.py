@@ -1,5 +1,5 @@
 """Builders for the volume plugins' tests: PVC, PV, StorageClass and CSINode JSON, pods with
-volumes, and a handle that carries a VolumeStore."""
+volumes, and an in-memory handle that carries a VolumeStore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ import copy
 from typing import Any
 
 from scheduler.framework import VolumeStore
-from scheduler.volumes import CSI_NODE, PV, PVC, STORAGE_CLASS
+from scheduler.handle import ClusterHandle, in_memory
+from scheduler.model import compile_pod
+from scheduler.volumes import (
+    CSI_NODE,
+    PV,
+    PVC,
+    STORAGE_CLASS,
+    compile_claim,
+    compile_csi_limits,
+    compile_storage_class,
+    compile_volume,
+)
 from tests.builders import make_pod
 
 JSON = dict[str, Any]
@@ -139,14 +150,25 @@ def store(*objects: JSON) -> VolumeStore:
     return out
 
 
-class VolumeHandle:
-    """A framework.VolumeHandle for factories: binds nothing, offers the store."""
+def record(obj: JSON | None) -> Any:
+    """What a queueing hint gets for this object: its compiled record, by kind (a Pod's
+    PodInfo, a PVC's Claim, a PV's Volume, a StorageClass, a CSINode's limits); None (no
+    object: an Add's old, a Delete's new) stays None."""
+    if obj is None:
+        return None
+    compilers = {
+        "Pod": compile_pod,
+        "PersistentVolumeClaim": compile_claim,
+        "PersistentVolume": compile_volume,
+        "StorageClass": compile_storage_class,
+        "CSINode": compile_csi_limits,
+    }
+    return compilers[obj["kind"]](obj)
 
-    def __init__(self, volumes: VolumeStore) -> None:
-        self.volumes = volumes
 
-    async def bind(self, pod: Any, node: str) -> None:
-        raise AssertionError("no binding in plugin tests")
+def volume_handle(*objects: JSON) -> ClusterHandle:
+    """A handle on an in-memory cluster whose volume store holds `objects`."""
+    return in_memory(volumes=store(*objects))
 
 
 def with_volumes(name: str, *volumes: JSON, node: str = "", uid: str = "") -> JSON:

@@ -1,0 +1,341 @@
+"""Informer events → cache and store updates, and the ClusterEvents the queue moves pods on.
+
+Upstream's pkg/scheduler/eventhandlers.go, on raw watch JSON. Each handler updates what
+plugins read (the cache's NodeTable, the Handle's stores), then hands the queue the events
+upstream would raise, with the compiled objects before and after for the queueing hints:
+
+    nodes      NodeAdd, NodeDelete, and per update one event per changed property
+               (NodeSchedulingPropertiesChange: taints/unschedulable, allocatable, labels,
+               conditions, annotations, declared features)
+    pods       unscheduled: add / update / delete in the queue; assigned: AssignedPodAdd,
+               AssignedPod update events (labels, scale down/up, tolerations), AssignedPodDelete
+               (also when a bound pod turns Succeeded/Failed)
+    volumes    PersistentVolume, PersistentVolumeClaim, StorageClass, CSINode: Add/Update/Delete
+    others     DeviceClass Add/Update, Namespace label updates (berth's own event), PDBs and
+               PriorityClasses (kept for preemption and explain; events for completeness)
+
+Every handler is timed into scheduler_event_handling_duration_seconds under its event label.
+A malformed object is logged (or, for a pending pod, reported on the pod) and skipped; a
+handler never raises into the informer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from scheduler import default_selector, volumes
+from scheduler import framework as fw
+from scheduler.cache import Cache
+from scheduler.device_classes import DeviceClass
+from scheduler.framework import ActionType, ClusterEvent
+from scheduler.handle import ClusterHandle
+from scheduler.kube.informer import DELETED
+from scheduler.model import (
+    InvalidObject,
+    NodeInfo,
+    compile_node,
+    compile_pdb,
+    compile_pod,
+    resize_state,
+)
+from scheduler.queue import SchedulingQueue, pod_update_events
+
+log = logging.getLogger("berth.events")
+
+JSON = dict[str, Any]
+Handler = Callable[[str, JSON, JSON | None], None]
+
+_VOLUME_RESOURCES = {
+    volumes.PVC: fw.PERSISTENT_VOLUME_CLAIM,
+    volumes.PV: fw.PERSISTENT_VOLUME,
+    volumes.STORAGE_CLASS: fw.STORAGE_CLASS,
+    volumes.CSI_NODE: fw.CSI_NODE,
+}
+
+
+FailureReporter = Callable[[JSON, str], None]
+"""(a pending pod's JSON, message): report a pod berth cannot schedule as given."""
+
+
+def node_update_events(old: JSON, new: JSON) -> list[ClusterEvent]:
+    """Upstream's NodeSchedulingPropertiesChange on raw Node JSON: one Node event per
+    changed property, in upstream's order; none for a heartbeat."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    old_status, new_status = old.get("status") or {}, new.get("status") or {}
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    actions: list[ActionType] = []
+    if bool(old_spec.get("unschedulable")) and not new_spec.get("unschedulable"):
+        actions.append(ActionType.UPDATE_NODE_TAINT)
+    if (old_status.get("allocatable") or {}) != (new_status.get("allocatable") or {}):
+        actions.append(ActionType.UPDATE_NODE_ALLOCATABLE)
+    if (old_meta.get("labels") or {}) != (new_meta.get("labels") or {}):
+        actions.append(ActionType.UPDATE_NODE_LABEL)
+    taints_changed = (old_spec.get("taints") or []) != (new_spec.get("taints") or [])
+    if taints_changed and ActionType.UPDATE_NODE_TAINT not in actions:
+        actions.append(ActionType.UPDATE_NODE_TAINT)
+    if _conditions(old_status) != _conditions(new_status):
+        actions.append(ActionType.UPDATE_NODE_CONDITION)
+    if (old_meta.get("annotations") or {}) != (new_meta.get("annotations") or {}):
+        actions.append(ActionType.UPDATE_NODE_ANNOTATION)
+    if old_spec.get("podPreemptionPolicy") != new_spec.get("podPreemptionPolicy"):
+        actions.append(ActionType.UPDATE_NODE_PREEMPTION_POLICY)
+    if (old_status.get("declaredFeatures") or []) != (new_status.get("declaredFeatures") or []):
+        actions.append(ActionType.UPDATE_NODE_DECLARED_FEATURE)
+    return [ClusterEvent(fw.NODE, action) for action in actions]
+
+
+def _conditions(status: JSON) -> dict[str, str]:
+    return {c.get("type", ""): c.get("status", "") for c in status.get("conditions") or []}
+
+
+class EventHandlers:
+    """The informers' handlers (kind is ADDED, MODIFIED or DELETED; old is the previous
+    version of the object, None on ADDED). `profiles` are the scheduler names berth serves;
+    `node_selector` restricts the nodes of a shard; `report_failure(pod JSON, message)`
+    reports a pending pod that cannot be compiled; `observe(event label, seconds)` feeds
+    scheduler_event_handling_duration_seconds."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        queue: SchedulingQueue,
+        handle: ClusterHandle,
+        *,
+        profiles: Iterable[str],
+        node_selector: Mapping[str, str] | None = None,
+        report_failure: FailureReporter | None = None,
+        forget: Callable[[str], None] = lambda uid: None,
+        observe: Callable[[str, float], None] = lambda label, seconds: None,
+    ) -> None:
+        self.cache = cache
+        self.queue = queue
+        self.handle = handle
+        self.profiles = frozenset(profiles)
+        self.node_selector = dict(node_selector or {})
+        self._report_failure = report_failure
+        self._forget = forget
+        self._observe = observe
+        self.priority_classes: dict[str, int] = {}
+
+    def _emit(self, event: ClusterEvent, old: Any, new: Any, start: float) -> None:
+        self.queue.on_event(event, old, new)
+        self._observe(event.label, time.perf_counter() - start)
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    def _in_shard(self, obj: JSON) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in self.node_selector.items())
+
+    def on_node(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        start = time.perf_counter()
+        name = (obj.get("metadata") or {}).get("name", "")
+        known = self._known_node(name)
+        if kind == DELETED or not self._in_shard(obj):
+            if known is not None:
+                self.cache.remove_node(name)
+                self._emit(fw.NODE_DELETE, known, None, start)
+            return
+        try:
+            node = compile_node(obj)
+        except InvalidObject as err:
+            log.warning("ignoring malformed node", extra={"node": name, "error": str(err)})
+            return
+        if known is None:
+            self.cache.upsert_node(node)
+            self._emit(fw.NODE_ADD, None, node, start)
+            return
+        if not known.same_for_scheduling(node):
+            self.cache.upsert_node(node)
+        if old is None:
+            return  # a relist's ADDED for a node already known, unchanged or just updated
+        # Kubelets report status every few minutes per node: a heartbeat changes none of the
+        # properties below and raises no event, so no waiting pod is retried for nothing.
+        for event in node_update_events(old, obj):
+            self._emit(event, known, node, start)
+
+    def _known_node(self, name: str) -> NodeInfo | None:
+        table = self.cache.table
+        row = table.row_of.get(name)
+        return table.nodes[row] if row is not None else None
+
+    # --- pods ----------------------------------------------------------------------------
+
+    def on_pod(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        uid = meta.get("uid", "")
+        phase = (obj.get("status") or {}).get("phase")
+        start = time.perf_counter()
+        if kind == DELETED or phase in ("Succeeded", "Failed"):
+            queued = self.queue.pods.get(uid)
+            self.queue.delete(uid)
+            self._forget(uid)
+            removed = self.cache.remove_pod(uid)
+            if removed is not None:
+                self._emit(fw.ASSIGNED_POD_DELETE, removed, None, start)
+            elif queued is not None:
+                self._emit(fw.UNSCHEDULED_POD_DELETE, queued.pod, None, start)
+            return
+        old_meta = (old or {}).get("metadata") or {}
+        unchanged = (
+            old is not None
+            and old.get("spec") == spec
+            and old_meta.get("labels") == meta.get("labels")
+            # A deletion starting matters to preemption (victims terminating on a node).
+            and old_meta.get("deletionTimestamp") == meta.get("deletionTimestamp")
+        )
+        if spec.get("nodeName"):
+            self._on_assigned_pod(uid, obj, old, unchanged, start)
+            return
+        if (spec.get("schedulerName") or "default-scheduler") not in self.profiles:
+            return
+        if meta.get("deletionTimestamp"):
+            self.queue.delete(uid)
+            return
+        try:
+            pod = compile_pod(obj)
+        except InvalidObject as err:
+            if self._report_failure is not None:
+                self._report_failure(obj, f"invalid pod: {err}")
+            return
+        if self.cache.is_assumed(uid):
+            return  # binding in flight: the watch will show nodeName soon
+        if unchanged and uid in self.queue.pods:
+            return  # only status changed (e.g. our own PodScheduled condition)
+        self.queue.add(pod)
+
+    def _on_assigned_pod(
+        self, uid: str, obj: JSON, old: JSON | None, unchanged: bool, start: float
+    ) -> None:
+        self.queue.delete(uid)
+        node = (obj.get("spec") or {}).get("nodeName")
+        if (
+            unchanged
+            and self.cache.node_of(uid) == node
+            and resize_state((old or {}).get("status")) == resize_state(obj.get("status"))
+        ):
+            return  # a status change of a bound pod (kubelet, KWOK) that moves no request
+        try:
+            pod = compile_pod(obj)
+        except InvalidObject as err:
+            log.warning("malformed bound pod", extra={"pod": _key(obj), "error": str(err)})
+            return
+        before = self.cache.bound_pod(uid)
+        self.cache.add_pod(pod)
+        if before is None:
+            # Also our own binds, confirmed by the watch: upstream raises AssignedPodAdd for
+            # every pod that enters the cache as bound.
+            self._emit(fw.ASSIGNED_POD_ADD, None, pod, start)
+            return
+        for event in pod_update_events(before, pod, fw.ASSIGNED_POD):
+            self._emit(event, before, pod, start)
+
+    # --- the other objects ---------------------------------------------------------------
+
+    def on_namespace(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """Namespace labels for namespaceSelector terms; a label change is an event."""
+        start = time.perf_counter()
+        meta = obj.get("metadata") or {}
+        name = meta.get("name", "")
+        if kind == DELETED:
+            self.handle.namespaces.delete(name)
+            return
+        before = dict(self.handle.namespaces.get(name))
+        labels = meta.get("labels") or {}
+        if self.handle.namespaces.set(name, labels) and old is not None:
+            self._emit(fw.NAMESPACE_UPDATE_LABEL, (name, before), (name, dict(labels)), start)
+
+    def on_priority_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """Kept for explain and preemption; pods carry their resolved spec.priority already."""
+        name = (obj.get("metadata") or {}).get("name", "")
+        if kind == DELETED:
+            self.priority_classes.pop(name, None)
+        else:
+            self.priority_classes[name] = int(obj.get("value") or 0)
+
+    def on_pdb(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """PodDisruptionBudgets, for preemption's choice of victims."""
+        key = _key(obj)
+        if kind == DELETED:
+            self.handle.budgets.pop(key, None)
+            return
+        try:
+            self.handle.budgets[key] = compile_pdb(obj)
+        except InvalidObject as err:
+            self.handle.budgets.pop(key, None)
+            log.warning("ignoring malformed PDB", extra={"object": key, "error": str(err)})
+
+    def on_device_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """DeviceClasses, for the extended resources they back (DRAExtendedResource). Upstream
+        registers no deletion, which cannot make a pod fit, so none is raised."""
+        start = time.perf_counter()
+        try:
+            device_class = self.handle.device_classes.apply(obj, deleted=kind == DELETED)
+            before = DeviceClass.compile(old) if old is not None else None
+        except (InvalidObject, ValueError, TypeError, KeyError) as err:
+            log.warning("ignoring malformed DeviceClass", extra={"error": str(err)})
+            return
+        if kind == DELETED:
+            return
+        event = fw.DEVICE_CLASS_ADD if old is None else fw.DEVICE_CLASS_UPDATE
+        self._emit(event, before, device_class, start)
+
+    def volume_handler(self, store_kind: str) -> Handler:
+        """The handler for one volume object kind (volumes.PVC, PV, STORAGE_CLASS, CSI_NODE)."""
+        resource = _VOLUME_RESOURCES[store_kind]
+
+        def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+            start = time.perf_counter()
+            try:
+                before, after = self.handle.volumes.apply(store_kind, obj, deleted=kind == DELETED)
+            except InvalidObject as err:
+                log.warning(
+                    "ignoring malformed object",
+                    extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
+                )
+                return
+            if kind == DELETED:
+                action = ActionType.DELETE
+            elif old is None and before is None:
+                action = ActionType.ADD
+            else:
+                action = ActionType.UPDATE
+            self._emit(ClusterEvent(resource, action), before, after, start)
+
+        return on_event
+
+    def selector_handler(self, store_kind: str) -> Handler:
+        """The handler for one workload kind feeding the default spread selector."""
+
+        def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+            try:
+                self.handle.selectors.apply(store_kind, obj, deleted=kind == DELETED)
+            except InvalidObject as err:
+                log.warning(
+                    "ignoring malformed selector",
+                    extra={"kind": store_kind, "object": _key(obj), "error": str(err)},
+                )
+
+        return on_event
+
+
+SELECTOR_SOURCES = (
+    ("/api/v1/services", default_selector.SERVICE),
+    ("/api/v1/replicationcontrollers", default_selector.REPLICATION_CONTROLLER),
+    ("/apis/apps/v1/replicasets", default_selector.REPLICA_SET),
+    ("/apis/apps/v1/statefulsets", default_selector.STATEFUL_SET),
+)
+VOLUME_SOURCES = (
+    ("/api/v1/persistentvolumeclaims", volumes.PVC),
+    ("/api/v1/persistentvolumes", volumes.PV),
+    ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
+    ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
+)
+
+
+def _key(obj: JSON) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"

@@ -1,0 +1,141 @@
+"""The Handle plugins get (framework.Handle): one implementation for every caller.
+
+    ClusterHandle ── reads: snapshot, volumes, device classes, namespaces, PDBs, workload
+         │           selectors, waiting pods (all in-memory views fed by the event handlers)
+         └── api: ClusterApi ── KubeApi (the API server: bindings, preemption)
+                             └─ InMemoryApi (no server: tests, the in-memory bench, berth sim)
+
+The stores are plain objects the event handlers (or a test, or a simulator) fill; nothing here
+is module-global, so two schedulers in one process never share state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from scheduler.default_selector import SelectorSources
+from scheduler.device_classes import DeviceClassStore
+from scheduler.framework import AlreadyBound, WaitingPod
+from scheduler.kube import binder, preemption
+from scheduler.kube.client import ApiError, Client
+from scheduler.kube.events import Recorder
+from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
+from scheduler.namespaces import NamespaceLabels
+from scheduler.runtime import WaitingPods
+from scheduler.snapshot import NodeTable
+from scheduler.volumes import VolumeStore
+
+log = logging.getLogger("berth.handle")
+
+
+class ClusterApi(Protocol):
+    """The side effects a plugin may cause, behind the Handle."""
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        """Bind `pod` to `node`; raises framework.AlreadyBound when someone else did."""
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        """Evict `victim` for `preemptor`; a victim already gone is not an error."""
+
+
+@dataclass
+class ClusterHandle:
+    """framework.Handle. `snapshot` is the cache's live NodeTable; `budgets` maps
+    "namespace/name" to each PodDisruptionBudget."""
+
+    api: ClusterApi
+    snapshot: NodeTable = field(default_factory=NodeTable)
+    volumes: VolumeStore = field(default_factory=VolumeStore)
+    device_classes: DeviceClassStore = field(default_factory=DeviceClassStore)
+    namespaces: NamespaceLabels = field(default_factory=NamespaceLabels)
+    budgets: dict[str, DisruptionBudget] = field(default_factory=dict)
+    selectors: SelectorSources = field(default_factory=SelectorSources)
+    waiting_pods: WaitingPods = field(default_factory=WaitingPods)
+
+    def disruption_budgets(self) -> Sequence[DisruptionBudget]:
+        return list(self.budgets.values())
+
+    def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
+        return self.selectors.default_selector(pod)
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        return self.waiting_pods.get(uid)
+
+    def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
+        return iter(list(self.waiting_pods))
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        await self.api.bind(pod, node)
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        await self.api.preempt(preemptor, victim, node)
+
+
+class KubeApi:
+    """ClusterApi over the API server: a Binding per bind (409 -> AlreadyBound); preemption
+    marks the victim DisruptionTarget, deletes it and records a Preempted event on it."""
+
+    def __init__(self, client: Client, recorder: Recorder | None = None) -> None:
+        self.client = client
+        self.recorder = recorder
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        try:
+            await binder.bind(self.client, pod.namespace, pod.name, pod.uid, node)
+        except ApiError as err:
+            if err.status == 409:
+                raise AlreadyBound(str(err)) from err
+            raise
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        deleted = await preemption.preempt(
+            self.client, victim.namespace, victim.name, victim.uid, preemptor.scheduler_name
+        )
+        log.info(
+            "preempted" if deleted else "victim already gone",
+            extra={"pod": victim.key, "preemptor": preemptor.key, "node": node},
+        )
+        if deleted and self.recorder is not None:
+            self.recorder.preempted(
+                victim.namespace,
+                victim.name,
+                victim.uid,
+                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
+                node,
+                controller=preemptor.scheduler_name,
+            )
+
+
+class InMemoryApi:
+    """ClusterApi with no server: a bind succeeds at once and is recorded in `placement`
+    (pod key -> node); a preemption calls `on_evict(victim)`, which should do what the watch
+    of the deletion would (remove it from the cache, emit AssignedPod/Delete) and say whether
+    the victim was still there (a victim two preemptors chose goes once)."""
+
+    def __init__(
+        self,
+        on_bound: Callable[[PodInfo, str], None] = lambda pod, node: None,
+        on_evict: Callable[[PodInfo], bool] = lambda victim: True,
+    ) -> None:
+        self.placement: dict[str, str] = {}
+        self.preempted: list[str] = []  # keys of the victims actually evicted
+        self._on_bound = on_bound
+        self._on_evict = on_evict
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        if pod.key in self.placement:
+            raise AlreadyBound(f"pod {pod.key} is already bound to {self.placement[pod.key]}")
+        self.placement[pod.key] = node
+        self._on_bound(pod, node)
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        if self._on_evict(victim):
+            self.preempted.append(victim.key)
+
+
+def in_memory(**stores: object) -> ClusterHandle:
+    """A ClusterHandle on an InMemoryApi, for tests: `in_memory(namespaces=...)`."""
+    return ClusterHandle(InMemoryApi(), **stores)  # type: ignore[arg-type]
