@@ -20,6 +20,7 @@ binaries:  ## etcd, kube-apiserver, kube-scheduler, kubectl, kwok -> ~/.cache/be
 
 lint: venv
 	$(BIN)/ruff check scheduler plugins tests
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy
