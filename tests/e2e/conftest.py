@@ -126,8 +126,15 @@ class Running:
                 self.process.wait()
 
 
-def start_berth(config: str, kubeconfig: str, directory: Path, name: str = "berth") -> Running:
-    """Start `berth run` with the given KubeSchedulerConfiguration text."""
+def start_berth(
+    config: str,
+    kubeconfig: str,
+    directory: Path,
+    name: str = "berth",
+    env: dict[str, str] | None = None,
+) -> Running:
+    """Start `berth run` with the given KubeSchedulerConfiguration text (and extra
+    environment variables, e.g. a PYTHONPATH with out-of-tree plugins)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.yaml"
     path.write_text(config)
@@ -152,8 +159,34 @@ def start_berth(config: str, kubeconfig: str, directory: Path, name: str = "bert
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **env} if env else None,
         )
     return Running(process, port, log)
+
+
+def wait_ready(running: Running, timeout: float = 60.0) -> None:
+    """Until /readyz answers 200 (caches synced); fail with the log if berth exited."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            pytest.fail(running.log.read_text(errors="replace")[-4000:], pytrace=False)
+        try:
+            url = f"http://127.0.0.1:{running.port}/readyz"
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("berth did not become ready", pytrace=False)
+
+
+def assert_no_traceback(running: Running) -> None:
+    """No handler or task of this berth raised: its log has no traceback."""
+    log = running.log.read_text(errors="replace")
+    assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
 
 
 BERTH_CONFIG = """\
@@ -173,6 +206,9 @@ def berth_scheduler(
     """One `berth run` (schedulerName berth, no leader election) for the whole session."""
     running = start_berth(BERTH_CONFIG, cluster.kubeconfig, tmp_path_factory.mktemp("berth"))
     try:
+        wait_ready(running)
         yield running
     finally:
         running.stop()
+    # Every event the e2e suite caused went through berth's handlers: none may have raised.
+    assert_no_traceback(running)
