@@ -219,7 +219,10 @@ class App:
         port: int = 10259,
         host: str = "0.0.0.0",
         identity: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` drives the queue (backoff, the 5-minute flush) and the SLI; tests inject
+        a virtual one."""
         self.config = config
         self.client = client
         self.identity = identity or f"{socket.gethostname()}_{time.time_ns():x}"
@@ -233,7 +236,7 @@ class App:
         first = next(iter(self.profiles.values()))
         self.queue = queue_for(
             self.profiles,
-            clock=time.monotonic,
+            clock=clock,
             initial_backoff=config.pod_initial_backoff_seconds,
             max_backoff=config.pod_max_backoff_seconds,
             metrics=self.metrics,
@@ -265,6 +268,7 @@ class App:
             nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
             on_preemption=self.metrics.observe_preemption,
             on_binding=self.metrics.set_binding_goroutines,
+            clock=clock,
         )
         self.handlers = EventHandlers(
             self.cache,

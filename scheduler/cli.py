@@ -147,22 +147,32 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     import plugins
-    from scheduler.app import App
+    from scheduler.app import App, build_profiles
     from scheduler.config import ConfigError, load
-    from scheduler.kube.client import Client
+    from scheduler.handle import in_memory
+    from scheduler.kube.client import Client, Credentials
     from scheduler.logs import setup
 
     setup(args.log_level)
     try:
         config = load(args.config, plugins.registry().keys())
+        # Plugin args are checked before anything touches the cluster: a bad config exits 2
+        # naming its fields whether or not credentials are at hand.
+        build_profiles(config, in_memory())
     except ConfigError as err:
         print(f"berth run: invalid configuration {args.config}:\n{err}", file=sys.stderr)
         return 2
     conn = config.client_connection
     kubeconfig = args.kubeconfig or conn.kubeconfig or None
+    try:
+        creds = Credentials.load(kubeconfig)
+    except Exception as err:  # kubernetes' ConfigException, a missing or unreadable file
+        where = kubeconfig or "$KUBECONFIG / in-cluster service account"
+        print(f"berth run: cannot load cluster credentials ({where}): {err}", file=sys.stderr)
+        return 1
 
     async def main() -> int:
-        client = Client.from_kubeconfig(kubeconfig, qps=conn.qps, burst=conn.burst)
+        client = Client(creds, qps=conn.qps, burst=conn.burst)
         async with client:
             app = App(config, client, port=args.port, host=args.bind_address)
             return await app.run()
