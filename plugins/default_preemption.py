@@ -24,12 +24,15 @@ from typing import Any
 
 from plugins import node_resources_fit
 from scheduler.framework import (
+    ASSIGNED_POD_DELETE,
+    ClusterEventWithHint,
     Code,
     CycleState,
     Diagnosis,
     Handle,
     NodeCheck,
     PostFilterResult,
+    QueueingHint,
     Status,
 )
 from scheduler.model import PodInfo
@@ -47,6 +50,13 @@ RESOURCES = ResourceRules(
 )
 
 
+RUNNING = "waiting for the preemption for this pod to be finished"
+
+
+def _skip(pod: PodInfo, old: Any, new: Any) -> QueueingHint:
+    return QueueingHint.SKIP
+
+
 class DefaultPreemption:
     name = NAME
 
@@ -56,6 +66,18 @@ class DefaultPreemption:
         self.args = args
         self._rng = rng or random.Random()
         self.evaluator = Evaluator(NAME, handle, self, RESOURCES)
+
+    def pre_enqueue(self, pod: PodInfo) -> Status | None:
+        """Upstream's PreEnqueue (async preemption, on since v1.33): a pod whose victims are
+        still being deleted stays out of the active queue."""
+        if self.evaluator.is_running(pod):
+            return Status.unschedulable(RUNNING, resolvable=False)
+        return None
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Upstream's: a bound pod deleted may end the preemption a pod waits for. The hint
+        always says skip: the plugins whose rejection the preemption resolves decide."""
+        return [ClusterEventWithHint(ASSIGNED_POD_DELETE, _skip)]
 
     def post_filter(
         self,

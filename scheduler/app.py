@@ -270,6 +270,7 @@ class App:
             on_binding=self.metrics.set_binding_goroutines,
             clock=clock,
         )
+        self.handle.activator = self.queue.activate
         self.handlers = EventHandlers(
             self.cache,
             self.queue,

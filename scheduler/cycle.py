@@ -123,8 +123,8 @@ class Scheduler:
     ) -> None:
         """`nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
         `on_preemption(victims)` counts a preemption attempt (None: no node found);
-        `on_binding(running)` is told how many binding cycles hold a binding slot whenever
-        that changes (pods waiting in Permit hold none)."""
+        `on_binding(running)` is told how many binding cycles run (waiting in Permit
+        included, as upstream's binding goroutines) whenever that changes."""
         self.cache = cache
         self.queue = queue
         self.profiles = profiles
@@ -135,7 +135,7 @@ class Scheduler:
         self._rng = rng or random.Random()
         self._bind_gate = asyncio.Semaphore(bind_concurrency)
         self._binding: set[asyncio.Task[None]] = set()
-        self._holding = 0  # binding cycles holding a slot
+        self._holding = 0  # binding cycles holding a slot (not those waiting in Permit)
         self.next_start = 0
         self._cycles = 0
         self.batching = batching
@@ -589,7 +589,14 @@ class Scheduler:
             self._binding_cycle(entry, profile, state, node, start)
         )
         self._binding.add(task)
-        task.add_done_callback(self._binding.discard)
+        task.add_done_callback(self._binding_ended)
+        if self._on_binding is not None:
+            self._on_binding(len(self._binding))
+
+    def _binding_ended(self, task: asyncio.Task[None]) -> None:
+        self._binding.discard(task)
+        if self._on_binding is not None:
+            self._on_binding(len(self._binding))
 
     async def _binding_cycle(
         self, entry: QueuedPod, profile: Framework, state: CycleState, node: str, start: float
@@ -609,8 +616,6 @@ class Scheduler:
         self.queue.done(pod.uid)
         async with self._bind_gate:
             self._holding += 1
-            if self._on_binding is not None:
-                self._on_binding(self._holding)
             try:
                 status = await profile.run_pre_bind(state, pod, node)
                 if status is None:
@@ -624,8 +629,6 @@ class Scheduler:
                 status = Status.error(str(err))
             finally:
                 self._holding -= 1
-                if self._on_binding is not None:
-                    self._on_binding(self._holding)
         if status is not None:
             self._binding_failed(entry, profile, state, node, status, start)
             return

@@ -163,6 +163,10 @@ class WaitingPod(Protocol):
         """Fail the pod's Permit: it is unreserved and waits as unschedulable, rejected by
         `plugin`. A second decision after the first is ignored."""
 
+    def preempt(self, plugin: str, message: str) -> bool:
+        """Preemption chose this waiting pod as a victim: it is unreserved and backs off
+        (not deleted). False when its wait had already ended."""
+
 
 class Handle(Protocol):
     """What plugins read of the cluster and what they may do to it (upstream's fwk.Handle).
@@ -202,12 +206,20 @@ class Handle(Protocol):
     def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
         """Every pod waiting in Permit, of every profile."""
 
+    def activate(self, pods: Iterable[PodInfo]) -> None:
+        """Move these pods to the active queue now, wherever they wait (upstream's
+        PodActivator.Activate; counted as ForceActivate)."""
+
     async def bind(self, pod: PodInfo, node: str) -> None:
         """Bind `pod` to `node` (a Binding subresource). Raises AlreadyBound on a 409."""
 
-    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
-        """Mark `victim` DisruptionTarget (PreemptionByScheduler), delete it, and record a
-        Preempted event on it. A victim that is already gone is not an error."""
+    async def preempt(
+        self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
+    ) -> None:
+        """Evict `victim` for `preemptor` on behalf of `plugin`: a victim waiting in Permit is
+        preempted there (it backs off); any other is marked DisruptionTarget
+        (PreemptionByScheduler) and deleted. Either way a Preempted event is recorded on it.
+        A victim that is already gone is not an error."""
 
 
 class AlreadyBound(Exception):

@@ -12,7 +12,7 @@ is module-global, so two schedulers in one process never share state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,6 +40,10 @@ class ClusterApi(Protocol):
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         """Evict `victim` for `preemptor`; a victim already gone is not an error."""
 
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        """`victim` was waiting in Permit and was preempted there, without an API call:
+        record the Preempted event (upstream's note ends "(in kube-scheduler memory).")."""
+
 
 @dataclass
 class ClusterHandle:
@@ -54,6 +58,8 @@ class ClusterHandle:
     budgets: dict[str, DisruptionBudget] = field(default_factory=dict)
     selectors: SelectorSources = field(default_factory=SelectorSources)
     waiting_pods: WaitingPods = field(default_factory=WaitingPods)
+    # The queue's activate(uids), wired by whoever owns the queue (the app, the bench).
+    activator: Callable[[Iterable[str]], None] = lambda uids: None
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         return list(self.budgets.values())
@@ -67,10 +73,21 @@ class ClusterHandle:
     def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
         return iter(list(self.waiting_pods))
 
+    def activate(self, pods: Iterable[PodInfo]) -> None:
+        self.activator([pod.uid for pod in pods])
+
     async def bind(self, pod: PodInfo, node: str) -> None:
         await self.api.bind(pod, node)
 
-    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+    async def preempt(
+        self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
+    ) -> None:
+        """A victim waiting in Permit is preempted in memory (it backs off, unreserved);
+        any other is deleted through the API (upstream's Executor.PreemptPod)."""
+        waiting = self.waiting_pods.get(victim.uid)
+        if waiting is not None and waiting.preempt(plugin, "preempted"):
+            self.api.preempted_in_memory(preemptor, victim, node)
+            return
         await self.api.preempt(preemptor, victim, node)
 
 
@@ -89,6 +106,22 @@ class KubeApi:
             if err.status == 409:
                 raise AlreadyBound(str(err)) from err
             raise
+
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        log.info(
+            "preempted a waiting pod",
+            extra={"pod": victim.key, "preemptor": preemptor.key, "node": node},
+        )
+        if self.recorder is not None:
+            self.recorder.preempted(
+                victim.namespace,
+                victim.name,
+                victim.uid,
+                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
+                node,
+                controller=preemptor.scheduler_name,
+                in_memory=True,
+            )
 
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         deleted = await preemption.preempt(
@@ -134,6 +167,9 @@ class InMemoryApi:
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         if self._on_evict(victim):
             self.preempted.append(victim.key)
+
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        self.preempted.append(victim.key)
 
 
 def in_memory(**stores: object) -> ClusterHandle:

@@ -161,6 +161,10 @@ class Evaluator:
         # Victims chosen by this scheduler whose deletion may not be visible yet: they count as
         # terminating by preemption (upstream marks them with the DisruptionTarget condition).
         self._preempting: set[str] = set()
+        # Preemptors whose victims are being deleted: uid -> (node, the last victim's uid
+        # once its deletion started). Upstream's Executor.preempting and
+        # lastVictimsPendingPreemption.
+        self.running: dict[str, tuple[str, str]] = {}
         # Dry-run outcomes per row, by (pod class, PDBs): table.structure they belong to, and
         # row -> (stamp, outcome) (RowMemo).
         self._memos: OrderedDict[
@@ -248,24 +252,64 @@ class Evaluator:
         chosen as a victim by this evaluator and its deletion not yet seen."""
         return pod.uid in self._preempting or pod_terminating_by_preemption(pod)
 
-    async def actuate(self, preemptor: PodInfo, best: Candidate) -> None:
-        """Delete the victims in parallel (upstream's Executor.actuatePodPreemption); a failure
-        frees the victim for another try."""
+    def is_running(self, pod: PodInfo) -> bool:
+        """Upstream's IsPodRunningPreemption: the pod's victims are still being deleted. Once
+        the deletion of the last one has started and the cache no longer holds it (or sees
+        it terminating), the preemption counts as done, so a pod that heard of the last
+        deletion before actuate() returned is not held back."""
+        running = self.running.get(pod.uid)
+        if running is None:
+            return False
+        node, last = running
+        if not last:
+            return True
+        table = self.handle.snapshot
+        row = table.row_of.get(node)
+        if row is None:
+            return False
+        victim = table.pods[row].get(last)
+        return victim is not None and not victim.deleting
 
-        async def one(victim: PodInfo) -> None:
+    async def actuate(self, preemptor: PodInfo, best: Candidate) -> None:
+        """Delete the victims (upstream's Executor.prepareCandidateAsync): all but the last in
+        parallel, then the last, so is_running() can tell when it is done. A failure frees
+        the victim for another try; then, or when the last victim was preempted in memory
+        (no deletion event will come), the preemptor is activated."""
+
+        async def one(victim: PodInfo) -> bool:
             try:
-                await self.handle.preempt(preemptor, victim, best.node)
+                await self.handle.preempt(preemptor, victim, best.node, self.plugin_name)
             except Exception as err:
                 self._preempting.discard(victim.uid)
                 log.warning(
                     "preemption failed",
                     extra={"pod": preemptor.key, "victim": victim.key, "error": str(err)},
                 )
-                raise
+                return False
+            return True
 
         # Victims already being deleted need no API call (upstream skips them too).
         todo = [v for v in best.victims if not v.deleting]
-        await asyncio.gather(*(one(v) for v in todo), return_exceptions=True)
+        if not todo:
+            return
+        self.running[preemptor.uid] = (best.node, "")
+        activate = False
+        try:
+            results = await asyncio.gather(*(one(v) for v in todo[:-1]))
+            if all(results):
+                last = todo[-1]
+                self.running[preemptor.uid] = (best.node, last.uid)
+                waiting = self.handle.get_waiting_pod(last.uid)
+                if not await one(last):
+                    activate = True
+                elif waiting is not None:
+                    activate = True  # preempted in memory: no deletion event will come
+            else:
+                activate = True
+        finally:
+            self.running.pop(preemptor.uid, None)
+        if activate:
+            self.handle.activate([preemptor])
 
 
 # --- candidates ----------------------------------------------------------------------------

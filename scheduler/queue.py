@@ -17,8 +17,10 @@ done: its cycle, its Permit wait) are kept and checked when it fails, so none is
 consecutive errors while there are any, else rejections (upstream v1.34+). Time comes from an
 injected clock, so tests run in virtual time. The queue owns the nominator (nominator.py).
 
-Gated pods (kept out by a PreEnqueue plugin) wait in the unschedulable pool as upstream's do,
-with the gating plugin as their rejector, and are counted incoming there once.
+Gated pods (kept out by a PreEnqueue plugin) wait in the unschedulable pool as upstream's do:
+the gating plugin joins their rejectors, only events that plugin registered are looked at, and
+they are counted incoming there once. PreEnqueue runs again whenever a pod would enter the
+active queue (after backoff, on a move), as upstream's moveToActiveQ does.
 
 When the active heap is empty, the pod whose backoff ends first is popped anyway (upstream's
 SchedulerPopFromBackoffQ, beta and on by default since v1.33): an idle scheduler has no reason
@@ -108,6 +110,8 @@ class QueuedPod:
     gate_message: str = ""
     unschedulable_plugins: frozenset[str] = field(default_factory=frozenset)
     counted: frozenset[str] = frozenset()  # plugins counted for it in scheduler_unschedulable_pods
+    gating_plugin: str = ""  # the PreEnqueue plugin keeping it out of the active queue
+    indexed: tuple[str, ...] = ()  # the plugin names it is indexed under while parked
 
 
 class SchedulingQueue:
@@ -310,8 +314,7 @@ class SchedulingQueue:
                 _, _, uid, token = heapq.heappop(heap)
                 entry = self.pods.get(uid)
                 if entry is not None and entry.token == token and entry.where == BACKOFF:
-                    self._push_active(entry)
-                    self._on_incoming(ACTIVE, "BackoffComplete")
+                    self._enqueue(entry, "BackoffComplete")
 
     def flush_unschedulable(self) -> None:
         """Pods unschedulable for longer than 5 minutes get another try anyway."""
@@ -362,13 +365,17 @@ class SchedulingQueue:
         while self._events and self._events[0][0] <= oldest:
             self._events.popleft()
 
-    def _park(self, entry: QueuedPod, plugins: frozenset[str]) -> None:
-        """The pod waits (unschedulable or gated), rejected by `plugins`: index it, and
-        count it under them in scheduler_unschedulable_pods."""
+    def _park(
+        self, entry: QueuedPod, plugins: frozenset[str], index: tuple[str, ...] | None = None
+    ) -> None:
+        """The pod waits (unschedulable or gated), rejected by `plugins`: index it under
+        `index` (default: those plugins; a gated pod: its gating plugin, whose events alone
+        can let it in), and count it under `plugins` in scheduler_unschedulable_pods."""
         self._unpark(entry)
         uid = entry.pod.uid
         self._parked[uid] = entry
-        for plugin in plugins or ("",):
+        entry.indexed = index if index is not None else (tuple(plugins) or ("",))
+        for plugin in entry.indexed:
             self._by_plugin.setdefault(plugin, {})[uid] = entry
         if plugins:
             self._on_unschedulable(plugins, entry.pod.scheduler_name, 1)
@@ -378,45 +385,49 @@ class SchedulingQueue:
         uid = entry.pod.uid
         if self._parked.pop(uid, None) is None:
             return
-        for plugin in entry.counted or ("",):
+        for plugin in entry.indexed:
             indexed = self._by_plugin.get(plugin)
             if indexed is not None:
                 indexed.pop(uid, None)
+        entry.indexed = ()
         if entry.counted:
             self._on_unschedulable(entry.counted, entry.pod.scheduler_name, -1)
         entry.counted = frozenset()
 
     def _enqueue(self, entry: QueuedPod, event: str) -> None:
+        """Into the active queue through PreEnqueue (upstream's moveToActiveQ): a plugin that
+        says no keeps it gated, and joins its rejectors."""
         status = self._pre_enqueue(entry.pod)
         if status is not None:
             newly_gated = entry.where != GATED
             entry.where = GATED
             entry.gate_message = status.message
             entry.token = next(self._tokens)
-            gating = frozenset((status.plugin,)) if status.plugin else frozenset()
-            entry.unschedulable_plugins = gating
-            if entry.counted != gating or entry.pod.uid not in self._parked:
-                self._park(entry, gating)
+            entry.gating_plugin = status.plugin
+            rejectors = entry.unschedulable_plugins | (
+                {status.plugin} if status.plugin else set()
+            )
+            entry.unschedulable_plugins = frozenset(rejectors)
+            index = (status.plugin,) if status.plugin else ("",)
+            if entry.counted != rejectors or entry.indexed != index:
+                self._park(entry, entry.unschedulable_plugins, index)
             if newly_gated:
                 # Upstream keeps gated pods in its unschedulable pool and counts them
                 # incoming there once, when they enter it; "gated" is no incoming queue.
                 self._on_incoming(UNSCHEDULABLE, event)
             return
         entry.gate_message = ""
+        entry.gating_plugin = ""
         self._push_active(entry)
         self._on_incoming(ACTIVE, event)
 
     def _move(self, entry: QueuedPod, event: str) -> None:
-        if entry.where == GATED:
-            self._enqueue(entry, event)  # PreEnqueue decides again
-            return
         now = self._clock()
-        if entry.backoff_until > now:
+        if entry.where != GATED and entry.backoff_until > now:
             self._to_backoff(entry, now, keep_deadline=True)
             self._on_incoming(BACKOFF, event)
         else:
-            self._push_active(entry)
-            self._on_incoming(ACTIVE, event)
+            self._enqueue(entry, event)
 
     def _to_backoff(self, entry: QueuedPod, now: float, keep_deadline: bool = False) -> None:
         if not keep_deadline:

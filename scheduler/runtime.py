@@ -176,11 +176,24 @@ class WaitingPodImpl:
     def reject(self, plugin: str, message: str) -> None:
         self._stop(Status(Code.UNSCHEDULABLE, (message,), plugin))
 
+    def preempt(self, plugin: str, message: str) -> bool:
+        """Preempted while waiting (upstream's waitingPod.Preempt): the pod is unreserved
+        and backs off, as after an error, instead of being deleted. False if its wait had
+        already ended."""
+        if self._result.done():
+            return False
+        self._stop(Status(Code.ERROR, (message,), plugin))
+        return True
+
     def _timed_out(self, plugin: str, timeout: float) -> None:
         self.reject(
             plugin,
             f"rejected due to timeout after waiting {go_duration(timeout)} at plugin {plugin}",
         )
+
+    @property
+    def done(self) -> bool:
+        return self._result.done()
 
     def _stop(self, status: Status) -> None:
         for timer in self._pending.values():
@@ -612,18 +625,23 @@ class Framework:
         return list(unique.values())
 
     @functools.cached_property
-    def _batchable(self) -> list[BatchablePlugin] | None:
+    def _row_local_checks(self) -> list[Callable[[PodInfo], bool]] | None:
         plugins = self._cycle_plugins
         if not all(isinstance(p, BatchablePlugin) for p in plugins):
             return None
-        return plugins
+        return [p.row_local_for for p in plugins]
 
     def batchable(self, pod: PodInfo) -> bool:
         """True when every PreFilter, Filter, PreScore and Score plugin declares itself
         row-local for this pod (framework.BatchablePlugin), so results for one equivalence
         class can be kept and only changed rows redone."""
-        plugins = self._batchable
-        return plugins is not None and all(p.row_local_for(pod) for p in plugins)
+        checks = self._row_local_checks
+        if checks is None:
+            return False
+        for check in checks:  # noqa: SIM110 (a loop, not all(genexpr): it runs for every pod)
+            if not check(pod):
+                return False
+        return True
 
     @staticmethod
     def row_local(plugin: Any, pod: PodInfo) -> bool:

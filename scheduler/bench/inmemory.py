@@ -135,6 +135,7 @@ async def run_once(
         max_backoff=config.pod_max_backoff_seconds,
         metrics=metrics,
     )
+    handle.activator = queue.activate
     scheduler = Scheduler(
         cache,
         queue,

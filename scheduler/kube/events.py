@@ -173,6 +173,7 @@ class Recorder:
         preemptor: dict[str, str],
         node: str,
         controller: str = "",
+        in_memory: bool = False,
     ) -> None:
         """A Preempted event on the victim, related to the preemptor (keys namespace, name,
         uid), with upstream's note."""
@@ -182,7 +183,8 @@ class Recorder:
             uid=uid,
             reason="Preempted",
             action="Preempting",
-            note=f"Preempted by pod {preemptor['uid']} on node {node}",
+            note=f"Preempted by pod {preemptor['uid']} on node {node}"
+            + (" (in kube-scheduler memory)." if in_memory else ""),
             type_="Normal",
             controller=controller or self.controller,
             instance=self.instance,

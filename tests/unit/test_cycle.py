@@ -90,6 +90,9 @@ class RecordingHandle:
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         pass
 
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        pass
+
 
 class RecordingReporter:
     def __init__(self) -> None:
@@ -572,7 +575,6 @@ async def test_binding_cycles_in_flight_are_reported() -> None:
     world.handle.bind = bind  # type: ignore[method-assign]
     world.schedule(pod("a", cpu="1"))
     world.schedule(pod("b", cpu="1"))
-    await asyncio.sleep(0)
     assert running == [1, 2]
     slow.set()
     await world.scheduler.drain()

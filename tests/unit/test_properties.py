@@ -51,6 +51,9 @@ class Handle:
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         pass
 
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        pass
+
 
 class Quiet:
     """Reporter and Observer that drop everything."""

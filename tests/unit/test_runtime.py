@@ -15,6 +15,7 @@ import pytest
 from scheduler.cache import Cache
 from scheduler.cycle import Scheduler
 from scheduler.framework import Code, CycleState, FilterResult, Status
+from scheduler.handle import ClusterHandle
 from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import BACKOFF, UNSCHEDULABLE, SchedulingQueue
 from scheduler.runtime import Framework, NullObserver, WaitingPods, go_duration
@@ -339,3 +340,40 @@ def test_pre_score_non_skip_status_is_an_error_named_after_the_plugin() -> None:
 def test_go_duration(seconds: float, expected: str) -> None:
     """Durations print as Go's time.Duration.String()."""
     assert go_duration(seconds) == expected
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+        self.in_memory: list[str] = []
+
+    async def bind(self, pod: PodInfo, node: str) -> None:
+        pass
+
+    async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        self.deleted.append(victim.key)
+
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        self.in_memory.append(victim.key)
+
+
+async def test_a_victim_waiting_in_permit_is_preempted_in_memory() -> None:
+    """Upstream's Executor.PreemptPod: a waiting victim is not deleted; its wait ends as an
+    error, so it is unreserved and backs off; a bound victim is deleted through the API."""
+    log = Log()
+    world = World(
+        log, reserve=[Reserve("R", log)], permit=[Permit("P", log, Status(Code.WAIT), 30)]
+    )
+    api = RecordingApi()
+    handle = ClusterHandle(api, waiting_pods=world.waiting)
+    victim = world.add("victim")
+    await world.schedule()
+    preemptor = compile_pod(make_pod("high").priority(100).obj_())
+    await handle.preempt(preemptor, victim, "n1")
+    await world.scheduler.drain()
+    assert (api.in_memory, api.deleted) == (["default/victim"], [])
+    assert log.calls[-1] == "unreserve:R"
+    assert world.where(victim) == BACKOFF
+    bound = compile_pod(make_pod("bound").node("n1").obj_())
+    await handle.preempt(preemptor, bound, "n1")
+    assert api.deleted == ["default/bound"]

@@ -223,6 +223,9 @@ class RecordingApi:
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         self.preempted.append((preemptor.key, victim.key, node))
 
+    def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        pass
+
 
 async def test_execute_deletes_victims_through_the_handle() -> None:
     """The result's execute() preempts each victim not already terminating."""
@@ -335,12 +338,42 @@ async def test_a_victim_naming_a_pod_group_is_preempted_alone() -> None:
     await world.scheduler.drain()
 
 
-def test_default_pre_enqueue_is_scheduling_gates_alone() -> None:
-    """DefaultPreemption has no PreEnqueue in berth (the preemptor waits unschedulable for its
-    victims instead), so the default preEnqueue list is SchedulingGates alone where upstream's
-    is SchedulingGates, DefaultPreemption (pins today's behaviour; changes with #11)."""
+def test_default_pre_enqueue_is_scheduling_gates_then_default_preemption() -> None:
+    """As upstream's with async preemption on: SchedulingGates, DefaultPreemption."""
     world = World(nodes(1))
-    assert [p.name for p in world.scheduler.profiles[NAME].pre_enqueue] == ["SchedulingGates"]
+    names = [p.name for p in world.scheduler.profiles[NAME].pre_enqueue]
+    assert names == ["SchedulingGates", "DefaultPreemption"]
+
+
+async def test_a_preemptor_is_held_until_its_last_victim_is_deleted() -> None:
+    """Upstream's PreEnqueue: while its victims are being deleted the preemptor stays gated
+    (DefaultPreemption joins its rejectors); once the last victim is gone from the cache it
+    may enter the active queue again."""
+    world = World(nodes(1, cpu="2"))
+    world.bound(running("low-0", "n0000", LOW, "1"))
+    world.bound(running("low-1", "n0000", LOW, "1"))
+    release = asyncio.Event()
+    deleted: list[str] = []
+
+    async def preempt(preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        await release.wait()
+        deleted.append(victim.name)
+        world.cache.remove_pod(victim.uid)
+
+    world.handle.preempt = preempt  # type: ignore[method-assign]
+    plugin = world.scheduler.profiles[NAME].plugins["DefaultPreemption"]
+    assert world.schedule(pending("high", HIGH, "2")).nominated == "n0000"
+    await asyncio.sleep(0)
+    high = world.queue.pods["uid-high"].pod
+    assert plugin.pre_enqueue(high) is not None  # victims not deleted yet
+    world.clock.now += 60  # past its backoff: a move would make it active
+    world.queue.move_all()
+    assert world.queue.pods["uid-high"].where == "gated"
+    assert "DefaultPreemption" in world.queue.pods["uid-high"].unschedulable_plugins
+    release.set()
+    await world.scheduler.drain()
+    assert sorted(deleted) == ["low-0", "low-1"]
+    assert plugin.pre_enqueue(high) is None
 
 
 async def test_nominated_pod_reserves_its_node_against_lower_priority_pods() -> None:
