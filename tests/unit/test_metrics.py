@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.kube.client import RequestObserver
+from scheduler.kube.informer import InformerObserver
 from scheduler.kube.leader import LeaderMetrics
 from scheduler.metrics import CONTENT_TYPE, NO_RESPONSE, Metrics, exponential_buckets
 
@@ -18,6 +19,7 @@ Action = Callable[[Metrics], None]
 PROFILE = "default-scheduler"
 HOST = "10.0.0.1:6443"  # client-go's host label: the API server's host:port
 LEASE = "kube-scheduler"
+PODS = {"name": "kube-scheduler", "group": "", "version": "v1", "resource": "pods"}
 
 
 def text(m: Metrics) -> str:
@@ -60,6 +62,12 @@ def touch_every_family(m: Metrics) -> None:
     m.observe_request("GET", HOST, 0.01)
     m.observe_rate_limiter("GET", HOST, 0.0)
     m.set_leader(LEASE, True)
+    m.informer_observer("", "v1", "pods").observe_processing(0.001)
+    m.inflight("NodeAdd", 1)
+    m.observe_queueing_hint("NodeAffinity", "NodeAdd", "Queue", 0.00001)
+    m.observe_preemption_goroutine("success", 0.05)
+    m.pod_scheduled_after_flush.inc()
+    m.flush()
 
 
 @pytest.mark.parametrize(
@@ -161,6 +169,24 @@ def touch_every_family(m: Metrics) -> None:
         pytest.param(
             "leader_election_master_status", "gauge", {"name"}, id="leader_election_master_status"
         ),
+        pytest.param(
+            "informer_store_resource_version",
+            "gauge",
+            {"name", "group", "version", "resource"},
+            id="informer_store_resource_version",
+        ),
+        pytest.param(
+            "informer_queued_items",
+            "gauge",
+            {"name", "group", "version", "resource"},
+            id="informer_queued_items",
+        ),
+        pytest.param(
+            "informer_processing_latency_seconds",
+            "histogram",
+            {"name", "group", "version", "resource"},
+            id="informer_processing_latency_seconds",
+        ),
     ],
 )
 def test_family_is_exposed_with_upstream_name_type_and_labels(
@@ -210,6 +236,20 @@ HELP = {
     "event and queue type.",
     "scheduler_preemption_attempts_total": "[STABLE] Total preemption attempts in the cluster till "
     "now",
+    "scheduler_queue_incoming_entities_total": "[ALPHA] Number of scheduling entities added to "
+    "scheduling queues by event, queue type, and entity type. Entity types are either 'pod' (for "
+    "individual pods that are not members of any podgroup) or 'podgroup'.",
+    "scheduler_pod_scheduled_after_flush_total": "[ALPHA] Number of pods that were successfully "
+    "scheduled after being flushed from unschedulableEntities due to timeout. This metric helps "
+    "detect potential queueing hint misconfigurations or event handling issues.",
+    "scheduler_inflight_events": "[ALPHA] Number of events currently tracked in the scheduling "
+    "queue.",
+    "scheduler_queueing_hint_execution_duration_seconds": "[ALPHA] Duration for running a "
+    "queueing hint function of a plugin.",
+    "scheduler_preemption_goroutines_duration_seconds": "[ALPHA] (Deprecated since 1.37.0) "
+    "Duration in seconds for running goroutines for the preemption.",
+    "scheduler_preemption_goroutines_execution_total": "[ALPHA] Number of preemption goroutines "
+    "executed.",
     "scheduler_preemption_victims": "[STABLE] Number of selected preemption victims for "
     "preemption initiated by a single pod",
     "scheduler_unschedulable_pods": "[BETA] The number of unschedulable pods broken down by plugin "
@@ -241,8 +281,15 @@ HELP = {
     "leader_election_master_status": "[ALPHA] Gauge of if the reporting system is master of the "
     "relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to "
     "identify the lease. Please make sure to group by name.",
+    # client-go's informer metrics, as component-base v0.37 registers them
+    # (metrics/prometheus/clientgo/fifo).
+    "informer_store_resource_version": "[ALPHA] The 15 least significant digits of the resource "
+    "version of the store.",
+    "informer_queued_items": "[ALPHA] Number of items currently queued in the FIFO.",
+    "informer_processing_latency_seconds": "[ALPHA] Time taken to process events after popping "
+    "from the queue.",
 }
-UPSTREAM_PREFIXES = ("scheduler_", "rest_client_", "leader_election_")
+UPSTREAM_PREFIXES = ("scheduler_", "rest_client_", "leader_election_", "informer_")
 
 
 @pytest.mark.parametrize(
@@ -258,7 +305,8 @@ def test_help_is_upstreams_with_its_stability_level(name: str, help_text: str) -
 
 
 def test_every_upstream_family_has_its_help_pinned() -> None:
-    """No scheduler_*, rest_client_* or leader_election_* family is exposed without a HELP entry
+    """No scheduler_*, rest_client_*, leader_election_* or informer_* family is exposed without
+    a HELP entry
     above, and none that v1.34 removed (scheduler_scheduler_cache_size) is exposed."""
     m = Metrics(process_metrics=False)
     touch_every_family(m)
@@ -274,19 +322,8 @@ def test_every_upstream_family_has_its_help_pinned() -> None:
 
 # v1.37 families berth does not expose, by the docs/compat.md row that says why.
 NOT_EXPOSED = {
-    # Row 49 (#11): registered unconditionally; the entity counter needs to know the queue a pod
-    # came from, the flush counter a flag through the binding cycle. PreQueueingHints are off,
-    # so v1.37 never creates a series of the last one either.
-    "queue-entities-flush-and-pre-queueing-hints": (
-        "scheduler_queue_incoming_entities_total",
-        "scheduler_pod_scheduled_after_flush_total",
-        "scheduler_pre_queueing_hint_evaluations_total",
-    ),
-    # Gap against v1.33 (#11): registered since before v1.33, fed by queueing hints.
-    "queueing-hints": (
-        "scheduler_inflight_events",
-        "scheduler_queueing_hint_execution_duration_seconds",
-    ),
+    # Row 49: PreQueueingHints are off, so v1.37 never creates a series of it either.
+    "pre-queueing-hints": ("scheduler_pre_queueing_hint_evaluations_total",),
     # Row 50 (deliberate): berth's batching has no hints or hint cache to count.
     "batching": (
         "scheduler_batch_attempts_total",
@@ -319,17 +356,6 @@ NOT_EXPOSED = {
         "scheduler_generated_placements_total",
         "scheduler_placement_evaluations_total",
         "scheduler_placement_evaluation_duration_seconds",
-    ),
-    # Row 54 (#11): registered since async preemption is on.
-    "preemption-goroutines": (
-        "scheduler_preemption_goroutines_duration_seconds",
-        "scheduler_preemption_goroutines_execution_total",
-    ),
-    # Row 55 (#11): client-go's informer metrics.
-    "informer": (
-        "informer_store_resource_version",
-        "informer_queued_items",
-        "informer_processing_latency_seconds",
     ),
 }
 
@@ -447,6 +473,23 @@ REST_CLIENT = (
 )
 
 
+# component-base's informer (fifo) processing latency buckets, listed there too.
+INFORMER_FIFO = (
+    "0.001",
+    "0.005",
+    "0.01",
+    "0.025",
+    "0.05",
+    "0.1",
+    "0.25",
+    "0.5",
+    "1",
+    "2.5",
+    "5",
+    "10",
+)
+
+
 def _le(*bounds: str) -> list[str]:
     return [*bounds, "+Inf"]
 
@@ -541,6 +584,12 @@ def _le(*bounds: str) -> list[str]:
             lambda m: m.observe_rate_limiter("GET", HOST, 0.01),
             _le(*REST_CLIENT),
             id="rest-client-rate-limiter-duration",
+        ),
+        pytest.param(
+            "informer_processing_latency_seconds",
+            lambda m: m.informer_observer("", "v1", "pods").observe_processing(0.01),
+            _le(*INFORMER_FIFO),
+            id="informer-processing-latency",
         ),
     ],
 )
@@ -857,6 +906,59 @@ def test_histogram_buckets_match_upstream(family: str, action: Action, expected:
             [("leader_election_master_status", {"name": LEASE}, 0)],
             id="leader-lost",
         ),
+        pytest.param(
+            lambda m: m.informer_observer("", "v1", "pods"),
+            [
+                ("informer_store_resource_version", PODS, 0),
+                ("informer_queued_items", PODS, 0),
+                ("informer_processing_latency_seconds_count", PODS, 0),
+            ],
+            id="informer-series-exposed-once-bound",
+        ),
+        pytest.param(
+            lambda m: [
+                m.informer_observer("", "v1", "pods").set_resource_version(rv)
+                for rv in (41, 987654321098765)
+            ],
+            [
+                ("informer_store_resource_version", PODS, 987654321098765),
+                (
+                    "informer_store_resource_version",
+                    {**PODS, "group": "apps", "resource": "replicasets"},
+                    None,
+                ),
+            ],
+            id="informer-resource-version-latest-wins",
+        ),
+        pytest.param(
+            lambda m: [m.informer_observer("", "v1", "pods").set_queued_items(n) for n in (3, 0)],
+            [("informer_queued_items", PODS, 0)],
+            id="informer-queued-items",
+        ),
+        pytest.param(
+            lambda m: [
+                m.informer_observer("policy", "v1", "poddisruptionbudgets").observe_processing(s)
+                for s in (0.003, 0.2)
+            ],
+            [
+                (
+                    "informer_processing_latency_seconds_bucket",
+                    {**PODS, "group": "policy", "resource": "poddisruptionbudgets", "le": "0.005"},
+                    1,
+                ),
+                (
+                    "informer_processing_latency_seconds_bucket",
+                    {**PODS, "group": "policy", "resource": "poddisruptionbudgets", "le": "0.25"},
+                    2,
+                ),
+                (
+                    "informer_processing_latency_seconds_sum",
+                    {**PODS, "group": "policy", "resource": "poddisruptionbudgets"},
+                    0.203,
+                ),
+            ],
+            id="informer-processing-latency-by-group-version-resource",
+        ),
     ],
 )
 def test_recorder_moves_the_right_series(
@@ -1038,3 +1140,40 @@ def test_metrics_is_what_the_client_and_elector_report_to() -> None:
 
     assert value(m, "rest_client_requests_total", code="200", method="GET", host=HOST) == 1
     assert value(m, "leader_election_master_status", name=LEASE) == 1
+
+
+def test_informer_observer_is_one_series_per_name_and_resource() -> None:
+    """informer_observer() binds an InformerObserver (scheduler.kube's protocol) to one
+    informer's labels, name "kube-scheduler" as upstream's; asking again gives the same one."""
+    m = Metrics(process_metrics=False)
+    observer: InformerObserver = m.informer_observer("", "v1", "pods")
+
+    observer.set_resource_version(7)
+
+    assert m.informer_observer("", "v1", "pods") is observer
+    assert m.informer_observer("", "v1", "pods", name="other") is not observer
+    assert value(m, "informer_store_resource_version", **PODS) == 7
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([], id="none"),
+        pytest.param([0.0001, 0.0002, 0.0004], id="on-the-bounds"),
+        pytest.param([0.00005, 0.00015, 0.3, 99.0], id="between-below-and-above"),
+        pytest.param([0.001] * 5000, id="past-flush-every"),
+    ],
+)
+def test_buffered_histogram_equals_observing_directly(values: list[float]) -> None:
+    """Extension point durations go through a buffer handed over in bulk; after a render the
+    exposition equals observing each value directly (same buckets, count and sum)."""
+    buffered, direct = Metrics(process_metrics=False), Metrics(process_metrics=False)
+    for value in values:
+        buffered.observe_extension_point("Filter", "Success", "p", value)
+        direct.framework_extension_point_duration.labels("Filter", "Success", "p").observe(value)
+    body, _ = buffered.render()
+    expected, _ = direct.render()
+    family = "scheduler_framework_extension_point_duration_seconds"
+    got = [line for line in body.decode().splitlines() if line.startswith(family)]
+    want = [line for line in expected.decode().splitlines() if line.startswith(family)]
+    assert got == want
