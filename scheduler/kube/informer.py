@@ -6,6 +6,13 @@ timeout, dropped connection) it resumes from the last resourceVersion; when the 
 that version is gone (410, as an HTTP status or an ERROR event) it relists and turns the
 difference between the old store and the new list into synthetic events, so handlers never
 miss a deletion. Reconnects back off with jitter. managedFields are dropped on arrival.
+
+An optional `InformerObserver` hears what client-go's informer metrics report (v1.37's
+kube-scheduler exposes them as `informer_*{name="kube-scheduler",group,version,resource}`):
+the store's resource version, the events waiting for their handler, and how long each event
+took to handle. Unlike client-go's informer, this one has no queue between the watch and the
+handlers: it handles each event before it reads the next, so nothing ever waits (see
+`InformerObserver.set_queued_items`).
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import aiohttp
 import orjson
@@ -34,6 +42,42 @@ class Expired(Exception):
     """The watch's resourceVersion is too old (410 Gone): relist."""
 
 
+class GroupVersionResource(NamedTuple):
+    """What an informer watches, as client-go's `schema.GroupVersionResource` names it (group ""
+    for the core API); the group, version and resource labels of its metrics."""
+
+    group: str
+    version: str
+    resource: str
+
+
+class InformerObserver(Protocol):
+    """What an Informer reports about its store and its events: client-go's informer metrics
+    (`InformerMetricsProvider`, tools/cache/informer_metrics.go), which v1.37's kube-scheduler
+    exposes for its informers. `scheduler.metrics.Metrics.informer_observer()` returns one,
+    bound to one informer's labels. Called on the event loop, once per event; must not block.
+    """
+
+    def set_resource_version(self, resource_version: int) -> None:
+        """The store is now at `resource_version`, as `metric_resource_version()` gives it:
+        after each list and each watch event (bookmarks included), as client-go's store sets it
+        on Replace, Add, Update, Delete and Bookmark."""
+
+    def set_queued_items(self, items: int) -> None:
+        """`items` received events wait for their handler. client-go counts the deltas queued
+        in the informer's RealFIFO, between the reflector that reads the watch and the loop
+        that pops them (a whole list is one item there). This informer has no such queue: it
+        stores and handles each event before it reads the next, so it reports 0, after each
+        list."""
+
+    def observe_processing(self, seconds: float) -> None:
+        """One event took `seconds` from its arrival (its decoding included) to the end of its
+        handler; a list counts as one event, from its last page to its last synthetic event's
+        handler, as client-go processes a list as one ReplacedAll delta. client-go times the
+        store update and the hand-off to the handlers (a shared informer's handlers run later,
+        on goroutines of their own); this informer's handlers run inline, so their time is in."""
+
+
 class Informer:
     def __init__(
         self,
@@ -44,13 +88,20 @@ class Informer:
         page_size: int = 500,
         min_watch_seconds: int = 300,
         field_selector: str = "",
+        observer: InformerObserver | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """`observer`, when set, hears about the store and every event (see InformerObserver); it
+        may be set after construction. `clock` (seconds) times the events."""
         self.client = client
         self.path = path
         self.handler = handler
         self.page_size = page_size
         self.min_watch_seconds = min_watch_seconds
         self.field_selector = field_selector
+        self.resource = resource_of(path)
+        self.observer = observer
+        self._clock = clock
         self.store: dict[str, JSON] = {}
         self.resource_version = ""
         self.synced = asyncio.Event()
@@ -97,6 +148,7 @@ class Informer:
             if not token:
                 break
             params = {**params, "continue": token}
+        start = self._clock()
         self.resource_version = page["metadata"]["resourceVersion"]
         old, self.store = self.store, fresh
         if self.synced.is_set():
@@ -110,6 +162,9 @@ class Informer:
         for gone in old.values():
             self._deliver(DELETED, gone, None)
         self.synced.set()
+        if self.observer is not None:
+            self._observe(self.observer, start)
+            self.observer.set_queued_items(0)
 
     async def _watch(self) -> None:
         timeout = self.min_watch_seconds + random.randint(0, self.min_watch_seconds)
@@ -123,11 +178,22 @@ class Informer:
             params["fieldSelector"] = self.field_selector
         try:
             async for line in self.client.stream_lines(self.path, params, timeout + 30):
+                start = self._clock()
                 self._apply(orjson.loads(line))
+                if self.observer is not None:
+                    self._observe(self.observer, start)
         except ApiError as err:
             if err.status == 410:
                 raise Expired from err
             raise
+
+    def _observe(self, observer: InformerObserver, start: float) -> None:
+        """An event that arrived at `start` has been stored and handled."""
+        seconds = self._clock() - start
+        rv = metric_resource_version(self.resource_version)
+        if rv is not None:
+            observer.set_resource_version(rv)
+        observer.observe_processing(seconds)
 
     def _deliver(self, kind: str, obj: JSON, previous: JSON | None) -> None:
         """Hand one event to the handler; a failing handler is logged, never kills the watch."""
@@ -165,6 +231,32 @@ class Informer:
             previous = self.store.get(key)
             self.store[key] = obj
             self._deliver(MODIFIED if previous is not None else ADDED, obj, previous)
+
+
+def resource_of(path: str) -> GroupVersionResource:
+    """The resource a list/watch path names: `/api/v1/nodes` is ("", "v1", "nodes"),
+    `/apis/apps/v1/namespaces/ns/replicasets` is ("apps", "v1", "replicasets")."""
+    parts = path.strip("/").split("/")
+    core = parts[0] == "api"
+    head = 2 if core else 3  # api/<version>, apis/<group>/<version>
+    rest = parts[head:]
+    if len(rest) == 3 and rest[0] == "namespaces":
+        rest = rest[2:]  # one namespace's: namespaces/<namespace>/<resource>
+    if parts[0] not in ("api", "apis") or len(rest) != 1 or not rest[0]:
+        raise ValueError(f"{path!r} is not the path of a resource collection")
+    return GroupVersionResource("" if core else parts[1], parts[head - 1], rest[0])
+
+
+def metric_resource_version(resource_version: str) -> int | None:
+    """A resource version as client-go's informer_store_resource_version gives it: its 15 least
+    significant digits as an integer (a float64 holds those exactly), 0 when empty, None when
+    they are not decimal digits (versions are opaque; client-go leaves the gauge alone then)."""
+    digits = resource_version[-15:]
+    if not digits:
+        return 0
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits)
 
 
 def _key(obj: JSON) -> str:
