@@ -133,8 +133,16 @@ class MetricsObserver:
     def permit_wait(self, status: str, seconds: float) -> None:
         self.metrics.observe_permit_wait(status, seconds)
 
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+    def scheduled(self, attempts: int, seconds_since_arrival: float, flushed: bool) -> None:
         self.metrics.observe_sli(attempts, seconds_since_arrival)
+        if flushed:
+            self.metrics.pod_scheduled_after_flush.inc()
+
+    def queueing_hint(self, plugin: str, event: str, hint: str, seconds: float) -> None:
+        self.metrics.observe_queueing_hint(plugin, event, hint, seconds)
+
+    def preemption_goroutine(self, result: str, seconds: float) -> None:
+        self.metrics.observe_preemption_goroutine(result, seconds)
 
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
         self.metrics.observe_extension_point(point, status, profile, seconds)
@@ -205,6 +213,7 @@ def queue_for(
         on_unschedulable=(
             metrics.add_unschedulable if metrics is not None else lambda p, profile, d: None
         ),
+        on_inflight=metrics.inflight if metrics is not None else lambda event, delta: None,
     )
 
 
@@ -380,6 +389,10 @@ class App:
         self.port = await self.server.start()
         self.server_info = await self._discover()
         self._drop_unserved(self.server_info)
+        # client-go's informer metrics, labelled as kube-scheduler labels its informers
+        # (name="kube-scheduler" and each informer's group, version, resource).
+        for informer in self.informers:
+            informer.observer = self.metrics.informer_observer(*informer.resource)
         self.recorder.start()
         tasks = [asyncio.create_task(i.run()) for i in self.informers]
         tasks.append(asyncio.create_task(self._housekeeping()))

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -543,11 +543,22 @@ class Scheduler:
             attempt.nominated = result.nominated_node
             attempt.victims = tuple(v.key for v in result.victims)
             if result.execute is not None:
-                task = asyncio.get_running_loop().create_task(result.execute())
+                task = asyncio.get_running_loop().create_task(self._preempting(result.execute))
                 self._side.add(task)
                 task.add_done_callback(self._side.discard)
         diagnosis.post_filter = ", ".join(outcome.messages)
         attempt.status = Status(status.code, (diagnosis.message(),), status.plugin)
+
+    async def _preempting(self, execute: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A preemption's API side effects, timed as upstream's preemption goroutine."""
+        start = time.perf_counter()
+        result = "success"
+        try:
+            await execute()
+        except Exception as err:
+            result = "error"
+            log.warning("preemption failed", extra={"error": str(err)})
+        self.observer.preemption_goroutine(result, time.perf_counter() - start)
 
     def _nominated(self, pod: PodInfo, node: str) -> None:
         """Record (or clear, with "") the pod's nominated node in the nominator and in its
@@ -640,7 +651,7 @@ class Scheduler:
         # Upstream's attempt duration runs from the start of the scheduling cycle to the end
         # of the binding cycle.
         self.observer.attempt("scheduled", profile.scheduler_name, time.perf_counter() - start)
-        self.observer.scheduled(entry.attempts, self._clock() - entry.arrival)
+        self.observer.scheduled(entry.attempts, self._clock() - entry.arrival, entry.flushed)
         self.reporter.scheduled(pod, node)
 
     def _permit_failed(

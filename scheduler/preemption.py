@@ -293,23 +293,26 @@ class Evaluator:
         if not todo:
             return
         self.running[preemptor.uid] = (best.node, "")
-        activate = False
+        failed = in_memory = False
         try:
-            results = await asyncio.gather(*(one(v) for v in todo[:-1]))
-            if all(results):
+            failed = not all(await asyncio.gather(*(one(v) for v in todo[:-1])))
+            if not failed:
                 last = todo[-1]
                 self.running[preemptor.uid] = (best.node, last.uid)
-                waiting = self.handle.get_waiting_pod(last.uid)
-                if not await one(last):
-                    activate = True
-                elif waiting is not None:
-                    activate = True  # preempted in memory: no deletion event will come
-            else:
-                activate = True
+                in_memory = self.handle.get_waiting_pod(last.uid) is not None
+                failed = not await one(last)
         finally:
             self.running.pop(preemptor.uid, None)
-        if activate:
+        if failed or in_memory:
+            # No deletion event will bring the preemptor back: activate it (upstream).
             self.handle.activate([preemptor])
+        if failed:
+            # Counted as an error preemption goroutine (upstream's GoroutineResultError).
+            raise PreemptionFailed(f"preemption for {preemptor.key} on {best.node} failed")
+
+
+class PreemptionFailed(Exception):
+    """Deleting a victim failed; the preemptor was activated to try again."""
 
 
 # --- candidates ----------------------------------------------------------------------------

@@ -52,6 +52,7 @@ IN_FLIGHT = "in-flight"
 ASSUMED = "assumed"  # placed on a node, binding in flight; back to backoff if the bind fails
 
 UNSCHEDULABLE_FLUSH_SECONDS = 300.0
+PODS_IN_FLIGHT = "PodPopped"  # upstream's PodPoppedInFlightEvent label of inflight_events
 
 SortKey = Callable[[PodInfo, float], tuple[Any, ...]]
 PreEnqueue = Callable[[PodInfo], Status | None]
@@ -111,6 +112,7 @@ class QueuedPod:
     unschedulable_plugins: frozenset[str] = field(default_factory=frozenset)
     counted: frozenset[str] = frozenset()  # plugins counted for it in scheduler_unschedulable_pods
     gating_plugin: str = ""  # the PreEnqueue plugin keeping it out of the active queue
+    flushed: bool = False  # moved by the 5-minute flush at some point
     indexed: tuple[str, ...] = ()  # the plugin names it is indexed under while parked
 
 
@@ -127,12 +129,15 @@ class SchedulingQueue:
         max_backoff: float = 10.0,
         on_incoming: Callable[[str, str], None] = lambda queue, event: None,
         on_unschedulable: Callable[[Iterable[str], str, int], None] = lambda p, profile, d: None,
+        on_inflight: Callable[[str, int], None] = lambda event, delta: None,
         pop_from_backoff: bool = True,
     ) -> None:
         """`on_incoming(queue, event label)` counts a pod entering a queue;
         `on_unschedulable(plugins, profile, delta)` keeps scheduler_unschedulable_pods;
         `interested(event)` names the plugins that registered events `event` matches (None:
-        any plugin may care), so an event only looks at the pods those plugins rejected."""
+        any plugin may care), so an event only looks at the pods those plugins rejected;
+        `on_inflight(event label, delta)` keeps scheduler_inflight_events (in-flight pods are
+        counted as "PodPopped", as upstream counts them)."""
         self._sort_key = sort_key
         self._pre_enqueue = pre_enqueue
         self._worth = worth
@@ -142,6 +147,7 @@ class SchedulingQueue:
         self.max_backoff = max_backoff
         self._on_incoming = on_incoming
         self._on_unschedulable = on_unschedulable
+        self._on_inflight = on_inflight
         self.pods: dict[str, QueuedPod] = {}
         # Unschedulable and gated pods, and the same by rejecting plugin ("" for none).
         self._parked: dict[str, QueuedPod] = {}
@@ -197,7 +203,8 @@ class SchedulingQueue:
     def delete(self, uid: str) -> None:
         entry = self.pods.pop(uid, None)
         self.nominator.delete(uid)
-        self._in_flight.pop(uid, None)
+        if self._landed(uid) is not None:
+            self._prune()
         if entry is not None:
             self._unpark(entry)
             entry.token = 0
@@ -268,7 +275,7 @@ class SchedulingQueue:
 
     def done(self, uid: str) -> None:
         """The pod's attempt is over (bound, or past Permit): drop its in-flight events."""
-        if self._in_flight.pop(uid, None) is not None:
+        if self._landed(uid) is not None:
             self._prune()
 
     def requeue(
@@ -276,7 +283,7 @@ class SchedulingQueue:
     ) -> None:
         """After a failed attempt: errors, and pods that an event seen while they were in
         flight may help, go to backoff; the others wait in the unschedulable pool."""
-        popped_at = self._in_flight.pop(entry.pod.uid, None)
+        popped_at = self._landed(entry.pod.uid)
         if self.pods.get(entry.pod.uid) is not entry:
             self._prune()
             return  # deleted meanwhile
@@ -324,6 +331,7 @@ class SchedulingQueue:
             if entry.where == UNSCHEDULABLE and (
                 now - entry.unschedulable_since > UNSCHEDULABLE_FLUSH_SECONDS
             ):
+                entry.flushed = True
                 self._move(entry, fw.UNSCHEDULABLE_TIMEOUT.label)
 
     def close(self) -> None:
@@ -355,15 +363,20 @@ class SchedulingQueue:
         if self._in_flight:
             self._event_count += 1
             self._events.append((self._event_count, event, old, new))
+            self._on_inflight(event.label, 1)
+
+    def _landed(self, uid: str) -> int | None:
+        """The pod is no longer in flight; when it was popped (event count), if it was."""
+        popped_at = self._in_flight.pop(uid, None)
+        if popped_at is not None:
+            self._on_inflight(PODS_IN_FLIGHT, -1)
+        return popped_at
 
     def _prune(self) -> None:
         """Drop the events no in-flight pod can still need."""
-        if not self._in_flight:
-            self._events.clear()
-            return
-        oldest = min(self._in_flight.values())
+        oldest = min(self._in_flight.values()) if self._in_flight else self._event_count
         while self._events and self._events[0][0] <= oldest:
-            self._events.popleft()
+            self._on_inflight(self._events.popleft()[1].label, -1)
 
     def _park(
         self, entry: QueuedPod, plugins: frozenset[str], index: tuple[str, ...] | None = None
@@ -404,9 +417,7 @@ class SchedulingQueue:
             entry.gate_message = status.message
             entry.token = next(self._tokens)
             entry.gating_plugin = status.plugin
-            rejectors = entry.unschedulable_plugins | (
-                {status.plugin} if status.plugin else set()
-            )
+            rejectors = entry.unschedulable_plugins | ({status.plugin} if status.plugin else set())
             entry.unschedulable_plugins = frozenset(rejectors)
             index = (status.plugin,) if status.plugin else ("",)
             if entry.counted != rejectors or entry.indexed != index:
@@ -472,6 +483,8 @@ class SchedulingQueue:
         entry.attempts += 1
         entry.where = IN_FLIGHT
         entry.token = next(self._tokens)
+        if entry.pod.uid not in self._in_flight:
+            self._on_inflight(PODS_IN_FLIGHT, 1)
         self._in_flight[entry.pod.uid] = self._event_count
         return entry
 

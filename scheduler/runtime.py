@@ -73,13 +73,21 @@ class Observer(Protocol):
 
     def algorithm(self, seconds: float) -> None: ...
 
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None: ...
+    def scheduled(self, attempts: int, seconds_since_arrival: float, flushed: bool) -> None:
+        """A pod was bound; `flushed`: it had been moved by the 5-minute flush."""
 
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None: ...
 
     def plugin(self, plugin: str, point: str, status: str, seconds: float) -> None: ...
 
     def permit_wait(self, status: str, seconds: float) -> None: ...
+
+    def queueing_hint(self, plugin: str, event: str, hint: str, seconds: float) -> None:
+        """A plugin's queueing hint ran for `event`, saying `hint` (Queue, QueueSkip,
+        Error)."""
+
+    def preemption_goroutine(self, result: str, seconds: float) -> None:
+        """A preemption's API work ended with `result` (success, error)."""
 
 
 class NullObserver:
@@ -91,7 +99,13 @@ class NullObserver:
     def algorithm(self, seconds: float) -> None:
         pass
 
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+    def scheduled(self, attempts: int, seconds_since_arrival: float, flushed: bool) -> None:
+        pass
+
+    def queueing_hint(self, plugin: str, event: str, hint: str, seconds: float) -> None:
+        pass
+
+    def preemption_goroutine(self, result: str, seconds: float) -> None:
         pass
 
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
@@ -688,11 +702,15 @@ class Framework:
                 continue
             if hint is None:
                 return True
+            start = time.perf_counter()
             try:
-                if hint(pod, old, new) is QueueingHint.QUEUE:
-                    return True
+                answer = hint(pod, old, new)
             except Exception:
                 log.exception("queueing hint failed", extra={"plugin": name, "pod": pod.key})
+                answer = None
+            label = "Error" if answer is None else answer.value
+            self.observer.queueing_hint(name, event.label, label, time.perf_counter() - start)
+            if answer is not QueueingHint.SKIP:
                 return True
         return False
 

@@ -113,8 +113,14 @@ class RecordingObserver:
     def attempt(self, result: str, profile: str, seconds: float) -> None:
         self.attempts.append((result, profile))
 
-    def scheduled(self, attempts: int, seconds_since_arrival: float) -> None:
+    def scheduled(self, attempts: int, seconds_since_arrival: float, flushed: bool) -> None:
         self.scheduled_pods.append((attempts, seconds_since_arrival))
+
+    def queueing_hint(self, plugin: str, event: str, hint: str, seconds: float) -> None:
+        pass
+
+    def preemption_goroutine(self, result: str, seconds: float) -> None:
+        pass
 
     def extension_point(self, point: str, status: str, profile: str, seconds: float) -> None:
         pass

@@ -72,6 +72,10 @@ class Quiet:
 
     def permit_wait(self, *args: Any) -> None: ...
 
+    def queueing_hint(self, *args: Any) -> None: ...
+
+    def preemption_goroutine(self, *args: Any) -> None: ...
+
 
 PROFILES_DOC = {
     "apiVersion": "kubescheduler.config.k8s.io/v1",

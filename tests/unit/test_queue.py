@@ -621,3 +621,42 @@ async def test_pop_returns_ready_pods_and_none_once_closed() -> None:
     assert entry is not None and entry.pod.name == "a"
     queue.close()
     assert await queue.pop() is None
+
+
+def test_events_seen_while_a_pod_is_in_flight_are_kept_and_counted() -> None:
+    """scheduler_inflight_events: a popped pod counts as PodPopped, an event arriving
+    meanwhile under its label; both go once no pod in flight needs them. The event sends
+    the failed pod to backoff (upstream's in-flight events), a later one does not count."""
+    counts: dict[str, int] = {}
+
+    def inflight(event: str, delta: int) -> None:
+        counts[event] = counts.get(event, 0) + delta
+
+    clock = FakeClock()
+    queue = SchedulingQueue(PrioritySort().sort_key, clock=clock, on_inflight=inflight)
+    queue.add(pod("a"))
+    entry = queue.pop_nowait()
+    assert entry is not None
+    assert counts == {"PodPopped": 1}
+    queue.on_event(fw.NODE_ADD)
+    assert counts == {"PodPopped": 1, "NodeAdd": 1}
+    queue.requeue(entry, FIT)
+    assert counts == {"PodPopped": 0, "NodeAdd": 0}
+    assert entry.where == BACKOFF
+    queue.on_event(fw.NODE_ADD)  # nothing in flight: not kept
+    assert counts == {"PodPopped": 0, "NodeAdd": 0}
+
+
+def test_an_event_before_the_pop_does_not_count_for_the_pod() -> None:
+    """Only events after its pop are the pod's in-flight events."""
+    queue = SchedulingQueue(PrioritySort().sort_key, clock=FakeClock())
+    queue.add(pod("a"))
+    queue.add(pod("b"))
+    first = queue.pop_nowait()
+    queue.on_event(fw.NODE_ADD)  # while "a" is in flight
+    second = queue.pop_nowait()
+    assert first is not None and second is not None
+    queue.requeue(second, FIT)
+    assert second.where == UNSCHEDULABLE
+    queue.requeue(first, FIT)
+    assert first.where == BACKOFF
