@@ -32,7 +32,6 @@ does for a pod that no workload object selects.
 from __future__ import annotations
 
 import math
-import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +57,7 @@ from scheduler.framework import (
     Scores,
     Status,
 )
+from scheduler.labels import is_qualified_name
 from scheduler.model import (
     InvalidObject,
     LabelSelector,
@@ -594,24 +594,6 @@ def _lookup(values: npt.NDArray[np.int64], ids: npt.NDArray[np.int32]) -> npt.ND
 
 # --- args ----------------------------------------------------------------------------------
 
-_NAME_PART = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-
-
-def _label_key_error(key: str) -> str | None:
-    """metav1validation.ValidateLabelName: an optional DNS-subdomain prefix and a name part."""
-    prefix, _, name = key.rpartition("/")
-    if "/" in prefix or (key.count("/") == 1 and not prefix):
-        return "a qualified name must be a name part with an optional DNS subdomain prefix"
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
-        return "prefix part must be a lowercase RFC 1123 subdomain"
-    if len(name) > 63 or not _NAME_PART.fullmatch(name):
-        return (
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
-            "start and end with an alphanumeric character (at most 63 characters)"
-        )
-    return None
-
 
 def parse_args(args: Mapping[str, Any]) -> PodTopologySpreadArgs:
     """PodTopologySpreadArgs from pluginConfig, validated as upstream's
@@ -647,8 +629,12 @@ def parse_args(args: Mapping[str, Any]) -> PodTopologySpreadArgs:
         key = raw.get("topologyKey") or ""
         if not key:
             errors.append(f"{path}.topologyKey: Required value: can not be empty")
-        elif (problem := _label_key_error(key)) is not None:
-            errors.append(f'{path}.topologyKey: Invalid value: "{key}": {problem}')
+        else:
+            # metav1validation.ValidateLabelName: one error per problem of the key.
+            errors += [
+                f'{path}.topologyKey: Invalid value: "{key}": {problem}'
+                for problem in is_qualified_name(key)
+            ]
         action = raw.get("whenUnsatisfiable") or ""
         if not action:
             errors.append(f"{path}.whenUnsatisfiable: Required value: can not be empty")

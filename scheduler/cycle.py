@@ -180,7 +180,7 @@ class Scheduler:
         profile.sample_plugins = self._cycles % PLUGIN_SAMPLE_EVERY == 0
         start = time.perf_counter()
         state = CycleState()
-        attempt = self._decide(pod, profile, state)
+        attempt = self.scheduling_cycle(pod, profile, state)
         self._remember(attempt)
         if attempt.node:
             self._start_binding(entry, profile, attempt.bind_state or state, attempt.node, start)
@@ -197,8 +197,10 @@ class Scheduler:
         self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
         return attempt
 
-    def _decide(self, pod: PodInfo, profile: Framework, state: CycleState) -> Attempt:
-        """selectHost, then assume + Reserve + Permit (upstream's schedulingCycle)."""
+    def scheduling_cycle(self, pod: PodInfo, profile: Framework, state: CycleState) -> Attempt:
+        """Upstream's schedulingCycle: schedulePod (the nominated node first, the batched
+        path, or PreFilter/Filter/PreScore/Score and select_host), PostFilter when nothing
+        fits, then assume + Reserve + Permit. Synchronous: nothing awaits in between."""
         table = self.cache.table
         attempt = Attempt(pod)
         try:
@@ -280,7 +282,7 @@ class Scheduler:
             attempt.status = status
             return None
         totals, parts = profile.run_scores(state, pod, table, feasible)
-        return self._pick(feasible, totals, parts, attempt), state
+        return self.select_host(feasible, totals, parts, attempt), state
 
     def _place_batched(
         self, pod: PodInfo, profile: Framework, attempt: Attempt
@@ -314,7 +316,7 @@ class Scheduler:
         self.observer.extension_point(
             "Score", "Success", profile.scheduler_name, time.perf_counter() - start
         )
-        return self._pick(rows, totals, parts, attempt), cached.state
+        return self.select_host(rows, totals, parts, attempt), cached.state
 
     def _wanted(self, profile: Framework, total: int) -> int:
         percentage = profile.percentage_of_nodes_to_score
@@ -368,7 +370,7 @@ class Scheduler:
         self.next_start = (self.next_start + processed) % everywhere
         return np.concatenate(found) if found else order[:0]
 
-    def _pick(
+    def select_host(
         self, rows: Rows, totals: npt.NDArray[np.int64], parts: dict[str, Any], attempt: Attempt
     ) -> int:
         """The highest total wins; ties are broken at random (upstream's reservoir choice)."""
@@ -597,7 +599,7 @@ class Scheduler:
         pod = entry.pod
         self.queue.assumed(pod.uid)
         task = asyncio.get_running_loop().create_task(
-            self._binding_cycle(entry, profile, state, node, start)
+            self.binding_cycle(entry, profile, state, node, start)
         )
         self._binding.add(task)
         task.add_done_callback(self._binding_ended)
@@ -609,7 +611,7 @@ class Scheduler:
         if self._on_binding is not None:
             self._on_binding(len(self._binding))
 
-    async def _binding_cycle(
+    async def binding_cycle(
         self, entry: QueuedPod, profile: Framework, state: CycleState, node: str, start: float
     ) -> None:
         """WaitOnPermit (no binding slot held), then PreBind, Bind, PostBind in a slot.
