@@ -183,7 +183,10 @@ class Scheduler:
         attempt = self.scheduling_cycle(pod, profile, state)
         self._remember(attempt)
         if attempt.node:
-            self._start_binding(entry, profile, attempt.bind_state or state, attempt.node, start)
+            bind_state, attempt.bind_state = attempt.bind_state or state, None
+            # Not kept on the attempt: `last` keeps 10,000 attempts for explain, and a cycle
+            # state holds every plugin's per-pod data (affinity counts per topology value).
+            self._start_binding(entry, profile, bind_state, attempt.node, start)
             return attempt
         status = attempt.status
         error = status is not None and status.code is Code.ERROR

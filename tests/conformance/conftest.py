@@ -18,7 +18,7 @@ import pytest
 from scheduler.harness import plane
 from scheduler.kube.client import ApiError, Client
 from tests.conformance.scenarios import FULL_SEEDS, PRIORITY_CLASSES, SMALL_SEEDS, select
-from tests.e2e.conftest import BERTH_CONFIG, Running, start_berth
+from tests.e2e.conftest import BERTH_CONFIG, Running, assert_no_traceback, start_berth
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,6 +69,8 @@ def berth_process(
         yield running
     finally:
         running.stop()
+    # Every scenario's events went through berth's handlers: none may have raised.
+    assert_no_traceback(running)
 
 
 @pytest.fixture(scope="session")
