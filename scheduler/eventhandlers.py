@@ -173,6 +173,11 @@ class EventHandlers:
             queued = self.queue.pods.get(uid)
             self.queue.delete(uid)
             self._forget(uid)
+            waiting = self.handle.waiting_pods.get(uid)
+            if waiting is not None:
+                # Upstream's handleAssumedPodDeletion: a pod deleted while it waits in Permit
+                # is rejected, so its binding cycle unreserves it at once.
+                waiting.reject("", "removed")
             removed = self.cache.remove_pod(uid)
             if removed is not None:
                 self._emit(fw.ASSIGNED_POD_DELETE, removed, None, start)

@@ -4,6 +4,7 @@ profiles in one process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -145,6 +146,41 @@ async def test_two_profiles_run_their_own_pre_enqueue() -> None:
             made.handlers.on_pod("ADDED", pod, None)
         where = {e.pod.name: e.where for e in made.queue.pods.values()}
         assert where == {"on": GATED, "off": ACTIVE}
+    finally:
+        await made.event_client.close()
+        await made.lease_client.close()
+
+
+async def test_a_pod_deleted_while_waiting_in_permit_is_rejected() -> None:
+    """Upstream's handleAssumedPodDeletion: the waiting pod's Permit is rejected at once, so
+    its assumed resources go back now, not at the plugin's timeout."""
+    from scheduler.framework import Code, CycleState, Status
+    from scheduler.model import PodInfo
+
+    class Waits:
+        name = "Waits"
+
+        def permit(self, state: CycleState, pod: PodInfo, node: str) -> tuple[Status, float]:
+            return Status(Code.WAIT), 600.0
+
+    clock = Clock()
+    made = build(clock)
+    try:
+        profile = made.profiles["default-scheduler"]
+        profile.permit = [Waits()]
+        made.handlers.on_node("ADDED", make_node("n1").capacity(cpu="4").obj_(), None)
+        pod = make_pod("p").req(cpu="1").obj_()
+        made.handlers.on_pod("ADDED", pod, None)
+        entry = made.queue.pop_nowait()
+        assert entry is not None
+        assert made.scheduler.schedule_one(entry).node == "n1"
+        await asyncio.sleep(0)
+        assert made.handle.get_waiting_pod("uid-p") is not None
+        made.handlers.on_pod("DELETED", pod, None)
+        # Bounded: without the rejection the wait would last the plugin's 600 s.
+        await asyncio.wait_for(made.scheduler.drain(), timeout=10)
+        assert made.handle.get_waiting_pod("uid-p") is None
+        assert made.cache.node_of("uid-p") is None
     finally:
         await made.event_client.close()
         await made.lease_client.close()
