@@ -254,24 +254,32 @@ class EventHandlers:
             self._emit(fw.NAMESPACE_UPDATE_LABEL, (name, before), (name, dict(labels)), start)
 
     def on_priority_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        """Kept for explain and preemption; pods carry their resolved spec.priority already."""
+        """Kept for explain and preemption; pods carry their resolved spec.priority already.
+        An event for a plugin that registers PriorityClass changes (none in-tree)."""
+        start = time.perf_counter()
         name = (obj.get("metadata") or {}).get("name", "")
+        before = self.priority_classes.get(name)
         if kind == DELETED:
             self.priority_classes.pop(name, None)
+            after = None
         else:
-            self.priority_classes[name] = int(obj.get("value") or 0)
+            after = self.priority_classes[name] = int(obj.get("value") or 0)
+        self._emit(ClusterEvent(fw.PRIORITY_CLASS, _action(kind, old)), before, after, start)
 
     def on_pdb(self, kind: str, obj: JSON, old: JSON | None) -> None:
-        """PodDisruptionBudgets, for preemption's choice of victims."""
+        """PodDisruptionBudgets, for preemption's choice of victims. An event for a plugin
+        that registers PDB changes (none in-tree)."""
+        start = time.perf_counter()
         key = _key(obj)
-        if kind == DELETED:
-            self.handle.budgets.pop(key, None)
-            return
-        try:
-            self.handle.budgets[key] = compile_pdb(obj)
-        except InvalidObject as err:
-            self.handle.budgets.pop(key, None)
-            log.warning("ignoring malformed PDB", extra={"object": key, "error": str(err)})
+        before = self.handle.budgets.pop(key, None)
+        if kind != DELETED:
+            try:
+                self.handle.budgets[key] = compile_pdb(obj)
+            except InvalidObject as err:
+                log.warning("ignoring malformed PDB", extra={"object": key, "error": str(err)})
+                return
+        after = self.handle.budgets.get(key)
+        self._emit(ClusterEvent(fw.POD_DISRUPTION_BUDGET, _action(kind, old)), before, after, start)
 
     def on_device_class(self, kind: str, obj: JSON, old: JSON | None) -> None:
         """DeviceClasses, for the extended resources they back (DRAExtendedResource). Upstream
@@ -339,6 +347,12 @@ VOLUME_SOURCES = (
     ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
     ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
 )
+
+
+def _action(kind: str, old: JSON | None) -> ActionType:
+    if kind == DELETED:
+        return ActionType.DELETE
+    return ActionType.ADD if old is None else ActionType.UPDATE
 
 
 def _key(obj: JSON) -> str:

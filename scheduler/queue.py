@@ -212,10 +212,12 @@ class SchedulingQueue:
     def on_event(self, event: ClusterEvent, old: Any = None, new: Any = None) -> None:
         """A cluster event: move the unschedulable (and gated) pods it may help, as `worth`
         says for each; keep it for the pods in flight."""
+        plugins = None if event.wildcard else self._interested(event)
+        if plugins is not None and not plugins:
+            return  # no plugin registered it (upstream's isEventOfInterest)
         self._record(event, old, new)
         if not self._parked:
             return
-        plugins = None if event.wildcard else self._interested(event)
         if plugins is None:
             candidates = list(self._parked.values())
         else:

@@ -660,3 +660,29 @@ def test_an_event_before_the_pop_does_not_count_for_the_pod() -> None:
     assert second.where == UNSCHEDULABLE
     queue.requeue(first, FIT)
     assert first.where == BACKOFF
+
+
+def test_an_event_no_plugin_registered_is_ignored_altogether() -> None:
+    """Upstream's isEventOfInterest: an event no plugin of any profile registered moves
+    nothing, not even a pod no plugin rejected, and is not kept for pods in flight."""
+    counts: dict[str, int] = {}
+
+    def inflight(event: str, delta: int) -> None:
+        counts[event] = counts.get(event, 0) + delta
+
+    pdb = ClusterEvent(fw.POD_DISRUPTION_BUDGET, fw.ActionType.ADD)
+    queue = SchedulingQueue(
+        PrioritySort().sort_key,
+        clock=FakeClock(),
+        interested=lambda event: frozenset() if event == pdb else None,
+        on_inflight=inflight,
+    )
+    queue.add(pod("a"))
+    fail(queue, "a")  # no rejecting plugin: any event of interest would move it
+    queue.add(pod("b"))
+    queue.pop_nowait()  # "b" in flight
+    queue.on_event(pdb)
+    assert queue.pods["uid-a"].where == UNSCHEDULABLE
+    assert "policy/PodDisruptionBudgetAdd" not in counts
+    queue.on_event(fw.NODE_ADD)
+    assert queue.pods["uid-a"].where in (ACTIVE, BACKOFF)
