@@ -87,14 +87,33 @@ DEFAULTS: tuple[tuple[str, int], ...] = (
 )
 
 
+class PluginLoadError(ValueError):
+    """An installed plugin cannot be loaded; the message names its entry point."""
+
+
 def registry() -> dict[str, Factory]:
-    """Built-in plugins plus those installed under the `berth.plugins` entry-point group."""
+    """Built-in plugins plus those installed under the `berth.plugins` entry-point group.
+    Raises PluginLoadError naming the entry point (and its distribution) when one cannot be
+    imported, lacks NAME or new(), or takes a name that is already registered."""
     out: dict[str, Factory] = {}
-    modules = list(_BUILTIN)
-    modules += [ep.load() for ep in entry_points(group="berth.plugins")]
-    for module in modules:
-        name = module.NAME
+    sources: dict[str, str] = {}
+    loaded: list[tuple[ModuleType, str]] = [(m, "built-in") for m in _BUILTIN]
+    for ep in entry_points(group="berth.plugins"):
+        where = f"entry point {ep.name!r} ({ep.value}"
+        where += f", from {ep.dist.name})" if ep.dist is not None else ")"
+        try:
+            loaded.append((ep.load(), where))
+        except Exception as err:
+            raise PluginLoadError(f"{where}: cannot import: {type(err).__name__}: {err}") from err
+    for module, where in loaded:
+        name = getattr(module, "NAME", None)
+        factory = getattr(module, "new", None)
+        if not isinstance(name, str) or not callable(factory):
+            raise PluginLoadError(f"{where}: a plugin module needs NAME and new(args, handle)")
         if name in out:
-            raise ValueError(f"plugin {name!r} is registered twice")
-        out[name] = module.new
+            raise PluginLoadError(
+                f"{where}: plugin {name!r} is registered twice (also {sources[name]})"
+            )
+        out[name] = factory
+        sources[name] = where
     return out

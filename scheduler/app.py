@@ -8,7 +8,6 @@ import asyncio
 import logging
 import socket
 import time
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +40,41 @@ JSON = dict[str, Any]
 # --- profiles from config ----------------------------------------------------------------
 
 
+def plugin_type(factory: Any) -> type | str:
+    """The class a plugin factory's return annotation names, or why it cannot be told. Only
+    that one annotation is resolved, in the factory's module, so names a module imports for
+    type checking alone do not matter."""
+    annotation = getattr(factory, "__annotations__", {}).get("return")
+    if annotation is None:
+        return "new() has no return annotation naming the plugin class"
+    if isinstance(annotation, str):
+        try:
+            # What typing.get_type_hints does, for this one annotation only.
+            annotation = eval(annotation, getattr(factory, "__globals__", {}))
+        except Exception as err:
+            return f"new()'s return annotation {annotation!r} cannot be resolved: {err}"
+    if not isinstance(annotation, type):
+        return f"new()'s return annotation {annotation!r} is not a class"
+    return annotation
+
+
 def plugin_points() -> dict[str, frozenset[str]]:
-    """Which extension points each registered plugin implements (from its factory's type)."""
+    """Which extension points each registered plugin implements (from its factory's return
+    type; none for one whose type cannot be told: plugin_problems says why)."""
     out = {}
     for name, factory in plugin_registry.registry().items():
-        plugin_type = typing.get_type_hints(factory).get("return")
-        out[name] = framework.implements(plugin_type) if plugin_type else frozenset()
+        kind = plugin_type(factory)
+        out[name] = framework.implements(kind) if isinstance(kind, type) else frozenset()
+    return out
+
+
+def plugin_problems() -> dict[str, str]:
+    """Registered plugins whose extension points cannot be told, and why."""
+    out = {}
+    for name, factory in plugin_registry.registry().items():
+        kind = plugin_type(factory)
+        if isinstance(kind, str):
+            out[name] = kind
     return out
 
 
@@ -60,6 +88,7 @@ def build_profiles(
     ConfigError with the path. Every Framework shares the handle's waiting pods."""
     registry = plugin_registry.registry()
     points = plugin_points()
+    problems = plugin_problems()
     defaults = [PluginRef(name, weight) for name, weight in plugin_registry.DEFAULTS]
     profiles: dict[str, Framework] = {}
     errors: list[str] = []
@@ -67,19 +96,27 @@ def build_profiles(
         try:
             expanded = expand_plugins(spec, defaults, points, path=f"profiles[{i}].plugins")
         except ConfigError as err:
-            errors.extend(err.errors)
+            # A plugin whose type cannot be told "implements nothing": say why instead.
+            errors.extend(_with_problems(err.errors, problems))
             continue
         instances: dict[str, Any] = {}
+        failed: set[str] = set()
         for refs in expanded.values():
             for ref in refs:
-                if ref.name in instances:
+                if ref.name in instances or ref.name in failed:
                     continue
                 try:
                     instances[ref.name] = registry[ref.name](
                         spec.plugin_config.get(ref.name, {}), handle
                     )
-                except (ValueError, TypeError, KeyError) as err:
-                    errors.append(f"profiles[{i}].pluginConfig[{ref.name}].args: {err}")
+                except Exception as err:  # a plugin's own bug is a config error too
+                    failed.add(ref.name)
+                    why = (
+                        str(err)
+                        if isinstance(err, ValueError | TypeError | KeyError)
+                        else (f"{type(err).__name__}: {err}")
+                    )
+                    errors.append(f"profiles[{i}].pluginConfig[{ref.name}].args: {why}")
         if errors:
             continue
 
@@ -112,6 +149,14 @@ def build_profiles(
     if errors:
         raise ConfigError(errors)
     return profiles
+
+
+def _with_problems(errors: list[str], problems: Mapping[str, str]) -> list[str]:
+    out = []
+    for error in errors:
+        named = [name for name in problems if f'"{name}"' in error or f"'{name}'" in error]
+        out.append(f"{error} ({named[0]}: {problems[named[0]]})" if named else error)
+    return out
 
 
 # --- the running scheduler ---------------------------------------------------------------
@@ -486,6 +531,13 @@ class App:
         }
         if entry is not None and entry.gate_message:
             out["gated"] = entry.gate_message
+        waiting = self.handle.waiting_pods.get(entry.pod.uid) if entry is not None else None
+        if waiting is not None:
+            out["waiting"] = {
+                "node": waiting.node,
+                "pending_plugins": waiting.pending_plugins(),
+                "seconds": round(time.monotonic() - waiting.started, 3),
+            }
         if attempt is not None:
             out["node"] = attempt.node or None
             out["message"] = attempt.status.message if attempt.status else None

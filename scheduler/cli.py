@@ -155,7 +155,12 @@ def _run(args: argparse.Namespace) -> int:
 
     setup(args.log_level)
     try:
-        config = load(args.config, plugins.registry().keys())
+        registered = plugins.registry().keys()
+    except plugins.PluginLoadError as err:
+        print(f"berth run: cannot load the installed plugins: {err}", file=sys.stderr)
+        return 2
+    try:
+        config = load(args.config, registered)
         # Plugin args are checked before anything touches the cluster: a bad config exits 2
         # naming its fields whether or not credentials are at hand.
         build_profiles(config, in_memory())

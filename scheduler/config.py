@@ -1,6 +1,6 @@
 """KubeSchedulerConfiguration `kubescheduler.config.k8s.io/v1`: parse, default and validate.
 
-berth reads the same configuration file as kube-scheduler v1.33 and gives it the same meaning.
+berth reads the same configuration file as kube-scheduler v1.37 and gives it the same meaning.
 A document goes through three steps, each mirroring an upstream stage:
 
 1. **Decode** (upstream: the strict codec). Every mapping is checked against its known field

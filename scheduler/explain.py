@@ -54,7 +54,14 @@ def render(view: JSON) -> str:
     lines: list[str] = []
     node = view.get("node")
     queue, attempts = view.get("queue"), view.get("attempts")
-    if node:
+    waiting = view.get("waiting")
+    if node and waiting:
+        plugins = ", ".join(waiting.get("pending_plugins") or [])
+        lines.append(
+            f"Pod {pod}: waiting at Permit on {node} for plugin(s) {plugins} "
+            f"({waiting.get('seconds', 0):.0f}s so far); not bound yet"
+        )
+    elif node:
         lines.append(f"Pod {pod}: scheduled to {node}")
     elif "message" in view or queue:
         where = f" (queue: {queue}, attempts: {attempts})" if queue else ""

@@ -196,6 +196,10 @@ class SchedulingQueue:
                 if self._worth(entry, event, old, pod):
                     self._move(entry, event.label)
                     break
+            if entry.where == GATED:
+                # Still gated: say why with the new version (one gate of two removed).
+                status = self._pre_enqueue(pod)
+                entry.gate_message = status.message if status is not None else ""
         elif pod.uid in self._in_flight:
             for event in pod_update_events(old, pod, fw.TARGET_POD):
                 self._record(event, old, pod)

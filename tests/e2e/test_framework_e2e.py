@@ -7,6 +7,7 @@ the `berth.plugins` entry-point group, as a user's would be."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -122,6 +123,9 @@ async def test_permit_waits_for_the_whole_group_then_binds_every_member(
     await wait_for(nominated)
     for name in ("a", "b"):
         assert not (await get_pod(client, namespace, name))["spec"].get("nodeName")
+    url = f"http://127.0.0.1:{sample_berth.port}/debug/pods/{namespace}/a"
+    view = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(url).read()))
+    assert view["waiting"]["pending_plugins"] == ["GroupPermit"]
     await create(client, namespace, member("c", "g1", 3))
     nodes = [await bound_to(client, namespace, n) for n in ("a", "b", "c")]
     assert all(nodes)

@@ -128,3 +128,21 @@ def test_effective_requests_line() -> None:
     ]
     bound = render({"pod": "ns/p", "node": "n1", "requests": {"cpu": 2000, "pods": 1}})
     assert bound.splitlines()[1] == "Effective requests: cpu 2"
+
+
+def test_pod_waiting_at_permit_is_not_called_scheduled() -> None:
+    """A pod parked by a Permit Wait has a node but is not bound: explain says it waits,
+    on which node and for which plugins."""
+    out = render(
+        {
+            "pod": "ns/p",
+            "queue": "assumed",
+            "attempts": 1,
+            "node": "n2",
+            "waiting": {"node": "n2", "pending_plugins": ["GroupPermit"], "seconds": 12.4},
+            "scores": None,
+        }
+    )
+    assert out.splitlines()[0] == (
+        "Pod ns/p: waiting at Permit on n2 for plugin(s) GroupPermit (12s so far); not bound yet"
+    )

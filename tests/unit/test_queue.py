@@ -169,6 +169,7 @@ def test_gates_keep_a_pod_out_until_an_update_lifts_them() -> None:
 
     queue.update(pod("g", gates=["b"]))
     assert (queue.pop_nowait(), queue.counts()[GATED]) == (None, 1)
+    assert queue.pods["uid-g"].gate_message == "waiting for scheduling gates: [b]"
 
     queue.update(pod("g"))
     assert queue.counts()[ACTIVE] == 1
