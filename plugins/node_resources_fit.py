@@ -330,23 +330,35 @@ def _allocatable_and_requested(
     return table.allocatable[rows, column], table.requested[rows, column] + want
 
 
-def _least(requested: Any, capacity: Any) -> Any:
+def _percent(part: Any, capacity: Any) -> Any:
+    """part * 100 // capacity, exact in int64 where that cannot overflow; where a capacity
+    is beyond int64 max / 100 (quantities are capped at int64), computed in float64
+    instead, since the product would wrap."""
     safe = np.maximum(capacity, 1)
+    if int(np.max(safe, initial=0)) <= _EXACT_LIMIT:
+        return part * 100 // safe
+    return np.floor(np.asarray(part, dtype=np.float64) * 100.0 / safe).astype(np.int64)
+
+
+_EXACT_LIMIT = (2**63 - 1) // 100
+
+
+def _least(requested: Any, capacity: Any) -> Any:
     return np.where(
-        (capacity == 0) | (requested > capacity), 0, (capacity - requested) * 100 // safe
+        (capacity == 0) | (requested > capacity), 0, _percent(capacity - requested, capacity)
     )
 
 
 def _most(requested: Any, capacity: Any) -> Any:
-    safe = np.maximum(capacity, 1)
-    return np.where(capacity == 0, 0, np.minimum(requested, capacity) * 100 // safe)
+    return np.where(capacity == 0, 0, _percent(np.minimum(requested, capacity), capacity))
 
 
 def _ratio(requested: Any, capacity: Any, shape: Sequence[tuple[int, int]]) -> Any:
     """Piecewise-linear function of utilization (percent) given by `shape`, scaled to 0..100."""
-    safe = np.maximum(capacity, 1)
     utilization = np.where(
-        (capacity == 0) | (requested > capacity), 100, requested * 100 // safe
+        (capacity == 0) | (requested > capacity),
+        100,
+        _percent(np.minimum(requested, capacity), capacity),
     ).astype(np.int64)
     # Shape scores are 0..10, node scores 0..100.
     return _broken_linear(utilization, [(u, s * 10) for u, s in shape])

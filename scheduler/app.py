@@ -169,6 +169,11 @@ class MetricsObserver:
 
     metrics: Metrics
 
+    def __post_init__(self) -> None:
+        # The runtime reports nine extension points per cycle: no wrapper call in between.
+        self.extension_point = self.metrics.observe_extension_point  # type: ignore[method-assign]
+        self.algorithm = self.metrics.observe_algorithm  # type: ignore[method-assign]
+
     def attempt(self, result: str, profile: str, seconds: float) -> None:
         self.metrics.observe_attempt(result, profile, seconds)
 

@@ -620,15 +620,16 @@ class Scheduler:
         """WaitOnPermit (no binding slot held), then PreBind, Bind, PostBind in a slot.
         Upstream's bindingCycle and handleBindingCycleError."""
         pod = entry.pod
-        if profile.waiting_pods.get(pod.uid) is not None and self._nominate is not None:
-            # NominatedNodeNameForExpectation (beta, on since v1.35): a pod about to wait in
-            # Permit tells autoscalers where it is going before it is bound.
-            pod.nominated_node_name = node
-            self._nominate(pod, node)
-        status = await profile.wait_on_permit(pod)
-        if status is not None:
-            self._permit_failed(entry, profile, state, node, status, start)
-            return
+        if profile.waiting_pods.get(pod.uid) is not None:
+            if self._nominate is not None:
+                # NominatedNodeNameForExpectation (beta, on since v1.35): a pod about to wait
+                # in Permit tells autoscalers where it is going before it is bound.
+                pod.nominated_node_name = node
+                self._nominate(pod, node)
+            status = await profile.wait_on_permit(pod)
+            if status is not None:
+                self._permit_failed(entry, profile, state, node, status, start)
+                return
         self.queue.done(pod.uid)
         async with self._bind_gate:
             self._holding += 1

@@ -11,6 +11,7 @@ scheduler/runtime.py; plugins import this module, never the runtime.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -465,9 +466,10 @@ class ClusterEvent:
     action: ActionType
     custom_label: str = ""
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
-        """Upstream's ClusterEvent.Label(): the event's name in metrics and logs."""
+        """Upstream's ClusterEvent.Label(): the event's name in metrics and logs (computed
+        once per event object: the queue reads it for every pod it moves)."""
         return self.custom_label or self.resource + self.action.upstream
 
     @property

@@ -59,6 +59,9 @@ _QUANTITY = re.compile(
 )
 
 
+INT64_MAX = 2**63 - 1
+
+
 class InvalidObject(ValueError):
     """A Pod or Node whose spec cannot be understood (the message names the field)."""
 
@@ -87,7 +90,9 @@ def parse_quantity(value: str | int | float, *, milli: bool = False) -> int:
     if milli:
         number *= 1000
     whole = int(number.to_integral_value(rounding="ROUND_CEILING"))
-    return whole
+    # Capped at int64, as the scheduler's resource arithmetic is: a request of "1e18" CPU
+    # (1e21 millicores) fits nowhere instead of overflowing the NodeTable's int64 columns.
+    return max(-INT64_MAX, min(whole, INT64_MAX))
 
 
 def is_scalar_resource(name: str) -> bool:

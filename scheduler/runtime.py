@@ -497,6 +497,9 @@ class Framework:
     def run_reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Reserve in order; the first failure is returned, named. The caller then runs
         run_unreserve (every plugin, as upstream)."""
+        if not self.reserve:
+            self.observer.extension_point("Reserve", "Success", self.scheduler_name, 0.0)
+            return None
         start = time.perf_counter()
         result: Status | None = None
         for plugin in self.reserve:
@@ -523,6 +526,9 @@ class Framework:
         """Permit in order (upstream's RunPermitPlugins): a rejection stops at once, named;
         Wait from any plugin (timeout capped at 15 minutes) parks the pod as a WaitingPod
         and returns WAIT; None lets the binding go on."""
+        if not self.permit:
+            self.observer.extension_point("Permit", "Success", self.scheduler_name, 0.0)
+            return None
         start = time.perf_counter()
         timeouts: dict[str, float] = {}
         result: Status | None = None
@@ -564,6 +570,9 @@ class Framework:
         return status
 
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        if not self.pre_bind:
+            self.observer.extension_point("PreBind", "Success", self.scheduler_name, 0.0)
+            return None
         start = time.perf_counter()
         result: Status | None = None
         for plugin in self.pre_bind:
@@ -589,6 +598,9 @@ class Framework:
         return result
 
     def run_post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        if not self.post_bind:
+            self.observer.extension_point("PostBind", "Success", self.scheduler_name, 0.0)
+            return
         start = time.perf_counter()
         for plugin in self.post_bind:
             try:
@@ -598,8 +610,9 @@ class Framework:
         self._point("PostBind", None, start)
 
     def _point(self, point: str, status: Status | None, start: float) -> None:
+        label = "Success" if status is None else _STATUS_LABELS[status.code]
         self.observer.extension_point(
-            point, status_label(status), self.scheduler_name, time.perf_counter() - start
+            point, label, self.scheduler_name, time.perf_counter() - start
         )
 
     def take_evaluations(self) -> dict[tuple[str, str], int]:

@@ -195,11 +195,19 @@ class NodeTable:
 
     def _apply(self, row: int, pod: PodInfo, sign: int) -> None:
         columns = {self._resource_column(name): amount for name, amount in pod.requests.items()}
+        requested, nonzero = self.requested, self.nonzero_requested
         for column, amount in columns.items():
-            self.requested[row, column] += sign * amount
+            if amount > _HUGE or requested[row, column] > _HUGE:  # could wrap: saturate
+                requested[row, column] = _saturated(int(requested[row, column]) + sign * amount)
+            else:
+                requested[row, column] += sign * amount
         cpu, memory = pod.nonzero_requests
-        self.nonzero_requested[row, 0] += sign * cpu
-        self.nonzero_requested[row, 1] += sign * memory
+        if cpu > _HUGE or memory > _HUGE or nonzero[row, 0] > _HUGE or nonzero[row, 1] > _HUGE:
+            nonzero[row, 0] = _saturated(int(nonzero[row, 0]) + sign * cpu)
+            nonzero[row, 1] = _saturated(int(nonzero[row, 1]) + sign * memory)
+        else:
+            nonzero[row, 0] += sign * cpu
+            nonzero[row, 1] += sign * memory
         self._touch(row)
 
     def _apply_many(self, placed: Sequence[tuple[int, PodInfo]], sign: int) -> None:
@@ -215,6 +223,11 @@ class NodeTable:
         flat = np.fromiter(
             itertools.chain.from_iterable(amounts), dtype=np.int64, count=len(amounts) * (width + 2)
         ).reshape(len(amounts), width + 2)
+        if int(flat.max(initial=0)) > _HUGE:
+            # Sums near int64 could wrap in numpy: the saturating one-by-one path instead.
+            for row, pod in placed:
+                self._apply(row, pod, sign)
+            return
         if sign < 0:
             flat = -flat
         at = [row for row, _ in placed]
@@ -427,3 +440,16 @@ def selector_mask(table: NodeTable, selector: dict[str, str], rows: Rows) -> Mas
             return np.zeros(rows.size, dtype=np.bool_)
         mask &= table.label_column(key)[rows] == ids[0]
     return mask
+
+
+_INT64_MAX = 2**63 - 1
+# Below this, adding one pod's amounts to a column cannot wrap (columns saturate far above).
+_HUGE = 2**52
+
+
+def _saturated(value: int) -> int:
+    """A column value kept within [0, int64 max]: requests are capped at int64 when parsed
+    (model.parse_quantity), and a node holding several such pods stays full instead of
+    wrapping negative (upstream compares requests against free capacity for the same
+    reason)."""
+    return 0 if value < 0 else min(value, _INT64_MAX)
