@@ -58,24 +58,21 @@ def plugin_type(factory: Any) -> type | str:
     return annotation
 
 
-def plugin_points() -> dict[str, frozenset[str]]:
+def plugin_points(
+    registry: Mapping[str, Any],
+) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
     """Which extension points each registered plugin implements (from its factory's return
-    type; none for one whose type cannot be told: plugin_problems says why)."""
-    out = {}
-    for name, factory in plugin_registry.registry().items():
-        kind = plugin_type(factory)
-        out[name] = framework.implements(kind) if isinstance(kind, type) else frozenset()
-    return out
-
-
-def plugin_problems() -> dict[str, str]:
-    """Registered plugins whose extension points cannot be told, and why."""
-    out = {}
-    for name, factory in plugin_registry.registry().items():
+    type), and, for a plugin whose type cannot be told, why (it then implements none)."""
+    points: dict[str, frozenset[str]] = {}
+    problems: dict[str, str] = {}
+    for name, factory in registry.items():
         kind = plugin_type(factory)
         if isinstance(kind, str):
-            out[name] = kind
-    return out
+            problems[name] = kind
+            points[name] = frozenset()
+        else:
+            points[name] = framework.implements(kind)
+    return points, problems
 
 
 def build_profiles(
@@ -87,8 +84,7 @@ def build_profiles(
     """Instantiate each profile's plugins into a Framework; bad plugin args raise
     ConfigError with the path. Every Framework shares the handle's waiting pods."""
     registry = plugin_registry.registry()
-    points = plugin_points()
-    problems = plugin_problems()
+    points, problems = plugin_points(registry)
     defaults = [PluginRef(name, weight) for name, weight in plugin_registry.DEFAULTS]
     profiles: dict[str, Framework] = {}
     errors: list[str] = []

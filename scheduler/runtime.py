@@ -282,6 +282,12 @@ class Framework:
     sample_plugins: bool = False
     # (plugin, extension point) -> evaluations since the last take_evaluations().
     evaluations: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Caches: the (plugin, hint) pairs an incoming event matches; each plugin's
+    # row_local_for (None: it declares no batching capability).
+    _hints_by_event: dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]] = field(
+        default_factory=dict, repr=False
+    )
+    _row_local_of: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # --- queue side ----------------------------------------------------------------------
 
@@ -680,10 +686,6 @@ class Framework:
         return check is not None and bool(check(pod))
 
     @functools.cached_property
-    def _row_local_of(self) -> dict[str, Any]:
-        return {}
-
-    @functools.cached_property
     def queueing_hints(self) -> dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]]:
         """Upstream's queueingHintMap for this profile: registered event -> (plugin, hint)."""
         out: dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]] = {}
@@ -705,10 +707,6 @@ class Framework:
             ]
             self._hints_by_event[event] = cached
         return cached
-
-    @functools.cached_property
-    def _hints_by_event(self) -> dict[ClusterEvent, list[tuple[str, QueueingHintFn | None]]]:
-        return {}
 
     def worth_requeuing(
         self, pod: PodInfo, rejected_by: frozenset[str], event: ClusterEvent, old: Any, new: Any

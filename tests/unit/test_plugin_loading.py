@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import plugins
-from scheduler.app import build_profiles, plugin_problems
+from scheduler.app import build_profiles, plugin_points
 from scheduler.config import API_VERSION, KIND, ConfigError, parse
 from scheduler.handle import in_memory
 
@@ -98,7 +98,9 @@ def test_a_return_type_imported_for_type_checking_only_resolves(installed) -> No
     """Only new()'s return annotation is resolved, so the Handle imported under
     TYPE_CHECKING does not matter."""
     installed(late_typed=GOOD_TYPE_CHECKING_ONLY)
-    assert "LateTyped" not in plugin_problems()
+    points, problems = plugin_points(plugins.registry())
+    assert "LateTyped" not in problems
+    assert points["LateTyped"] == {"permit"}
     profiles = build_profiles(config("LateTyped"), in_memory())  # type: ignore[arg-type]
     assert [p.name for p in profiles["s"].permit] == ["LateTyped"]
 
