@@ -47,10 +47,11 @@ def test_counted_against_a_pod_by_row_and_lower_priority_on_a_node() -> None:
     """Pods of priority >= the incoming pod's count against it (never itself); nodes the
     table lacks are left out; lower-priority nominations on a node can be taken away."""
     nominator = Nominator()
-    high, low, me = pod("high", 10), pod("low", 0), pod("me", 5)
+    high, low, me, peer = pod("high", 10), pod("low", 0), pod("me", 5), pod("peer", 5)
     nominator.add(high, "n1")
+    nominator.add(peer, "n1")
     nominator.add(low, "n1")
     nominator.add(me, "n1")
     nominator.add(pod("gone", 10), "missing")
-    assert nominator.counted_against(me, {"n1": 3}) == {3: [high]}
+    assert nominator.counted_against(me, {"n1": 3}) == {3: [high, peer]}
     assert [p.name for p in nominator.lower_priority_on("n1", 5)] == ["low"]
