@@ -28,7 +28,16 @@ from scheduler.kube.informer import Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
 from scheduler.model import PodInfo
-from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
+from scheduler.queue import (
+    ACTIVE,
+    ASSUMED,
+    BACKOFF,
+    GATED,
+    IN_FLIGHT,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 from scheduler.runtime import Framework, NullObserver, Observer, WaitingPods
 from scheduler.server import Server
 
@@ -263,6 +272,13 @@ def queue_for(
     )
 
 
+API_UNREACHABLE_SECONDS = 60.0
+"""Default for `berth run --api-unreachable-timeout`: twice the longest time berth takes to
+notice and replace a dead connection (30 s, a silent watch), so /healthz fails only when
+berth cannot heal itself. With the kubelet's default probe (every 10 s, three failures) a
+scheduler cut off from the API server is restarted about 90 s into the outage."""
+
+
 class App:
     """berth run: the wiring of every part (DESIGN.md's data flow)."""
 
@@ -275,11 +291,14 @@ class App:
         host: str = "0.0.0.0",
         identity: str = "",
         clock: Callable[[], float] = time.monotonic,
+        api_unreachable_timeout: float = API_UNREACHABLE_SECONDS,
     ) -> None:
         """`clock` drives the queue (backoff, the 5-minute flush) and the SLI; tests inject
-        a virtual one."""
+        a virtual one. `api_unreachable_timeout` (seconds, 0 = never) is how long the API server
+        may stay silent while pods wait before /healthz fails (see `unhealthy`)."""
         self.config = config
         self.client = client
+        self.api_unreachable_timeout = api_unreachable_timeout
         self.identity = identity or f"{socket.gethostname()}_{time.time_ns():x}"
         self.metrics = Metrics()
         client.observer = self.metrics  # rest_client_* (component-base)
@@ -363,7 +382,9 @@ class App:
         }
         self.informers += list(self.optional_informers)
         self.server_info: ServerInfo | None = None
-        self.server = Server(self.metrics, host=host, port=port, ready=self.ready)
+        self.server = Server(
+            self.metrics, host=host, port=port, ready=self.ready, unhealthy=self.unhealthy
+        )
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
         self.server.add_json_route("/debug/queue", self._debug_queue)
         self.metrics.before_render.append(self._collect)
@@ -394,6 +415,28 @@ class App:
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
+
+    def unhealthy(self) -> tuple[str, str] | None:
+        """/healthz's engine check: fails when the API server has not answered the scheduler's
+        client (any answer, a watch's bytes included) for `api_unreachable_timeout` seconds
+        while pods wait to be scheduled or bound. Dead connections are replaced within 30 s
+        (kube.client), and every informer's watch hears from the server at least that often
+        when it is reachable, so silence past twice that means berth cannot heal itself.
+        An idle scheduler stays healthy through an outage: a restart would not help it."""
+        if self.api_unreachable_timeout <= 0:
+            return None
+        silent = self.client.silent_for()
+        if silent < self.api_unreachable_timeout:
+            return None
+        counts = self.queue.counts()
+        waiting = sum(counts[where] for where in (ACTIVE, BACKOFF, IN_FLIGHT, ASSUMED))
+        if waiting == 0:
+            return None
+        return (
+            "apiserver-reachable",
+            f"no answer from the API server for {silent:.0f}s while {waiting} pods wait to be"
+            " scheduled or bound",
+        )
 
     async def _discover(self) -> ServerInfo:
         """discover(), retried with backoff (up to 30 s apart) until the server answers."""

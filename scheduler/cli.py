@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=10259, help="metrics and health port")
     run.add_argument("--bind-address", default="0.0.0.0")
     run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--api-unreachable-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="/healthz fails once the API server has not answered for this long while pods"
+        " wait (0: never)",
+    )
     run.set_defaults(func=_run)
 
     webhook = sub.add_parser("webhook", help="mutating admission webhook: route pods to shards")
@@ -153,6 +161,9 @@ def _run(args: argparse.Namespace) -> int:
     from scheduler.kube.client import Client, Credentials
     from scheduler.logs import setup
 
+    if args.api_unreachable_timeout < 0:
+        print("berth run: --api-unreachable-timeout: must be >= 0 (0: never)", file=sys.stderr)
+        return 2
     setup(args.log_level)
     try:
         registered = plugins.registry().keys()
@@ -179,7 +190,13 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> int:
         client = Client(creds, qps=conn.qps, burst=conn.burst)
         async with client:
-            app = App(config, client, port=args.port, host=args.bind_address)
+            app = App(
+                config,
+                client,
+                port=args.port,
+                host=args.bind_address,
+                api_unreachable_timeout=args.api_unreachable_timeout,
+            )
             return await app.run()
 
     try:

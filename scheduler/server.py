@@ -5,8 +5,11 @@ probes and scrape configs need only their scheme changed, but serves plain HTTP 
 delegated authn/authz) can come later.
 
 - `/metrics`: `Metrics.render()`, the Prometheus text format.
-- `/healthz`, `/livez`: 200 "ok" whenever the event loop gets round to answering; a blocked or
-  dead loop is exactly what they exist to reveal, so they check nothing else.
+- `/healthz`, `/livez`: 200 "ok" when the event loop gets round to answering and the `unhealthy`
+  callable returns None; else 500 with upstream's failure layout (`[-]<check> failed: <why>`,
+  then `healthz check failed`). The engine's check is `App.unhealthy` (the API server has not
+  answered for `--api-unreachable-timeout` while pods wait): a scheduler that cannot heal
+  itself should be restarted by its liveness probe.
 - `/readyz`: 200 "ok" while the `ready` callable returns True, else 503 and a short reason.
 - extra GET routes added with `add_json_route()` (the engine's `/debug/...` views), whose
   handlers return a JSON-able value that is encoded with orjson.
@@ -43,16 +46,19 @@ class Server:
         host: str = "0.0.0.0",
         port: int = DEFAULT_PORT,
         ready: Callable[[], bool] = lambda: True,
+        unhealthy: Callable[[], tuple[str, str] | None] = lambda: None,
     ) -> None:
-        """port=0 binds a free port; `start()` says which. `ready` must be cheap and not block."""
+        """port=0 binds a free port; `start()` says which. `ready` must be cheap and not block;
+        `unhealthy` returns None, or the failing check's name and why."""
         self._metrics = metrics
         self._host = host
         self._port = port
         self._ready = ready
+        self._unhealthy = unhealthy
         self._app = web.Application()
         self._app.router.add_get("/metrics", self._serve_metrics)
-        self._app.router.add_get("/healthz", self._serve_ok)
-        self._app.router.add_get("/livez", self._serve_ok)
+        self._app.router.add_get("/healthz", self._serve_health)
+        self._app.router.add_get("/livez", self._serve_health)
         self._app.router.add_get("/readyz", self._serve_ready)
         self._runner: web.AppRunner | None = None
 
@@ -99,8 +105,14 @@ class Server:
         # aiohttp's content_type argument cannot carry parameters (version, charset).
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async def _serve_ok(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    async def _serve_health(self, request: web.Request) -> web.Response:
+        failing = self._unhealthy()
+        if failing is None:
+            return web.Response(text="ok")
+        check, why = failing
+        return web.Response(
+            status=500, text=f"[+]ping ok\n[-]{check} failed: {why}\nhealthz check failed\n"
+        )
 
     async def _serve_ready(self, request: web.Request) -> web.Response:
         try:

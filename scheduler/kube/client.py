@@ -6,6 +6,14 @@ or the in-cluster service account, read with the `kubernetes` package (which kno
 variant) and then handed to aiohttp. A token-bucket limiter gives client-go's qps/burst meaning,
 and idempotent requests are retried on connection errors, 429 and 5xx with jittered backoff.
 
+Silent connections (a flow dropped by a NAT or load balancer without a reset) are noticed on
+every path: the lean write pool aborts a connection that answers nothing for 20 s
+(`kube.http`); a read gets no byte for `READ_IDLE_SECONDS` and fails, and the read session
+(its pooled keep-alive connections, any of which may be dead the same way) is replaced; a watch
+is opened on a connection of its own, never reused, with a read deadline its caller chooses
+(the informer restarts a watch silent for 30 s from its resourceVersion). `last_response` is
+when the API server last answered anything, for the health check.
+
 A client reports its traffic to an optional `RequestObserver` as client-go reports to its
 `tools/metrics` hooks, so kube-scheduler's `rest_client_*` families mean the same in berth: every
 attempt is counted by its status code, each call is timed from before its rate-limiter wait to its
@@ -37,6 +45,14 @@ _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 _FAST_TRANSPORT_ERRORS = (TimeoutError, ConnectionError, OSError)
 _AIOHTTP_TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientConnectionError)
 
+READ_IDLE_SECONDS = 30.0
+"""A read (GET, LIST) that receives no byte for this long fails as a timeout: long enough for
+the API server to start a large LIST from its watch cache, short enough that a dead keep-alive
+connection is found in tens of seconds rather than at the end of the request timeout."""
+
+WRITE_STALL_SECONDS = 20.0
+"""The lean write pool's stall bound (see scheduler.kube.http)."""
+
 NO_RESPONSE = "<error>"
 """The code reported for an attempt that got no HTTP response, whatever the error (client-go's)."""
 
@@ -59,6 +75,10 @@ class RequestObserver(Protocol):
 
     def observe_rate_limiter(self, verb: str, host: str, seconds: float) -> None:
         """A request waited `seconds` (often 0) for the rate limiter; only when qps > 0."""
+
+
+class StreamIdle(TimeoutError):
+    """A stream received nothing for its idle bound; its connection has been closed."""
 
 
 class ApiError(Exception):
@@ -192,6 +212,11 @@ class Client:
         self._headers = headers
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.sessions_replaced = 0
+        self.last_response = clock()
+        """When the API server last answered (any status, or a watch's bytes), by `clock`."""
         self._fast = (
             Pool(
                 creds.server,
@@ -199,10 +224,15 @@ class Client:
                 token=creds.token,
                 connections=write_connections,
                 user_agent=user_agent,
+                stall_seconds=WRITE_STALL_SECONDS,
             )
             if write_connections > 0
             else None
         )
+
+    def silent_for(self) -> float:
+        """Seconds since the API server last answered this client (see `last_response`)."""
+        return self._clock() - self.last_response
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Client:
@@ -210,6 +240,7 @@ class Client:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The session for reads and lists: a pool of keep-alive connections."""
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._connections, ssl=self.creds.ssl_context(), ttl_dns_cache=300
@@ -221,12 +252,42 @@ class Client:
             )
         return self._session
 
+    @property
+    def streams(self) -> aiohttp.ClientSession:
+        """The session for watches: each on a connection of its own, closed with it, so a
+        watch never inherits a keep-alive connection that died while idle."""
+        if self._streams is None:
+            connector = aiohttp.TCPConnector(
+                limit=0, force_close=True, ssl=self.creds.ssl_context(), ttl_dns_cache=300
+            )
+            self._streams = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        return self._streams
+
+    def _replace_session(self, failed: aiohttp.ClientSession) -> None:
+        """A read timed out on `failed`: its other pooled connections may be as dead as that
+        one, so the next read starts a new session. Requests still running on the old one end
+        with a connection error and are retried there (reads are idempotent)."""
+        if self._session is not failed:
+            return  # replaced already, by another request that timed out
+        self._session = None
+        self.sessions_replaced += 1
+        task = asyncio.get_running_loop().create_task(failed.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
         if self._fast is not None:
             await self._fast.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def __aenter__(self) -> Client:
         return self
@@ -308,17 +369,28 @@ class Client:
                 async with asyncio.timeout(timeout):
                     status, raw = await self._fast.request(method, path, data or b"", content_type)
                 return status, raw, None
-            async with self.session.request(
-                method,
-                self.creds.server + path,
-                data=data,
-                params=params,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                status = resp.status
-                return status, await resp.read(), resp.headers.get("Retry-After")
+            session = self.session
+            try:
+                async with session.request(
+                    method,
+                    self.creds.server + path,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(
+                        total=timeout, sock_read=min(timeout, READ_IDLE_SECONDS)
+                    ),
+                ) as resp:
+                    status = resp.status
+                    return status, await resp.read(), resp.headers.get("Retry-After")
+            except (TimeoutError, asyncio.CancelledError):
+                # Timed out here, or abandoned by a caller's deadline (the lease's): the
+                # connection it waited on, and its idle siblings, may be dead.
+                self._replace_session(session)
+                raise
         finally:
+            if status is not None:
+                self.last_response = self._clock()
             observer = self.observer
             if observer is not None:
                 code = NO_RESPONSE if status is None else str(status)
@@ -352,12 +424,19 @@ class Client:
         return await self.request("PATCH", path, body=body, content_type=content_type)
 
     async def stream_lines(
-        self, path: str, params: Mapping[str, str | int], timeout: float
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        timeout: float,
+        idle: float | None = None,
     ) -> AsyncIterator[bytes]:
         """Yield each newline-terminated chunk of a streaming (watch) response.
 
         Lines are split here rather than by aiohttp's readline, which refuses lines longer than
-        its buffer; a watch event for a large object is one very long line.
+        its buffer; a watch event for a large object is one very long line. The stream has a
+        connection of its own. `timeout` bounds the whole stream; `idle` (default: `timeout`)
+        how long it may go without a byte, after which it raises `StreamIdle` (a TimeoutError)
+        and its connection is closed.
 
         The request is counted when its response headers arrive, as client-go counts a watch,
         and not timed. Unlike client-go, berth rate-limits watches, so their wait is reported.
@@ -366,18 +445,27 @@ class Client:
         observer = self.observer
         answered = False
         try:
-            async with self.session.get(
+            async with self.streams.get(
                 self.creds.server + path,
                 params=params,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_read=timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_read=idle or timeout),
             ) as resp:
                 answered = True
+                self.last_response = self._clock()
                 if observer is not None:
                     observer.count_request("GET", self.host, str(resp.status))
                 if resp.status >= 300:
                     raise _api_error(resp.status, await resp.read(), "GET", path)
                 buf = bytearray()
-                async for chunk in resp.content.iter_any():
+                chunks = resp.content.iter_any()
+                while True:
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except aiohttp.ServerTimeoutError as err:
+                        raise StreamIdle(f"no data for {idle or timeout:g}s on {path}") from err
+                    self.last_response = self._clock()
                     buf += chunk
                     start = 0
                     while (end := buf.find(b"\n", start)) >= 0:

@@ -8,6 +8,19 @@ code, Content-Length or chunked framing, and the body bytes.
 
 It is deliberately small: no redirects, no compression, no proxies, no cookies. Reads, lists and
 watches stay on aiohttp (client.Client), where their cost does not matter.
+
+**Silent connections.** A NAT entry or a load balancer that drops a flow without a reset leaves a
+connection that looks open and never answers. HTTP/1.1 has no ping (client-go relies on HTTP/2
+pings: ReadIdleTimeout 30 s + PingTimeout 15 s), so the pool watches what it can: a connection
+with requests outstanding that has received nothing for `stall_seconds` (default 20 s) is
+declared dead and aborted, and so is every other connection that has received nothing since that
+connection's oldest unanswered request was sent (a dropped flow rarely comes alone; an idle
+connection costs one handshake to replace). Requests pipelined on an aborted connection fail with
+`ConnectionLost`; the next request opens a fresh connection. 20 s is above the longest time the
+API server legitimately keeps a request waiting before its first byte (API Priority and Fairness
+queues a request for at most a quarter of `--request-timeout`, 15 s by default), and well under
+client-go's 30-45 s. A request whose caller gives up (its timeout) aborts its connection as well:
+the answer can no longer be matched, and a connection that let a request time out is suspect.
 """
 
 from __future__ import annotations
@@ -23,32 +36,57 @@ class ConnectionLost(ConnectionError):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; responses are matched to requests in order."""
+    """One keep-alive connection; responses are matched to requests in order.
+
+    `sent` holds the loop time each outstanding request was written, `received` the loop time
+    of the last byte read (or of the connection's opening)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
+        self.sent: deque[float] = deque()
         self.closed = False
         self._buf = bytearray()
+        self._loop = asyncio.get_running_loop()
+        self.received = self._loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.received = self._loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(str(exc or "connection closed"))
+
+    def abort(self, why: str) -> None:
+        """Drop the connection now, without flushing (a silent peer would never take the
+        buffered bytes); every outstanding request fails with ConnectionLost(why)."""
+        if self.transport is not None:
+            self.transport.abort()
+        self._fail(why)
+
+    def _fail(self, why: str) -> None:
         self.closed = True
+        self.sent.clear()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
-                future.set_exception(ConnectionLost(str(exc or "connection closed")))
+                future.set_exception(ConnectionLost(why))
 
     def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
         assert self.transport is not None
-        future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[int, bytes]] = self._loop.create_future()
         self.waiting.append(future)
+        self.sent.append(self._loop.time())
         self.transport.write(data)
         return future
 
+    def silent_since(self) -> float | None:
+        """When this connection last showed life, if it has requests outstanding: the later of
+        its last byte read and its oldest outstanding request's sending."""
+        return max(self.received, self.sent[0]) if self.sent else None
+
     def data_received(self, data: bytes) -> None:
+        self.received = self._loop.time()
         self._buf += data
         while self.waiting:
             parsed = _parse_response(self._buf)
@@ -57,6 +95,7 @@ class _Connection(asyncio.Protocol):
             status, body, used, close = parsed
             del self._buf[:used]
             future = self.waiting.popleft()
+            self.sent.popleft()
             if not future.done():
                 future.set_result((status, body))
             if close and self.transport is not None:
@@ -111,7 +150,8 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
 
 
 class Pool:
-    """A fixed number of pipelined keep-alive connections to one server."""
+    """A fixed number of pipelined keep-alive connections to one server, with silent
+    connections detected and replaced (see the module docstring)."""
 
     def __init__(
         self,
@@ -121,7 +161,11 @@ class Pool:
         token: str | None,
         connections: int = 8,
         user_agent: str = "berth",
+        stall_seconds: float = 20.0,
+        connect_seconds: float = 10.0,
     ) -> None:
+        """`stall_seconds`: how long a connection with requests outstanding may receive nothing
+        before it is aborted; `connect_seconds` bounds opening one (TCP and TLS handshake)."""
         url = urlsplit(server)
         self._host = url.hostname or "localhost"
         self._port = url.port or (443 if url.scheme == "https" else 80)
@@ -129,6 +173,10 @@ class Pool:
         self._size = connections
         self._conns: list[_Connection] = []
         self._connecting: asyncio.Lock | None = None
+        self.stall_seconds = stall_seconds
+        self.connect_seconds = connect_seconds
+        self.aborted = 0  # connections declared dead, for tests and logs
+        self._watchdog: asyncio.Task[None] | None = None
         head = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n"
         if token:
             head += f"Authorization: Bearer {token}\r\n"
@@ -138,7 +186,9 @@ class Pool:
         self, method: str, path: str, body: bytes, content_type: str = "application/json"
     ) -> tuple[int, bytes]:
         """Send one request; returns (status, body). Raises ConnectionLost if the connection
-        dropped before the answer (the request may or may not have taken effect)."""
+        dropped or was declared dead before the answer (the request may or may not have taken
+        effect). If the caller is cancelled (its timeout) before the answer, the connection is
+        aborted."""
         conn = await self._pick()
         data = b"".join(
             (
@@ -148,15 +198,57 @@ class Pool:
                 body,
             )
         )
-        return await conn.send(data)
+        future = conn.send(data)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelling the caller cancels `future` too: unanswered means cancelled here.
+            if future.cancelled() and not conn.closed:
+                self._declare_dead(conn, "request abandoned before its answer")
+            raise
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for conn in self._conns:
             if conn.transport is not None:
                 conn.transport.close()
         self._conns = []
 
+    def check(self, now: float) -> int:
+        """Abort every connection silent for `stall_seconds` with requests outstanding, and
+        those silent as long; returns how many were aborted. The watchdog calls this."""
+        dead = 0
+        for conn in list(self._conns):
+            since = conn.silent_since()
+            if since is not None and not conn.closed and now - since >= self.stall_seconds:
+                dead += self._declare_dead(
+                    conn, f"no answer for {now - since:.0f}s: connection presumed dead"
+                )
+        return dead
+
+    def _declare_dead(self, conn: _Connection, why: str) -> int:
+        """Abort `conn` and every connection that has received nothing since `conn` went
+        silent; returns how many."""
+        since = conn.silent_since() or conn.received
+        doomed = [c for c in self._conns if c is conn or (not c.closed and c.received <= since)]
+        for c in doomed:
+            c.abort(why)
+        self._conns = [c for c in self._conns if not c.closed]
+        self.aborted += len(doomed)
+        return len(doomed)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = max(0.05, self.stall_seconds / 8)
+        while True:
+            await asyncio.sleep(period)
+            self.check(loop.time())
+
     async def _pick(self) -> _Connection:
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         self._conns = [c for c in self._conns if not c.closed]
         if len(self._conns) < self._size:
             if self._connecting is None:
@@ -165,13 +257,15 @@ class Pool:
                 self._conns = [c for c in self._conns if not c.closed]
                 if len(self._conns) < self._size:
                     loop = asyncio.get_running_loop()
-                    _, conn = await loop.create_connection(
-                        _Connection,
-                        self._host,
-                        self._port,
-                        ssl=self._ssl or None,
-                        server_hostname=self._host if self._ssl else None,
-                    )
+                    # Bounded: behind a black hole the TCP handshake may pass and TLS never end.
+                    async with asyncio.timeout(self.connect_seconds):
+                        _, conn = await loop.create_connection(
+                            _Connection,
+                            self._host,
+                            self._port,
+                            ssl=self._ssl or None,
+                            server_hostname=self._host if self._ssl else None,
+                        )
                     self._conns.append(conn)
                     return conn
         return min(self._conns, key=lambda c: len(c.waiting))

@@ -417,8 +417,14 @@ class LeaderElector:
         async with self._lock:
             if self._closed:
                 return False
-            # A leader's attempt must end by its deadline; a candidate's gets as long.
-            budget = self._remaining() if self.is_leader else self.config.renew_deadline
+            # A leader's attempt must end by its deadline; a candidate's gets as long. Either
+            # is cut at a third of the deadline (at least one retry period), so that a request
+            # stuck on a dead connection is abandoned (which drops the connection) in time for
+            # another attempt on a fresh one before the deadline.
+            budget = min(
+                self._remaining() if self.is_leader else self.config.renew_deadline,
+                max(self.config.retry_period, self.config.renew_deadline / 3),
+            )
             try:
                 async with asyncio.timeout(budget):
                     return await self._attempt()

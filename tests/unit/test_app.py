@@ -91,6 +91,29 @@ async def test_the_five_minute_flush_runs_through_housekeeping_in_virtual_time(
     assert moved == {"UnscheduledPodAdd", "UnschedulableTimeout", "ScheduleAttemptFailure"}
 
 
+async def test_healthz_fails_only_when_the_api_is_silent_and_pods_wait(
+    app: tuple[App, Clock],
+) -> None:
+    """`App.unhealthy`: the API server silent for api_unreachable_timeout is unhealthy only
+    while pods wait; an answer, or an empty queue, makes it healthy again."""
+    app_, _ = app
+    now = [500.0]
+    app_.client._clock = lambda: now[0]
+    app_.client.last_response = 500.0
+    app_.api_unreachable_timeout = 60
+    now[0] = 570.0
+    assert app_.unhealthy() is None  # silent, but nothing waits
+    app_.handlers.on_pod("ADDED", make_pod("p").obj_(), None)
+    failing = app_.unhealthy()
+    assert failing is not None and failing[0] == "apiserver-reachable"
+    assert "for 70s while 1 pods wait" in failing[1]
+    app_.client.last_response = 565.0  # the server answered something
+    assert app_.unhealthy() is None
+    now[0] = 700.0
+    app_.api_unreachable_timeout = 0  # --api-unreachable-timeout 0: never
+    assert app_.unhealthy() is None
+
+
 async def test_node_add_moves_a_pod_rejected_for_resources(app: tuple[App, Clock]) -> None:
     app_, clock = app
     app_.handlers.on_pod("ADDED", make_pod("p").req(cpu="2").obj_(), None)

@@ -1,10 +1,13 @@
-"""The lean HTTP/1.1 response parser of the hot-path write client."""
+"""The lean HTTP/1.1 write client: its response parser, and how it finds dead connections."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 
-from scheduler.kube.http import _parse_response
+from scheduler.kube.http import ConnectionLost, Pool, _parse_response
 
 OK = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 CHUNKED = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'
@@ -47,3 +50,138 @@ def test_pipelined_responses_are_taken_in_order() -> None:
     assert (status, body) == (201, b"{}")
     del buf[:used]
     assert _parse_response(buf) == (200, b'{"a":1}', len(CHUNKED), False)
+
+
+class Server:
+    """A tiny HTTP/1.1 server answering every request 201 `{}`, until `silent` is set: then it
+    keeps reading and answers nothing, on the connections open at that moment (as behind a NAT
+    entry that was dropped); connections opened later are served normally."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.opened = 0
+        self.silenced: set[int] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def silence_open_connections(self) -> None:
+        self.silenced = set(range(1, self.opened + 1))
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.opened += 1
+        me = self.opened
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                if me not in self.silenced:
+                    writer.write(OK)
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    s = Server()
+    await s.start()
+    yield s
+    await s.stop()
+
+
+async def test_a_silent_connection_is_aborted_and_replaced(server: Server) -> None:
+    """Requests on a connection that stopped answering fail with ConnectionLost once it has
+    been silent for stall_seconds; the next request opens a new connection and succeeds."""
+    pool = Pool(
+        f"http://127.0.0.1:{server.port}",
+        ssl_context=False,
+        token=None,
+        connections=1,
+        stall_seconds=0.2,
+    )
+    try:
+        assert await pool.request("POST", "/x", b"{}") == (201, b"{}")
+        server.silence_open_connections()
+        with pytest.raises(ConnectionLost, match="presumed dead"):
+            await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5)
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+        assert pool.aborted >= 1
+    finally:
+        await pool.close()
+
+
+async def test_silent_idle_connections_go_with_the_dead_one(server: Server) -> None:
+    """When one connection is found dead, the others that have heard nothing since are
+    aborted too, so a request is not sent down a second dead connection after the first."""
+    pool = Pool(
+        f"http://127.0.0.1:{server.port}",
+        ssl_context=False,
+        token=None,
+        connections=3,
+        stall_seconds=0.2,
+    )
+    try:
+        await asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(6)))
+        opened = server.opened
+        server.silence_open_connections()
+        with pytest.raises(ConnectionLost):
+            await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5)
+        assert pool.aborted == opened
+        results = await asyncio.wait_for(
+            asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(6))), 5
+        )
+        assert results == [(201, b"{}")] * 6
+    finally:
+        await pool.close()
+
+
+async def test_a_request_abandoned_by_its_caller_aborts_its_connection(server: Server) -> None:
+    """A caller's timeout ends the request and its connection: a late answer could not be
+    matched, and the connection that let it time out is suspect."""
+    pool = Pool(
+        f"http://127.0.0.1:{server.port}",
+        ssl_context=False,
+        token=None,
+        connections=1,
+        stall_seconds=60,
+    )
+    try:
+        await pool.request("POST", "/x", b"{}")
+        server.silence_open_connections()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await pool.request("POST", "/x", b"{}")
+        assert pool.aborted == 1
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+    finally:
+        await pool.close()
+
+
+async def test_busy_healthy_connections_are_left_alone(server: Server) -> None:
+    """Connections that answer are never aborted, however long the pool runs."""
+    pool = Pool(
+        f"http://127.0.0.1:{server.port}",
+        ssl_context=False,
+        token=None,
+        connections=2,
+        stall_seconds=0.1,
+    )
+    try:
+        for _ in range(20):
+            await asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(4)))
+            await asyncio.sleep(0.02)
+        assert pool.aborted == 0
+    finally:
+        await pool.close()

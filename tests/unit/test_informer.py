@@ -12,11 +12,12 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler.kube.client import Client
+from scheduler.kube.client import Client, StreamIdle
 from scheduler.kube.informer import (
     ADDED,
     DELETED,
     MODIFIED,
+    WATCH_IDLE_SECONDS,
     GroupVersionResource,
     Informer,
     metric_resource_version,
@@ -74,7 +75,7 @@ class FakeApi:
         return self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
 
     async def stream_lines(
-        self, path: str, params: Mapping[str, str | int], timeout: float
+        self, path: str, params: Mapping[str, str | int], timeout: float, idle: float | None
     ) -> AsyncIterator[bytes]:
         while True:
             line = await self.lines.get()
@@ -372,3 +373,39 @@ def test_informer_knows_its_resource() -> None:
     informer = Informer(cast(Client, FakeApi(listed("1"))), "/apis/apps/v1/statefulsets", noop)
 
     assert informer.resource == ("apps", "v1", "statefulsets")
+
+
+class IdleApi(FakeApi):
+    """A FakeApi whose watches go idle (raise StreamIdle) after the lines fed before them;
+    records each watch's resourceVersion."""
+
+    def __init__(self, *lists: JSON) -> None:
+        super().__init__(*lists)
+        self.watched_from: list[str] = []
+
+    async def stream_lines(
+        self, path: str, params: Mapping[str, str | int], timeout: float, idle: float | None
+    ) -> AsyncIterator[bytes]:
+        self.watched_from.append(str(params["resourceVersion"]))
+        assert idle == WATCH_IDLE_SECONDS
+        while not self.lines.empty():
+            line = self.lines.get_nowait()
+            try:
+                yield line
+            finally:
+                self.lines.task_done()
+        await asyncio.sleep(0)  # the idle wait, on virtual time
+        raise StreamIdle("no data")
+
+
+async def test_an_idle_watch_resumes_from_its_version_at_once() -> None:
+    """A watch silent for WATCH_IDLE_SECONDS is resumed from the last resourceVersion it saw,
+    without a relist and without the failure backoff."""
+    api = IdleApi(listed("10"))
+    api.feed("ADDED", pod("a", "11"))
+    informer = Informer(api, "/api/v1/pods", noop)  # type: ignore[arg-type]
+    task = await running(informer)
+    await until(lambda: len(api.watched_from) >= 3)
+    await stop(task)
+    assert api.watched_from[:3] == ["10", "11", "11"]
+    assert informer.idle_restarts >= 2 and informer.relists == 0

@@ -617,3 +617,40 @@ async def test_standby_metrics_stay_false(api: FakeLeases, clock: VirtualClock) 
         await run
 
     assert status.reports == [("lock", False)]
+
+
+async def test_a_renew_stuck_on_a_dead_connection_is_abandoned_in_time(api: FakeLeases) -> None:
+    """A renew whose request never returns (a connection black-holed without a reset) is cut
+    at a third of the renew deadline, and the next attempt keeps the lease: the leader does
+    not lose it to one dead connection. Real time, short durations."""
+    events: list[str] = []
+    config = LeaseConfig(
+        namespace="ns",
+        name="lock",
+        identity="a",
+        lease_duration=1.5,
+        renew_deadline=0.9,
+        retry_period=0.2,
+    )
+    a = LeaderElector(
+        api,
+        config,
+        on_started_leading=lambda: events.append("started"),
+        on_stopped_leading=lambda: events.append("stopped"),
+    )
+    hung = asyncio.Event()
+
+    async def hang_once() -> None:
+        if not hung.is_set():
+            hung.set()
+            await asyncio.sleep(3600)
+
+    run = asyncio.create_task(a.run())
+    while "started" not in events:
+        await asyncio.sleep(0.01)
+    api.before_write = hang_once
+    await asyncio.sleep(2.5)  # well past the renew deadline
+    assert hung.is_set() and events == ["started"] and a.is_leader
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run

@@ -21,11 +21,16 @@ async def serving(
     metrics: Metrics | None = None,
     *,
     ready: Callable[[], bool] = lambda: True,
+    unhealthy: Callable[[], tuple[str, str] | None] = lambda: None,
     routes: Mapping[str, JsonHandler] | None = None,
 ) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
     """A started Server on a free loopback port, its base URL, and a client session."""
     server = Server(
-        metrics or Metrics(process_metrics=False), host="127.0.0.1", port=0, ready=ready
+        metrics or Metrics(process_metrics=False),
+        host="127.0.0.1",
+        port=0,
+        ready=ready,
+        unhealthy=unhealthy,
     )
     for path, handler in (routes or {}).items():
         server.add_json_route(path, handler)
@@ -62,6 +67,24 @@ async def test_probe_answers(path: str, ready: Callable[[], bool], status: int, 
     """Health probes answer while the loop runs; readiness follows the `ready` callable."""
     async with serving(ready=ready) as (url, session), session.get(url + path) as resp:
         assert (resp.status, await resp.text()) == (status, body)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez"])
+async def test_a_failing_health_check_answers_500_with_its_reason(path: str) -> None:
+    """The engine's check failing turns /healthz and /livez to 500 in upstream's layout, and
+    back to 200 "ok" as soon as it passes; /readyz is not affected."""
+    state: dict[str, tuple[str, str] | None] = {"failing": ("apiserver-reachable", "silent 61s")}
+    async with serving(unhealthy=lambda: state["failing"]) as (url, session):
+        async with session.get(url + path) as bad:
+            assert (bad.status, await bad.text()) == (
+                500,
+                "[+]ping ok\n[-]apiserver-reachable failed: silent 61s\nhealthz check failed\n",
+            )
+        async with session.get(url + "/readyz") as ready:
+            assert ready.status == 200
+        state["failing"] = None
+        async with session.get(url + path) as good:
+            assert (good.status, await good.text()) == (200, "ok")
 
 
 async def test_readiness_is_asked_on_every_request() -> None:
