@@ -514,6 +514,7 @@ class App:
             await self._wait_either(lost, loop)
             loop.cancel()
             if lost.is_set() or not self.should_schedule():
+                self.scheduler.abandon()
                 # The renew deadline passed (is_leader turns False by the clock, possibly
                 # before the elector's own loop notices): exit non-zero so a fresh process
                 # rejoins the election, as kube-scheduler does.

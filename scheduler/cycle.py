@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler import batch
-from scheduler.cache import Cache
+from scheduler.cache import Cache, CacheError
 from scheduler.framework import AlreadyBound, Code, CycleState, Diagnosis, NodeCheck, Status
 from scheduler.model import PodInfo
 from scheduler.queue import QueuedPod, SchedulingQueue
@@ -165,6 +165,21 @@ class Scheduler:
                 await asyncio.sleep(0)
                 budget_start = time.perf_counter()
 
+    def abandon(self) -> None:
+        """Cancel every binding and preemption task now: leadership is lost, and a binding
+        sent after that could race the new leader (kube-scheduler exits at once)."""
+        for task in self._binding | self._side:
+            task.cancel()
+
+    def _forget(self, pod: PodInfo) -> None:
+        """Undo the pod's assume. If the watch has already shown it bound (a Binding that
+        landed although its answer was lost, or a rival's), there is nothing to undo: the
+        error is logged, as upstream logs a failed ForgetPod, and the pod stays bound."""
+        try:
+            self.cache.forget(pod)
+        except CacheError as err:
+            log.info("nothing to forget", extra={"pod": pod.key, "why": str(err)})
+
     async def drain(self) -> None:
         """Wait for the binding (and preemption) tasks in flight."""
         while self._binding or self._side:
@@ -228,7 +243,7 @@ class Scheduler:
                     status = None  # the binding cycle waits on it
             if status is not None:
                 profile.run_unreserve(state, pod, node)
-                self.cache.forget(pod)
+                self._forget(pod)
                 attempt.status = self._rejected_at(status, node)
                 attempt.diagnosis = _one_node_diagnosis(status)
                 return attempt
@@ -639,11 +654,12 @@ class Scheduler:
                     status = await profile.run_bind(state, pod, node)
             except AlreadyBound:
                 # Someone bound it first; the watch will show where. Never bind twice.
-                self.cache.forget(pod)
+                self._forget(pod)
                 self.queue.delete(pod.uid)
                 return
             except Exception as err:
-                status = Status.error(str(err))
+                # A timeout's message is empty: name the exception instead.
+                status = Status.error(str(err) or type(err).__name__)
             finally:
                 self._holding -= 1
         if status is not None:
@@ -673,7 +689,7 @@ class Scheduler:
         unschedulable with the rejecting plugin recorded (an error goes to backoff)."""
         pod = entry.pod
         profile.run_unreserve(state, pod, node)
-        self.cache.forget(pod)
+        self._forget(pod)
         self._nominated(pod, "")  # upstream's failure handler clears the nomination
         error = status.code is Code.ERROR
         failure = self._rejected_at(status, node)
@@ -702,7 +718,7 @@ class Scheduler:
         pod = entry.pod
         log.warning("binding failed", extra={"pod": pod.key, "node": node, "error": status.message})
         profile.run_unreserve(state, pod, node)
-        self.cache.forget(pod)
+        self._forget(pod)
         self.observer.attempt("error", profile.scheduler_name, time.perf_counter() - start)
         if self.queue.pods.get(pod.uid) is entry:
             self.queue.requeue(entry, error=True)

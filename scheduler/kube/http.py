@@ -11,16 +11,18 @@ watches stay on aiohttp (client.Client), where their cost does not matter.
 
 **Silent connections.** A NAT entry or a load balancer that drops a flow without a reset leaves a
 connection that looks open and never answers. HTTP/1.1 has no ping (client-go relies on HTTP/2
-pings: ReadIdleTimeout 30 s + PingTimeout 15 s), so the pool watches what it can: a connection
-with requests outstanding that has received nothing for `stall_seconds` (default 20 s) is
-declared dead and aborted, and so is every other connection that has received nothing since that
-connection's oldest unanswered request was sent (a dropped flow rarely comes alone; an idle
-connection costs one handshake to replace). Requests pipelined on an aborted connection fail with
-`ConnectionLost`; the next request opens a fresh connection. 20 s is above the longest time the
-API server legitimately keeps a request waiting before its first byte (API Priority and Fairness
-queues a request for at most a quarter of `--request-timeout`, 15 s by default), and well under
-client-go's 30-45 s. A request whose caller gives up (its timeout) aborts its connection as well:
-the answer can no longer be matched, and a connection that let a request time out is suspect.
+pings: ReadIdleTimeout 30 s + PingTimeout 15 s), so the pool watches what it can: a connection with
+requests outstanding that has received nothing for `stall_seconds` (default 20 s) is declared dead
+and aborted, and so is every other connection that has received nothing since that connection's
+oldest unanswered request was sent (a dropped flow rarely comes alone; an idle connection costs one
+handshake to replace). A connection left unused for 10 s is closed, so a burst after a quiet spell
+(or after the watch that brings its pods back has recovered) starts on fresh connections instead of
+finding dead ones one stall at a time. Requests pipelined on an aborted connection fail with
+`ConnectionLost`; the next request opens a fresh connection. 20 s is above the longest time the API
+server legitimately keeps a request waiting before its first byte (API Priority and Fairness queues
+a request for at most a quarter of `--request-timeout`, 15 s by default), and well under client-
+go's 30-45 s. A request whose caller gives up (its timeout) aborts its connection as well: the
+answer can no longer be matched, and a connection that let a request time out is suspect.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self._buf = bytearray()
         self._loop = asyncio.get_running_loop()
-        self.received = self._loop.time()
+        self.received = self.last_sent = self._loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -76,9 +78,14 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         future: asyncio.Future[tuple[int, bytes]] = self._loop.create_future()
         self.waiting.append(future)
-        self.sent.append(self._loop.time())
+        self.last_sent = self._loop.time()
+        self.sent.append(self.last_sent)
         self.transport.write(data)
         return future
+
+    def idle_since(self) -> float | None:
+        """When this connection was last used, if it has nothing outstanding."""
+        return None if self.sent else max(self.received, self.last_sent)
 
     def silent_since(self) -> float | None:
         """When this connection last showed life, if it has requests outstanding: the later of
@@ -162,10 +169,14 @@ class Pool:
         connections: int = 8,
         user_agent: str = "berth",
         stall_seconds: float = 20.0,
+        idle_seconds: float = 10.0,
         connect_seconds: float = 10.0,
     ) -> None:
         """`stall_seconds`: how long a connection with requests outstanding may receive nothing
-        before it is aborted; `connect_seconds` bounds opening one (TCP and TLS handshake)."""
+        before it is aborted; `idle_seconds`: how long an unused connection is kept (one that
+        died while idle cannot be told from a live one, and a burst after a quiet spell should
+        not find out the hard way); `connect_seconds` bounds opening one (TCP and TLS
+        handshake)."""
         url = urlsplit(server)
         self._host = url.hostname or "localhost"
         self._port = url.port or (443 if url.scheme == "https" else 80)
@@ -174,6 +185,7 @@ class Pool:
         self._conns: list[_Connection] = []
         self._connecting: asyncio.Lock | None = None
         self.stall_seconds = stall_seconds
+        self.idle_seconds = idle_seconds
         self.connect_seconds = connect_seconds
         self.aborted = 0  # connections declared dead, for tests and logs
         self._watchdog: asyncio.Task[None] | None = None
@@ -221,6 +233,10 @@ class Pool:
         those silent as long; returns how many were aborted. The watchdog calls this."""
         dead = 0
         for conn in list(self._conns):
+            idle = conn.idle_since()
+            if idle is not None and now - idle >= self.idle_seconds:
+                conn.abort("idle")
+                continue
             since = conn.silent_since()
             if since is not None and not conn.closed and now - since >= self.stall_seconds:
                 dead += self._declare_dead(
@@ -247,8 +263,14 @@ class Pool:
             self.check(loop.time())
 
     async def _pick(self) -> _Connection:
+        loop = asyncio.get_running_loop()
         if self._watchdog is None or self._watchdog.done():
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+            self._watchdog = loop.create_task(self._watch())
+        now = loop.time()
+        for conn in self._conns:
+            idle = conn.idle_since()
+            if idle is not None and now - idle >= self.idle_seconds:
+                conn.abort("idle")
         self._conns = [c for c in self._conns if not c.closed]
         if len(self._conns) < self._size:
             if self._connecting is None:
@@ -256,7 +278,6 @@ class Pool:
             async with self._connecting:
                 self._conns = [c for c in self._conns if not c.closed]
                 if len(self._conns) < self._size:
-                    loop = asyncio.get_running_loop()
                     # Bounded: behind a black hole the TCP handshake may pass and TLS never end.
                     async with asyncio.timeout(self.connect_seconds):
                         _, conn = await loop.create_connection(

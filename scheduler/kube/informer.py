@@ -120,12 +120,14 @@ class Informer:
         self.synced = asyncio.Event()
         self.relists = 0
         self.idle_restarts = 0
+        self._streamed = False  # the current watch has delivered at least one event
 
     async def run(self) -> None:
         """List, then watch forever; reconnect and relist as needed."""
         failures = 0
         need_list = True
         while True:
+            self._streamed = False
             try:
                 if need_list:
                     await self._list()
@@ -138,7 +140,9 @@ class Informer:
                 log.info("watch expired, relisting", extra={"resource": self.path})
                 need_list = True
             except (TimeoutError, aiohttp.ClientError, ApiError, ConnectionError) as err:
-                failures += 1
+                # A watch that streamed events before it broke was healthy: its cut starts the
+                # backoff over (repeated cuts of working watches must not add up to 30 s).
+                failures = 1 if self._streamed else failures + 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random())
                 log.warning(
                     "watch failed, retrying",
@@ -196,6 +200,7 @@ class Informer:
             )
             async for line in lines:
                 start = self._clock()
+                self._streamed = True
                 self._apply(orjson.loads(line))
                 if self.observer is not None:
                     self._observe(self.observer, start)

@@ -437,6 +437,22 @@ async def test_failed_bind_forgets_and_backs_off() -> None:
     assert world.handle.calls == [("default/p", "n0000"), ("default/p", "n0000")]
 
 
+async def test_a_bind_whose_answer_was_lost_but_landed_stays_bound() -> None:
+    """The Binding's answer is lost (connection dropped) but the watch already shows the pod
+    bound there: nothing to forget, no exception escapes the binding task, the pod stays
+    bound in the cache."""
+    world = World(nodes(1, cpu="1"))
+    world.handle.fail = ConnectionError("connection closed")
+    obj = pod("p", cpu="1")
+    world.schedule(obj)
+    bound = compile_pod({**obj, "spec": {**obj["spec"], "nodeName": "n0000"}})
+    world.cache.add_pod(bound)  # the watch: bound, before the binding task ends
+    tasks = list(world.scheduler._binding)
+    await world.scheduler.drain()
+    assert all(t.exception() is None for t in tasks)
+    assert world.cache.node_of("uid-p") == "n0000"
+
+
 async def test_already_bound_is_dropped_without_retry() -> None:
     """A 409 on the binding: someone else bound it; forget it and drop it from the queue."""
     world = World(nodes(1))

@@ -185,3 +185,26 @@ async def test_busy_healthy_connections_are_left_alone(server: Server) -> None:
         assert pool.aborted == 0
     finally:
         await pool.close()
+
+
+async def test_an_unused_connection_is_replaced_after_idle_seconds(server: Server) -> None:
+    """A connection nobody used for idle_seconds is closed (it may have died quietly); the
+    next request opens a fresh one."""
+    pool = Pool(
+        f"http://127.0.0.1:{server.port}",
+        ssl_context=False,
+        token=None,
+        connections=1,
+        stall_seconds=60,
+        idle_seconds=0.1,
+    )
+    try:
+        await pool.request("POST", "/x", b"{}")
+        await pool.request("POST", "/x", b"{}")
+        assert server.opened == 1
+        server.silence_open_connections()  # died while idle: only a new one would answer
+        await asyncio.sleep(0.3)
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+        assert server.opened == 2
+    finally:
+        await pool.close()
