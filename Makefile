@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries test lint typecheck unit e2e conformance demo bench clean
+.PHONY: venv binaries test lint typecheck unit e2e conformance faults demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ e2e: venv binaries
 # `make test` runs the same suite with the small seed set.
 conformance: venv binaries
 	BERTH_CONFORMANCE_SEEDS=full $(BIN)/pytest tests/conformance $(PYTEST_ARGS)
+
+# berth under faults (tests/faults, docs/faults.md): every scenario with a few hundred pods;
+# `make test` runs the proxy's unit tests and the two network scenarios with a small burst.
+faults: venv binaries
+	BERTH_FAULTS=full $(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 test: venv binaries lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)

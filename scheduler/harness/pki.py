@@ -60,3 +60,18 @@ def write_pki(directory: Path) -> Pki:
         pki.token_file, f'{token},berth-admin,berth-admin,"system:masters"\n'.encode()
     )
     return pki
+
+
+def load_pki(directory: Path) -> Pki:
+    """The Pki that write_pki() wrote into `directory` earlier (to restart a component)."""
+    token_file = directory / "tokens.csv"
+    token = token_file.read_text().split(",", 1)[0]
+    return Pki(
+        ca_cert=directory / "ca.crt",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        sa_public=directory / "sa.pub",
+        sa_private=directory / "sa.key",
+        token_file=token_file,
+        admin_token=token,
+    )

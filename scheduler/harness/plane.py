@@ -30,7 +30,7 @@ import yaml
 
 from scheduler.harness import binaries
 from scheduler.harness.nodes import NodeShape, create_nodes, make_node
-from scheduler.harness.pki import Pki, write_pki
+from scheduler.harness.pki import Pki, load_pki, write_pki
 from scheduler.kube.client import Client, Credentials
 
 STATE_FILE = "cluster.json"
@@ -151,6 +151,51 @@ def down(directory: Path, log: Log = print) -> list[str]:
     return stopped
 
 
+def stop_apiserver(directory: Path, *, kill: bool = False, log: Log = print) -> None:
+    """Stop the plane's kube-apiserver (SIGTERM and wait, or SIGKILL when `kill`), leaving etcd
+    and everything else running: an API server outage, for the fault suite."""
+    state = _load_running(directory)
+    pid = state.pids.get("kube-apiserver", 0)
+    if not _is_ours(pid, state.directory):
+        raise ClusterError(f"kube-apiserver of {directory} is not running")
+    log(f"stopping kube-apiserver (pid {pid}{', SIGKILL' if kill else ''})")
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+    else:
+        _terminate(pid)
+
+
+def start_apiserver(directory: Path, log: Log = print) -> ClusterState:
+    """Start the plane's kube-apiserver again after stop_apiserver(): same port, certificates,
+    tokens and etcd, so every kubeconfig written for the plane stays valid."""
+    state = _load_running(directory)
+    if _is_ours(state.pids.get("kube-apiserver", 0), state.directory):
+        raise ClusterError(f"kube-apiserver of {directory} is already running")
+    pki = load_pki(Path(state.directory) / "pki")
+    binary = binaries.binary(binaries.APISERVER)
+    _start_apiserver(state, binary, pki, log, port=state.ports["kube-apiserver"])
+    return state
+
+
+def restart_apiserver(
+    directory: Path, *, kill: bool = False, downtime: float = 0.0, log: Log = print
+) -> ClusterState:
+    """stop_apiserver(), `downtime` seconds of nothing listening, then start_apiserver()."""
+    stop_apiserver(directory, kill=kill, log=log)
+    time.sleep(downtime)
+    return start_apiserver(directory, log=log)
+
+
+def _load_running(directory: Path) -> ClusterState:
+    state = ClusterState.load(directory.resolve())
+    if state is None:
+        raise ClusterError(f"no cluster in {directory}")
+    return state
+
+
 # --- processes ---------------------------------------------------------------------------
 
 
@@ -180,7 +225,11 @@ def _start_etcd(state: ClusterState, binary: Path, log: Log) -> None:
     state.ports["etcd"] = ports[0]
 
 
-def _start_apiserver(state: ClusterState, binary: Path, pki: Pki, log: Log) -> None:
+def _start_apiserver(
+    state: ClusterState, binary: Path, pki: Pki, log: Log, port: int | None = None
+) -> None:
+    """Start kube-apiserver on a free port, or on `port` (a restart keeps the address its
+    clients know)."""
     directory = Path(state.directory)
 
     def args(ports: list[int]) -> list[str]:
@@ -224,7 +273,16 @@ def _start_apiserver(state: ClusterState, binary: Path, pki: Pki, log: Log) -> N
     def ready(ports: list[int]) -> bool:
         return _http_ok(f"https://127.0.0.1:{ports[0]}/readyz", pki.ca_cert, pki.admin_token)
 
-    ports = _start(state, "kube-apiserver", args, ready, port_count=1, log=log, timeout=120)
+    ports = _start(
+        state,
+        "kube-apiserver",
+        args,
+        ready,
+        port_count=1,
+        log=log,
+        timeout=120,
+        ports=[port] if port else None,
+    )
     state.ports["kube-apiserver"] = ports[0]
     state.server = f"https://127.0.0.1:{ports[0]}"
     state.save()
@@ -349,11 +407,16 @@ def _start(
     log: Log,
     timeout: float = 60.0,
     attempts: int = 3,
+    ports: list[int] | None = None,
 ) -> list[int]:
-    """Start one process on free ports and wait until `ready`; retry on a port clash."""
+    """Start one process on free ports (or on the `ports` given) and wait until `ready`; retry
+    on a port clash (on fixed ports: the same ports, a moment later)."""
     logfile = Path(state.directory) / "logs" / f"{name}.log"
+    fixed = ports
     for attempt in range(attempts):
-        ports = _free_ports(port_count)
+        if fixed:
+            time.sleep(attempt)  # a port just released may still be held for a moment
+        ports = fixed or _free_ports(port_count)
         log(f"starting {name} on port {ports[0]}")
         with logfile.open("ab") as out:
             proc = subprocess.Popen(

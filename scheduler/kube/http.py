@@ -20,9 +20,9 @@ handshake to replace). A connection left unused for 10 s is closed, so a burst a
 finding dead ones one stall at a time. Requests pipelined on an aborted connection fail with
 `ConnectionLost`; the next request opens a fresh connection. 20 s is above the longest time the API
 server legitimately keeps a request waiting before its first byte (API Priority and Fairness queues
-a request for at most a quarter of `--request-timeout`, 15 s by default), and well under client-
-go's 30-45 s. A request whose caller gives up (its timeout) aborts its connection as well: the
-answer can no longer be matched, and a connection that let a request time out is suspect.
+a request for at most a quarter of `--request-timeout`, 15 s by default), and well under
+client-go's 30-45 s. A request whose caller gives up (its timeout) aborts its connection as well:
+the answer can no longer be matched, and a connection that let a request time out is suspect.
 """
 
 from __future__ import annotations
