@@ -329,7 +329,10 @@ class App:
             client.creds, qps=0, write_connections=1, connections=2, observer=self.metrics
         )
         self.recorder = Recorder(
-            self.event_client, controller=first.scheduler_name, instance=self.identity
+            self.event_client,
+            controller=first.scheduler_name,
+            instance=self.identity,
+            observer=self.metrics,
         )
         self.api.recorder = self.recorder
         self.scheduler = Scheduler(
@@ -339,7 +342,9 @@ class App:
             _Reporter(self.recorder),
             observer,
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
-            nominate=lambda pod, node: self.recorder.nominate(pod.namespace, pod.name, node),
+            nominate=lambda pod, node: self.recorder.nominate(
+                pod.namespace, pod.name, pod.uid, node
+            ),
             on_preemption=self.metrics.observe_preemption,
             on_binding=self.metrics.set_binding_goroutines,
             clock=clock,
@@ -353,6 +358,7 @@ class App:
             node_selector=config.node_selector,
             report_failure=self._invalid_pod,
             forget=self.recorder.forget,
+            bound=self.recorder.status.bound,
             observe=self.metrics.observe_event,
         )
         handlers = self.handlers

@@ -210,6 +210,11 @@ class Scheduler:
             profile.scheduler_name,
             time.perf_counter() - start,
         )
+        diagnosis = attempt.diagnosis
+        if error or not profile.post_filter or diagnosis is None or diagnosis.total_nodes == 0:
+            # Upstream's clearNominatedNode: every failure but one that went through PostFilter
+            # (whose own result says whether the nomination stays) clears it.
+            self._nominated(pod, "")
         self.queue.requeue(entry, _rejecting_plugins(attempt), error=error)
         message = status.message if status else "unknown"
         self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
@@ -719,6 +724,7 @@ class Scheduler:
         log.warning("binding failed", extra={"pod": pod.key, "node": node, "error": status.message})
         profile.run_unreserve(state, pod, node)
         self._forget(pod)
+        self._nominated(pod, "")  # upstream's handleBindingCycleError: clearNominatedNode
         self.observer.attempt("error", profile.scheduler_name, time.perf_counter() - start)
         if self.queue.pods.get(pod.uid) is entry:
             self.queue.requeue(entry, error=True)

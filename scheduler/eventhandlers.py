@@ -108,8 +108,11 @@ class EventHandlers:
         node_selector: Mapping[str, str] | None = None,
         report_failure: FailureReporter | None = None,
         forget: Callable[[str], None] = lambda uid: None,
+        bound: Callable[[str], None] = lambda uid: None,
         observe: Callable[[str, float], None] = lambda label, seconds: None,
     ) -> None:
+        """`forget(uid)`: a pod is gone; `bound(uid)`: a pod is seen bound (by anyone), so a
+        status write still queued for it is stale."""
         self.cache = cache
         self.queue = queue
         self.handle = handle
@@ -117,6 +120,7 @@ class EventHandlers:
         self.node_selector = dict(node_selector or {})
         self._report_failure = report_failure
         self._forget = forget
+        self._bound = bound
         self._observe = observe
         self.priority_classes: dict[str, int] = {}
 
@@ -193,6 +197,8 @@ class EventHandlers:
             and old_meta.get("deletionTimestamp") == meta.get("deletionTimestamp")
         )
         if spec.get("nodeName"):
+            if not (old or {}).get("spec", {}).get("nodeName"):
+                self._bound(uid)
             self._on_assigned_pod(uid, obj, old, unchanged, start)
             return
         if (spec.get("schedulerName") or "default-scheduler") not in self.profiles:

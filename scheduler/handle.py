@@ -100,12 +100,26 @@ class KubeApi:
         self.recorder = recorder
 
     async def bind(self, pod: PodInfo, node: str) -> None:
+        """POST the Binding, after the pod's queued status writes are dropped or done (a
+        failure status landing after the Binding would contradict it; upstream's binding call
+        supersedes a status patch). A Binding answered with an error lets status writes
+        through again; one with no answer (it may have landed) keeps them off until the
+        pod's next Binding or the watch says."""
+        status = self.recorder.status if self.recorder is not None else None
+        if status is not None:
+            await status.binding(pod.uid)
         try:
             await binder.bind(self.client, pod.namespace, pod.name, pod.uid, node)
         except ApiError as err:
             if err.status == 409:
+                if status is not None:
+                    status.bound(pod.uid)
                 raise AlreadyBound(str(err)) from err
+            if status is not None:
+                status.binding_failed(pod.uid)
             raise
+        if status is not None:
+            status.bound(pod.uid)
 
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         log.info(

@@ -381,6 +381,36 @@ class Metrics:
             buckets=INFORMER_PROCESSING_BUCKETS,
             registry=reg,
         )
+        # Shaped like upstream's async API dispatcher families (scheduler_async_api_call_*,
+        # registered only with SchedulerAsyncAPICalls, off in v1.37), under berth's prefix:
+        # berth always writes pod status this way, and counts its events as call_type="event".
+        self.async_api_call_execution = Counter(
+            "berth_async_api_call_execution_total",
+            "API calls (pod status writes, events) executed off the scheduling path.",
+            ["call_type", "result"],
+            registry=reg,
+        )
+        self.async_api_call_duration = Histogram(
+            "berth_async_api_call_execution_duration_seconds",
+            "Duration in seconds of an API call off the scheduling path, retries included.",
+            ["call_type", "result"],
+            buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.pending_async_api_calls = Gauge(
+            "berth_pending_async_api_calls",
+            "API calls waiting off the scheduling path (pod status writes: one per pod).",
+            ["call_type"],
+            registry=reg,
+        )
+        self.async_api_calls_skipped = Counter(
+            "berth_async_api_calls_skipped_total",
+            "API calls never made: stale (the pod is bound or being bound), superseded (merged "
+            "into a newer write for the same pod), backlog (no room: dropped), gone (the pod "
+            "or its namespace no longer exists).",
+            ["call_type", "reason"],
+            registry=reg,
+        )
         self.binding_inflight = Gauge(
             "berth_binding_inflight",
             "Binding cycles started and not yet finished (Permit wait, PreBind, Bind).",
@@ -551,6 +581,17 @@ class Metrics:
                 self.queueing_hint_execution_duration.labels(plugin, event, hint)
             )
         child.observe(seconds)
+
+    def api_call_done(self, call_type: str, result: str, seconds: float) -> None:
+        """kube.dispatcher.CallObserver: a status write or event ended."""
+        self.async_api_call_execution.labels(call_type, result).inc()
+        self.async_api_call_duration.labels(call_type, result).observe(seconds)
+
+    def api_call_skipped(self, call_type: str, reason: str) -> None:
+        self.async_api_calls_skipped.labels(call_type, reason).inc()
+
+    def api_calls_pending(self, call_type: str, pending: int) -> None:
+        self.pending_async_api_calls.labels(call_type).set(pending)
 
     def observe_preemption_goroutine(self, result: str, seconds: float) -> None:
         """A preemption's API work (deleting its victims) ended with `result`."""
