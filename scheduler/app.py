@@ -28,16 +28,7 @@ from scheduler.kube.informer import Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
 from scheduler.model import PodInfo
-from scheduler.queue import (
-    ACTIVE,
-    ASSUMED,
-    BACKOFF,
-    GATED,
-    IN_FLIGHT,
-    UNSCHEDULABLE,
-    QueuedPod,
-    SchedulingQueue,
-)
+from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from scheduler.runtime import Framework, NullObserver, Observer, WaitingPods
 from scheduler.server import Server
 
@@ -425,7 +416,8 @@ class App:
     def unhealthy(self) -> tuple[str, str] | None:
         """/healthz's engine check: fails when the API server has not answered the scheduler's
         client (any answer, a watch's bytes included) for `api_unreachable_timeout` seconds
-        while pods wait to be scheduled or bound. Dead connections are replaced within 30 s
+        while pods wait in the queue (for a node, a binding, or the event that would let them
+        be scheduled). Dead connections are replaced within 30 s
         (kube.client), and every informer's watch hears from the server at least that often
         when it is reachable, so silence past twice that means berth cannot heal itself.
         An idle scheduler stays healthy through an outage: a restart would not help it."""
@@ -434,14 +426,15 @@ class App:
         silent = self.client.silent_for()
         if silent < self.api_unreachable_timeout:
             return None
-        counts = self.queue.counts()
-        waiting = sum(counts[where] for where in (ACTIVE, BACKOFF, IN_FLIGHT, ASSUMED))
+        # Every pod in the queue waits on the API server: to be bound, or (unschedulable,
+        # gated) for the cluster events that would let it be.
+        waiting = len(self.queue.pods)
         if waiting == 0:
             return None
         return (
             "apiserver-reachable",
             f"no answer from the API server for {silent:.0f}s while {waiting} pods wait to be"
-            " scheduled or bound",
+            " scheduled",
         )
 
     async def _discover(self) -> ServerInfo:

@@ -25,7 +25,7 @@ from tests.faults.scenario import PATIENCE, Berth, Scenario, mode
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CUT_EVERY = 3.0
-OUTAGE = 60.0
+OUTAGE = 90.0  # longer than berth run's --api-unreachable-timeout (60 s), so /healthz must fail
 APISERVER_DOWNTIME = 5.0
 PAUSE = 12.0  # three lease durations (scenario.berth_config)
 

@@ -106,7 +106,7 @@ async def test_healthz_fails_only_when_the_api_is_silent_and_pods_wait(
     app_.handlers.on_pod("ADDED", make_pod("p").obj_(), None)
     failing = app_.unhealthy()
     assert failing is not None and failing[0] == "apiserver-reachable"
-    assert "for 70s while 1 pods wait" in failing[1]
+    assert "for 70s while 1 pods wait to be scheduled" in failing[1]
     app_.client.last_response = 565.0  # the server answered something
     assert app_.unhealthy() is None
     now[0] = 700.0

@@ -70,19 +70,24 @@ class _Answers:
     ("answers", "requests", "error"),
     [
         pytest.param((429, 201), 2, None, id="429-retried"),
-        pytest.param((500, 201), 1, 500, id="500-not-retried"),
-        pytest.param((503, 201), 1, 503, id="503-not-retried"),
-        pytest.param((ConnectionRefusedError(), 201), 1, ConnectionRefusedError, id="refused"),
+        pytest.param((500, 201), 2, None, id="500-retried"),
+        pytest.param((503, 503, 201), 3, None, id="503-retried"),
+        pytest.param((ConnectionRefusedError(), 201), 2, None, id="refused-retried"),
+        pytest.param((500, 500, 500, 500, 201), 4, 500, id="four-tries-at-most"),
+        pytest.param((502, 201), 1, 502, id="502-not-retried"),
+        pytest.param((ConnectionResetError(), 201), 1, ConnectionResetError, id="reset-not"),
+        pytest.param((409, 201), 1, 409, id="conflict-not-retried"),
     ],
 )
-async def test_binding_post_retries_only_429(
+async def test_binding_post_is_retried_as_upstreams_bind_pod(
     answers: tuple[int | Exception, ...],
     requests: int,
     error: int | type[Exception] | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A Binding POST is retried on 429 only; v1.37 also retries it on 500, 503 and refused
-    connections (pins today's behaviour; changes with #12)."""
+    """A Binding POST is retried on 500, 503 and refused connections, four tries in all
+    (upstream's util.BindPod with retry.DefaultBackoff), and on 429 by the client; a reset
+    connection (the Binding may have landed) is not retried."""
     monkeypatch.setattr("scheduler.kube.client._backoff", lambda attempt: 0.0)
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
     fake = _Answers(*answers)
