@@ -20,7 +20,7 @@ from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import Scheduler
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
-from scheduler.handle import ClusterHandle, KubeApi
+from scheduler.handle import ClusterHandle, KubeApi, generation
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.events import Recorder
@@ -210,7 +210,13 @@ class _Reporter:
 
     def failed(self, pod: PodInfo, message: str, reason: str) -> None:
         self.recorder.failed(
-            pod.namespace, pod.name, pod.uid, message, reason, controller=pod.scheduler_name
+            pod.namespace,
+            pod.name,
+            pod.uid,
+            message,
+            reason,
+            controller=pod.scheduler_name,
+            generation=generation(pod.raw),
         )
 
 
@@ -402,6 +408,7 @@ class App:
             message,
             "SchedulerError",
             controller=spec.get("schedulerName") or "default-scheduler",
+            generation=generation(obj),
         )
 
     def _collect(self) -> None:

@@ -12,9 +12,9 @@ is module-global, so two schedulers in one process never share state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from scheduler.default_selector import SelectorSources
 from scheduler.device_classes import DeviceClassStore
@@ -139,7 +139,12 @@ class KubeApi:
 
     async def preempt(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         deleted = await preemption.preempt(
-            self.client, victim.namespace, victim.name, victim.uid, preemptor.scheduler_name
+            self.client,
+            victim.namespace,
+            victim.name,
+            victim.uid,
+            preemptor.scheduler_name,
+            generation(victim.raw),
         )
         log.info(
             "preempted" if deleted else "victim already gone",
@@ -189,3 +194,9 @@ class InMemoryApi:
 def in_memory(**stores: object) -> ClusterHandle:
     """A ClusterHandle on an InMemoryApi, for tests: `in_memory(namespaces=...)`."""
     return ClusterHandle(InMemoryApi(), **stores)  # type: ignore[arg-type]
+
+
+def generation(obj: Mapping[str, Any]) -> int:
+    """An object's metadata.generation (0 when unset or not an integer)."""
+    value = (obj.get("metadata") or {}).get("generation")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

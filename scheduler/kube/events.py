@@ -162,9 +162,12 @@ class Recorder:
         message: str,
         reason: str,
         controller: str = "",
+        generation: int = 0,
     ) -> None:
         """A FailedScheduling event and PodScheduled=False (reason Unschedulable or
-        SchedulerError), unless the same message was written for this pod within a minute."""
+        SchedulerError, observedGeneration the pod's `generation` when it has one, as
+        PodObservedGenerationTracking, GA in v1.35, writes it), unless the same message was
+        written for this pod within a minute."""
         now = self._clock()
         last = self._last_failure.get(uid)
         if last is not None and last[0] == message and now - last[1] < REPEAT_SECONDS:
@@ -183,7 +186,7 @@ class Recorder:
             controller=controller or self.controller,
             instance=self.instance,
         )
-        condition = {
+        condition: dict[str, Any] = {
             "type": "PodScheduled",
             "status": "False",
             "reason": reason,
@@ -191,6 +194,8 @@ class Recorder:
             "lastProbeTime": None,
             "lastTransitionTime": now_seconds(),
         }
+        if generation > 0:
+            condition["observedGeneration"] = generation
         self._put(
             lambda: self.client.post(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", body)
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
+
 from scheduler.kube import preemption
 from scheduler.kube.client import Client
 from scheduler.kube.events import Recorder
@@ -66,23 +68,23 @@ async def test_writes_wait_for_a_worker_off_the_hot_path() -> None:
     ]
 
 
-async def test_pod_scheduled_condition_has_no_observed_generation() -> None:
-    """The PodScheduled=False condition carries no observedGeneration, which v1.35+ sets
-    (PodObservedGenerationTracking GA). Pins today's behaviour; changes with #12."""
+@pytest.mark.parametrize(
+    ("generation", "observed"),
+    [pytest.param(3, 3, id="the-pods-generation"), pytest.param(0, None, id="none-without-one")],
+)
+async def test_pod_scheduled_condition_carries_the_observed_generation(
+    generation: int, observed: int | None
+) -> None:
+    """The PodScheduled=False condition carries the pod's metadata.generation as
+    observedGeneration (PodObservedGenerationTracking, GA in v1.35), omitted when the pod has
+    none (Go's omitempty)."""
     client = RecordingClient()
     rec = recorder(client)
-    rec.failed("default", "p", "uid-p", "no fit", "Unschedulable")
+    rec.failed("default", "p", "uid-p", "no fit", "Unschedulable", generation=generation)
     await written(rec)
     _, _, patch = client.calls[1]
     [condition] = patch["status"]["conditions"]
-    assert set(condition) == {
-        "type",
-        "status",
-        "reason",
-        "message",
-        "lastProbeTime",
-        "lastTransitionTime",
-    }
+    assert condition.get("observedGeneration") == observed
     assert (condition["type"], condition["status"], condition["message"]) == (
         "PodScheduled",
         "False",
@@ -126,13 +128,23 @@ async def test_preempted_event_names_the_preemptor_pod() -> None:
 
 async def test_victim_gets_disruption_target_then_is_deleted() -> None:
     """DisruptionTarget reads v1.37's "<scheduler>: preempting to accommodate a higher priority
-    pod" and carries no observedGeneration (pins today's behaviour; changes with #12); then
-    the victim is deleted with its uid as precondition."""
+    pod" and carries the victim's generation as observedGeneration; then the victim is
+    deleted with its uid as precondition."""
     client = RecordingClient()
-    assert await preemption.preempt(cast(Client, client), "default", "low", "uid-low", "berth")
+    assert await preemption.preempt(
+        cast(Client, client), "default", "low", "uid-low", "berth", generation=2
+    )
     (patch_call, delete_call) = client.calls
     [condition] = patch_call[2]["status"]["conditions"]
-    assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    assert set(condition) == {
+        "type",
+        "status",
+        "reason",
+        "message",
+        "lastTransitionTime",
+        "observedGeneration",
+    }
+    assert condition["observedGeneration"] == 2
     assert (condition["type"], condition["reason"], condition["message"]) == (
         "DisruptionTarget",
         "PreemptionByScheduler",
