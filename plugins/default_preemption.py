@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plugins import node_resources_fit
+from scheduler import pluginargs
 from scheduler.framework import (
     ASSIGNED_POD_DELETE,
     ClusterEventWithHint,
@@ -36,6 +37,7 @@ from scheduler.framework import (
     Status,
 )
 from scheduler.model import PodInfo
+from scheduler.pluginargs import DefaultPreemptionArgs
 from scheduler.preemption import Evaluator, ResourceRules, more_important_pod
 from scheduler.snapshot import NodeTable
 
@@ -61,7 +63,7 @@ class DefaultPreemption:
     name = NAME
 
     def __init__(
-        self, args: PreemptionArgs, handle: Handle, rng: random.Random | None = None
+        self, args: DefaultPreemptionArgs, handle: Handle, rng: random.Random | None = None
     ) -> None:
         self.args = args
         self._rng = rng or random.Random()
@@ -99,7 +101,7 @@ class DefaultPreemption:
     def get_offset_and_num_candidates(self, nodes: int) -> tuple[int, int]:
         """Upstream's GetOffsetAndNumCandidates: a random node to start the dry run at, and
         calculateNumCandidates."""
-        return (self._rng.randrange(nodes) if nodes else 0), self.args.num_candidates(nodes)
+        return (self._rng.randrange(nodes) if nodes else 0), num_candidates(self.args, nodes)
 
     def pod_eligible_to_preempt_others(
         self, pod: PodInfo, table: NodeTable, diagnosis: Diagnosis
@@ -123,47 +125,19 @@ class DefaultPreemption:
         return more_important_pod(pod)
 
 
-# --- args --------------------------------------------------------------------------------
+# --- args and constructor ------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class PreemptionArgs:
-    """DefaultPreemptionArgs: dry-run at least this share (and at least this many) of the
-    candidate nodes before choosing; upstream's defaults."""
-
-    min_candidate_nodes_percentage: int = 10
-    min_candidate_nodes_absolute: int = 100
-
-    def validate(self) -> list[str]:
-        errors = []
-        if not 0 <= self.min_candidate_nodes_percentage <= 100:
-            errors.append("minCandidateNodesPercentage: must be in the range [0, 100]")
-        if self.min_candidate_nodes_absolute < 0:
-            errors.append("minCandidateNodesAbsolute: must be non-negative")
-        if self.min_candidate_nodes_percentage == 0 and self.min_candidate_nodes_absolute == 0:
-            errors.append(
-                "minCandidateNodesPercentage, minCandidateNodesAbsolute: "
-                "cannot both be zero at the same time"
-            )
-        return errors
-
-    def num_candidates(self, nodes: int) -> int:
-        """Upstream's calculateNumCandidates: never more than there are nodes."""
-        n = nodes * self.min_candidate_nodes_percentage // 100
-        return min(max(n, self.min_candidate_nodes_absolute), nodes)
+def num_candidates(args: DefaultPreemptionArgs, nodes: int) -> int:
+    """Upstream's calculateNumCandidates: dry-run at least this share (and at least this many)
+    of the candidate nodes, never more than there are."""
+    n = nodes * args.min_candidate_nodes_percentage // 100
+    return min(max(n, args.min_candidate_nodes_absolute), nodes)
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> DefaultPreemption:
-    known = {"minCandidateNodesPercentage", "minCandidateNodesAbsolute", "apiVersion", "kind"}
-    if unknown := sorted(set(args) - known):
-        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
-    parsed = PreemptionArgs(
-        int(args.get("minCandidateNodesPercentage", 10)),
-        int(args.get("minCandidateNodesAbsolute", 100)),
-    )
-    if errors := parsed.validate():
-        raise ValueError("; ".join(errors))
-    return DefaultPreemption(parsed, handle)
+def new(args: DefaultPreemptionArgs | Mapping[str, Any], handle: Handle) -> DefaultPreemption:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return DefaultPreemption(pluginargs.coerce(NAME, DefaultPreemptionArgs, args), handle)
 
 
 def _prefilter_unresolvable(diagnosis: Diagnosis) -> bool:

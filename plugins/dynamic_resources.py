@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from scheduler import pluginargs
 from scheduler.framework import (
     DEVICE_CLASS,
     NODE,
@@ -63,6 +64,7 @@ from scheduler.framework import (
     Status,
 )
 from scheduler.model import PodInfo
+from scheduler.pluginargs import DynamicResourcesArgs
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "DynamicResources"
@@ -79,8 +81,13 @@ STATE_KEY = "PreFilter" + NAME
 class DynamicResources:
     name = NAME
 
-    def __init__(self, device_classes: DeviceClassStore) -> None:
+    def __init__(
+        self, device_classes: DeviceClassStore, args: DynamicResourcesArgs | None = None
+    ) -> None:
         self.device_classes = device_classes
+        # Decoded and validated, but unused: berth neither filters devices (filterTimeout) nor
+        # waits for device binding conditions (bindingTimeout), as it allocates none.
+        self.args = args or DynamicResourcesArgs()
 
     def row_local_for(self, pod: PodInfo) -> bool:
         """Row-local unless the pod requests a resource a DeviceClass backs: then the verdict
@@ -168,5 +175,8 @@ class DynamicResources:
         return PostFilterResult(Status(Code.UNSCHEDULABLE), preemption=False)
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> DynamicResources:
-    return DynamicResources(handle.device_classes)
+def new(args: DynamicResourcesArgs | Mapping[str, Any], handle: Handle) -> DynamicResources:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return DynamicResources(
+        handle.device_classes, pluginargs.coerce(NAME, DynamicResourcesArgs, args)
+    )

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scheduler import pluginargs
 from scheduler.framework import (
     ASSIGNED_POD,
     MAX_NODE_SCORE,
@@ -45,6 +46,7 @@ from scheduler.framework import (
 )
 from scheduler.model import NodeInfo, PodAffinity, PodAffinityTerm, PodInfo
 from scheduler.namespaces import NamespaceLabels
+from scheduler.pluginargs import InterPodAffinityArgs
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "InterPodAffinity"
@@ -52,32 +54,11 @@ AFFINITY_REASON = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_REASON = "node(s) didn't match pod anti-affinity rules"
 EXISTING_ANTI_AFFINITY_REASON = "node(s) didn't satisfy existing pods anti-affinity rules"
 
-DEFAULT_HARD_POD_AFFINITY_WEIGHT = 1
 _PRE_FILTER_KEY = "PreFilter" + NAME
 _PRE_SCORE_KEY = "PreScore" + NAME
 
 _NO_IDS = np.zeros(0, dtype=np.int32)
 _LabelsKey = tuple[tuple[str, str], ...]
-
-
-# --- args -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InterPodAffinityArgs:
-    # Score weight of an existing pod's required affinity term that the new pod matches.
-    hard_pod_affinity_weight: int = DEFAULT_HARD_POD_AFFINITY_WEIGHT
-    # When the new pod has no preferred terms, skip scoring (existing pods' terms are ignored).
-    ignore_preferred_terms_of_existing_pods: bool = False
-
-    def validate(self) -> list[str]:
-        errors = []
-        if not 0 <= self.hard_pod_affinity_weight <= 100:
-            errors.append(
-                f"hardPodAffinityWeight: Invalid value: {self.hard_pod_affinity_weight}: "
-                "not in valid range [0-100]"
-            )
-        return errors
 
 
 # --- per-cycle state ------------------------------------------------------------------------
@@ -639,15 +620,6 @@ def _isin(column: npt.NDArray[np.int32], ids: Iterable[int] | None) -> npt.NDArr
     return np.isin(column, np.fromiter(ids, dtype=np.int32))
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> InterPodAffinity:
-    weight = args.get("hardPodAffinityWeight", DEFAULT_HARD_POD_AFFINITY_WEIGHT)
-    ignore = args.get("ignorePreferredTermsOfExistingPods", False)
-    if isinstance(weight, bool) or not isinstance(weight, int):
-        raise ValueError(f"hardPodAffinityWeight: must be an integer (got {weight!r})")
-    if not isinstance(ignore, bool):
-        raise ValueError(f"ignorePreferredTermsOfExistingPods: must be a boolean (got {ignore!r})")
-    parsed = InterPodAffinityArgs(weight, ignore)
-    errors = parsed.validate()
-    if errors:
-        raise ValueError("; ".join(errors))
-    return InterPodAffinity(parsed, handle.namespaces)
+def new(args: InterPodAffinityArgs | Mapping[str, Any], handle: Handle) -> InterPodAffinity:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return InterPodAffinity(pluginargs.coerce(NAME, InterPodAffinityArgs, args), handle.namespaces)

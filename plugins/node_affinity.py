@@ -11,11 +11,11 @@ whose name requirements exclude each other leaves none ("pod affinity terms conf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from scheduler import pluginargs
 from scheduler.framework import (
     NODE,
     SKIP,
@@ -31,14 +31,12 @@ from scheduler.framework import (
     Status,
 )
 from scheduler.model import (
-    InvalidObject,
     NodeInfo,
     PodInfo,
-    PreferredTerm,
     SelectorTerm,
-    node_affinity_terms,
     requirement_matches,
 )
+from scheduler.pluginargs import NodeAffinityArgs
 from scheduler.snapshot import NodeTable, Rows, selector_mask, term_mask
 
 NAME = "NodeAffinity"
@@ -46,12 +44,6 @@ REASON = "node(s) didn't match Pod's node affinity/selector"
 ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
 CONFLICT = "pod affinity terms conflict"
 NAME_FIELD = "metadata.name"
-
-
-@dataclass(frozen=True)
-class NodeAffinityArgs:
-    added_required: tuple[SelectorTerm, ...] | None = None
-    added_preferred: tuple[PreferredTerm, ...] = ()
 
 
 class NodeAffinity:
@@ -190,14 +182,6 @@ def _any_term(table: NodeTable, terms: tuple[SelectorTerm, ...], rows: Rows) -> 
     return mask
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> NodeAffinity:
-    added = args.get("addedAffinity")
-    if not added:
-        return NodeAffinity(NodeAffinityArgs())
-    if not isinstance(added, Mapping):
-        raise ValueError(f"addedAffinity: must be a NodeAffinity object (got {added!r})")
-    try:
-        required, preferred = node_affinity_terms(dict(added), "addedAffinity")
-    except InvalidObject as err:
-        raise ValueError(str(err)) from err
-    return NodeAffinity(NodeAffinityArgs(required, preferred))
+def new(args: NodeAffinityArgs | Mapping[str, Any], handle: Handle) -> NodeAffinity:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return NodeAffinity(pluginargs.coerce(NAME, NodeAffinityArgs, args))

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from scheduler import pluginargs
 from scheduler.framework import MAX_NODE_SCORE, SKIP, CycleState, Handle, Scores, Status
 from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, PodInfo, is_scalar_resource
+from scheduler.pluginargs import NodeResourcesBalancedAllocationArgs
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeResourcesBalancedAllocation"
@@ -107,6 +109,10 @@ def _std(fractions: list[Any], present: list[Any]) -> Any:
     return np.where(count == 2, two, np.where(count > 2, many, 0.0))
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:
-    raw = args.get("resources") or [{"name": CPU, "weight": 1}, {"name": MEMORY, "weight": 1}]
-    return BalancedAllocation(tuple(str(r.get("name", "")) for r in raw))
+def new(
+    args: NodeResourcesBalancedAllocationArgs | Mapping[str, Any], handle: Handle
+) -> BalancedAllocation:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError).
+    Weights are all 1 (validated), so only the names matter."""
+    typed = pluginargs.coerce(NAME, NodeResourcesBalancedAllocationArgs, args)
+    return BalancedAllocation(tuple(r.name for r in typed.resources))

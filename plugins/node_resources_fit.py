@@ -13,14 +13,13 @@ does berth, whose DynamicResources rejects those nodes since it allocates none y
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from scheduler import pluginargs
 from scheduler.framework import (
     ASSIGNED_POD,
     DEVICE_CLASS,
@@ -40,6 +39,13 @@ from scheduler.framework import (
     Status,
 )
 from scheduler.model import CPU, EPHEMERAL, MEMORY, PODS, NodeInfo, PodInfo, is_scalar_resource
+from scheduler.pluginargs import (
+    DEFAULT_SHAPE,
+    LEAST_ALLOCATED,
+    MOST_ALLOCATED,
+    REQUESTED_TO_CAPACITY_RATIO,
+    NodeResourcesFitArgs,
+)
 from scheduler.snapshot import NodeTable, Rows
 
 NAME = "NodeResourcesFit"
@@ -48,18 +54,8 @@ _STATE = NAME + "/request"
 _DELEGATED = NAME + "/dra"  # columns of the requests a DeviceClass backs
 
 
-@dataclass(frozen=True)
-class Strategy:
-    type: str = "LeastAllocated"
-    resources: tuple[tuple[str, int], ...] = ((CPU, 1), (MEMORY, 1))
-    shape: tuple[tuple[int, int], ...] = ((0, 10), (100, 0))  # (utilization, score 0..10)
-
-
-@dataclass(frozen=True)
-class FitArgs:
-    ignored_resources: frozenset[str] = frozenset()
-    ignored_groups: frozenset[str] = frozenset()
-    strategy: Strategy = Strategy()
+# The args (upstream's NodeResourcesFitArgs), decoded and validated by the configuration.
+FitArgs = NodeResourcesFitArgs
 
 
 def insufficient(resource: str) -> str:
@@ -80,6 +76,14 @@ class NodeResourcesFit:
 
     def __init__(self, args: FitArgs, device_classes: DeviceClassStore | None = None) -> None:
         self.args = args
+        self._ignored_resources = frozenset(args.ignored_resources)
+        self._ignored_groups = frozenset(args.ignored_resource_groups)
+        strategy = args.scoring_strategy
+        self._resources = tuple((r.name, r.weight) for r in strategy.resources)
+        # (utilization, score 0..10) points; only read for RequestedToCapacityRatio
+        self._shape = tuple(
+            (p.utilization, p.score) for p in strategy.requested_to_capacity_ratio or DEFAULT_SHAPE
+        )
         self.device_classes = device_classes if device_classes is not None else DeviceClassStore()
 
     def row_local_for(self, pod: PodInfo) -> bool:
@@ -242,7 +246,7 @@ class NodeResourcesFit:
         if "/" not in resource or resource.startswith("kubernetes.io/"):
             return False
         group = resource.split("/", 1)[0]
-        return resource in self.args.ignored_resources or group in self.args.ignored_groups
+        return resource in self._ignored_resources or group in self._ignored_groups
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
         request = state.data.get(_STATE)
@@ -273,21 +277,21 @@ class NodeResourcesFit:
         return FilterResult(mask, tuple(reasons))
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
-        strategy = self.args.strategy
-        ratio = strategy.type == "RequestedToCapacityRatio"
+        kind = self.args.scoring_strategy.type
+        ratio = kind == REQUESTED_TO_CAPACITY_RATIO
         total = np.zeros(rows.size, dtype=np.int64)
         weights = np.zeros(rows.size, dtype=np.int64)
-        for resource, weight in strategy.resources:
+        for resource, weight in self._resources:
             capacity, requested = _allocatable_and_requested(table, pod, resource, rows)
             if capacity is None:
                 continue
             counted = capacity > 0
-            if strategy.type == "LeastAllocated":
+            if kind == LEAST_ALLOCATED:
                 score = _least(requested, capacity)
-            elif strategy.type == "MostAllocated":
+            elif kind == MOST_ALLOCATED:
                 score = _most(requested, capacity)
             else:
-                score = _ratio(requested, capacity, strategy.shape)
+                score = _ratio(requested, capacity, self._shape)
                 # Upstream's requestedToCapacityRatio scorer leaves resources scoring 0 out of
                 # the weighted mean altogether.
                 counted &= score > 0
@@ -384,44 +388,6 @@ def _broken_linear(p: Any, shape: Sequence[tuple[int, int]]) -> Any:
     return out
 
 
-def parse_args(args: Mapping[str, Any]) -> FitArgs:
-    """FitArgs from pluginConfig; raises ValueError naming the field."""
-    strategy_raw = args.get("scoringStrategy") or {}
-    kind = strategy_raw.get("type", "LeastAllocated")
-    if kind not in ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"):
-        raise ValueError(f"scoringStrategy.type: unsupported value {kind!r}")
-    resources = []
-    for i, r in enumerate(
-        strategy_raw.get("resources") or [{"name": CPU, "weight": 1}, {"name": MEMORY, "weight": 1}]
-    ):
-        weight = r.get("weight", 1)
-        if not isinstance(weight, int) or not 1 <= weight <= 100:
-            raise ValueError(
-                f"scoringStrategy.resources[{i}].weight: must be 1..100 (got {weight!r})"
-            )
-        resources.append((str(r.get("name", "")), weight))
-    shape = Strategy().shape
-    if kind == "RequestedToCapacityRatio":
-        points = (strategy_raw.get("requestedToCapacityRatio") or {}).get("shape") or []
-        if not points:
-            raise ValueError("scoringStrategy.requestedToCapacityRatio.shape: must not be empty")
-        shape = tuple((int(p.get("utilization", 0)), int(p.get("score", 0))) for p in points)
-        for i, (u, s) in enumerate(shape):
-            if not 0 <= u <= 100 or not 0 <= s <= 10:
-                raise ValueError(
-                    f"scoringStrategy.requestedToCapacityRatio.shape[{i}]: "
-                    f"utilization must be 0..100 and score 0..10 (got {u}, {s})"
-                )
-        if any(b[0] <= a[0] for a, b in itertools.pairwise(shape)):
-            raise ValueError(
-                "scoringStrategy.requestedToCapacityRatio.shape: utilization values must increase"
-            )
-    return FitArgs(
-        ignored_resources=frozenset(args.get("ignoredResources") or ()),
-        ignored_groups=frozenset(args.get("ignoredResourceGroups") or ()),
-        strategy=Strategy(kind, tuple(resources), shape),
-    )
-
-
-def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
-    return NodeResourcesFit(parse_args(args), handle.device_classes)
+def new(args: FitArgs | Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return NodeResourcesFit(pluginargs.coerce(NAME, FitArgs, args), handle.device_classes)

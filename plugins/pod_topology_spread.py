@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scheduler import pluginargs
 from scheduler.framework import (
     ASSIGNED_POD,
     NODE,
@@ -57,15 +58,14 @@ from scheduler.framework import (
     Scores,
     Status,
 )
-from scheduler.labels import is_qualified_name
 from scheduler.model import (
-    InvalidObject,
     LabelSelector,
     NodeInfo,
     PodInfo,
     Requirement,
     SpreadConstraint,
 )
+from scheduler.pluginargs import PodTopologySpreadArgs
 from scheduler.snapshot import ZONE, Mask, NodeTable, Rows, selector_mask, term_mask
 
 NAME = "PodTopologySpread"
@@ -103,12 +103,6 @@ class Constraint:
     min_domains: int = 1
     honor_affinity: bool = True  # nodeAffinityPolicy Honor (the default)
     honor_taints: bool = False  # nodeTaintsPolicy Ignore (the default)
-
-
-@dataclass(frozen=True)
-class PodTopologySpreadArgs:
-    defaulting_type: str = SYSTEM
-    default_constraints: tuple[SpreadConstraint, ...] = ()
 
 
 @dataclass
@@ -592,85 +586,8 @@ def _lookup(values: npt.NDArray[np.int64], ids: npt.NDArray[np.int32]) -> npt.ND
     return out
 
 
-# --- args ----------------------------------------------------------------------------------
-
-
-def parse_args(args: Mapping[str, Any]) -> PodTopologySpreadArgs:
-    """PodTopologySpreadArgs from pluginConfig, validated as upstream's
-    ValidatePodTopologySpreadArgs; raises ValueError listing every error with its field path."""
-    errors: list[str] = []
-    defaulting = args.get("defaultingType") or SYSTEM
-    raw_constraints = args.get("defaultConstraints") or []
-    if defaulting not in (SYSTEM, LIST):
-        errors.append(
-            f'defaultingType: Unsupported value: "{defaulting}": '
-            f'supported values: "{SYSTEM}", "{LIST}"'
-        )
-    elif defaulting == SYSTEM and raw_constraints:
-        errors.append(
-            f'defaultingType: Invalid value: "{SYSTEM}": when .defaultConstraints are not empty'
-        )
-    if not isinstance(raw_constraints, list):
-        errors.append(f"defaultConstraints: must be a list (got {raw_constraints!r})")
-        raw_constraints = []
-    constraints: list[SpreadConstraint] = []
-    seen: set[tuple[str, str]] = set()
-    for i, raw in enumerate(raw_constraints):
-        path = f"defaultConstraints[{i}]"
-        if not isinstance(raw, Mapping):
-            errors.append(f"{path}: must be a TopologySpreadConstraint object (got {raw!r})")
-            continue
-        max_skew = raw.get("maxSkew", 0)
-        if not isinstance(max_skew, int) or isinstance(max_skew, bool) or max_skew <= 0:
-            errors.append(
-                f"{path}.maxSkew: Invalid value: {max_skew!r}: not in valid range (0, inf)"
-            )
-            max_skew = 1
-        key = raw.get("topologyKey") or ""
-        if not key:
-            errors.append(f"{path}.topologyKey: Required value: can not be empty")
-        else:
-            # metav1validation.ValidateLabelName: one error per problem of the key.
-            errors += [
-                f'{path}.topologyKey: Invalid value: "{key}": {problem}'
-                for problem in is_qualified_name(key)
-            ]
-        action = raw.get("whenUnsatisfiable") or ""
-        if not action:
-            errors.append(f"{path}.whenUnsatisfiable: Required value: can not be empty")
-        elif action not in (DO_NOT_SCHEDULE, SCHEDULE_ANYWAY):
-            errors.append(
-                f'{path}.whenUnsatisfiable: Unsupported value: "{action}": '
-                f'supported values: "{DO_NOT_SCHEDULE}", "{SCHEDULE_ANYWAY}"'
-            )
-        if raw.get("labelSelector") is not None:
-            errors.append(
-                f"{path}.labelSelector: Forbidden: constraint must not define a selector, "
-                "as they deduced for each pod"
-            )
-        if (key, action) in seen:
-            errors.append(f'{path}: Duplicate value: "{{{key}, {action}}}"')
-        seen.add((key, action))
-        min_domains = raw.get("minDomains")
-        try:
-            constraints.append(
-                SpreadConstraint(
-                    max_skew=max_skew,
-                    topology_key=key,
-                    when_unsatisfiable=action,
-                    selector=_NOTHING,
-                    min_domains=None if min_domains is None else int(min_domains),
-                    node_affinity_policy=raw.get("nodeAffinityPolicy") or "",
-                    node_taints_policy=raw.get("nodeTaintsPolicy") or "",
-                    match_label_keys=tuple(raw.get("matchLabelKeys") or ()),
-                )
-            )
-        except (InvalidObject, TypeError, ValueError) as err:
-            errors.append(f"{path}: {err}")
-    if errors:
-        raise ValueError("; ".join(errors))
-    return PodTopologySpreadArgs(defaulting, tuple(constraints))
-
-
-def new(args: Mapping[str, Any], handle: Handle) -> PodTopologySpread:
-    return PodTopologySpread(parse_args(args), handle.default_spread_selector)
+def new(args: PodTopologySpreadArgs | Mapping[str, Any], handle: Handle) -> PodTopologySpread:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return PodTopologySpread(
+        pluginargs.coerce(NAME, PodTopologySpreadArgs, args), handle.default_spread_selector
+    )

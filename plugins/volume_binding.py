@@ -11,23 +11,35 @@ an unbound WaitForFirstConsumer claim needs an available PV that fits it on the 
 smallest one, claims taken smallest first, as upstream), or a class whose provisioner could
 create one there (allowedTopologies). Reasons and codes are upstream's.
 
+Score (StorageCapacityScoring, beta and on in v1.37; upstream's scorer.go): for a pod with
+unbound WaitForFirstConsumer claims, each node scores by how much of the chosen static PVs'
+capacity the claims would use, per storage class, through the args' `shape` (utilization 0..100
+-> score 0..10, scaled to 0..100; default: emptier is better), averaged over the classes and
+rounded. Upstream scores claims to be provisioned by CSIStorageCapacity when no static PV is
+chosen; berth reads no CSIStorageCapacity, which is upstream's case of a driver that does not
+report capacity: those claims are left out, and a node with nothing to score gets 0.
+
 What berth does not do: bind or provision. Upstream's Reserve/PreBind write the chosen PV's
-claimRef or the claim's selected-node annotation and wait for the PV controller; berth has no
-API for that here, so PreBind rejects a pod that still has an unbound WaitForFirstConsumer claim
-(it goes to backoff with the reason) instead of placing it where kubelet could not mount.
-Storage capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not
-checked, and there is no Score (v1.37 scores by capacity: StorageCapacityScoring, beta and on);
-issue #14 brings them.
+claimRef or the claim's selected-node annotation, then wait (polling every second, for at most
+the args' `bindTimeoutSeconds`) for the PV controller to bind the claims. berth has no API for
+the writes here; its PreBind only does the wait, on the volume store its informers keep current,
+and fails as upstream does when the time is up ("binding volumes: context deadline exceeded"),
+so the pod goes to backoff instead of being placed where kubelet could not mount. Storage
+capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not checked;
+issue #14 brings them, and the writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from scheduler import pluginargs
 from scheduler.framework import (
     CSI_NODE,
     NODE,
@@ -45,12 +57,14 @@ from scheduler.framework import (
     Handle,
     QueueingHint,
     Reason,
+    Scores,
     Status,
     StorageClass,
     Volume,
     VolumeStore,
 )
 from scheduler.model import PodInfo, SelectorTerm
+from scheduler.pluginargs import VolumeBindingArgs
 from scheduler.snapshot import Mask, NodeTable, Rows, term_mask
 
 NAME = "VolumeBinding"
@@ -63,6 +77,13 @@ ERR_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
 ERR_PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 WAIT = "WaitForFirstConsumer"
+# PreBind's wait for the PV controller: upstream's error when bindTimeoutSeconds runs out, and
+# how often it looks (wait.PollUntilContextTimeout's interval).
+ERR_BIND_TIMEOUT = "binding volumes: context deadline exceeded"
+POLL_INTERVAL_S = 1.0
+_MAX_UTILIZATION = 100
+# upstream's framework.MaxNodeScore / config.MaxCustomPriorityScore
+_SHAPE_SCALE = 100 // pluginargs.MAX_CUSTOM_PRIORITY_SCORE
 
 
 @dataclass(frozen=True)
@@ -76,8 +97,19 @@ class _Claims:
 class VolumeBinding:
     name = NAME
 
-    def __init__(self, store: VolumeStore) -> None:
+    def __init__(
+        self,
+        store: VolumeStore,
+        args: VolumeBindingArgs | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.store = store
+        self.args = args or VolumeBindingArgs()
+        self._clock = clock
+        self._sleep = sleep
+        self._shape = tuple((p.utilization, p.score * _SHAPE_SCALE) for p in self.args.shape)
 
     def row_local_for(self, pod: PodInfo) -> bool:
         # The verdict reads the volume store, which changes without touching any row.
@@ -174,27 +206,85 @@ class VolumeBinding:
         )
         return FilterResult(~(node_conflict | bind_conflict | pv_missing), reasons)
 
-    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> Status | None:
+        """Upstream's PreScore with StorageCapacityScoring on: score every pod PreFilter kept
+        (one with no claims was skipped there, and is here)."""
+        return None if isinstance(state.data.get(STATE), _Claims) else SKIP
+
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        """Upstream's Score: per node, the static PVs the unbound claims would get, their
+        requests and capacities summed per storage class, each class through the shape, the
+        mean rounded. 0 where no claim gets a static PV (provisioning: see the docstring)."""
         claims = state.data.get(STATE)
-        if isinstance(claims, _Claims) and claims.delayed:
-            names = ", ".join(f'"{c.name}"' for c in claims.delayed)
-            return Status.error(
-                f"persistentvolumeclaim(s) {names} wait for first consumer: berth does not bind "
-                "or provision volumes",
-                NAME,
-            )
-        return None
+        scores = np.zeros(rows.size, dtype=np.int64)
+        if not isinstance(claims, _Claims) or not claims.delayed:
+            return scores
+        ordered, candidates, masks = self._candidates_on(table, claims.delayed, rows)
+        for i in range(rows.size):
+            per_class: dict[str, list[int]] = {}
+            for claim, pv in zip(ordered, _greedy_pick(candidates, masks, i), strict=True):
+                if pv is not None:
+                    used = per_class.setdefault(claim.storage_class, [0, 0])
+                    used[0] += claim.request
+                    used[1] += pv.capacity
+            if per_class:
+                total = sum(self._class_score(r, c) for r, c in per_class.values())
+                scores[i] = _round_half_away(total, len(per_class))
+        return scores
+
+    def normalize(self, scores: Scores) -> Scores:
+        return scores  # already 0..100 (upstream has no ScoreExtensions)
+
+    def _class_score(self, requested: int, capacity: int) -> int:
+        """Upstream's buildScorerFunction for one class: a full (or unknown) capacity counts
+        as 100% used."""
+        if capacity == 0 or requested > capacity:
+            return _broken_linear(_MAX_UTILIZATION, self._shape)
+        return _broken_linear(requested * _MAX_UTILIZATION // capacity, self._shape)
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Wait for the PV controller to bind the unbound claims, at most bindTimeoutSeconds,
+        looking every POLL_INTERVAL_S as upstream's BindPodVolumes (berth makes no API write
+        first: see the module docstring)."""
+        claims = state.data.get(STATE)
+        if not isinstance(claims, _Claims) or not claims.delayed:
+            return None
+        deadline = self._clock() + self.args.bind_timeout_seconds
+        while (remaining := deadline - self._clock()) > 0:
+            await self._sleep(min(POLL_INTERVAL_S, remaining))
+            if all(self._bound_now(c) for c in claims.delayed):
+                return None
+        names = ", ".join(f'"{c.name}"' for c in claims.delayed if not self._bound_now(c))
+        return Status.error(
+            f"{ERR_BIND_TIMEOUT} (persistentvolumeclaim(s) {names} not bound after "
+            f"{self.args.bind_timeout_seconds}s: berth does not bind or provision volumes)",
+            NAME,
+        )
+
+    def _bound_now(self, claim: Claim) -> bool:
+        current = self.store.claim(claim.namespace, claim.name)
+        return current is not None and current.bound
+
+    def _candidates_on(
+        self, table: NodeTable, claims: tuple[Claim, ...], rows: Rows
+    ) -> tuple[list[Claim], list[list[Volume]], dict[str, Mask]]:
+        """The claims smallest request first (they pick first, as upstream), each one's
+        fitting PVs smallest first, and each PV's node-affinity mask over `rows`."""
+        ordered = sorted(claims, key=lambda c: c.request)
+        candidates = [_candidates(self.store, c) for c in ordered]
+        masks = {
+            pv.name: affinity_mask(table, pv.node_terms, rows) for pvs in candidates for pv in pvs
+        }
+        return ordered, candidates, masks
 
     def _delayed_mask(self, table: NodeTable, claims: tuple[Claim, ...], rows: Rows) -> Mask:
         """Rows where every unbound WaitForFirstConsumer claim gets a PV or a provisioner."""
         ok = np.ones(rows.size, dtype=np.bool_)
         if not claims:
             return ok
-        ordered = sorted(claims, key=lambda c: c.request)  # smallest requests pick first
-        candidates = [_candidates(self.store, c) for c in ordered]
-        masks = {
-            pv.name: affinity_mask(table, pv.node_terms, rows) for pvs in candidates for pv in pvs
-        }
+        ordered, candidates, masks = self._candidates_on(table, claims, rows)
         provisionable = [self._provision_mask(table, c, rows) for c in ordered]
         if len(ordered) == 1:
             # One claim: any fitting PV on the node, or provisioning there.
@@ -204,16 +294,9 @@ class VolumeBinding:
             return any_pv | provisionable[0]
         # Several claims compete for the same PVs: upstream's greedy choice, node by node.
         for i in range(rows.size):
-            taken: set[str] = set()
-            for claim_pvs, can_provision in zip(candidates, provisionable, strict=True):
-                pick = next(
-                    (pv for pv in claim_pvs if pv.name not in taken and masks[pv.name][i]), None
-                )
-                if pick is not None:
-                    taken.add(pick.name)
-                elif not can_provision[i]:
-                    ok[i] = False
-                    break
+            picks = _greedy_pick(candidates, masks, i)
+            if any(pv is None and not can[i] for pv, can in zip(picks, provisionable, strict=True)):
+                ok[i] = False
         return ok
 
     def _provision_mask(self, table: NodeTable, claim: Claim, rows: Rows) -> Mask:
@@ -235,6 +318,37 @@ def affinity_mask(table: NodeTable, terms: tuple[SelectorTerm, ...] | None, rows
     for term in terms:
         mask |= term_mask(table, term, rows)
     return mask
+
+
+def _greedy_pick(
+    candidates: list[list[Volume]], masks: Mapping[str, Mask], row: int
+) -> list[Volume | None]:
+    """Upstream's FindMatchingVolume, claim after claim on one node: each takes the smallest
+    fitting PV there that an earlier claim did not take (None: no PV, provisioning only)."""
+    taken: set[str] = set()
+    picks: list[Volume | None] = []
+    for claim_pvs in candidates:
+        pick = next((pv for pv in claim_pvs if pv.name not in taken and masks[pv.name][row]), None)
+        if pick is not None:
+            taken.add(pick.name)
+        picks.append(pick)
+    return picks
+
+
+def _broken_linear(p: int, shape: tuple[tuple[int, int], ...]) -> int:
+    """Upstream's helper.BuildBrokenLinearFunction (Go integer division truncates toward 0)."""
+    for i, (u, s) in enumerate(shape):
+        if p <= u:
+            if i == 0:
+                return s
+            u0, s0 = shape[i - 1]
+            return s0 + int((s - s0) * (p - u0) / (u - u0))
+    return shape[-1][1]
+
+
+def _round_half_away(total: int, count: int) -> int:
+    """math.Round(float64(total) / float64(count)) for total >= 0 (class scores are)."""
+    return (2 * total + count) // (2 * count)
 
 
 def _fits(pv: Volume, claim: Claim) -> bool:
@@ -326,5 +440,6 @@ def _reject_all(rows: Rows, status: Status | None) -> FilterResult:
     return FilterResult.reject(np.zeros(rows.size, dtype=np.bool_), status.message, resolvable)
 
 
-def new(args: Mapping[str, Any], handle: Handle) -> VolumeBinding:
-    return VolumeBinding(handle.volumes)
+def new(args: VolumeBindingArgs | Mapping[str, Any], handle: Handle) -> VolumeBinding:
+    """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
+    return VolumeBinding(handle.volumes, pluginargs.coerce(NAME, VolumeBindingArgs, args))

@@ -24,8 +24,17 @@ expansion: it needs the default plugin list and which extension points each plug
 which belong to the plugin registry rather than to this module, so the engine calls it once per
 profile when it builds the framework. Plugin-set errors that need that knowledge (a plugin
 enabled twice at one point, a plugin enabled at a point it does not implement, no bind plugin)
-are raised from there, also as `ConfigError`. Plugin args are only checked to be a mapping (with
-`apiVersion`/`kind`, if given, matching the plugin); each plugin validates its own args.
+are raised from there, also as `ConfigError`.
+
+Plugin args (`pluginConfig[].args`) go through the same three steps, with the same decoding
+layer (scheduler/decode.py): a plugin with an upstream args type (DefaultPreemption,
+InterPodAffinity, NodeAffinity, NodeResourcesBalancedAllocation, NodeResourcesFit,
+PodTopologySpread, VolumeBinding, DynamicResources) has its args decoded strictly, defaulted and
+validated as upstream's (scheduler/pluginargs.py), every error carrying its full path, e.g.
+`profiles[0].pluginConfig[2].args.scoringStrategy.type`; `Profile.plugin_config` then holds the
+typed args, which the engine hands to the plugin's `new()`. Args of other plugins (out-of-tree
+ones included) stay the mapping the user wrote, as upstream leaves them undecoded. Either way
+`apiVersion`/`kind`, if given, must match the plugin.
 
 Where berth differs from upstream, on purpose:
 
@@ -43,21 +52,45 @@ Where berth differs from upstream, on purpose:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
+from scheduler import pluginargs
+from scheduler.decode import (
+    INT64,
+    NS_PER_S,
+    ConfigError,
+    Section,
+    default,
+    fmt_ns,
+    q,
+    show,
+)
 from scheduler.labels import is_qualified_name, is_valid_label_value
 
-_T = TypeVar("_T")
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_SCHEDULER_NAME",
+    "EXTENSION_POINTS",
+    "KIND",
+    "MULTI_POINT",
+    "ClientConnection",
+    "ConfigError",
+    "LeaderElection",
+    "PluginRef",
+    "PluginSet",
+    "Profile",
+    "SchedulerConfig",
+    "expand_plugins",
+    "load",
+    "parse",
+]
 
-API_VERSION = "kubescheduler.config.k8s.io/v1"
+API_VERSION = pluginargs.API_VERSION
 KIND = "KubeSchedulerConfiguration"
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 
@@ -87,9 +120,6 @@ _JITTER_FACTOR = 1.2
 # Plugins that upstream's validation rejects by name in v1 (removed in-tree volume limits).
 _REMOVED_PLUGINS = frozenset({"AzureDiskLimits", "CinderLimits", "EBSLimits", "GCEPDLimits"})
 
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
-_NS_PER_S = 1_000_000_000
 
 _TOP_FIELDS = frozenset(
     {
@@ -129,19 +159,6 @@ _PLUGIN_FIELDS = frozenset({"name", "weight"})
 _PLUGIN_CONFIG_FIELDS = frozenset({"name", "args"})
 
 
-class ConfigError(Exception):
-    """An invalid scheduler configuration.
-
-    `errors` holds every problem found, each `field.path: message` naming the bad value, e.g.
-    `profiles[0].plugins.score.enabled[1].name: unknown plugin "Foo"`. str() joins them with
-    newlines.
-    """
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(self.errors))
-
-
 @dataclass(frozen=True)
 class PluginRef:
     """One entry of an `enabled`/`disabled` list; `weight` only matters for score (0 = unset)."""
@@ -165,15 +182,17 @@ class Profile:
     """One scheduling profile, its plugins as written (see `expand_plugins` for the merged view).
 
     `plugins` always has a key for "multiPoint" and for each of EXTENSION_POINTS; a point the user
-    did not mention holds an empty PluginSet. `plugin_config` maps plugin name to its raw args
-    with `apiVersion`/`kind` stripped. `percentage_of_nodes_to_score` None means "use the global
-    value"; 0 means adaptive.
+    did not mention holds an empty PluginSet. `plugin_config` maps plugin name to its args:
+    the typed, defaulted and validated args (scheduler/pluginargs.py) for a plugin with an
+    args type, else the raw mapping with `apiVersion`/`kind` stripped. A plugin without an
+    entry gets its defaults from its own `new()`. `percentage_of_nodes_to_score` None means
+    "use the global value"; 0 means adaptive.
     """
 
     scheduler_name: str = DEFAULT_SCHEDULER_NAME
     percentage_of_nodes_to_score: int | None = None
     plugins: dict[str, PluginSet] = field(default_factory=_empty_plugins)
-    plugin_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plugin_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -244,7 +263,7 @@ def load(path: str | Path, known_plugins: Collection[str]) -> SchedulerConfig:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {' '.join(str(exc).split())}"]) from exc
     if not isinstance(doc, Mapping):
-        raise ConfigError([f"{source}: must be a YAML mapping (got {_show(doc)})"])
+        raise ConfigError([f"{source}: must be a YAML mapping (got {show(doc)})"])
     return parse(doc, known_plugins)
 
 
@@ -255,14 +274,14 @@ def parse(doc: Any, known_plugins: Collection[str]) -> SchedulerConfig:
     problem found.
     """
     if not isinstance(doc, Mapping):
-        raise ConfigError([f"{KIND}: must be a mapping (got {_show(doc)})"])
+        raise ConfigError([f"{KIND}: must be a mapping (got {show(doc)})"])
     errs: list[str] = []
-    top = _Section(doc, "", _TOP_FIELDS, errs)
+    top = Section(doc, "", _TOP_FIELDS, errs, root=KIND)
     _check_type_meta(top)
     parallelism = _parallelism(top)
     percentage = _percentage(top, "percentageOfNodesToScore")
     initial_backoff, max_backoff = _backoff(top)
-    enable_profiling = _default(top.get_bool("enableProfiling"), True)
+    enable_profiling = default(top.get_bool("enableProfiling"), True)
     config = SchedulerConfig(
         parallelism=parallelism,
         percentage_of_nodes_to_score=percentage,
@@ -273,10 +292,10 @@ def parse(doc: Any, known_plugins: Collection[str]) -> SchedulerConfig:
         profiles=_profiles(top, frozenset(known_plugins)),
         node_selector=_node_selector(top),
         enable_profiling=enable_profiling,
-        enable_contention_profiling=_default(
+        enable_contention_profiling=default(
             top.get_bool("enableContentionProfiling"), enable_profiling
         ),
-        delay_cache_until_active=_default(top.get_bool("delayCacheUntilActive"), False),
+        delay_cache_until_active=default(top.get_bool("delayCacheUntilActive"), False),
     )
     _check_extenders(top)
     if errs:
@@ -320,7 +339,7 @@ def expand_plugins(
         expanded[point] = _expand_point(point, explicit, plugin_set, multi, implements, duplicates)
     for name, origin in duplicates.items():
         errs.append(
-            f"{_multi_point_path(path, origin)}: plugin {_q(name)} is enabled more than once"
+            f"{_multi_point_path(path, origin)}: plugin {q(name)} is enabled more than once"
         )
     _check_required_points(expanded, path, errs)
     if errs:
@@ -329,191 +348,37 @@ def expand_plugins(
 
 
 # --------------------------------------------------------------------------------------------
-# Decoding helpers
-# --------------------------------------------------------------------------------------------
-
-
-class _Section:
-    """One mapping of the document with typed getters that record errors instead of raising.
-
-    A getter returns None when the field is absent, null or of the wrong type (the last also
-    records an error), so callers apply the default with `_default()`.
-    """
-
-    def __init__(self, raw: Any, path: str, fields: Collection[str], errs: list[str]) -> None:
-        self.path = path
-        self.errs = errs
-        self.raw: Mapping[Any, Any] = {}
-        if isinstance(raw, Mapping):
-            self.raw = raw
-        elif raw is not None:
-            self.error(path, f"must be a mapping (got {_show(raw)})")
-        for key in self.raw:
-            if key not in fields:
-                self.error(self.at(key), f"unknown field {_q(key)}")
-
-    def at(self, key: Any) -> str:
-        return f"{self.path}.{key}" if self.path else str(key)
-
-    def error(self, path: str, message: str) -> None:
-        self.errs.append(f"{path}: {message}")
-
-    def get(self, key: str) -> Any:
-        return self.raw.get(key)
-
-    def section(self, key: str, fields: Collection[str]) -> _Section:
-        return _Section(self.get(key), self.at(key), fields, self.errs)
-
-    def section_at(self, raw: Any, path: str, fields: Collection[str]) -> _Section:
-        """A nested mapping that is not under a plain key, e.g. a list item."""
-        return _Section(raw, path, fields, self.errs)
-
-    def get_int(self, key: str, bounds: tuple[int, int] = _INT32) -> int | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(self.at(key), f"must be an integer (got {_show(value)})")
-            return None
-        if not bounds[0] <= value <= bounds[1]:
-            self.error(self.at(key), f"must be in [{bounds[0]}, {bounds[1]}] (got {value})")
-            return None
-        return value
-
-    def get_number(self, key: str) -> float | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(self.at(key), f"must be a number (got {_show(value)})")
-            return None
-        return float(value)
-
-    def get_bool(self, key: str) -> bool | None:
-        value = self.get(key)
-        if value is None or isinstance(value, bool):
-            return value
-        self.error(self.at(key), f"must be true or false (got {_show(value)})")
-        return None
-
-    def get_str(self, key: str) -> str | None:
-        value = self.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        self.error(self.at(key), f"must be a string (got {_show(value)})")
-        return None
-
-    def get_list(self, key: str) -> list[Any]:
-        value = self.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(self.at(key), f"must be a list (got {_show(value)})")
-            return []
-        return value
-
-    def get_duration_ns(self, key: str) -> int | None:
-        """A metav1.Duration: a Go duration string ("15s", "1m30s", "500ms"), in nanoseconds."""
-        text = self.get_str(key)
-        if text is None:
-            return None
-        ns = _parse_go_duration(text)
-        if ns is None:
-            self.error(self.at(key), f'must be a duration such as "15s" (got {_q(text)})')
-        return ns
-
-
-def _default(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
-
-
-def _show(value: Any) -> str:
-    """A bad value as it would appear in YAML/JSON, for error messages."""
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _q(text: Any) -> str:
-    return json.dumps(str(text), ensure_ascii=False)
-
-
-_DURATION_TERM = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": _NS_PER_S,
-    "m": 60 * _NS_PER_S,
-    "h": 3600 * _NS_PER_S,
-}
-
-
-def _parse_go_duration(text: str) -> int | None:
-    """Go's time.ParseDuration, to integer nanoseconds; None if malformed or out of range."""
-    sign = -1 if text.startswith("-") else 1
-    body = text[1:] if text.startswith(("-", "+")) else text
-    if body == "0":
-        return 0
-    if not body:
-        return None
-    total, pos = 0, 0
-    while pos < len(body):
-        match = _DURATION_TERM.match(body, pos)
-        if match is None:
-            return None
-        try:
-            total += int(Decimal(match[1]) * _UNIT_NS[match[2]])
-        except InvalidOperation:
-            return None
-        pos = match.end()
-    ns = sign * total
-    return ns if _INT64[0] <= ns <= _INT64[1] else None
-
-
-def _fmt_ns(ns: int) -> str:
-    return f"{ns / _NS_PER_S:g}s"
-
-
-# --------------------------------------------------------------------------------------------
 # Top-level fields
 # --------------------------------------------------------------------------------------------
 
 
-def _check_type_meta(top: _Section) -> None:
+def _check_type_meta(top: Section) -> None:
     for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
         value = top.get(key)
         if value is None:
-            top.error(key, f"required, must be {_q(want)}")
+            top.error(key, f"required, must be {q(want)}")
         elif value != want:
-            top.error(key, f"must be {_q(want)} (got {_show(value)})")
+            top.error(key, f"must be {q(want)} (got {show(value)})")
 
 
-def _parallelism(top: _Section) -> int:
-    value = _default(top.get_int("parallelism"), 16)
+def _parallelism(top: Section) -> int:
+    value = default(top.get_int("parallelism"), 16)
     if value <= 0:
         top.error("parallelism", f"must be greater than 0 (got {value})")
     return value
 
 
-def _percentage(section: _Section, key: str) -> int | None:
+def _percentage(section: Section, key: str) -> int | None:
     value = section.get_int(key)
     if value is not None and not 0 <= value <= 100:
         section.error(section.at(key), f"must be in the range [0, 100] (got {value})")
     return value
 
 
-def _backoff(top: _Section) -> tuple[int, int]:
-    initial_raw = top.get_int("podInitialBackoffSeconds", _INT64)
-    max_raw = top.get_int("podMaxBackoffSeconds", _INT64)
-    initial, maximum = _default(initial_raw, 1), _default(max_raw, 10)
+def _backoff(top: Section) -> tuple[int, int]:
+    initial_raw = top.get_int("podInitialBackoffSeconds", INT64)
+    max_raw = top.get_int("podMaxBackoffSeconds", INT64)
+    initial, maximum = default(initial_raw, 1), default(max_raw, 10)
     if initial <= 0:
         top.error("podInitialBackoffSeconds", f"must be greater than 0 (got {initial})")
     # Like upstream, compared even when the initial backoff is itself invalid.
@@ -522,14 +387,14 @@ def _backoff(top: _Section) -> tuple[int, int]:
     return initial, maximum
 
 
-def _client_connection(section: _Section) -> ClientConnection:
+def _client_connection(section: Section) -> ClientConnection:
     section.get_str("acceptContentTypes")  # type-checked only: berth always accepts JSON
     content_type = section.get_str("contentType") or ""
     if content_type not in ("", CONTENT_TYPE_JSON, _CONTENT_TYPE_PROTOBUF):
         section.error(
             section.at("contentType"),
-            f"must be {_q(CONTENT_TYPE_JSON)} or {_q(_CONTENT_TYPE_PROTOBUF)} "
-            f"(got {_q(content_type)})",
+            f"must be {q(CONTENT_TYPE_JSON)} or {q(_CONTENT_TYPE_PROTOBUF)} "
+            f"(got {q(content_type)})",
         )
     # Upstream treats 0 as unset for both (kube-scheduler's own defaults, not client-go's).
     qps = section.get_number("qps") or 50.0
@@ -544,48 +409,48 @@ def _client_connection(section: _Section) -> ClientConnection:
     )
 
 
-def _leader_election(section: _Section) -> LeaderElection:
+def _leader_election(section: Section) -> LeaderElection:
     # Zero means "unset" to component-base's RecommendedDefaultLeaderElectionConfiguration.
-    lease = section.get_duration_ns("leaseDuration") or 15 * _NS_PER_S
-    renew = section.get_duration_ns("renewDeadline") or 10 * _NS_PER_S
-    retry = section.get_duration_ns("retryPeriod") or 2 * _NS_PER_S
-    elect = _default(section.get_bool("leaderElect"), True)
+    lease = section.get_duration_ns("leaseDuration") or 15 * NS_PER_S
+    renew = section.get_duration_ns("renewDeadline") or 10 * NS_PER_S
+    retry = section.get_duration_ns("retryPeriod") or 2 * NS_PER_S
+    elect = default(section.get_bool("leaderElect"), True)
     lock = section.get_str("resourceLock") or "leases"
     if elect:  # upstream validates leader election only when it is enabled
         _check_leader_durations(section, lease, renew, retry)
         if lock != "leases":
-            section.error(section.at("resourceLock"), f'must be "leases" (got {_q(lock)})')
+            section.error(section.at("resourceLock"), f'must be "leases" (got {q(lock)})')
     return LeaderElection(
         leader_elect=elect,
-        lease_duration_s=lease / _NS_PER_S,
-        renew_deadline_s=renew / _NS_PER_S,
-        retry_period_s=retry / _NS_PER_S,
+        lease_duration_s=lease / NS_PER_S,
+        renew_deadline_s=renew / NS_PER_S,
+        retry_period_s=retry / NS_PER_S,
         resource_lock=lock,
         resource_name=section.get_str("resourceName") or "kube-scheduler",
         resource_namespace=section.get_str("resourceNamespace") or "kube-system",
     )
 
 
-def _check_leader_durations(section: _Section, lease: int, renew: int, retry: int) -> None:
+def _check_leader_durations(section: Section, lease: int, renew: int, retry: int) -> None:
     for key, ns in (("leaseDuration", lease), ("renewDeadline", renew), ("retryPeriod", retry)):
         if ns <= 0:
-            section.error(section.at(key), f"must be greater than zero (got {_fmt_ns(ns)})")
+            section.error(section.at(key), f"must be greater than zero (got {fmt_ns(ns)})")
     if lease <= renew:
         section.error(
             section.at("leaseDuration"),
-            f"must be greater than renewDeadline {_fmt_ns(renew)} (got {_fmt_ns(lease)})",
+            f"must be greater than renewDeadline {fmt_ns(renew)} (got {fmt_ns(lease)})",
         )
     # client-go's NewLeaderElector: renewDeadline > JitterFactor * retryPeriod, in whole ns.
     floor = int(_JITTER_FACTOR * retry)
     if renew <= floor:
         section.error(
             section.at("renewDeadline"),
-            f"must be greater than {_JITTER_FACTOR} * retryPeriod = {_fmt_ns(floor)} "
-            f"(got {_fmt_ns(renew)})",
+            f"must be greater than {_JITTER_FACTOR} * retryPeriod = {fmt_ns(floor)} "
+            f"(got {fmt_ns(renew)})",
         )
 
 
-def _check_extenders(top: _Section) -> None:
+def _check_extenders(top: Section) -> None:
     extenders = top.get_list("extenders")
     if extenders:
         top.error("extenders", f"not supported by berth (got {len(extenders)} extender(s))")
@@ -596,26 +461,26 @@ def _check_extenders(top: _Section) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _node_selector(top: _Section) -> dict[str, str]:
+def _node_selector(top: Section) -> dict[str, str]:
     raw = top.get("nodeSelector")
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        top.error("nodeSelector", f"must be a mapping of label key to value (got {_show(raw)})")
+        top.error("nodeSelector", f"must be a mapping of label key to value (got {show(raw)})")
         return {}
     selector: dict[str, str] = {}
     for key, value in raw.items():
         path = f"nodeSelector[{key}]"
         if not isinstance(key, str):
-            top.error(path, f"label key must be a string (got {_show(key)})")
+            top.error(path, f"label key must be a string (got {show(key)})")
             continue
         for problem in is_qualified_name(key):
-            top.error(path, f"invalid label key {_q(key)}: {problem}")
+            top.error(path, f"invalid label key {q(key)}: {problem}")
         if not isinstance(value, str):
-            top.error(path, f"label value must be a string, quote it (got {_show(value)})")
+            top.error(path, f"label value must be a string, quote it (got {show(value)})")
             continue
         for problem in is_valid_label_value(value):
-            top.error(path, f"invalid label value {_q(value)}: {problem}")
+            top.error(path, f"invalid label value {q(value)}: {problem}")
         selector[key] = value
     return selector
 
@@ -625,7 +490,7 @@ def _node_selector(top: _Section) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _profiles(top: _Section, known: frozenset[str]) -> tuple[Profile, ...]:
+def _profiles(top: Section, known: frozenset[str]) -> tuple[Profile, ...]:
     raw = top.get_list("profiles")
     if not raw:
         return _default_profiles()  # upstream appends one empty profile when there are none
@@ -640,7 +505,7 @@ def _profiles(top: _Section, known: frozenset[str]) -> tuple[Profile, ...]:
 
 
 def _profile(
-    section: _Section, only_one: bool, known: frozenset[str]
+    section: Section, only_one: bool, known: frozenset[str]
 ) -> tuple[Profile, dict[str, int]]:
     """One profile, plus the index of each pluginConfig entry by plugin name (for error paths)."""
     name = section.get_str("schedulerName")
@@ -658,21 +523,21 @@ def _profile(
     return profile, positions
 
 
-def _plugins(section: _Section, known: frozenset[str]) -> dict[str, PluginSet]:
+def _plugins(section: Section, known: frozenset[str]) -> dict[str, PluginSet]:
     return {
         point: _plugin_set(section.section(point, _PLUGIN_SET_FIELDS), known)
         for point in _ALL_POINTS
     }
 
 
-def _plugin_set(section: _Section, known: frozenset[str]) -> PluginSet:
+def _plugin_set(section: Section, known: frozenset[str]) -> PluginSet:
     return PluginSet(
         enabled=_plugin_refs(section, "enabled", known),
         disabled=_plugin_refs(section, "disabled", known),
     )
 
 
-def _plugin_refs(section: _Section, key: str, known: frozenset[str]) -> tuple[PluginRef, ...]:
+def _plugin_refs(section: Section, key: str, known: frozenset[str]) -> tuple[PluginRef, ...]:
     refs = []
     for j, item in enumerate(section.get_list(key)):
         entry = section.section_at(item, f"{section.at(key)}[{j}]", _PLUGIN_FIELDS)
@@ -682,13 +547,11 @@ def _plugin_refs(section: _Section, key: str, known: frozenset[str]) -> tuple[Pl
                 entry.error(entry.at("name"), "required")
             continue
         _check_plugin_name(entry, name, known, wildcard_ok=key == "disabled")
-        refs.append(PluginRef(name=name, weight=_default(entry.get_int("weight"), 0)))
+        refs.append(PluginRef(name=name, weight=default(entry.get_int("weight"), 0)))
     return tuple(refs)
 
 
-def _check_plugin_name(
-    entry: _Section, name: str, known: frozenset[str], wildcard_ok: bool
-) -> None:
+def _check_plugin_name(entry: Section, name: str, known: frozenset[str], wildcard_ok: bool) -> None:
     if name == _WILDCARD:
         if not wildcard_ok:
             entry.error(entry.at("name"), '"*" is only allowed in disabled lists')
@@ -698,14 +561,14 @@ def _check_plugin_name(
 
 def _unknown_plugin(name: str) -> str:
     if name in _REMOVED_PLUGINS:
-        return f"plugin {_q(name)} was removed in {API_VERSION}"
-    return f"unknown plugin {_q(name)}"
+        return f"plugin {q(name)} was removed in {API_VERSION}"
+    return f"unknown plugin {q(name)}"
 
 
 def _plugin_configs(
-    section: _Section, known: frozenset[str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    configs: dict[str, dict[str, Any]] = {}
+    section: Section, known: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    configs: dict[str, Any] = {}
     positions: dict[str, int] = {}
     for j, item in enumerate(section.get_list("pluginConfig")):
         entry = section.section_at(
@@ -718,49 +581,33 @@ def _plugin_configs(
             continue
         if name not in known:
             entry.error(entry.at("name"), _unknown_plugin(name))
+        # Decoded even when the entry is a duplicate: its args are checked all the same.
+        args = pluginargs.decode(name, entry.get("args"), entry.at("args"), entry.errs)
         if name in positions:
             entry.error(
                 entry.at("name"),
-                f"duplicate config for plugin {_q(name)} "
-                f"(first at pluginConfig[{positions[name]}])",
+                f"duplicate config for plugin {q(name)} (first at pluginConfig[{positions[name]}])",
             )
             continue
-        configs[name] = _plugin_args(entry, name)
+        configs[name] = args
         positions[name] = j
     return configs, positions
 
 
-def _plugin_args(entry: _Section, name: str) -> dict[str, Any]:
-    """The raw args mapping; `apiVersion`/`kind`, when given, must name this plugin's args type."""
-    raw = entry.get("args")
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        entry.error(entry.at("args"), f"must be a mapping (got {_show(raw)})")
-        return {}
-    args = dict(raw)
-    for key, want in (("apiVersion", API_VERSION), ("kind", f"{name}Args")):
-        value = args.pop(key, None)
-        if value is not None and value != want:
-            entry.error(f"{entry.at('args')}.{key}", f"must be {_q(want)} (got {_show(value)})")
-    return args
-
-
-def _check_unique_names(top: _Section, profiles: Sequence[Profile]) -> None:
+def _check_unique_names(top: Section, profiles: Sequence[Profile]) -> None:
     first_use: dict[str, int] = {}
     for i, profile in enumerate(profiles):
         name = profile.scheduler_name
         if name and name in first_use:
             top.error(
                 f"profiles[{i}].schedulerName",
-                f"duplicate scheduler name {_q(name)} "
-                f"(already used by profiles[{first_use[name]}])",
+                f"duplicate scheduler name {q(name)} (already used by profiles[{first_use[name]}])",
             )
         first_use.setdefault(name, i)
 
 
 def _check_common_queue_sort(
-    top: _Section, profiles: Sequence[Profile], positions: Sequence[Mapping[str, int]]
+    top: Section, profiles: Sequence[Profile], positions: Sequence[Mapping[str, int]]
 ) -> None:
     """Upstream's validateCommonQueueSort: the queue is shared, so its sort must be too.
 
@@ -787,7 +634,7 @@ def _check_common_queue_sort(
         if sort_name and sort_name in profile.plugin_config and args != canon_args:
             top.error(
                 f"profiles[{i}].pluginConfig[{positions[i][sort_name]}].args",
-                f"args of queue sort plugin {_q(sort_name)} must be the same for all profiles",
+                f"args of queue sort plugin {q(sort_name)} must be the same for all profiles",
             )
 
 
@@ -862,10 +709,10 @@ def _explicit_plugins(
             errs.append(f"{at}: {_unknown_plugin(ref.name)}")
         elif point not in implements[ref.name]:
             errs.append(
-                f"{at}: plugin {_q(ref.name)} does not implement the {point} extension point"
+                f"{at}: plugin {q(ref.name)} does not implement the {point} extension point"
             )
         elif ref.name in seen:
-            errs.append(f"{at}: plugin {_q(ref.name)} is enabled more than once at {point}")
+            errs.append(f"{at}: plugin {q(ref.name)} is enabled more than once at {point}")
         else:
             seen.add(ref.name)
             plugins.append(ref)

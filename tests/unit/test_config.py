@@ -25,6 +25,7 @@ from scheduler.config import (
     load,
     parse,
 )
+from scheduler.pluginargs import NodeAffinityArgs, NodeResourcesFitArgs, ScoringStrategy
 
 F = frozenset
 FILTERS = F({"preFilter", "filter"})
@@ -364,8 +365,11 @@ def test_minimal_document_gets_upstream_defaults() -> None:
                 ]
             ),
             lambda c: c.profiles[0].plugin_config,
-            {"NodeAffinity": {}, "NodeResourcesFit": {"ignoredResources": ["nvidia.com/gpu"]}},
-            id="plugin-args-type-meta-stripped",
+            {
+                "NodeAffinity": NodeAffinityArgs(),
+                "NodeResourcesFit": NodeResourcesFitArgs(ignored_resources=("nvidia.com/gpu",)),
+            },
+            id="plugin-args-type-meta-stripped-and-typed",
         ),
         pytest.param(
             doc(extenders=[]),
@@ -455,12 +459,7 @@ profiles:
 
     config = load(path, KNOWN)
 
-    fit_args = {
-        "scoringStrategy": {
-            "type": "MostAllocated",
-            "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}],
-        }
-    }
+    fit_args = NodeResourcesFitArgs(scoring_strategy=ScoringStrategy(type="MostAllocated"))
     assert config == SchedulerConfig(
         parallelism=32,
         percentage_of_nodes_to_score=40,

@@ -12,6 +12,7 @@ import pytest
 
 import plugins
 from plugins import dynamic_resources
+from scheduler.decode import ConfigError
 from scheduler.explain import render
 from scheduler.framework import (
     SKIP,
@@ -377,13 +378,20 @@ async def test_post_filter_is_no_preemption_attempt() -> None:
     await world.scheduler.drain()
 
 
-def test_args_are_not_read() -> None:
-    """DynamicResourcesArgs are accepted unread: v1.37 defaults filterTimeout (10 s) and
-    bindingTimeout (600 s) and refuses a negative filterTimeout or a bindingTimeout under 1 s.
-    Pins today's behaviour; changes with #12."""
-    args = {"filterTimeout": "-1s", "bindingTimeout": "0s"}
-    plugin = dynamic_resources.new(args, in_memory())
-    assert isinstance(plugin, dynamic_resources.DynamicResources)
+def test_args_are_decoded_and_validated() -> None:
+    """DynamicResourcesArgs (v1.37, every gate on): filterTimeout defaults to 10 s and must be
+    >= 0, bindingTimeout to 600 s and must be >= 1 s. They are kept, unused: berth allocates no
+    devices."""
+    defaults = dynamic_resources.new({}, in_memory()).args
+    assert (defaults.filter_timeout_ns, defaults.binding_timeout_ns) == (10 * 10**9, 600 * 10**9)
+    set_ = dynamic_resources.new({"filterTimeout": "0s", "bindingTimeout": "1m"}, in_memory())
+    assert (set_.args.filter_timeout_ns, set_.args.binding_timeout_ns) == (0, 60 * 10**9)
+    with pytest.raises(ConfigError) as caught:
+        dynamic_resources.new({"filterTimeout": "-1s", "bindingTimeout": "0s"}, in_memory())
+    assert caught.value.errors == [
+        'args.filterTimeout: Invalid value: "-1s": must be zero or positive',
+        'args.bindingTimeout: Invalid value: "0s": must be at least 1 second',
+    ]
 
 
 GPU_CLASS = device_class("gpu.example.com", GPU)

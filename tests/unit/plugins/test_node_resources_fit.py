@@ -11,9 +11,11 @@ import pytest
 
 from plugins import node_resources_fit
 from plugins.node_resources_fit import NodeResourcesFit, _broken_linear
+from scheduler.decode import ConfigError
 from scheduler.framework import DeviceClass, DeviceClassStore, QueueingHint
 from scheduler.handle import in_memory
 from scheduler.model import compile_pod
+from scheduler.pluginargs import ResourceSpec
 from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
 from tests.unit.tables import (
     build_table,
@@ -1420,13 +1422,6 @@ def test_broken_linear_function(shape: list[tuple[int, int]], points: dict[int, 
             id="negative-weight",
         ),
         pytest.param(
-            strategy(
-                "LeastAllocated", [{"name": "memory", "weight": 1}, {"name": "cpu", "weight": 0}]
-            ),
-            r"scoringStrategy.resources\[1\].weight",
-            id="zero-weight",
-        ),
-        pytest.param(
             strategy("MostAllocated", [{"name": "memory", "weight": 101}]),
             r"scoringStrategy.resources\[0\].weight",
             id="weight-above-100",
@@ -1447,7 +1442,7 @@ def test_broken_linear_function(shape: list[tuple[int, int]], points: dict[int, 
                 DEFAULT,
                 [{"utilization": 50, "score": 1}, {"utilization": 50, "score": 2}],
             ),
-            "must increase",
+            r"shape\[1\].utilization: Invalid value: 50: values must be sorted in increasing order",
             id="utilization-not-increasing",
         ),
     ],
@@ -1458,14 +1453,26 @@ def test_bad_args(args: JSON, message: str) -> None:
         plugin(args)
 
 
-def test_stray_requested_to_capacity_ratio_is_ignored() -> None:
-    """requestedToCapacityRatio with another strategy type is ignored; v1.36+ refuses it
-    ("must be nil when type is not RequestedToCapacityRatio"). Pins today's behaviour; changes
-    with #12."""
+def test_stray_requested_to_capacity_ratio_is_refused() -> None:
+    """requestedToCapacityRatio with another strategy type is refused, as v1.36+ does."""
     args = {
         "scoringStrategy": {
             "type": "LeastAllocated",
             "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}]},
         }
     }
-    assert plugin(args).args.strategy.type == "LeastAllocated"
+    with pytest.raises(ConfigError) as caught:
+        plugin(args)
+    assert caught.value.errors == [
+        "args.scoringStrategy.requestedToCapacityRatio: Forbidden: must be nil when type is not "
+        "RequestedToCapacityRatio"
+    ]
+
+
+def test_zero_weight_means_one() -> None:
+    """Upstream's defaults turn a resource weight of 0 (or none) into 1."""
+    args = strategy("LeastAllocated", [{"name": "memory"}, {"name": "cpu", "weight": 0}])
+    assert plugin(args).args.scoring_strategy.resources == (
+        ResourceSpec("memory", 1),
+        ResourceSpec("cpu", 1),
+    )

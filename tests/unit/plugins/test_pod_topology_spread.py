@@ -12,6 +12,7 @@ import pytest
 
 from plugins import pod_topology_spread
 from plugins.pod_topology_spread import MISSING_LABEL, REASON, PodTopologySpread
+from scheduler.decode import ConfigError
 from scheduler.default_selector import SERVICE, SelectorSources
 from scheduler.framework import SKIP, CycleState, QueueingHint
 from scheduler.handle import ClusterHandle, in_memory
@@ -943,12 +944,12 @@ def test_normalize_ignores_marked_nodes() -> None:
 )
 def test_args_validation(args: JSON, errors: list[str]) -> None:
     """Every error is reported with its field path, as upstream's ValidatePodTopologySpreadArgs."""
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ConfigError) as info:
         plugin(args)
-    message = str(info.value)
-    for error in errors:
-        assert error in message
-    assert message.count(";") == len(errors) - 1
+    got = info.value.errors
+    assert len(got) == len(errors)
+    for error, line in zip(errors, got, strict=True):
+        assert line.startswith("args." + error)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,11 @@ from plugins.volume_binding import (
     ERR_PV_NOT_EXIST,
     ERR_UNBOUND_IMMEDIATE,
 )
-from scheduler.framework import Code, CycleState, QueueingHint, Status, VolumeStore
+from scheduler.decode import ConfigError
+from scheduler.framework import SKIP, Code, CycleState, QueueingHint, Status, VolumeStore
 from scheduler.handle import in_memory
 from scheduler.model import InvalidObject, compile_pod
+from scheduler.pluginargs import DEFAULT_SHAPE, VolumeBindingArgs
 from scheduler.volumes import CSI_NODE, PV, PVC
 from tests.builders import make_node
 from tests.unit.plugins.volume_builders import (
@@ -381,21 +383,87 @@ def test_filter_without_pre_filter_recomputes() -> None:
     assert [r.message for r in missing.reasons] == ['persistentvolumeclaim "x" not found']
 
 
-def test_pre_bind_refuses_to_bind_unbound_delayed_claims() -> None:
-    """berth does not bind or provision volumes: a pod whose WaitForFirstConsumer claim is
-    still unbound fails PreBind (and goes to backoff) instead of being bound."""
-    plugin_ = plugin(WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait"))
-    pod = compile_pod(with_volumes("p", claim_volume("pvc-a")))
+class FakeTime:
+    """A clock that moves only when PreBind sleeps; `on_sleep(n)` runs at the n-th sleep (the
+    PV controller acting meanwhile)."""
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+def waiting_plugin(timeout: int, fake: FakeTime, *objects: JSON) -> volume_binding.VolumeBinding:
+    handle = volume_handle(*objects)
+    args = VolumeBindingArgs(bind_timeout_seconds=timeout)
+    return volume_binding.VolumeBinding(handle.volumes, args, clock=fake.clock, sleep=fake.sleep)
+
+
+UNBOUND = (WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait"))
+
+
+def pre_bound(plugin_: volume_binding.VolumeBinding, claim: str) -> tuple[CycleState, Any]:
+    pod = compile_pod(with_volumes("p", claim_volume(claim)))
     state = CycleState()
     assert plugin_.pre_filter(state, pod, build_table(NODES)) is None
+    return state, pod
+
+
+def test_pre_bind_waits_bind_timeout_seconds_then_fails() -> None:
+    """berth makes no binding write (#14); PreBind waits, looking every second, at most
+    bindTimeoutSeconds for the claims to be bound, then fails with upstream's error (the pod
+    goes to backoff instead of being bound)."""
+    fake = FakeTime()
+    plugin_ = waiting_plugin(3, fake, *UNBOUND)
+    state, pod = pre_bound(plugin_, "pvc-a")
     status = asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
     assert status is not None and status.code is Code.ERROR
+    assert status.message.startswith(volume_binding.ERR_BIND_TIMEOUT)
     assert '"pvc-a"' in status.message
-    bound = plugin(pvc("pvc-b", volume="pv-b", bound=True), pv("pv-b"))
-    state = CycleState()
-    pod = compile_pod(with_volumes("p", claim_volume("pvc-b")))
-    assert bound.pre_filter(state, pod, build_table(NODES)) is None
-    assert asyncio.run(bound.pre_bind(state, pod, "node-a")) is None
+    assert fake.sleeps == [1.0, 1.0, 1.0]
+
+
+def test_pre_bind_zero_timeout_fails_at_once() -> None:
+    """bindTimeoutSeconds: 0 gives up without waiting (upstream's context is already done)."""
+    fake = FakeTime()
+    plugin_ = waiting_plugin(0, fake, *UNBOUND)
+    state, pod = pre_bound(plugin_, "pvc-a")
+    status = asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
+    assert status is not None and status.message.startswith(volume_binding.ERR_BIND_TIMEOUT)
+    assert fake.sleeps == []
+
+
+def test_pre_bind_succeeds_once_the_claims_are_bound() -> None:
+    """A claim the PV controller binds while PreBind waits ends the wait with success."""
+    fake = FakeTime()
+    plugin_ = waiting_plugin(600, fake, *UNBOUND)
+
+    def bind(n: int) -> None:
+        if n == 2:
+            plugin_.store.apply(PVC, pvc("pvc-a", storage_class="wait", volume="pv-x", bound=True))
+
+    fake.on_sleep = bind
+    state, pod = pre_bound(plugin_, "pvc-a")
+    assert asyncio.run(plugin_.pre_bind(state, pod, "node-a")) is None
+    assert fake.sleeps == [1.0, 1.0]
+
+
+def test_pre_bind_without_unbound_claims_does_not_wait() -> None:
+    """Bound claims only: nothing to wait for."""
+    fake = FakeTime()
+    plugin_ = waiting_plugin(600, fake, pvc("pvc-b", volume="pv-b", bound=True), pv("pv-b"))
+    state, pod = pre_bound(plugin_, "pvc-b")
+    assert asyncio.run(plugin_.pre_bind(state, pod, "node-a")) is None
+    assert fake.sleeps == []
 
 
 def test_row_local_only_without_claims() -> None:
@@ -487,25 +555,106 @@ def test_volume_attributes_class_is_not_matched() -> None:
     }
 
 
-def test_does_not_score() -> None:
-    """VolumeBinding filters but does not score in the default profile; v1.37 scores unbound
-    WaitForFirstConsumer claims by capacity (StorageCapacityScoring, beta, on). No placement
-    differs, as PreBind refuses those pods. Pins today's behaviour; changes with #14."""
+def test_scores_in_the_default_profile() -> None:
+    """v1.37 scores with VolumeBinding (StorageCapacityScoring, beta, on), default weight 1."""
     from tests.unit.test_cycle import NAME, World
 
     profile = World([]).scheduler.profiles[NAME]
     assert volume_binding.NAME in [p.name for p in profile.filter]
-    assert volume_binding.NAME not in [p.name for p, _ in profile.score]
+    assert (volume_binding.NAME, 1) in [(p.name, w) for p, w in profile.score]
 
 
-def test_args_are_not_read() -> None:
-    """VolumeBindingArgs are accepted unread: v1.37 refuses a negative bindTimeoutSeconds and an
-    unsorted shape, and defaults shape. Pins today's behaviour; changes with #12 and #14."""
+SMALL_ON_A = pv("pv-small", capacity="2Gi", storage_class="wait", node_affinity=FOO_BAR)
+BIG = pv("pv-big", capacity="10Gi", storage_class="wait")
+
+
+@pytest.mark.parametrize(
+    ("shape", "objects", "expected"),
+    [
+        pytest.param(
+            None, [SMALL_ON_A, BIG], [50, 90], id="default-shape-prefers-the-emptier-node"
+        ),
+        pytest.param(
+            [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}],
+            [SMALL_ON_A, BIG],
+            [50, 10],
+            id="custom-shape-prefers-the-fuller-node",
+        ),
+        pytest.param(
+            [{"utilization": 0, "score": 0}, {"utilization": 40, "score": 10}],
+            [SMALL_ON_A, BIG],
+            [100, 25],
+            id="broken-linear-truncates",
+        ),
+        pytest.param(None, [BIG], [90, 90], id="same-pv-everywhere"),
+        pytest.param(
+            None,
+            [pv("pv-full", capacity="512Mi", storage_class="wait")],
+            [0, 0],
+            id="no-fitting-pv-scores-zero",
+        ),
+    ],
+)
+def test_score(shape: list[JSON] | None, objects: list[JSON], expected: list[int]) -> None:
+    """Upstream's scorer: the claim's request over the capacity of the PV it would get on
+    each node, through the args' shape (scores 0..10 scaled to 0..100)."""
+    args: JSON = {} if shape is None else {"shape": shape}
+    plugin_ = volume_binding.new(
+        args, volume_handle(WFFC, pvc("pvc-a", storage_class="wait"), *objects)
+    )
+    table = build_table(NODES)
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-a")))
+    state = CycleState()
+    assert plugin_.pre_filter(state, pod, table) is None
+    rows = table.live_rows()
+    assert plugin_.pre_score(state, pod, table, rows) is None
+    assert plugin_.score(state, pod, table, rows).tolist() == expected
+
+
+def test_score_averages_storage_classes() -> None:
+    """Requests and capacities add up per class; the classes' scores are averaged, rounded."""
+    fast = storage_class("fast")
+    objects = [
+        WFFC,
+        fast,
+        pvc("pvc-a", storage_class="wait"),
+        pvc("pvc-b", storage_class="fast", request="3Gi"),
+        pv("pv-a", capacity="4Gi", storage_class="wait"),  # 25% used: 75
+        pv("pv-b", capacity="4Gi", storage_class="fast"),  # 75% used: 25
+    ]
+    plugin_ = volume_binding.new({}, volume_handle(*objects))
+    table = build_table(NODES)
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")))
+    state = CycleState()
+    assert plugin_.pre_filter(state, pod, table) is None
+    assert plugin_.score(state, pod, table, table.live_rows()).tolist() == [50, 50]
+
+
+def test_pre_score_skips_pods_without_claims() -> None:
+    """A pod without claims was skipped at PreFilter, and is at PreScore."""
+    plugin_ = plugin()
+    table = build_table(NODES)
+    pod = compile_pod(with_volumes("p", *OTHER_VOLUMES))
+    state = CycleState()
+    assert plugin_.pre_filter(state, pod, table) is not None
+    assert plugin_.pre_score(state, pod, table, table.live_rows()) is SKIP
+
+
+def test_args_are_decoded() -> None:
+    """VolumeBindingArgs: bindTimeoutSeconds defaults to 600 and shape to [{0,10},{100,0}];
+    a raw mapping given to new() is checked as the configuration does."""
+    assert volume_binding.new({}, volume_handle()).args == VolumeBindingArgs(600, DEFAULT_SHAPE)
     args = {
         "bindTimeoutSeconds": -1,
         "shape": [{"utilization": 100, "score": 0}, {"utilization": 0, "score": 10}],
     }
-    assert isinstance(volume_binding.new(args, volume_handle()), volume_binding.VolumeBinding)
+    with pytest.raises(ConfigError) as caught:
+        volume_binding.new(args, volume_handle())
+    assert caught.value.errors == [
+        "args.bindTimeoutSeconds: Invalid value: -1: invalid BindTimeoutSeconds, should not be "
+        "a negative value",
+        "args.shape[1].utilization: Invalid value: 0: values must be sorted in increasing order",
+    ]
 
 
 # --- events ----------------------------------------------------------------------------------
