@@ -262,6 +262,8 @@ def load(path: str | Path, known_plugins: Collection[str]) -> SchedulerConfig:
         doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {' '.join(str(exc).split())}"]) from exc
+    except RecursionError as exc:  # PyYAML composes recursively; upstream caps depth too
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from exc
     if not isinstance(doc, Mapping):
         raise ConfigError([f"{source}: must be a YAML mapping (got {show(doc)})"])
     return parse(doc, known_plugins)
@@ -777,7 +779,32 @@ def _final_weight(point: str, ref: PluginRef) -> PluginRef:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate mapping keys, as upstream's strict decoding does."""
+    """A SafeLoader that rejects duplicate mapping keys, as upstream's strict decoding does,
+    and documents whose aliases expand past a million nodes (goyaml: excessive aliasing)."""
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > _MAX_EXPANDED_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, "document contains excessive aliasing", node.start_mark
+            )
+        return node
+
+
+_MAX_EXPANDED_NODES = 1_000_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the document once every alias is expanded; linear in the composed graph."""
+    if id(node) not in memo:
+        memo[id(node)] = 0  # a recursive alias counts once
+        children = node.value if isinstance(node.value, list) else []
+        size = 1
+        for child in children:
+            for sub in child if isinstance(child, tuple) else (child,):
+                size += _expanded_size(sub, memo)
+        memo[id(node)] = size
+    return memo[id(node)]
 
 
 def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -804,3 +831,15 @@ def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
 )
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    """An integer past Python's 4300-digit str->int limit is out of every range: infinity,
+    so the field's own check names it (upstream: cannot unmarshal number into int32)."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        return float("-inf") if str(node.value).startswith("-") else float("inf")
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)

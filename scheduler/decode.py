@@ -22,6 +22,7 @@ args types (scheduler/pluginargs.py) both build on it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -123,6 +124,9 @@ class Section:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.error(self.at(key), f"must be a number (got {show(value)})")
+            return None
+        if not math.isfinite(value):  # JSON has no NaN or Inf: upstream cannot decode it
+            self.error(self.at(key), f"must be a finite number (got {value})")
             return None
         return float(value)
 
