@@ -141,6 +141,7 @@ class StatusDispatcher:
         self._pending: dict[str, StatusPatch] = {}  # waiting, by uid (merged)
         self._order: deque[str] = deque()  # uids with a pending patch, not in flight
         self._in_flight: dict[str, asyncio.Event] = {}  # set when that uid's call ends
+        self._stale: dict[str, asyncio.Event] = {}  # set to cut that uid's retry backoff
         self._binding: set[str] = set()
         self._bound: OrderedDict[str, None] = OrderedDict()
         self._ready = asyncio.Event()
@@ -200,6 +201,7 @@ class StatusDispatcher:
             self._report_pending()
         done = self._in_flight.get(uid)
         if done is not None:
+            self._wake(uid)  # a write waiting to retry gives up now, not after its backoff
             await done.wait()
 
     def binding_failed(self, uid: str) -> None:
@@ -212,6 +214,7 @@ class StatusDispatcher:
         if uid in self._bound:
             return
         self._bound[uid] = None
+        self._wake(uid)
         if len(self._bound) > KEEP_BOUND:
             self._bound.popitem(last=False)
         if self._pending.pop(uid, None) is not None:
@@ -227,6 +230,22 @@ class StatusDispatcher:
             self._report_pending()
 
     # --- the workers ----------------------------------------------------------------------
+
+    def _wake(self, uid: str) -> None:
+        stale = self._stale.get(uid)
+        if stale is not None:
+            stale.set()
+
+    async def _pause(self, uid: str, seconds: float) -> None:
+        """The backoff before a retry, cut short when the pod's Binding makes it moot."""
+        stale = self._stale[uid]
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        woken = asyncio.ensure_future(stale.wait())
+        try:
+            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     def _report_pending(self) -> None:
         self.observer.api_calls_pending(POD_STATUS_PATCH, len(self._pending))
@@ -251,10 +270,11 @@ class StatusDispatcher:
                 continue
             uid, patch = picked
             done = self._in_flight[uid] = asyncio.Event()
+            self._stale[uid] = asyncio.Event()
             try:
                 await self._execute(patch)
             finally:
-                del self._in_flight[uid]
+                del self._in_flight[uid], self._stale[uid]
                 done.set()
                 if uid in self._pending:  # a newer write arrived meanwhile: it goes next
                     self._order.append(uid)
@@ -290,7 +310,7 @@ class StatusDispatcher:
             else:
                 self.observer.api_call_done(POD_STATUS_PATCH, "success", self._clock() - start)
                 return
-            await self._sleep(backoff(attempt))
+            await self._pause(patch.uid, backoff(attempt))
 
     def _give_up(self, patch: StatusPatch, err: BaseException, start: float) -> None:
         log.warning(

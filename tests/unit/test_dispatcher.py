@@ -249,3 +249,25 @@ async def test_a_scheduled_event_whose_write_was_cut_is_retried() -> None:
     await rec.stop()
     assert seen.done == [("event", "success")]
     assert client.fail == []  # both answers were consumed: the event was tried twice
+
+
+async def test_a_binding_cuts_a_retry_backoff_short() -> None:
+    """A status write waiting out its backoff when the pod's Binding starts gives up at once:
+    the Binding does not wait for its retries."""
+    client, seen = FakeClient(), Seen()
+    client.fail = [ConnectionError("reset")]
+    slept: list[float] = []
+
+    async def long_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(3600)
+
+    d = StatusDispatcher(
+        cast(Client, client), workers=1, observer=seen, clock=lambda: 0.0, sleep=long_sleep
+    )
+    d.start()
+    d.patch(failed())
+    await until(lambda: slept)
+    await asyncio.wait_for(d.binding("u1"), 5)
+    await d.stop()
+    assert client.calls == [] and ("pod_status_patch", "stale") in seen.skipped
