@@ -189,6 +189,7 @@ class Pool:
         self.connect_seconds = connect_seconds
         self.aborted = 0  # connections declared dead, for tests and logs
         self._watchdog: asyncio.Task[None] | None = None
+        self._swept = 0.0  # when _pick last closed idle connections
         head = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n"
         if token:
             head += f"Authorization: Bearer {token}\r\n"
@@ -267,10 +268,12 @@ class Pool:
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = loop.create_task(self._watch())
         now = loop.time()
-        for conn in self._conns:
-            idle = conn.idle_since()
-            if idle is not None and now - idle >= self.idle_seconds:
-                conn.abort("idle")
+        if now - self._swept >= min(1.0, self.idle_seconds / 4):  # not on every binding
+            self._swept = now
+            for conn in self._conns:
+                idle = conn.idle_since()
+                if idle is not None and now - idle >= self.idle_seconds:
+                    conn.abort("idle")
         self._conns = [c for c in self._conns if not c.closed]
         if len(self._conns) < self._size:
             if self._connecting is None:
