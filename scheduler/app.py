@@ -347,6 +347,7 @@ class App:
             clock=clock,
         )
         self.handle.activator = self.queue.activate
+        self.handle.ungater = self.queue.ungate
         self.handlers = EventHandlers(
             self.cache,
             self.queue,

@@ -211,6 +211,12 @@ class Handle(Protocol):
         """Move these pods to the active queue now, wherever they wait (upstream's
         PodActivator.Activate; counted as ForceActivate)."""
 
+    def ungate(self, pods: Iterable[PodInfo], plugin: str) -> None:
+        """Those of these pods that `plugin`'s PreEnqueue keeps gated go through PreEnqueue
+        again now: the condition it gated them on has cleared, and the event that would
+        have told the queue may have come while they were gated. A berth addition (upstream
+        waits for a later event or the 5-minute flush); counted as ForceActivate."""
+
     async def bind(self, pod: PodInfo, node: str) -> None:
         """Bind `pod` to `node` (a Binding subresource). Raises AlreadyBound on a 409."""
 

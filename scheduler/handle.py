@@ -60,6 +60,8 @@ class ClusterHandle:
     waiting_pods: WaitingPods = field(default_factory=WaitingPods)
     # The queue's activate(uids), wired by whoever owns the queue (the app, the bench).
     activator: Callable[[Iterable[str]], None] = lambda uids: None
+    # The queue's ungate(uids, plugin), wired likewise.
+    ungater: Callable[[Iterable[str], str], None] = lambda uids, plugin: None
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         return list(self.budgets.values())
@@ -75,6 +77,9 @@ class ClusterHandle:
 
     def activate(self, pods: Iterable[PodInfo]) -> None:
         self.activator([pod.uid for pod in pods])
+
+    def ungate(self, pods: Iterable[PodInfo], plugin: str) -> None:
+        self.ungater([pod.uid for pod in pods], plugin)
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         await self.api.bind(pod, node)

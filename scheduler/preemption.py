@@ -312,6 +312,10 @@ class Evaluator:
                 failed = not await one(last)
         finally:
             self.running.pop(preemptor.uid, None)
+            # Deletion events seen while the preemptor was gated as "waiting for the
+            # preemption" (victims other preemptors deleted first, say) were spent on the
+            # gate; no more may come. Let it through now rather than at the 5-minute flush.
+            self.handle.ungate([preemptor], self.plugin_name)
         if failed or in_memory:
             # No deletion event will bring the preemptor back: activate it (upstream).
             self.handle.activate([preemptor])

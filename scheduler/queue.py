@@ -245,6 +245,14 @@ class SchedulingQueue:
             if entry is not None and entry.where in (UNSCHEDULABLE, BACKOFF, GATED):
                 self._enqueue(entry, fw.FORCE_ACTIVATE.label)
 
+    def ungate(self, uids: Iterable[str], plugin: str) -> None:
+        """Run PreEnqueue again now for those of these pods that `plugin` keeps gated
+        (framework.Handle.ungate)."""
+        for uid in uids:
+            entry = self.pods.get(uid)
+            if entry is not None and entry.where == GATED and entry.gating_plugin == plugin:
+                self._enqueue(entry, fw.FORCE_ACTIVATE.label)
+
     # --- scheduler side ------------------------------------------------------------------
 
     async def pop(self) -> QueuedPod | None:
@@ -330,14 +338,19 @@ class SchedulingQueue:
                     self._enqueue(entry, "BackoffComplete")
 
     def flush_unschedulable(self) -> None:
-        """Pods unschedulable for longer than 5 minutes get another try anyway."""
+        """Pods unschedulable, or gated, for longer than 5 minutes get another try anyway
+        (upstream's flushUnschedulableEntitiesLeftover, whose pool holds gated pods too: a pod
+        whose gate would now let it through, but whose gating plugin's event came and went
+        while it was gated, is not held for ever). A gated pod is flushed again 5 minutes
+        after its last flush, as upstream keeps a flush timestamp."""
         now = self._clock()
         for entry in list(self.pods.values()):
             # Strictly longer than the limit, as upstream's flushUnschedulablePodsLeftover.
-            if entry.where == UNSCHEDULABLE and (
+            if entry.where in (UNSCHEDULABLE, GATED) and (
                 now - entry.unschedulable_since > UNSCHEDULABLE_FLUSH_SECONDS
             ):
                 entry.flushed = True
+                entry.unschedulable_since = now  # the flush timestamp, should it stay gated
                 self._move(entry, fw.UNSCHEDULABLE_TIMEOUT.label)
 
     def close(self) -> None:
@@ -419,6 +432,8 @@ class SchedulingQueue:
         status = self._pre_enqueue(entry.pod)
         if status is not None:
             newly_gated = entry.where != GATED
+            if newly_gated:
+                entry.unschedulable_since = self._clock()
             entry.where = GATED
             entry.gate_message = status.message
             entry.token = next(self._tokens)

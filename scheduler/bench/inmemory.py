@@ -136,6 +136,7 @@ async def run_once(
         metrics=metrics,
     )
     handle.activator = queue.activate
+    handle.ungater = queue.ungate
     scheduler = Scheduler(
         cache,
         queue,

@@ -11,7 +11,7 @@ from plugins import node_resources_fit
 from plugins.priority_sort import PrioritySort
 from plugins.scheduling_gates import SchedulingGates
 from scheduler import framework as fw
-from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, ClusterEvent, pod_scaled_down
+from scheduler.framework import ASSIGNED_POD_SCALE_DOWN, ClusterEvent, Status, pod_scaled_down
 from scheduler.handle import in_memory
 from scheduler.metrics import Metrics
 from scheduler.model import PodInfo, compile_pod
@@ -687,3 +687,58 @@ def test_an_event_no_plugin_registered_is_ignored_altogether() -> None:
     assert "policy/PodDisruptionBudgetAdd" not in counts
     queue.on_event(fw.NODE_ADD)
     assert queue.pods["uid-a"].where in (ACTIVE, BACKOFF)
+
+
+class HoldWhile:
+    """A PreEnqueue plugin that gates every pod while `holding` (like DefaultPreemption while
+    a preemption runs), and registers no event."""
+
+    name = "Hold"
+
+    def __init__(self) -> None:
+        self.holding = True
+
+    def pre_enqueue(self, pod: PodInfo) -> Status | None:
+        return Status.unschedulable("held", plugin=self.name) if self.holding else None
+
+
+def held_queue(clock: FakeClock) -> tuple[SchedulingQueue, HoldWhile]:
+    hold = HoldWhile()
+    profile = Framework("default-scheduler", None, pre_enqueue=[hold])
+    queue = SchedulingQueue(PrioritySort().sort_key, profile.run_pre_enqueue, clock=clock)
+    return queue, hold
+
+
+def test_a_gated_pod_is_flushed_after_five_minutes_like_an_unschedulable_one() -> None:
+    """Upstream's 5-minute flush covers gated pods too: one whose gate has lifted with no
+    event to say so goes through PreEnqueue again and pops; one still gated is flushed
+    again only 5 minutes after its last flush."""
+    clock = FakeClock()
+    queue, hold = held_queue(clock)
+    queue.add(pod("a"))
+    queue.add(pod("b"))
+    assert queue.counts()[GATED] == 2
+    clock.advance(301)
+    queue.flush_unschedulable()
+    assert queue.counts()[GATED] == 2 and queue.pods["uid-a"].flushed
+    hold.holding = False
+    clock.advance(200)
+    queue.flush_unschedulable()  # flushed 200 s ago: not yet
+    assert queue.counts()[GATED] == 2
+    clock.advance(101)
+    queue.flush_unschedulable()
+    assert drain(queue) == ["a", "b"]
+
+
+def test_ungate_runs_pre_enqueue_again_for_pods_its_plugin_gates() -> None:
+    """Handle.ungate(pods, plugin): the pods that plugin gates go through PreEnqueue now;
+    a pod gated by another plugin, or not gated, is left where it is."""
+    clock = FakeClock()
+    queue, hold = held_queue(clock)
+    queue.add(pod("a"))
+    queue.add(pod("b"))
+    hold.holding = False
+    queue.ungate(["uid-a"], "SchedulingGates")
+    assert queue.counts()[GATED] == 2
+    queue.ungate(["uid-a"], "Hold")
+    assert drain(queue) == ["a"] and queue.pods["uid-b"].where == GATED

@@ -373,6 +373,32 @@ async def test_a_preemptor_is_held_until_its_last_victim_is_deleted() -> None:
     assert plugin.pre_enqueue(high) is None
 
 
+async def test_a_preemptor_gated_while_its_victims_went_is_let_through_at_the_end() -> None:
+    """Victims deleted (by others) while the preemptor was gated spent their events on the
+    gate: when its preemption ends, the preemptor goes through PreEnqueue again at once
+    (Handle.ungate) instead of waiting for the 5-minute flush."""
+    world = World(nodes(1, cpu="2"))
+    world.bound(running("low-0", "n0000", LOW, "1"))
+    world.bound(running("low-1", "n0000", LOW, "1"))
+    release = asyncio.Event()
+
+    async def preempt(preemptor: PodInfo, victim: PodInfo, node: str) -> None:
+        await release.wait()
+        world.cache.remove_pod(victim.uid)
+
+    world.handle.preempt = preempt  # type: ignore[method-assign]
+    plugin = world.scheduler.profiles[NAME].plugins["DefaultPreemption"]
+    plugin.evaluator.handle.ungater = world.queue.ungate
+    assert world.schedule(pending("high", HIGH, "2")).nominated == "n0000"
+    await asyncio.sleep(0)
+    world.clock.now += 60
+    world.queue.move_all()
+    assert world.queue.pods["uid-high"].where == "gated"
+    release.set()
+    await world.scheduler.drain()
+    assert world.queue.pods["uid-high"].where == "active"
+
+
 async def test_nominated_pod_reserves_its_node_against_lower_priority_pods() -> None:
     """A pod nominated to a node counts there for pods of lower or equal priority, not for
     higher ones."""
