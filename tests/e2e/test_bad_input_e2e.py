@@ -1,6 +1,7 @@
 """Odd objects the API server accepts (issue 12, part 6), then ordinary pods: all bound.
 
-Nodes with no allocatable, zero, fractional or enormous allocatable, or five thousand labels;
+Nodes with no allocatable, zero, fractional or enormous allocatable (memory at the int64
+maximum, filled 4Ei, then asked for 9Ei and 200Ei), or five thousand labels;
 pods with 200 containers, enormous or tiny requests, Gt/Lt on labels that are not numbers, a spread
 on a key no node has, a preset nodeName naming no node, a scheduling gate, odd names. Each case
 expects upstream kube-scheduler v1.37's outcome: bound to one kind of node, or pending with a
@@ -77,6 +78,7 @@ def nodes(namespace: str) -> list[JSON]:
         ),
         odd_node("enormous", namespace, allocatable=enormous),
         odd_node("vast", namespace, allocatable=enormous),  # kept empty for one pod
+        odd_node("int64", namespace, allocatable=enormous),  # 4Ei, then 9Ei and 200Ei
         plain,
         many,
         long,
@@ -254,6 +256,25 @@ async def test_odd_objects_then_ordinary_pods_are_all_bound(
             await create(client, namespace, case.pod)
         total = len((await client.get("/api/v1/nodes"))["items"])
         outcomes = await asyncio.gather(*(check(client, namespace, case, total) for case in table))
+        assert not [wrong for wrong in outcomes if wrong], "\n".join(filter(None, outcomes))
+
+        # On a node whose memory is the int64 maximum (100Ei, capped by the API server), 4Ei
+        # fits; then 9Ei and 200Ei (also the int64 maximum) do not: a request is compared with
+        # what is free, so no sum wraps round and overcommits the node.
+        await create(
+            client, namespace, pod("mem-4ei", namespace, "int64").req(memory="4Ei").for_api()
+        )
+        assert await node_kind(client, await bound_to(client, namespace, "mem-4ei")) == "int64"
+        later = [
+            Case(
+                pod(f"mem-{size.lower()}", namespace, "int64").req(memory=size).for_api(),
+                reason=f"1 {NO_MEMORY}",
+            )
+            for size in ("9Ei", "200Ei")
+        ]
+        for case in later:
+            await create(client, namespace, case.pod)
+        outcomes = await asyncio.gather(*(check(client, namespace, case, total) for case in later))
         assert not [wrong for wrong in outcomes if wrong], "\n".join(filter(None, outcomes))
 
         # A gated pod waits without a FailedScheduling event; ungated, it is bound.
