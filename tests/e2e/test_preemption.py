@@ -103,11 +103,20 @@ class PodWatch:
             await self._task
 
     async def _run(self, version: str) -> None:
-        params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "false"}
+        # Resumed from the last version whenever the stream ends: the API server closes a
+        # watch that falls behind (a test busy creating a thousand pods), and a gap would
+        # hide exactly the versions a test looks for.
         path = f"/api/v1/namespaces/{self.namespace}/pods"
-        async for line in self.client.stream_lines(path, params, timeout=300):
-            event = json.loads(line)
-            self.seen.append((event["type"], event["object"]))
+        while True:
+            params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
+            async for line in self.client.stream_lines(path, params, timeout=300):
+                event = json.loads(line)
+                obj = event["object"]
+                if event["type"] == "ERROR":
+                    raise AssertionError(f"pod watch failed: {obj}")
+                version = obj["metadata"]["resourceVersion"]
+                if event["type"] != "BOOKMARK":
+                    self.seen.append((event["type"], obj))
 
     def versions(self, name: str) -> list[JSON]:
         return [obj for _, obj in self.seen if obj["metadata"]["name"] == name]
