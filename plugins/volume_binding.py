@@ -22,11 +22,14 @@ report capacity: those claims are left out, and a node with nothing to score get
 What berth does not do: bind or provision. Upstream's Reserve/PreBind write the chosen PV's
 claimRef or the claim's selected-node annotation, then wait (polling every second, for at most
 the args' `bindTimeoutSeconds`) for the PV controller to bind the claims. berth has no API for
-the writes here; its PreBind only does the wait, on the volume store its informers keep current,
-and fails as upstream does when the time is up ("binding volumes: context deadline exceeded"),
-so the pod goes to backoff instead of being placed where kubelet could not mount. Storage
-capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not checked;
-issue #14 brings them, and the writes.
+the writes here. Its PreBind waits, on the volume store its informers keep current and for at
+most `bindTimeoutSeconds`, only for claims the PV controller binds without them (a PV is
+pre-bound to the claim), and fails as upstream does when the time is up ("binding volumes:
+context deadline exceeded"). A claim that needs the writes fails at once: nothing would bind
+it, and the wait would hold one of the binding slots for the whole timeout (600 s by default).
+Either way the pod goes to backoff instead of being placed where kubelet could not mount.
+Storage capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not
+checked; issue #14 brings them, and the writes.
 """
 
 from __future__ import annotations
@@ -246,11 +249,22 @@ class VolumeBinding:
 
     async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Wait for the PV controller to bind the unbound claims, at most bindTimeoutSeconds,
-        looking every POLL_INTERVAL_S as upstream's BindPodVolumes (berth makes no API write
-        first: see the module docstring)."""
+        looking every POLL_INTERVAL_S as upstream's BindPodVolumes; berth makes no API write
+        first, so a claim only a write would get bound fails at once (module docstring)."""
         claims = state.data.get(STATE)
         if not isinstance(claims, _Claims) or not claims.delayed:
             return None
+        unbound = [c for c in claims.delayed if not self._bound_now(c)]
+        if not unbound:
+            return None
+        needs_writes = [c for c in unbound if not self._prebound(c)]
+        if needs_writes:
+            names = ", ".join(f'"{c.name}"' for c in needs_writes)
+            return Status.error(
+                f"binding volumes: persistentvolumeclaim(s) {names} would need a PV bound or "
+                "provisioned for them: berth does not bind or provision volumes",
+                NAME,
+            )
         deadline = self._clock() + self.args.bind_timeout_seconds
         while (remaining := deadline - self._clock()) > 0:
             await self._sleep(min(POLL_INTERVAL_S, remaining))
@@ -262,6 +276,11 @@ class VolumeBinding:
             f"{self.args.bind_timeout_seconds}s: berth does not bind or provision volumes)",
             NAME,
         )
+
+    def _prebound(self, claim: Claim) -> bool:
+        """A PV names this claim in its claimRef: the PV controller binds the two on its own,
+        WaitForFirstConsumer or not."""
+        return any(pv.bound_to(claim) for pv in self.store.volumes.values())
 
     def _bound_now(self, claim: Claim) -> bool:
         current = self.store.claim(claim.namespace, claim.name)

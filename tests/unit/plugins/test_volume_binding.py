@@ -408,7 +408,12 @@ def waiting_plugin(timeout: int, fake: FakeTime, *objects: JSON) -> volume_bindi
     return volume_binding.VolumeBinding(handle.volumes, args, clock=fake.clock, sleep=fake.sleep)
 
 
-UNBOUND = (WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait"))
+# A claim a PV is pre-bound to: the PV controller binds it without berth's writes.
+UNBOUND = (
+    WFFC,
+    pvc("pvc-a", storage_class="wait"),
+    pv("pv-x", storage_class="wait", claim="pvc-a"),
+)
 
 
 def pre_bound(plugin_: volume_binding.VolumeBinding, claim: str) -> tuple[CycleState, Any]:
@@ -430,6 +435,24 @@ def test_pre_bind_waits_bind_timeout_seconds_then_fails() -> None:
     assert status.message.startswith(volume_binding.ERR_BIND_TIMEOUT)
     assert '"pvc-a"' in status.message
     assert fake.sleeps == [1.0, 1.0, 1.0]
+
+
+def test_pre_bind_fails_at_once_for_a_claim_only_berths_writes_would_bind() -> None:
+    """An unbound WaitForFirstConsumer claim with no PV pre-bound to it is bound by nothing
+    while berth makes no binding writes (#14): PreBind fails at once instead of holding a
+    binding slot for bindTimeoutSeconds."""
+    fake = FakeTime()
+    plugin_ = waiting_plugin(
+        600, fake, WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait")
+    )
+    state, pod = pre_bound(plugin_, "pvc-a")
+    status = asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
+    assert status is not None and status.code is Code.ERROR
+    assert status.message == (
+        'binding volumes: persistentvolumeclaim(s) "pvc-a" would need a PV bound or provisioned'
+        " for them: berth does not bind or provision volumes"
+    )
+    assert fake.sleeps == []
 
 
 def test_pre_bind_zero_timeout_fails_at_once() -> None:
