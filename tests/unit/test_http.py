@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,11 @@ class Server:
             writer.close()
 
 
+def local_pool(server: Server, **options: Any) -> Pool:
+    """A plain-HTTP pool to the local test server."""
+    return Pool(f"http://127.0.0.1:{server.port}", ssl_context=False, token=None, **options)
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     s = Server()
@@ -104,13 +110,7 @@ async def server() -> AsyncIterator[Server]:
 async def test_a_silent_connection_is_aborted_and_replaced(server: Server) -> None:
     """Requests on a connection that stopped answering fail with ConnectionLost once it has
     been silent for stall_seconds; the next request opens a new connection and succeeds."""
-    pool = Pool(
-        f"http://127.0.0.1:{server.port}",
-        ssl_context=False,
-        token=None,
-        connections=1,
-        stall_seconds=0.2,
-    )
+    pool = local_pool(server, connections=1, stall_seconds=0.2)
     try:
         assert await pool.request("POST", "/x", b"{}") == (201, b"{}")
         server.silence_open_connections()
@@ -125,13 +125,7 @@ async def test_a_silent_connection_is_aborted_and_replaced(server: Server) -> No
 async def test_silent_idle_connections_go_with_the_dead_one(server: Server) -> None:
     """When one connection is found dead, the others that have heard nothing since are
     aborted too, so a request is not sent down a second dead connection after the first."""
-    pool = Pool(
-        f"http://127.0.0.1:{server.port}",
-        ssl_context=False,
-        token=None,
-        connections=3,
-        stall_seconds=0.2,
-    )
+    pool = local_pool(server, connections=3, stall_seconds=0.2)
     try:
         await asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(6)))
         opened = server.opened
@@ -150,13 +144,7 @@ async def test_silent_idle_connections_go_with_the_dead_one(server: Server) -> N
 async def test_a_request_abandoned_by_its_caller_aborts_its_connection(server: Server) -> None:
     """A caller's timeout ends the request and its connection: a late answer could not be
     matched, and the connection that let it time out is suspect."""
-    pool = Pool(
-        f"http://127.0.0.1:{server.port}",
-        ssl_context=False,
-        token=None,
-        connections=1,
-        stall_seconds=60,
-    )
+    pool = local_pool(server, connections=1, stall_seconds=60)
     try:
         await pool.request("POST", "/x", b"{}")
         server.silence_open_connections()
@@ -171,13 +159,7 @@ async def test_a_request_abandoned_by_its_caller_aborts_its_connection(server: S
 
 async def test_busy_healthy_connections_are_left_alone(server: Server) -> None:
     """Connections that answer are never aborted, however long the pool runs."""
-    pool = Pool(
-        f"http://127.0.0.1:{server.port}",
-        ssl_context=False,
-        token=None,
-        connections=2,
-        stall_seconds=0.1,
-    )
+    pool = local_pool(server, connections=2, stall_seconds=0.1)
     try:
         for _ in range(20):
             await asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(4)))
@@ -190,14 +172,7 @@ async def test_busy_healthy_connections_are_left_alone(server: Server) -> None:
 async def test_an_unused_connection_is_replaced_after_idle_seconds(server: Server) -> None:
     """A connection nobody used for idle_seconds is closed (it may have died quietly); the
     next request opens a fresh one."""
-    pool = Pool(
-        f"http://127.0.0.1:{server.port}",
-        ssl_context=False,
-        token=None,
-        connections=1,
-        stall_seconds=60,
-        idle_seconds=0.1,
-    )
+    pool = local_pool(server, connections=1, stall_seconds=60, idle_seconds=0.1)
     try:
         await pool.request("POST", "/x", b"{}")
         await pool.request("POST", "/x", b"{}")
