@@ -18,8 +18,9 @@ Without this, a burst in which pods first fail, then preempt, then bind left bou
 landed after it (the API server sets PodScheduled=True and, since v1.35, clears the nomination
 when it binds).
 
-A transient failure (no answer, 429, 5xx) is retried with jittered exponential backoff, up to
-`attempts` tries over about a minute; a 404 means the pod is gone. Every call ends in one
+A transient failure (no answer, 5xx) is retried with jittered exponential backoff, up to
+`attempts` tries over about a minute (a 429 has been retried by the client already); a 404
+means the pod is gone. Every call ends in one
 `result` reported to the observer: success, error (given up or refused), or skipped (stale,
 superseded by a newer write, or no room: at most `max_pending` pods may have a write waiting).
 """
@@ -74,9 +75,12 @@ class NullCallObserver:
 
 
 def transient(err: BaseException) -> bool:
-    """Worth retrying: no answer at all, or the server too busy (429) or failing (5xx)."""
+    """Worth retrying here: no answer at all, or the server failing (5xx). Not 429: the
+    client has retried that already, waiting what Retry-After said, and retrying its
+    retries would multiply the load on a server that asked for less (six tries times
+    eight)."""
     if isinstance(err, ApiError):
-        return err.status == 429 or err.status >= 500
+        return err.status >= 500
     return isinstance(err, TimeoutError | ConnectionError | OSError | aiohttp.ClientError)
 
 
@@ -140,6 +144,7 @@ class StatusDispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[str, StatusPatch] = {}  # waiting, by uid (merged)
         self._order: deque[str] = deque()  # uids with a pending patch, not in flight
+        self._queued: set[str] = set()  # the uids in _order: each at most once
         self._in_flight: dict[str, asyncio.Event] = {}  # set when that uid's call ends
         self._stale: dict[str, asyncio.Event] = {}  # set to cut that uid's retry backoff
         self._binding: set[str] = set()
@@ -186,8 +191,7 @@ class StatusDispatcher:
             return
         self._pending[uid] = patch
         if uid not in self._in_flight:
-            self._order.append(uid)
-            self._ready.set()
+            self._enqueue(uid)
         self._report_pending()
 
     async def binding(self, uid: str) -> None:
@@ -250,9 +254,20 @@ class StatusDispatcher:
     def _report_pending(self) -> None:
         self.observer.api_calls_pending(POD_STATUS_PATCH, len(self._pending))
 
+    def _enqueue(self, uid: str) -> None:
+        """Put `uid` in line once: a uid left in line by a dropped write (binding) and queued
+        again would otherwise run two writes for one pod at once."""
+        if uid not in self._queued:
+            self._queued.add(uid)
+            self._order.append(uid)
+        self._ready.set()
+
     def _next(self) -> tuple[str, StatusPatch] | None:
         while self._order:
             uid = self._order.popleft()
+            self._queued.discard(uid)
+            if uid in self._in_flight:
+                continue  # its write in flight queues it again when it ends
             patch = self._pending.pop(uid, None)
             if patch is not None:  # else dropped while it waited
                 self._report_pending()
@@ -277,8 +292,7 @@ class StatusDispatcher:
                 del self._in_flight[uid], self._stale[uid]
                 done.set()
                 if uid in self._pending:  # a newer write arrived meanwhile: it goes next
-                    self._order.append(uid)
-                    self._ready.set()
+                    self._enqueue(uid)
 
     async def _execute(self, patch: StatusPatch) -> None:
         start = self._clock()

@@ -179,7 +179,9 @@ async def test_a_write_queued_behind_one_in_flight_goes_after_it() -> None:
     [
         pytest.param([ConnectionError("reset")], 1, "success", id="no-answer-retried"),
         pytest.param([ApiError(503, "", "", "PATCH", "/")], 1, "success", id="503-retried"),
-        pytest.param([ApiError(429, "", "", "PATCH", "/")], 1, "success", id="429-retried"),
+        pytest.param(
+            [ApiError(429, "", "", "PATCH", "/")], 0, "error", id="429-left-to-the-client"
+        ),
         pytest.param([ApiError(422, "Invalid", "", "PATCH", "/")], 0, "error", id="422-given-up"),
         pytest.param([TimeoutError()] * 8, 0, "error", id="retries-bounded"),
     ],
@@ -187,8 +189,9 @@ async def test_a_write_queued_behind_one_in_flight_goes_after_it() -> None:
 async def test_transient_failures_are_retried_a_bounded_number_of_times(
     errors: list[BaseException], writes: int, result: str
 ) -> None:
-    """No answer, 429 and 5xx are retried with backoff, up to `attempts` tries; anything
-    else is given up at once. Each call ends in one result."""
+    """No answer and 5xx are retried with backoff, up to `attempts` tries; anything else
+    (a 429 included: the client retried it already) is given up at once. Each call ends in
+    one result."""
     client, seen = FakeClient(), Seen()
     client.fail = list(errors)
     d = dispatcher(client, seen)
@@ -271,3 +274,33 @@ async def test_a_binding_cuts_a_retry_backoff_short() -> None:
     await asyncio.wait_for(d.binding("u1"), 5)
     await d.stop()
     assert client.calls == [] and ("pod_status_patch", "stale") in seen.skipped
+
+
+async def test_a_pod_queued_again_after_a_failed_binding_has_one_write_at_a_time() -> None:
+    """A write dropped by a Binding leaves its pod in line; a new write after the Binding
+    failed must not put it in line twice (two writes for one pod at once, a worker dead of a
+    KeyError, a later Binding not waiting for the write in flight)."""
+    client = FakeClient()
+    client.hold = True
+    d = dispatcher(client)  # two workers
+    d.patch(failed(uid="z", name="z"))  # another pod's write, first in line
+    d.patch(nominated("n1"))
+    await d.binding("u1")
+    d.binding_failed("u1")
+    d.patch(nominated("n2"))
+    d.start()
+    await until(lambda: len(client.held) == 2)  # z, and u1's n2
+    d.patch(nominated("n3"))  # waits for n2
+    client.held[0].set_result(None)  # z done: the free worker must not take u1 again
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(client.held) == 2
+    binding = asyncio.create_task(d.binding("u1"))
+    client.held[1].set_result(None)  # n2 done; n3 was dropped by the Binding
+    await asyncio.wait_for(binding, 5)
+    assert all(not task.done() for task in d._tasks)  # no worker died
+    await d.stop()
+    nominations = [
+        body["status"].get("nominatedNodeName") for path, body in client.calls if "/p/" in path
+    ]
+    assert nominations == ["n2"]
