@@ -367,8 +367,10 @@ class Client:
                 # Not wait_for: on Python 3.11 it can drop a cancel that races with the answer,
                 # and a cancelled worker (Recorder.stop) then runs on forever.
                 async with asyncio.timeout(timeout):
-                    status, raw = await self._fast.request(method, path, data or b"", content_type)
-                return status, raw, None
+                    status, raw, retry_after = await self._fast.request(
+                        method, path, data or b"", content_type
+                    )
+                return status, raw, retry_after
             session = self.session
             try:
                 async with session.request(

@@ -4,10 +4,10 @@ The scheduler only enqueues; workers write to the API.
 
 - **Events** (Scheduled, FailedScheduling, Preempted) wait in a queue of at most `backlog`
   (20,000) writes; beyond that a new one is dropped and counted. A transient failure (no
-  answer, 429, 5xx) is retried with jittered backoff, up to `EVENT_ATTEMPTS` tries (about a
-  minute, like client-go's event sink, which tries 12 times 10 s apart), without holding a
-  worker. An event keeps its name across tries, so a try whose answer was lost but which
-  landed makes the next one a 409, counted as written.
+  answer, 5xx; the client itself retries a 429) is retried with jittered backoff, up to
+  `EVENT_ATTEMPTS` tries (about a minute, like client-go's event sink, which tries 12 times
+  10 s apart), without holding a worker. An event keeps its name across tries, so a try
+  whose answer was lost but which landed makes the next one a 409, counted as written.
 - **Status writes** (PodScheduled=False, nominatedNodeName) go through `StatusDispatcher`: per
   pod, in order, merged, superseded by a Binding and retried (see kube.dispatcher).
 

@@ -37,6 +37,10 @@ class ConnectionLost(ConnectionError):
     """The connection closed with requests in flight; their outcome is unknown."""
 
 
+Answer = tuple[int, bytes, str | None]
+"""A response: status, body, and its Retry-After header (None when absent)."""
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; responses are matched to requests in order.
 
@@ -45,7 +49,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
+        self.waiting: deque[asyncio.Future[Answer]] = deque()
         self.sent: deque[float] = deque()
         self.closed = False
         self._buf = bytearray()
@@ -74,9 +78,9 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_exception(ConnectionLost(why))
 
-    def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+    def send(self, data: bytes) -> asyncio.Future[Answer]:
         assert self.transport is not None
-        future: asyncio.Future[tuple[int, bytes]] = self._loop.create_future()
+        future: asyncio.Future[Answer] = self._loop.create_future()
         self.waiting.append(future)
         self.last_sent = self._loop.time()
         self.sent.append(self.last_sent)
@@ -96,22 +100,29 @@ class _Connection(asyncio.Protocol):
         self.received = self._loop.time()
         self._buf += data
         while self.waiting:
-            parsed = _parse_response(self._buf)
+            try:
+                parsed = _parse_response(self._buf)
+            except ValueError:  # not HTTP as the API server writes it: nothing can be matched
+                self.abort("malformed response")
+                return
             if parsed is None:
                 return
-            status, body, used, close = parsed
+            status, body, used, close, retry_after = parsed
             del self._buf[:used]
             future = self.waiting.popleft()
             self.sent.popleft()
             if not future.done():
-                future.set_result((status, body))
-            if close and self.transport is not None:
-                self.transport.close()
+                future.set_result((status, body, retry_after))
+            if close:
+                # Taken out of use now, not when the close completes: nothing more may be
+                # pipelined on it; what was already is failed and answered ConnectionLost.
+                self.abort("the server closed the connection")
                 return
 
 
-def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
-    """(status, body, bytes consumed, server closes) for one complete response, else None."""
+def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool, str | None] | None:
+    """(status, body, bytes consumed, server closes, Retry-After) for one complete response,
+    else None. Raises ValueError on a status line, length or chunk size that is no number."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -119,6 +130,7 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
     status = int(lines[0].split(b" ", 2)[1])
     length = -1
     chunked = close = False
+    retry_after: str | None = None
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -128,6 +140,8 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
             chunked = b"chunked" in value.lower()
         elif name == b"connection":
             close = b"close" in value.lower()
+        elif name == b"retry-after":
+            retry_after = value.strip().decode("latin-1")
     start = end + 4
     if chunked:
         body = bytearray()
@@ -142,7 +156,7 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
                 trailer_end = buf.find(b"\r\n\r\n", line_end)
                 if trailer_end < 0:
                     return None
-                return status, bytes(body), trailer_end + 4, close
+                return status, bytes(body), trailer_end + 4, close, retry_after
             if len(buf) < chunk_start + size + 2:
                 return None
             body += buf[chunk_start : chunk_start + size]
@@ -153,7 +167,7 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
         return None  # body until close: not used by the API server for these requests
     if len(buf) < start + length:
         return None
-    return status, bytes(buf[start : start + length]), start + length, close
+    return status, bytes(buf[start : start + length]), start + length, close, retry_after
 
 
 class Pool:
@@ -197,11 +211,11 @@ class Pool:
 
     async def request(
         self, method: str, path: str, body: bytes, content_type: str = "application/json"
-    ) -> tuple[int, bytes]:
-        """Send one request; returns (status, body). Raises ConnectionLost if the connection
-        dropped or was declared dead before the answer (the request may or may not have taken
-        effect). If the caller is cancelled (its timeout) before the answer, the connection is
-        aborted."""
+    ) -> Answer:
+        """Send one request; returns (status, body, Retry-After). Raises ConnectionLost if the
+        connection dropped or was declared dead before the answer (the request may or may not
+        have taken effect). If the caller is cancelled (its timeout) before the answer, the
+        connection is aborted."""
         conn = await self._pick()
         data = b"".join(
             (
@@ -275,6 +289,9 @@ class Pool:
                 if idle is not None and now - idle >= self.idle_seconds:
                     conn.abort("idle")
         self._conns = [c for c in self._conns if not c.closed]
+        for conn in self._conns:
+            if not conn.waiting:
+                return conn  # an idle keep-alive connection first: no handshake
         if len(self._conns) < self._size:
             if self._connecting is None:
                 self._connecting = asyncio.Lock()

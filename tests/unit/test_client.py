@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.kube import binder
 from scheduler.kube.client import ApiError, Client, Credentials, RateLimiter
+from scheduler.kube.http import Answer
 from scheduler.metrics import Metrics
 
 
@@ -22,9 +23,9 @@ class _Answer:
     """A write pool whose one request waits for the test to answer it."""
 
     def __init__(self) -> None:
-        self.answer: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
 
-    async def request(self, method: str, path: str, data: bytes, ctype: str) -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
         return await self.answer
 
     async def close(self) -> None:
@@ -41,7 +42,7 @@ async def test_cancel_that_races_the_answer_still_cancels() -> None:
     task = asyncio.create_task(client.post("/api/v1/namespaces/x/events", {"a": 1}))
     await asyncio.sleep(0)  # the write is now waiting for its answer
     await asyncio.sleep(0)
-    fake.answer.set_result((201, b"{}"))
+    fake.answer.set_result((201, b"{}", None))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -55,12 +56,12 @@ class _Answers:
         self.answers = list(answers)
         self.requests = 0
 
-    async def request(self, method: str, path: str, data: bytes, ctype: str) -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
         self.requests += 1
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer, b"{}" if answer < 300 else b'{"reason": "x", "message": "y"}'
+        return answer, b"{}" if answer < 300 else b'{"reason": "x", "message": "y"}', None
 
     async def close(self) -> None:
         return None
@@ -381,3 +382,33 @@ def test_host_label_is_the_servers_host_and_port() -> None:
     assert Client(Credentials("https://kubernetes.default.svc"), qps=0).host == (
         "kubernetes.default.svc"
     )
+
+
+async def test_a_429_on_the_write_path_waits_its_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipelined write client reads Retry-After, and the retry waits what it says (as
+    client-go does), not the client's own backoff."""
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr("scheduler.kube.client.asyncio.sleep", sleep)
+
+    class Busy:
+        def __init__(self) -> None:
+            self.answers: list[Answer] = [(429, b"{}", "7"), (201, b"{}", None)]
+
+        async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
+            return self.answers.pop(0)
+
+        async def close(self) -> None:
+            return None
+
+    client = Client(Credentials("http://127.0.0.1:9"), qps=0)
+    client._fast = Busy()  # type: ignore[assignment]
+    await client.post("/api/v1/namespaces/x/events", {"a": 1})
+    assert waits == [7.0]

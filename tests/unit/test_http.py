@@ -17,17 +17,24 @@ CHUNKED = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        pytest.param(OK, (201, b"{}", len(OK), False), id="content-length"),
-        pytest.param(CHUNKED, (200, b'{"a":1}', len(CHUNKED), False), id="chunked"),
-        pytest.param(b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", 27, False), id="no-content"),
+        pytest.param(OK, (201, b"{}", len(OK), False, None), id="content-length"),
+        pytest.param(CHUNKED, (200, b'{"a":1}', len(CHUNKED), False, None), id="chunked"),
+        pytest.param(
+            b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", 27, False, None), id="no-content"
+        ),
         pytest.param(
             b"HTTP/1.1 409 Conflict\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
-            (409, b"abc", 66, True),
+            (409, b"abc", 66, True, None),
             id="server-closes",
+        ),
+        pytest.param(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n",
+            (429, b"", 69, False, "3"),
+            id="retry-after",
         ),
     ],
 )
-def test_complete_responses(raw: bytes, expected: tuple[int, bytes, int, bool]) -> None:
+def test_complete_responses(raw: bytes, expected: tuple[int, bytes, int, bool, str | None]) -> None:
     """A whole response yields status, body, bytes used and whether the server closes."""
     assert _parse_response(bytearray(raw)) == expected
 
@@ -47,10 +54,10 @@ def test_partial_chunked_response_waits_for_more(cut: int) -> None:
 def test_pipelined_responses_are_taken_in_order() -> None:
     """Two responses in one buffer: the first is parsed, the rest left for the next call."""
     buf = bytearray(OK + CHUNKED)
-    status, body, used, _ = _parse_response(buf) or (0, b"", 0, False)
+    status, body, used, _, _ = _parse_response(buf) or (0, b"", 0, False, None)
     assert (status, body) == (201, b"{}")
     del buf[:used]
-    assert _parse_response(buf) == (200, b'{"a":1}', len(CHUNKED), False)
+    assert _parse_response(buf) == (200, b'{"a":1}', len(CHUNKED), False, None)
 
 
 class Server:
@@ -112,11 +119,11 @@ async def test_a_silent_connection_is_aborted_and_replaced(server: Server) -> No
     been silent for stall_seconds; the next request opens a new connection and succeeds."""
     pool = local_pool(server, connections=1, stall_seconds=0.2)
     try:
-        assert await pool.request("POST", "/x", b"{}") == (201, b"{}")
+        assert await pool.request("POST", "/x", b"{}") == (201, b"{}", None)
         server.silence_open_connections()
         with pytest.raises(ConnectionLost, match="presumed dead"):
             await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5)
-        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}", None)
         assert pool.aborted >= 1
     finally:
         await pool.close()
@@ -136,7 +143,7 @@ async def test_silent_idle_connections_go_with_the_dead_one(server: Server) -> N
         results = await asyncio.wait_for(
             asyncio.gather(*(pool.request("POST", "/x", b"{}") for _ in range(6))), 5
         )
-        assert results == [(201, b"{}")] * 6
+        assert results == [(201, b"{}", None)] * 6
     finally:
         await pool.close()
 
@@ -152,7 +159,7 @@ async def test_a_request_abandoned_by_its_caller_aborts_its_connection(server: S
             async with asyncio.timeout(0.2):
                 await pool.request("POST", "/x", b"{}")
         assert pool.aborted == 1
-        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}", None)
     finally:
         await pool.close()
 
@@ -179,7 +186,41 @@ async def test_an_unused_connection_is_replaced_after_idle_seconds(server: Serve
         assert server.opened == 1
         server.silence_open_connections()  # died while idle: only a new one would answer
         await asyncio.sleep(0.3)
-        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}")
+        assert await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5) == (201, b"{}", None)
         assert server.opened == 2
     finally:
         await pool.close()
+
+
+async def test_an_idle_connection_is_reused_before_a_new_one_is_opened(server: Server) -> None:
+    """Requests one after another share one keep-alive connection: a handshake per request
+    until the pool is full would cost every quiet-time binding a TLS handshake."""
+    pool = local_pool(server, connections=8)
+    try:
+        for _ in range(10):
+            assert await pool.request("POST", "/x", b"{}") == (201, b"{}", None)
+        assert server.opened == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_malformed_response_fails_its_requests_and_drops_the_connection() -> None:
+    """An answer that is not HTTP fails the requests on that connection with ConnectionLost
+    (no exception escapes into the event loop) and the connection is not used again."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 abc Nonsense\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # until berth drops it
+
+    srv = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    pool = Pool(f"http://127.0.0.1:{port}", ssl_context=False, token=None, connections=1)
+    try:
+        with pytest.raises(ConnectionLost, match="malformed response"):
+            await asyncio.wait_for(pool.request("POST", "/x", b"{}"), 5)
+        assert pool._conns == [] or all(c.closed for c in pool._conns)
+    finally:
+        await pool.close()
+        srv.close()
