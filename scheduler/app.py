@@ -5,6 +5,7 @@ election, metrics and health. The only module that knows all the parts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -268,6 +269,9 @@ def queue_for(
         on_inflight=metrics.inflight if metrics is not None else lambda event, delta: None,
     )
 
+
+SHUTDOWN_FLUSH_SECONDS = 2.0
+"""How long a stopping berth lets queued events and status writes go out."""
 
 API_UNREACHABLE_SECONDS = 60.0
 """Default for `berth run --api-unreachable-timeout`: twice the longest time berth takes to
@@ -534,6 +538,11 @@ class App:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.leader is not None and self.leader.is_leader:
                 await self.leader.release()
+            # What is queued (events, status writes) may go out for a moment; not longer,
+            # since the API server may be what is gone.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                    await self.recorder.flush()
             await self.recorder.stop()
             await self.server.stop()
             await self.event_client.close()

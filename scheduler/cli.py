@@ -153,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
+    import signal
 
     import plugins
     from scheduler.app import App, build_profiles
@@ -161,8 +162,11 @@ def _run(args: argparse.Namespace) -> int:
     from scheduler.kube.client import Client, Credentials
     from scheduler.logs import setup
 
-    if args.api_unreachable_timeout < 0:
-        print("berth run: --api-unreachable-timeout: must be >= 0 (0: never)", file=sys.stderr)
+    if not args.api_unreachable_timeout >= 0:  # NaN fails every comparison
+        print(
+            "berth run: --api-unreachable-timeout: must be a number >= 0 (0: never)",
+            file=sys.stderr,
+        )
         return 2
     setup(args.log_level)
     try:
@@ -188,6 +192,14 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> int:
+        # SIGTERM (a pod being deleted) and SIGINT stop berth the way kube-scheduler stops:
+        # the run is cancelled, so a leader releases its Lease for a standby to take at once,
+        # and queued events and status writes get a moment to go out. Exit code 0.
+        loop = asyncio.get_running_loop()
+        running = asyncio.current_task()
+        assert running is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, running.cancel)
         client = Client(creds, qps=conn.qps, burst=conn.burst)
         async with client:
             app = App(
@@ -197,7 +209,11 @@ def _run(args: argparse.Namespace) -> int:
                 host=args.bind_address,
                 api_unreachable_timeout=args.api_unreachable_timeout,
             )
-            return await app.run()
+            try:
+                return await app.run()
+            except asyncio.CancelledError:
+                logging.getLogger("berth").info("terminating on a signal")
+                return 0
 
     try:
         import uvloop
