@@ -110,6 +110,10 @@ class Section:
         value = self.get(key)
         if value is None:
             return None
+        if isinstance(value, float) and value.is_integer():
+            # Upstream reads YAML through JSON, where 2.0 is the number 2: an int field takes
+            # it. 2.5 it refuses, and so does berth.
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(self.at(key), f"must be an integer (got {show(value)})")
             return None

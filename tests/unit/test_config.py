@@ -383,6 +383,17 @@ def test_minimal_document_gets_upstream_defaults() -> None:
             PluginSet(disabled=(PluginRef("*"),)),
             id="wildcard-in-disabled",
         ),
+        pytest.param(
+            doc(parallelism=8.0), lambda c: c.parallelism, 8, id="integral-float-is-an-int"
+        ),
+        pytest.param(
+            one_profile(
+                pluginConfig=[{"name": "InterPodAffinity", "args": {"hardPodAffinityWeight": 2.0}}]
+            ),
+            lambda c: c.profiles[0].plugin_config["InterPodAffinity"].hard_pod_affinity_weight,
+            2,
+            id="integral-float-is-an-int-in-plugin-args",
+        ),
     ],
 )
 def test_defaults_and_accepted_values(
@@ -588,7 +599,7 @@ profiles:
         ),
         # Types
         pytest.param(doc(parallelism=True), "parallelism", "(got true)", id="bool-is-not-int"),
-        pytest.param(doc(parallelism=16.0), "parallelism", "(got 16.0)", id="float-is-not-int"),
+        pytest.param(doc(parallelism=16.5), "parallelism", "(got 16.5)", id="float-is-not-int"),
         pytest.param(doc(parallelism="16"), "parallelism", '(got "16")', id="string-is-not-int"),
         pytest.param(
             doc(parallelism=2**31), "parallelism", "(got 2147483648)", id="int32-overflow"

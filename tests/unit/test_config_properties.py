@@ -23,7 +23,9 @@ from scheduler.config import API_VERSION, KIND, ConfigError, parse
 KNOWN = frozenset(plugins.registry())
 
 # A field path as errors print it: names joined by dots, list indexes and map keys in brackets.
-PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\[[^\]]*\]|\.[A-Za-z][A-Za-z0-9]*)*(\s\([^)]*\))?: ")
+# Segments as decode names them: an unknown key that is a plain name (decode._PLAIN_KEY,
+# underscores and dashes allowed) is part of the path.
+PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\[[^\]]*\]|\.[A-Za-z][A-Za-z0-9_-]*)*(\s\([^)]*\))?: ")
 
 SPREAD = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
 TERM = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}
