@@ -720,3 +720,23 @@ def test_validate(validate: Any, args: Any, expected: list[str]) -> None:
 def test_go_duration(ns: int, text: str) -> None:
     """Go's Duration.String(), as field.Invalid prints a metav1.Duration."""
     assert pa.go_duration(ns) == text
+
+
+def test_a_default_constraints_selector_is_forbidden_whatever_it_holds() -> None:
+    """A labelSelector in a default constraint is Forbidden however it is written; a broken
+    one inside does not hide the constraint's other problems (upstream's validation reports
+    both)."""
+    args = {
+        "defaultingType": "List",
+        "defaultConstraints": [
+            {
+                "maxSkew": 0,
+                "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchExpressions": [{"key": "a", "operator": "Bad"}]},
+            }
+        ],
+    }
+    errors = errors_of("PodTopologySpread", args)
+    assert any("defaultConstraints[0].maxSkew: Invalid value: 0" in e for e in errors), errors
+    assert any("defaultConstraints[0].labelSelector: Forbidden" in e for e in errors), errors
