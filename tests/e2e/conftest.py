@@ -8,6 +8,7 @@ Each test gets a namespace of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -81,22 +82,31 @@ async def client(cluster: Cluster) -> AsyncIterator[Client]:
         yield c
 
 
+@contextlib.asynccontextmanager
+async def fresh_namespace(client: Client, prefix: str = "t") -> AsyncIterator[str]:
+    """A namespace named `<prefix>-<random>`, deleted on exit with its pods."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    await client.post("/api/v1/namespaces", {"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        # Pods go first, without a grace period: a cluster without a namespace controller
+        # (or kubelets to confirm deletion) would otherwise keep them and their node capacity.
+        await client.request(
+            "DELETE", f"/api/v1/namespaces/{name}/pods", params={"gracePeriodSeconds": 0}
+        )
+        try:
+            await client.delete(f"/api/v1/namespaces/{name}")
+        except ApiError as err:
+            if err.status != 404:
+                raise
+
+
 @pytest.fixture
 async def namespace(client: Client) -> AsyncIterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    await client.post("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    # Pods go first, without a grace period: a cluster without a namespace controller (or
-    # kubelets to confirm deletion) would otherwise keep them and their node capacity.
-    await client.request(
-        "DELETE", f"/api/v1/namespaces/{name}/pods", params={"gracePeriodSeconds": 0}
-    )
-    try:
-        await client.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if err.status != 404:
-            raise
+    async with fresh_namespace(client) as name:
+        yield name
 
 
 def free_port() -> int:

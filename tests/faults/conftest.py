@@ -14,14 +14,13 @@ Tests marked `faults_full` are skipped in short mode.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from scheduler.harness import plane
-from scheduler.kube.client import ApiError, Client
-from tests.e2e.conftest import Cluster
+from scheduler.kube.client import Client
+from tests.e2e.conftest import Cluster, fresh_namespace
 from tests.faults.scenario import mode
 
 
@@ -68,14 +67,5 @@ async def client(fault_cluster: Cluster) -> AsyncIterator[Client]:
 @pytest.fixture
 async def namespace(client: Client) -> AsyncIterator[str]:
     """A fresh namespace for one scenario; its pods are deleted at once afterwards."""
-    name = f"f-{uuid.uuid4().hex[:10]}"
-    await client.post("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    await client.request(
-        "DELETE", f"/api/v1/namespaces/{name}/pods", params={"gracePeriodSeconds": 0}
-    )
-    try:
-        await client.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if err.status != 404:
-            raise
+    async with fresh_namespace(client, "f") as name:
+        yield name
