@@ -213,9 +213,12 @@ class StatusDispatcher:
 
     def bound(self, uid: str) -> None:
         """The pod is bound (by berth, or seen bound by the watch): nothing pending or later
-        for it is written."""
+        for it is written. Only pods the dispatcher has heard of are remembered: the watch
+        reports every bound pod of the cluster (a relist, a hundred thousand of them), and a
+        pod berth never wrote for has nothing to supersede."""
+        known = uid in self._binding or uid in self._pending or uid in self._in_flight
         self._binding.discard(uid)
-        if uid in self._bound:
+        if uid in self._bound or not known:
             return
         self._bound[uid] = None
         self._wake(uid)

@@ -304,3 +304,13 @@ async def test_a_pod_queued_again_after_a_failed_binding_has_one_write_at_a_time
         body["status"].get("nominatedNodeName") for path, body in client.calls if "/p/" in path
     ]
     assert nominations == ["n2"]
+
+
+async def test_pods_bound_without_writes_are_not_remembered() -> None:
+    """The watch reports every bound pod; those berth never wrote for are not kept."""
+    d = dispatcher(FakeClient())
+    for i in range(100):
+        d.bound(f"other-{i}")
+    await d.binding("u1")
+    d.bound("u1")
+    assert list(d._bound) == ["u1"]
