@@ -23,6 +23,8 @@ from scheduler.device_classes import DeviceClass as DeviceClass
 from scheduler.device_classes import DeviceClassStore as DeviceClassStore
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
 from scheduler.namespaces import NamespaceLabels as NamespaceLabels
+from scheduler.podgroups import PodGroup as PodGroup
+from scheduler.podgroups import PodGroupStore as PodGroupStore
 from scheduler.snapshot import Mask, NodeTable, Rows
 from scheduler.volumes import Claim as Claim
 from scheduler.volumes import StorageClass as StorageClass
@@ -192,6 +194,10 @@ class Handle(Protocol):
     @property
     def namespaces(self) -> NamespaceLabels:
         """Namespace labels, for namespaceSelector terms."""
+
+    @property
+    def pod_groups(self) -> PodGroupStore:
+        """PodGroups (both APIs) and the pods of each the scheduler knows."""
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         """The PodDisruptionBudgets (policy/v1), as last seen."""
@@ -460,6 +466,7 @@ WILDCARD = "*"
 NAMESPACE = "Namespace"
 POD_DISRUPTION_BUDGET = "policy/PodDisruptionBudget"
 PRIORITY_CLASS = "scheduling.k8s.io/PriorityClass"
+POD_GROUP = "scheduling.k8s.io/PodGroup"  # upstream's EventResource; berth's CRD groups too
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from scheduler.kube.client import ApiError, Client
 from scheduler.kube.events import Recorder
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
 from scheduler.namespaces import NamespaceLabels
+from scheduler.podgroups import PodGroupStore
 from scheduler.runtime import WaitingPods
 from scheduler.snapshot import NodeTable
 from scheduler.volumes import VolumeStore
@@ -58,6 +59,7 @@ class ClusterHandle:
     budgets: dict[str, DisruptionBudget] = field(default_factory=dict)
     selectors: SelectorSources = field(default_factory=SelectorSources)
     waiting_pods: WaitingPods = field(default_factory=WaitingPods)
+    pod_groups: PodGroupStore = field(default_factory=PodGroupStore)
     # The queue's activate(uids), wired by whoever owns the queue (the app, the bench).
     activator: Callable[[Iterable[str]], None] = lambda uids: None
     # The queue's ungate(uids, plugin), wired likewise.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -462,6 +462,10 @@ class PodInfo:
     # NodeDeclaredFeatures: the features the pod needs its node to declare, as a feature set
     # (bits over DECLARED_FEATURES.names); 0 for nearly every pod.
     required_features: int = 0
+    # The PodGroup it belongs to, as (API group, name) in its namespace: upstream's
+    # spec.schedulingGroup.podGroupName (scheduling.k8s.io), or scheduler-plugins' label
+    # (scheduling.x-k8s.io). None for most pods.
+    pod_group: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -576,8 +580,28 @@ def compile_pod(obj: JSON) -> PodInfo:
     pod.volumes = pod_volumes(pod.name, spec)
     pod.resource_claims = tuple(c.get("name", "") for c in spec.get("resourceClaims") or [])
     pod.required_features = DECLARED_FEATURES.required(spec)
+    pod.pod_group = pod_group_of(spec, pod.labels)
     pod.class_key = _class_key(pod, spec)
     return pod
+
+
+UPSTREAM_POD_GROUPS = "scheduling.k8s.io"
+COSCHEDULING_POD_GROUPS = "scheduling.x-k8s.io"
+POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+
+
+def pod_group_of(spec: JSON, labels: Mapping[str, str]) -> tuple[str, str] | None:
+    """The pod's group: spec.schedulingGroup.podGroupName (v1.37's GenericWorkload) wins over
+    scheduler-plugins' `scheduling.x-k8s.io/pod-group` label; raises InvalidObject when the
+    field is not a non-empty string."""
+    group = spec.get("schedulingGroup")
+    if group is not None:
+        name = group.get("podGroupName") if isinstance(group, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidObject("spec.schedulingGroup.podGroupName: must be a non-empty string")
+        return (UPSTREAM_POD_GROUPS, name)
+    label = labels.get(POD_GROUP_LABEL)
+    return (COSCHEDULING_POD_GROUPS, label) if label else None
 
 
 def node_affinity_terms(
