@@ -13,6 +13,7 @@ from plugins import (
     default_binder,
     default_preemption,
     dynamic_resources,
+    gang_scheduling,
     image_locality,
     inter_pod_affinity,
     node_affinity,
@@ -54,6 +55,7 @@ _BUILTIN: tuple[ModuleType, ...] = (
     image_locality,
     default_binder,
     node_declared_features,
+    gang_scheduling,
 )
 
 # Upstream's default multiPoint list (the plugins berth has so far), in upstream order, with
@@ -84,6 +86,9 @@ DEFAULTS: tuple[tuple[str, int], ...] = (
     ("ImageLocality", 1),
     ("DefaultBinder", 0),
     ("NodeDeclaredFeatures", 0),
+    # Upstream appends GangScheduling when GenericWorkload is on (beta, off by default in
+    # v1.37). berth has it on: it does nothing for pods that name no PodGroup.
+    ("GangScheduling", 0),
 )
 
 

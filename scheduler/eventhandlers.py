@@ -36,11 +36,13 @@ from scheduler.kube.informer import DELETED
 from scheduler.model import (
     InvalidObject,
     NodeInfo,
+    PodInfo,
     compile_node,
     compile_pdb,
     compile_pod,
     resize_state,
 )
+from scheduler.podgroups import compile_pod_group, group_key
 from scheduler.queue import SchedulingQueue, pod_update_events
 
 log = logging.getLogger("berth.events")
@@ -176,6 +178,7 @@ class EventHandlers:
         if kind == DELETED or phase in ("Succeeded", "Failed"):
             queued = self.queue.pods.get(uid)
             self.queue.delete(uid)
+            self.handle.pod_groups.untrack(uid)
             self._forget(uid)
             waiting = self.handle.waiting_pods.get(uid)
             if waiting is not None:
@@ -216,7 +219,25 @@ class EventHandlers:
             return  # binding in flight: the watch will show nodeName soon
         if unchanged and uid in self.queue.pods:
             return  # only status changed (e.g. our own PodScheduled condition)
+        if pod.pod_group is not None:
+            self._track_member(pod)
         self.queue.add(pod)
+
+    def _track_member(self, pod: PodInfo) -> None:
+        """A member of a PodGroup (pending or bound) is counted in its group. The member that
+        completes a gang's quorum lets the others out of PreEnqueue at once: upstream's
+        GangScheduling hint on the pod's Add, without scanning every gated pod."""
+        store = self.handle.pod_groups
+        known = store.all_count(group_key(pod) or ("", "", ""))
+        store.track(pod)
+        key = group_key(pod)
+        group = store.groups.get(key) if key is not None else None
+        if (
+            key is not None
+            and group is not None
+            and known < group.min_count <= store.all_count(key)
+        ):
+            self.queue.ungate([p.uid for p in store.pods(key)], GANG_SCHEDULING)
 
     def _on_assigned_pod(
         self, uid: str, obj: JSON, old: JSON | None, unchanged: bool, start: float
@@ -236,6 +257,8 @@ class EventHandlers:
             return
         before = self.cache.bound_pod(uid)
         self.cache.add_pod(pod)
+        if pod.pod_group is not None:
+            self._track_member(pod)
         if before is None:
             # Also our own binds, confirmed by the watch: upstream raises AssignedPodAdd for
             # every pod that enters the cache as bound.
@@ -302,6 +325,34 @@ class EventHandlers:
         event = fw.DEVICE_CLASS_ADD if old is None else fw.DEVICE_CLASS_UPDATE
         self._emit(event, before, device_class, start)
 
+    def pod_group_handler(self, api: str) -> Handler:
+        """The handler for one PodGroup API (model.UPSTREAM_POD_GROUPS or
+        COSCHEDULING_POD_GROUPS). A group that appears, or whose minCount drops, lets its
+        members out of PreEnqueue (upstream's PodGroup Add/Update hints), directly rather
+        than by an event every gated pod would be checked against."""
+
+        def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
+            meta = obj.get("metadata") or {}
+            key = (api, meta.get("namespace") or "default", meta.get("name") or "")
+            store = self.handle.pod_groups
+            if kind == DELETED:
+                store.apply(None, key)
+                return
+            try:
+                group = compile_pod_group(api, obj)
+            except InvalidObject as err:
+                log.warning(
+                    "ignoring malformed PodGroup",
+                    extra={"object": _key(obj), "api": api, "error": str(err)},
+                )
+                store.apply(None, key)
+                return
+            before = store.apply(group, key)
+            if before is None or group.min_count < before.min_count:
+                self.queue.ungate([p.uid for p in store.pods(key)], GANG_SCHEDULING)
+
+        return on_event
+
     def volume_handler(self, store_kind: str) -> Handler:
         """The handler for one volume object kind (volumes.PVC, PV, STORAGE_CLASS, CSI_NODE)."""
         resource = _VOLUME_RESOURCES[store_kind]
@@ -340,6 +391,8 @@ class EventHandlers:
 
         return on_event
 
+
+GANG_SCHEDULING = "GangScheduling"  # the PreEnqueue plugin that gates pods on their group
 
 SELECTOR_SOURCES = (
     ("/api/v1/services", default_selector.SERVICE),

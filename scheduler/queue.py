@@ -278,6 +278,27 @@ class SchedulingQueue:
             entry = self._pop_backoff()
         return entry
 
+    def take(self, uids: Iterable[str]) -> list[QueuedPod]:
+        """Pop these pods too, into the scheduling cycle of the pod just popped: the other
+        members of its PodGroup, scheduled as one entity as upstream's queue pops a group.
+        Only pods waiting in the active, backoff or unschedulable queue are taken; gated and
+        in-flight ones stay where they are."""
+        out = []
+        for uid in uids:
+            entry = self.pods.get(uid)
+            if entry is None or entry.where not in (ACTIVE, BACKOFF, UNSCHEDULABLE):
+                continue
+            self._unpark(entry)
+            entry.cycle = self.scheduling_cycle
+            entry.attempts += 1
+            entry.where = IN_FLIGHT
+            entry.token = next(self._tokens)
+            if uid not in self._in_flight:
+                self._on_inflight(PODS_IN_FLIGHT, 1)
+            self._in_flight[uid] = self._event_count
+            out.append(entry)
+        return out
+
     def assumed(self, uid: str) -> None:
         """The pod was assumed on a node and its binding cycle started; it stays in flight
         (waiting in Permit) until done(), and leaves the queue once its bind is seen."""
