@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -22,13 +23,15 @@ from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plu
 from scheduler.cycle import Scheduler
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
 from scheduler.handle import ClusterHandle, KubeApi, generation
+from scheduler.kube import podgroups as podgroup_status
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.events import Recorder
 from scheduler.kube.informer import Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
-from scheduler.model import PodInfo
+from scheduler.model import COSCHEDULING_POD_GROUPS, UPSTREAM_POD_GROUPS, PodInfo
+from scheduler.podgroups import PodGroup
 from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from scheduler.runtime import Framework, NullObserver, Observer, WaitingPods
 from scheduler.server import Server
@@ -306,6 +309,8 @@ class App:
         self.cache = Cache()
         self.api = KubeApi(client)
         self.handle = ClusterHandle(self.api, snapshot=self.cache.table)
+        cache = self.cache
+        self.handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
         observer = MetricsObserver(self.metrics)
         self.profiles = build_profiles(config, self.handle, observer)
         first = next(iter(self.profiles.values()))
@@ -349,6 +354,8 @@ class App:
             on_preemption=self.metrics.observe_preemption,
             on_binding=self.metrics.set_binding_goroutines,
             clock=clock,
+            pod_groups=self.handle.pod_groups,
+            on_group=self._group_result,
         )
         self.handle.activator = self.queue.activate
         self.handle.ungater = self.queue.ungate
@@ -387,8 +394,24 @@ class App:
                 "resource.k8s.io/v1",
                 "DRA extended resources",
             ),
+            Informer(
+                client,
+                "/apis/scheduling.k8s.io/v1beta1/podgroups",
+                handlers.pod_group_handler(UPSTREAM_POD_GROUPS),
+            ): ("scheduling.k8s.io/v1beta1", "gang scheduling (PodGroup, GenericWorkload)"),
+            Informer(
+                client,
+                "/apis/scheduling.x-k8s.io/v1alpha1/podgroups",
+                handlers.pod_group_handler(COSCHEDULING_POD_GROUPS),
+            ): ("scheduling.x-k8s.io/v1alpha1", "gang scheduling (scheduler-plugins PodGroup CRD)"),
         }
         self.informers += list(self.optional_informers)
+        self._group_informers = {
+            informer: api
+            for informer in self.optional_informers
+            for api in (UPSTREAM_POD_GROUPS, COSCHEDULING_POD_GROUPS)
+            if informer.path.startswith(f"/apis/{api}/")
+        }
         self.server_info: ServerInfo | None = None
         self.server = Server(
             self.metrics, host=host, port=port, ready=self.ready, unhealthy=self.unhealthy
@@ -397,6 +420,7 @@ class App:
         self.server.add_json_route("/debug/queue", self._debug_queue)
         self.metrics.before_render.append(self._collect)
         self.leader: LeaderElector | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._leading = asyncio.Event()
         self.port = port
 
@@ -415,6 +439,44 @@ class App:
             controller=spec.get("schedulerName") or "default-scheduler",
             generation=generation(obj),
         )
+
+    def _group_result(
+        self, group: PodGroup, result: str, seconds: float, message: str, profile: str
+    ) -> None:
+        """A group cycle's result: metrics, and upstream's PodGroupInitiallyScheduled
+        condition on a scheduling.k8s.io PodGroup (never turned back once True)."""
+        self.metrics.observe_podgroup(result, profile, seconds)
+        if result == "bound" or group.api != UPSTREAM_POD_GROUPS:
+            return
+        latest = self.handle.pod_groups.groups.get(group.key, group)
+        status, reason = {
+            "scheduled": ("True", "Scheduled"),
+            "unschedulable": ("False", "Unschedulable"),
+        }.get(result, ("False", "SchedulerError"))
+        cond = podgroup_status.condition(
+            latest.conditions, status, reason, message, latest.generation
+        )
+        if cond is None:
+            return
+        # Remembered at once, so the next cycle's identical result writes nothing.
+        others = tuple(c for c in latest.conditions if c.get("type") != cond["type"])
+        self.handle.pod_groups.groups[group.key] = dataclasses.replace(
+            latest, conditions=(*others, cond), initially_scheduled=status == "True"
+        )
+        task = asyncio.get_running_loop().create_task(self._write_group_condition(group, cond))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _write_group_condition(self, group: PodGroup, cond: JSON) -> None:
+        try:
+            await podgroup_status.write_condition(
+                self.event_client, group.namespace, group.name, cond
+            )
+        except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.warning(
+                "cannot write the PodGroup condition",
+                extra={"podgroup": f"{group.namespace}/{group.name}", "error": str(err)},
+            )
 
     def _collect(self) -> None:
         """Before each scrape: hand the plugin evaluations counted since the last one."""
@@ -489,6 +551,9 @@ class App:
         self.port = await self.server.start()
         self.server_info = await self._discover()
         self._drop_unserved(self.server_info)
+        self.handle.pod_groups.served = {
+            api for informer, api in self._group_informers.items() if informer in self.informers
+        }
         # client-go's informer metrics, labelled as kube-scheduler labels its informers
         # (name="kube-scheduler" and each informer's group, version, resource).
         for informer in self.informers:
@@ -578,6 +643,7 @@ class App:
             counts[ACTIVE], counts[BACKOFF], counts[UNSCHEDULABLE], counts[GATED]
         )
         self.metrics.set_cache_size(**self.cache.sizes())
+        self.metrics.pods_waiting_on_permit.set(len(self.handle.waiting_pods))
 
     # --- debug endpoints -----------------------------------------------------------------
 
@@ -620,6 +686,8 @@ class App:
                 out["nominated_node"] = attempt.nominated
                 out["victims"] = list(attempt.victims)
             out["scores"] = attempt.scoring.top() if attempt.scoring else None
+            if attempt.group is not None:
+                out["group"] = attempt.group
         return out
 
     async def _debug_queue(self, request: Any) -> Any:

@@ -14,7 +14,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +24,7 @@ from scheduler import batch
 from scheduler.cache import Cache, CacheError
 from scheduler.framework import AlreadyBound, Code, CycleState, Diagnosis, NodeCheck, Status
 from scheduler.model import PodInfo
+from scheduler.podgroups import PodGroup, PodGroupStore, placement_message, quorum_message
 from scheduler.queue import QueuedPod, SchedulingQueue
 from scheduler.runtime import Framework, Observer
 from scheduler.snapshot import NodeTable, Rows
@@ -98,6 +99,7 @@ class Attempt:
     nominated: str = ""  # the node preemption nominated in this attempt
     victims: tuple[str, ...] = ()  # the pods it preempts there (namespace/name)
     bind_state: CycleState | None = None  # the cycle state the binding cycle goes on with
+    group: dict[str, Any] | None = None  # a PodGroup member's group attempt, for explain
 
 
 class Scheduler:
@@ -120,8 +122,14 @@ class Scheduler:
         nominate: Callable[[PodInfo, str], None] | None = None,
         on_preemption: Callable[[int | None], None] | None = None,
         on_binding: Callable[[int], None] | None = None,
+        pod_groups: PodGroupStore | None = None,
+        on_group: Callable[[PodGroup, str, float, str, str], None] | None = None,
     ) -> None:
-        """`nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
+        """`pod_groups` (the Handle's) turns on group cycles for PodGroup members;
+        `on_group(group, result, seconds, message, profile)` is told each group cycle's
+        result (scheduled, unschedulable, error; "bound" with the seconds from the gang's
+        quorum once the members it placed are bound), for the condition and metrics.
+        `nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
         `on_preemption(victims)` counts a preemption attempt (None: no node found);
         `on_binding(running)` is told how many binding cycles run (waiting in Permit
         included, as upstream's binding goroutines) whenever that changes."""
@@ -147,6 +155,10 @@ class Scheduler:
         self._on_preemption = on_preemption
         self._on_binding = on_binding
         self._side: set[asyncio.Task[None]] = set()  # preemption API calls in flight
+        self.pod_groups = pod_groups
+        self._on_group = on_group
+        # Gangs whose quorum a group cycle just met: the binds still to come.
+        self._group_binds: dict[tuple[str, str, str], int] = {}
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -188,9 +200,14 @@ class Scheduler:
     # --- scheduling cycle ----------------------------------------------------------------
 
     def schedule_one(self, entry: QueuedPod) -> Attempt:
-        """One scheduling cycle for a popped pod; on success its binding cycle is started."""
+        """One scheduling cycle for a popped pod; on success its binding cycle is started.
+        A member of a gang (or of a group with a topology constraint) takes its group's
+        queued members along into one group cycle."""
         pod = entry.pod
         profile = self.profiles[pod.scheduler_name]
+        group = self._group_of(pod, profile)
+        if group is not None:
+            return self.schedule_group(entry, profile, group)
         self._cycles += 1
         profile.sample_plugins = self._cycles % PLUGIN_SAMPLE_EVERY == 0
         start = time.perf_counter()
@@ -227,14 +244,7 @@ class Scheduler:
         table = self.cache.table
         attempt = Attempt(pod)
         try:
-            algorithm_start = time.perf_counter()
-            placed = self._place_nominated(pod, profile)
-            if placed is None and self.batching and not self._nominated_by_row(pod):
-                # Class results cannot count other pods' nominations: those take the slow path.
-                placed = self._place_batched(pod, profile, attempt)
-            if placed is None:
-                placed = self._place(pod, profile, state, attempt)
-            self.observer.algorithm(time.perf_counter() - algorithm_start)
+            placed = self._algorithm(pod, profile, state, attempt)
             if placed is None:
                 self._post_filter(pod, profile, state, attempt)
                 return attempt
@@ -260,6 +270,24 @@ class Scheduler:
         attempt.node = node
         attempt.bind_state = state
         return attempt
+
+    def _algorithm(
+        self, pod: PodInfo, profile: Framework, state: CycleState, attempt: Attempt
+    ) -> tuple[int, CycleState] | None:
+        """Upstream's schedulePod: the nominated node first, then the batched path, then
+        PreFilter/Filter/PreScore/Score and select_host. A state already narrowed (a group's
+        topology domain) skips the two shortcuts, which do not see the narrowing."""
+        algorithm_start = time.perf_counter()
+        placed = None
+        if state.node_names is None:
+            placed = self._place_nominated(pod, profile)
+            if placed is None and self.batching and not self._nominated_by_row(pod):
+                # Class results cannot count other pods' nominations: those take the slow path.
+                placed = self._place_batched(pod, profile, attempt)
+        if placed is None:
+            placed = self._place(pod, profile, state, attempt)
+        self.observer.algorithm(time.perf_counter() - algorithm_start)
+        return placed
 
     @staticmethod
     def _rejected_at(status: Status, node: str) -> Status:
@@ -401,6 +429,339 @@ class Scheduler:
         choice = int(best[0]) if best.size == 1 else int(best[self._rng.randrange(best.size)])
         attempt.scoring = Scoring(self.cache.table, rows, totals, parts, choice)
         return int(rows[choice])
+
+    # --- group cycle (PodGroups) ---------------------------------------------------------
+
+    def _group_of(self, pod: PodInfo, profile: Framework) -> PodGroup | None:
+        """The group a popped pod is scheduled with: a gang, or any group with a topology
+        constraint, when the profile runs GangScheduling. A basic group without one is
+        scheduled pod by pod: one cycle per member places each where upstream's group
+        cycle would."""
+        if pod.pod_group is None or self.pod_groups is None:
+            return None
+        if not any(p.name == GANG_SCHEDULING for p in profile.permit):
+            return None
+        group = self.pod_groups.group_of(pod)
+        if group is None or not (group.is_gang or group.topology_key):
+            return None
+        return group
+
+    def schedule_group(self, entry: QueuedPod, profile: Framework, group: PodGroup) -> Attempt:
+        """One group cycle (upstream's scheduleOnePodGroup): every queued member of the group
+        is placed in turn (assumed and reserved), in queue order. If the members already
+        placed and those placed now reach minCount, each goes on to Permit and its binding
+        cycle; otherwise every reservation of this cycle is undone, in reverse order, and
+        every member waits as unschedulable. Nothing is held between cycles, so two gangs
+        that do not fit together never deadlock: one is placed whole, the other waits whole.
+
+        With a topology key the members go to one domain of that node label: each domain is
+        tried, the one that places the most members (then the highest total score) wins, and
+        the group never straddles domains (members placed earlier fix the domain)."""
+        assert self.pod_groups is not None
+        store = self.pod_groups
+        start = time.perf_counter()
+        self._cycles += 1
+        profile.sample_plugins = False
+        others = [p.uid for p in store.unscheduled(group.key) if p.uid != entry.pod.uid]
+        members = [entry, *self.queue.take(others)]
+        members.sort(key=lambda e: profile.sort_key(e.pod, e.arrival))
+        names = {m.pod.scheduler_name for m in members}
+        if len(names) > 1:
+            a, b = sorted(names)[:2]
+            message = (
+                "all pods in a single pod group should have the same .spec.schedulerName set, "
+                f'got: "{a}" and "{b}"'
+            )
+            return self._group_failed(members, profile, group, Status.error(message), {}, start)
+        scheduled = store.scheduled_count(group.key)
+        domains = self._domains(group, scheduled)
+        if not domains:
+            status = Status.unschedulable(
+                placement_message(0, f"no node has the label {group.topology_key!r}")
+            )
+            return self._group_failed(members, profile, group, status, {}, start)
+        best: _GroupTry | None = None
+        first_status: Status | None = None
+        for domain in domains:
+            tried = self._try_group(members, profile, group, scheduled, domain)
+            if len(domains) > 1:
+                self._revert(profile, tried)
+                if first_status is None and tried.status is not None:
+                    first_status = tried.status
+            if best is None or tried.rank() > best.rank():
+                best = tried
+            if tried.status is not None and tried.status.code is Code.ERROR:
+                break
+        assert best is not None
+        if len(domains) > 1 and best.status is None:
+            # Placed again for real in the domain that won (each try was undone).
+            best = self._try_group(members, profile, group, scheduled, best.domain)
+        if best.status is None:
+            return self._group_placed(members, profile, group, best, start)
+        if len(domains) == 1:
+            self._revert(profile, best)
+        status = best.status
+        if len(domains) > 1 and status.code is not Code.ERROR:
+            first = first_status.message if first_status is not None else status.message
+            status = Status.unschedulable(placement_message(len(domains), first))
+        return self._group_failed(members, profile, group, status, best.failures, start, best)
+
+    def _domains(self, group: PodGroup, scheduled: int) -> list[frozenset[str] | None]:
+        """The node sets the group may use: every node (no topology key), or one set per
+        value of the key; only the domain of members already placed once any are."""
+        key = group.topology_key
+        if not key:
+            return [None]
+        table = self.cache.table
+        by_value: dict[str, set[str]] = {}
+        for node in table.nodes:
+            if node is not None and key in node.labels:
+                by_value.setdefault(node.labels[key], set()).add(node.name)
+        if scheduled and self.pod_groups is not None:
+            used = set()
+            for pod in self.pod_groups.pods(group.key):
+                node_name = pod.node_name or self.cache.node_of(pod.uid) or ""
+                row = table.row_of.get(node_name)
+                info = table.nodes[row] if row is not None else None
+                if info is not None:
+                    used.add(info.labels.get(key, ""))
+            by_value = {v: names for v, names in by_value.items() if v in used}
+        return [frozenset(names) for _, names in sorted(by_value.items())]
+
+    def _try_group(
+        self,
+        members: list[QueuedPod],
+        profile: Framework,
+        group: PodGroup,
+        scheduled: int,
+        domain: frozenset[str] | None,
+    ) -> _GroupTry:
+        """Place the members in turn (assume + Reserve each), stopping as soon as minCount
+        cannot be reached (upstream's PlacementFeasible after each pod)."""
+        tried = _GroupTry(domain, scheduled)
+        remaining = len(members)
+        message = quorum_message(group.min_count, scheduled, remaining)
+        if message is not None and remaining + scheduled < group.min_count:
+            tried.status = Status.unschedulable(message, plugin=GANG_SCHEDULING)
+            return tried
+        table = self.cache.table
+        for member in members:
+            pod = member.pod
+            state = CycleState()
+            if domain is not None:
+                state.restrict_nodes(GANG_SCHEDULING, domain)
+            attempt = Attempt(pod)
+            try:
+                placed = self._algorithm(pod, profile, state, attempt)
+                if placed is not None:
+                    row, state = placed
+                    node = table.node(row).name
+                    self.cache.assume(pod, node)
+                    status = profile.run_reserve(state, pod, node)
+                    if status is not None:
+                        profile.run_unreserve(state, pod, node)
+                        self._forget(pod)
+                        attempt.status = self._rejected_at(status, node)
+                        attempt.diagnosis = _one_node_diagnosis(status)
+                        placed = None
+                    else:
+                        tried.placed.append((member, node, state, attempt))
+                        if attempt.scoring is not None:
+                            tried.score += int(attempt.scoring.totals[attempt.scoring.chosen])
+            except Exception as err:  # a plugin bug must not stop the scheduler
+                log.exception("group cycle failed", extra={"pod": pod.key})
+                self.classes.clear()
+                tried.status = Status.error(
+                    f"failed to schedule other pod from a pod group: scheduling cycle failed: {err}"
+                )
+                return tried
+            remaining -= 1
+            if placed is None:
+                tried.failures[pod.uid] = attempt
+                if attempt.status is not None and attempt.status.code is Code.ERROR:
+                    tried.status = Status.error(
+                        f"failed to schedule other pod from a pod group: {attempt.status.message}"
+                    )
+                    return tried
+            done = scheduled + len(tried.placed)
+            if remaining + done < group.min_count:
+                message = quorum_message(group.min_count, done, remaining)
+                tried.status = Status.unschedulable(message or "", plugin=GANG_SCHEDULING)
+                return tried
+        done = scheduled + len(tried.placed)
+        message = quorum_message(group.min_count, done, 0)
+        if message is not None:
+            tried.status = Status.unschedulable(message, plugin=GANG_SCHEDULING)
+        elif not tried.placed:
+            # Upstream turns a "success" that placed nothing into a rejection.
+            tried.status = Status.unschedulable(
+                next(iter(tried.failures.values())).status.message  # type: ignore[union-attr]
+                if tried.failures
+                else "no pod of the group could be placed",
+                plugin=GANG_SCHEDULING,
+            )
+        return tried
+
+    def _revert(self, profile: Framework, tried: _GroupTry) -> None:
+        """Undo a try's reservations in reverse order (upstream's revert functions)."""
+        tried.best_placed = max(tried.best_placed, len(tried.placed))
+        for member, node, state, _ in reversed(tried.placed):
+            profile.run_unreserve(state, member.pod, node)
+            self._forget(member.pod)
+        tried.placed = []
+
+    def _group_placed(
+        self,
+        members: list[QueuedPod],
+        profile: Framework,
+        group: PodGroup,
+        tried: _GroupTry,
+        start: float,
+    ) -> Attempt:
+        """The quorum is met: Permit (GangScheduling allows the whole group at once) and a
+        binding cycle for each placed member; members that did not fit wait on their own
+        FitError, as upstream's submitPodGroupAlgorithmResult does."""
+        summary = self._group_summary(group, tried, len(members))
+        first: Attempt | None = None
+        for member, node, state, attempt in tried.placed:
+            pod = member.pod
+            attempt.group = summary
+            status = profile.run_permit(state, pod, node)
+            if status is not None and status.code is not Code.WAIT:
+                profile.run_unreserve(state, pod, node)
+                self._forget(pod)
+                attempt.status = self._rejected_at(status, node)
+                attempt.diagnosis = _one_node_diagnosis(status)
+                tried.failures[pod.uid] = attempt
+                continue
+            attempt.node = node
+            self._remember(attempt)
+            self._start_binding(member, profile, state, node, start)
+            first = first or attempt
+        for member in members:
+            failed = tried.failures.get(member.pod.uid)
+            if failed is None and any(m is member for m, _, _, _ in tried.placed):
+                continue
+            attempt = failed or Attempt(member.pod, status=Status.unschedulable("not tried"))
+            attempt.group = summary
+            self._member_failed(member, profile, attempt, attempt.status, start)
+        self._group_result(group, "scheduled", start, "", profile)
+        started = sum(1 for _, node, _, a in tried.placed if a.node)
+        if group.is_gang and tried.scheduled < group.min_count and started:
+            self._group_binds[group.key] = started
+        return first or Attempt(members[0].pod, status=Status.unschedulable("not placed"))
+
+    def _group_failed(
+        self,
+        members: list[QueuedPod],
+        profile: Framework,
+        group: PodGroup,
+        status: Status,
+        failures: Mapping[str, Attempt],
+        start: float,
+        tried: _GroupTry | None = None,
+    ) -> Attempt:
+        """Nothing of the group is placed: every member waits. Members that fitted carry the
+        group's message; the others their own FitError. All are requeued with every plugin
+        that rejected any of them, so an event that may let the missing ones fit moves them,
+        and the first to be popped takes the rest along."""
+        error = status.code is Code.ERROR
+        rejectors: set[str] = {GANG_SCHEDULING}
+        for attempt in failures.values():
+            rejectors |= _rejecting_plugins(attempt)
+        summary = self._group_summary(group, tried, len(members))
+        summary["message"] = status.message
+        # Why the missing members did not fit, merged over them (explain's table).
+        summary["unplaced"] = sorted(a.pod.name for a in failures.values())
+        merged: dict[str, dict[str, int]] = {}
+        for attempt in failures.values():
+            if attempt.diagnosis is not None:
+                for plugin, reasons in attempt.diagnosis.by_plugin.items():
+                    into = merged.setdefault(plugin, {})
+                    for reason, count in reasons.items():
+                        into[reason] = into.get(reason, 0) + count
+        summary["by_plugin"] = merged
+        first: Attempt | None = None
+        for member in members:
+            own = failures.get(member.pod.uid)
+            attempt = (
+                own
+                if own is not None and not error
+                else Attempt(member.pod, status=Status(status.code, status.reasons))
+            )
+            attempt.group = summary
+            self._member_failed(member, profile, attempt, attempt.status, start, rejectors)
+            first = first or attempt
+        result = "error" if error else "unschedulable"
+        self._group_result(group, result, start, status.message, profile)
+        assert first is not None
+        return first
+
+    def _member_failed(
+        self,
+        member: QueuedPod,
+        profile: Framework,
+        attempt: Attempt,
+        status: Status | None,
+        start: float,
+        rejectors: set[str] | None = None,
+    ) -> None:
+        pod = member.pod
+        error = status is not None and status.code is Code.ERROR
+        self._remember(attempt)
+        self.observer.attempt(
+            "error" if error else "unschedulable",
+            profile.scheduler_name,
+            time.perf_counter() - start,
+        )
+        self._nominated(pod, "")
+        plugins = frozenset(rejectors) if rejectors else _rejecting_plugins(attempt)
+        self.queue.requeue(member, frozenset() if error else plugins, error=error)
+        message = status.message if status is not None else "unknown"
+        self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
+
+    def _group_summary(
+        self, group: PodGroup, tried: _GroupTry | None, queued: int
+    ) -> dict[str, Any]:
+        """What explain shows of the group attempt."""
+        out: dict[str, Any] = {
+            "name": f"{group.namespace}/{group.name}",
+            "api": group.api,
+            "policy": group.policy,
+            "min_count": group.min_count,
+            "queued": queued,
+        }
+        if tried is not None:
+            out["scheduled_before"] = tried.scheduled
+            out["placed"] = len(tried.placed) if tried.status is None else tried.best_placed
+            out["failed"] = len(tried.failures)
+        if group.topology_key:
+            out["topology_key"] = group.topology_key
+        return out
+
+    def _group_member_bound(self, pod: PodInfo, profile: Framework) -> None:
+        """A member of a gang placed by the cycle that met its quorum is bound; after the
+        last one, report the time since the quorum (result "bound")."""
+        key = (pod.pod_group[0], pod.namespace, pod.pod_group[1]) if pod.pod_group else None
+        if key is None or key not in self._group_binds:
+            return
+        self._group_binds[key] -= 1
+        if self._group_binds[key] > 0:
+            return
+        del self._group_binds[key]
+        store = self.pod_groups
+        group = store.groups.get(key) if store is not None else None
+        quorum = store.quorum_at.get(key) if store is not None else None
+        if group is not None and quorum is not None and self._on_group is not None:
+            seconds = store.clock() - quorum  # type: ignore[union-attr]
+            self._on_group(group, "bound", seconds, "", profile.scheduler_name)
+
+    def _group_result(
+        self, group: PodGroup, result: str, start: float, message: str, profile: Framework
+    ) -> None:
+        if self._on_group is not None:
+            seconds = time.perf_counter() - start
+            self._on_group(group, result, seconds, message, profile.scheduler_name)
 
     # --- nomination and preemption -------------------------------------------------------
 
@@ -672,6 +1033,8 @@ class Scheduler:
             return
         self.cache.finish_binding(pod)
         profile.run_post_bind(state, pod, node)
+        if pod.pod_group is not None and self._group_binds:
+            self._group_member_bound(pod, profile)
         # The watch may already have taken the pod out of the queue: the SLI uses what the
         # queue knew when the pod was assumed.
         self.queue.pods.pop(pod.uid, None)
@@ -729,6 +1092,26 @@ class Scheduler:
         if self.queue.pods.get(pod.uid) is entry:
             self.queue.requeue(entry, error=True)
         self.reporter.failed(pod, f"Binding rejected: {status.message}", "SchedulerError")
+
+
+GANG_SCHEDULING = "GangScheduling"  # the plugin whose Permit and PreEnqueue go with the cycle
+
+
+@dataclass
+class _GroupTry:
+    """One pass of a group cycle over its members, in one domain (None: every node)."""
+
+    domain: frozenset[str] | None
+    scheduled: int  # members assumed or bound before the cycle
+    placed: list[tuple[QueuedPod, str, CycleState, Attempt]] = field(default_factory=list)
+    failures: dict[str, Attempt] = field(default_factory=dict)
+    status: Status | None = None  # None: the quorum is met
+    score: int = 0  # the placed members' total scores (a tie-break between domains)
+    best_placed: int = 0  # how many it placed before it was undone
+
+    def rank(self) -> tuple[int, int, int]:
+        placed = max(len(self.placed), self.best_placed)
+        return (int(self.status is None), placed, self.score)
 
 
 def _one_node_diagnosis(status: Status) -> Diagnosis:

@@ -81,6 +81,7 @@ def render(view: JSON) -> str:
     if message := view.get("message"):
         lines.append(message)
     lines += _rejections(view)
+    lines += _group(view.get("group"))
     if nominated := view.get("nominated_node"):
         victims = view.get("victims") or []
         lines.append("")
@@ -127,6 +128,38 @@ def _rejections(view: JSON) -> list[str]:
     total = view.get("total_nodes")
     out = ["", f"Rejected nodes by plugin (of {total} nodes):" if total else "Rejections:"]
     out += _table(("PLUGIN", "REASON", "NODES"), rows)
+    return out
+
+
+def _group(group: JSON | None) -> list[str]:
+    """A PodGroup member's last group cycle: members placed against minCount, and why the
+    members that were not placed did not fit (all or nothing: none of the group is bound)."""
+    if not group:
+        return []
+    name, policy, minimum = group.get("name"), group.get("policy"), group.get("min_count")
+    out = ["", f"Pod group {name} ({policy}, minCount {minimum}):"]
+    if "placed" in group:
+        before = group.get("scheduled_before", 0)
+        out.append(
+            f"  last group cycle: {group.get('placed')} of {group.get('queued')} queued members "
+            f"placed, {before} already scheduled; {minimum} needed"
+        )
+    if topology := group.get("topology_key"):
+        out.append(f"  all members in one domain of node label {topology}")
+    if group.get("message"):
+        out.append(f"  group: {group['message']}; nothing of this cycle was kept")
+    unplaced = group.get("unplaced") or []
+    if unplaced:
+        shown = ", ".join(unplaced[:10]) + (" ..." if len(unplaced) > 10 else "")
+        out.append(f"  members that did not fit: {shown}")
+    rows = [
+        (plugin, reason, str(count))
+        for plugin, reasons in (group.get("by_plugin") or {}).items()
+        for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if rows:
+        out.append("  their rejections (nodes, summed over those members):")
+        out += ["  " + line for line in _table(("PLUGIN", "REASON", "NODES"), rows)]
     return out
 
 

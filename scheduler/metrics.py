@@ -312,6 +312,36 @@ class Metrics:
             buckets=ATTEMPT_DURATION_BUCKETS,
             registry=reg,
         )
+        self.podgroup_schedule_attempts = Counter(
+            "scheduler_podgroup_schedule_attempts_total",
+            "[ALPHA] Number of attempts to schedule pod group, by the result. 'unschedulable' "
+            "means a pod group could not be scheduled, while 'error' means an internal "
+            "scheduler problem.",
+            ["result", "profile"],
+            registry=reg,
+        )
+        self.podgroup_scheduling_attempt_duration = Histogram(
+            "scheduler_podgroup_scheduling_attempt_duration_seconds",
+            "[ALPHA] Pod group scheduling attempt latency in seconds",
+            ["result", "profile"],
+            buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        # berth's own: what a gang's user waits for, from the moment minCount members
+        # exist to the bind of the last member placed by the cycle that met the quorum.
+        self.podgroup_quorum_to_bound = Histogram(
+            "berth_podgroup_quorum_to_bound_seconds",
+            "Time from a gang PodGroup having minCount pods to the last bind of the group "
+            "cycle that placed it.",
+            ["profile"],
+            buckets=SLI_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.pods_waiting_on_permit = Gauge(
+            "berth_pods_waiting_on_permit",
+            "Pods assumed on a node and waiting in Permit (gang members among them).",
+            registry=reg,
+        )
         self.goroutines = Gauge(
             "scheduler_goroutines",
             "[BETA] Number of running goroutines split by the work they do such as binding.",
@@ -625,6 +655,15 @@ class Metrics:
         if child is None:
             child = self._event[event] = self.event_handling_duration.labels(event)
         child.observe(seconds)
+
+    def observe_podgroup(self, result: str, profile: str, seconds: float) -> None:
+        """One group cycle: scheduler_podgroup_* (result scheduled, unschedulable, error),
+        or with result "bound" the quorum-to-bound latency of a group it placed."""
+        if result == "bound":
+            self.podgroup_quorum_to_bound.labels(profile).observe(seconds)
+            return
+        self.podgroup_schedule_attempts.labels(result, profile).inc()
+        self.podgroup_scheduling_attempt_duration.labels(result, profile).observe(seconds)
 
     def observe_permit_wait(self, status: str, seconds: float) -> None:
         """A pod waited `seconds` at Permit and the wait ended with `status`."""
