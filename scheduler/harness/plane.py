@@ -294,7 +294,11 @@ def feature_gates(version: str) -> dict[str, bool]:
     beta but off by default). DRA (resource.k8s.io/v1) is GA and on by default from v1.34.
     kube-scheduler itself keeps its defaults: it is the parity baseline."""
     minor = int(version.removeprefix("v").split(".")[1])
-    return {"GenericWorkload": True} if minor >= 37 else {}
+    if minor < 37:
+        return {}
+    # TopologyAwareWorkloadScheduling (alpha) only makes the API server keep a PodGroup's
+    # spec.schedulingConstraints, which berth's gang topology reads.
+    return {"GenericWorkload": True, "TopologyAwareWorkloadScheduling": True}
 
 
 def _gate_args(version: str) -> list[str]:

@@ -1088,9 +1088,12 @@ def test_default_profile_expands_like_upstream() -> None:
 def test_berth_defaults_are_upstream_v1_37_defaults() -> None:
     """plugins.DEFAULTS is v1.37's default multiPoint list with the default gates, in order:
     the list above with DynamicResources (weight 2) inserted before DefaultPreemption, as
-    applyDynamicResources does."""
+    applyDynamicResources does, and GangScheduling appended as applyGangScheduling does
+    (GenericWorkload: off by default upstream, on in berth, where it does nothing to pods
+    that name no PodGroup; docs/compat.md)."""
     expected = [(p.name, p.weight) for p in DEFAULT_PLUGINS]
     expected.insert(expected.index(("DefaultPreemption", 0)), ("DynamicResources", 2))
+    expected.append(("GangScheduling", 0))
     assert list(plugin_registry.DEFAULTS) == expected
 
 
@@ -1415,7 +1418,6 @@ def test_expand_plugins_collects_errors_under_the_given_path() -> None:
     "name",
     [
         pytest.param("DeferredPodScheduling", id="deferred-pod-scheduling"),
-        pytest.param("GangScheduling", id="gang-scheduling"),
         pytest.param("TopologyPlacementGenerator", id="topology-placement-generator"),
         pytest.param("PodGroupPodsCount", id="pod-group-pods-count"),
     ],

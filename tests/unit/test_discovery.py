@@ -81,13 +81,22 @@ async def app_without_server() -> AsyncIterator[App]:
 async def test_informers_watch_only_what_every_supported_server_serves() -> None:
     """The informers berth always starts watch only what every supported server serves. Of
     the server version matrix's APIs it watches only DeviceClasses (resource.k8s.io/v1, for
-    DRA extended resources), through an optional informer; the others (ResourceClaims,
-    ResourceSlices, Workload and PodGroup, CSIDriver) wait for #13 and #14."""
+    DRA extended resources), and PodGroups of both APIs (upstream's scheduling.k8s.io/v1beta1
+    and scheduler-plugins' CRD), through optional informers; the others (ResourceClaims,
+    ResourceSlices, CSIDriver) wait for #14."""
     async with app_without_server() as app:
         required = [i for i in app.informers if i not in app.optional_informers]
         assert {_group_version(i.path) for i in required} == SERVED_BY_ALL
         assert {i.path: needs for i, needs in app.optional_informers.items()} == {
-            DEVICE_CLASSES: ("resource.k8s.io/v1", "DRA extended resources")
+            DEVICE_CLASSES: ("resource.k8s.io/v1", "DRA extended resources"),
+            "/apis/scheduling.k8s.io/v1beta1/podgroups": (
+                "scheduling.k8s.io/v1beta1",
+                "gang scheduling (PodGroup, GenericWorkload)",
+            ),
+            "/apis/scheduling.x-k8s.io/v1alpha1/podgroups": (
+                "scheduling.x-k8s.io/v1alpha1",
+                "gang scheduling (scheduler-plugins PodGroup CRD)",
+            ),
         }
 
 
@@ -112,4 +121,7 @@ async def test_device_class_informer_is_dropped_when_not_served(
         before = len(app.informers)
         app._drop_unserved(info)
         assert (DEVICE_CLASSES in [i.path for i in app.informers]) is watched
-        assert len(app.informers) == before - (not watched)
+        # The PodGroup informers go and stay by the same rule.
+        groups = ("scheduling.k8s.io/v1beta1", "scheduling.x-k8s.io/v1alpha1")
+        unserved_groups = sum(1 for gv in groups if not info.serves(gv))
+        assert len(app.informers) == before - (not watched) - unserved_groups

@@ -146,3 +146,38 @@ def test_pod_waiting_at_permit_is_not_called_scheduled() -> None:
     assert out.splitlines()[0] == (
         "Pod ns/p: waiting at Permit on n2 for plugin(s) GroupPermit (12s so far); not bound yet"
     )
+
+
+def test_gang_member_shows_why_its_group_does_not_fit() -> None:
+    """A member that fitted carries the group's message; the report adds members placed
+    against minCount and the rejections of the members that did not fit."""
+    out = render(
+        {
+            "pod": "ns/w-0",
+            "queue": "unschedulable",
+            "attempts": 1,
+            "message": "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining",
+            "group": {
+                "name": "ns/job",
+                "policy": "gang",
+                "min_count": 8,
+                "queued": 8,
+                "scheduled_before": 0,
+                "placed": 6,
+                "message": "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining",
+                "unplaced": ["w-6"],
+                "by_plugin": {"NodeResourcesFit": {"Insufficient cpu": 3}},
+            },
+        }
+    )
+    assert out.splitlines()[2:] == [
+        "",
+        "Pod group ns/job (gang, minCount 8):",
+        "  last group cycle: 6 of 8 queued members placed, 0 already scheduled; 8 needed",
+        "  group: minCount (8) cannot be satisfied: 6 scheduled, 1 remaining;"
+        " nothing of this cycle was kept",
+        "  members that did not fit: w-6",
+        "  their rejections (nodes, summed over those members):",
+        "  PLUGIN            REASON            NODES",
+        "  NodeResourcesFit  Insufficient cpu  3",
+    ]

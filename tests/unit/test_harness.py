@@ -73,7 +73,11 @@ def test_bin_dir_per_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("version", "gates"),
     [
-        pytest.param("v1.37.2", {"GenericWorkload": True}, id="1.37 turns on the Workload API"),
+        pytest.param(
+            "v1.37.2",
+            {"GenericWorkload": True, "TopologyAwareWorkloadScheduling": True},
+            id="1.37 turns on the Workload API and its topology constraints",
+        ),
         pytest.param("v1.36.3", {}, id="1.36 keeps its defaults"),
         pytest.param("v1.35.4", {}, id="1.35 keeps its defaults"),
     ],

@@ -56,6 +56,8 @@ def touch_every_family(m: Metrics) -> None:
     m.plugin_evaluated("NodeAffinity", "Filter", PROFILE)
     m.observe_event("NodeAdd", 0.001)
     m.observe_permit_wait("Success", 0.01)
+    m.observe_podgroup("scheduled", PROFILE, 0.01)
+    m.observe_podgroup("bound", PROFILE, 0.5)
     m.set_binding_goroutines(1)
     m.binding_inflight.inc()
     m.count_request("GET", HOST, "200")
@@ -145,6 +147,25 @@ def touch_every_family(m: Metrics) -> None:
             {"result"},
             id="permit_wait_duration_seconds",
         ),
+        pytest.param(
+            "scheduler_podgroup_schedule_attempts_total",
+            "counter",
+            {"result", "profile"},
+            id="podgroup_schedule_attempts_total",
+        ),
+        pytest.param(
+            "scheduler_podgroup_scheduling_attempt_duration_seconds",
+            "histogram",
+            {"result", "profile"},
+            id="podgroup_scheduling_attempt_duration_seconds",
+        ),
+        pytest.param(
+            "berth_podgroup_quorum_to_bound_seconds",
+            "histogram",
+            {"profile"},
+            id="berth_podgroup_quorum_to_bound_seconds",
+        ),
+        pytest.param("berth_pods_waiting_on_permit", "gauge", set(), id="pods_waiting_on_permit"),
         pytest.param("scheduler_goroutines", "gauge", {"operation"}, id="goroutines"),
         pytest.param("scheduler_queued_entities", "gauge", {"queue", "type"}, id="queued_entities"),
         pytest.param("berth_binding_inflight", "gauge", set(), id="berth_binding_inflight"),
@@ -261,6 +282,11 @@ HELP = {
     "plugin and the extension point (available only in PreFilter, Filter, PreScore, and Score).",
     "scheduler_event_handling_duration_seconds": "[ALPHA] Event handling latency in seconds.",
     "scheduler_permit_wait_duration_seconds": "[BETA] Duration of waiting on permit.",
+    "scheduler_podgroup_schedule_attempts_total": "[ALPHA] Number of attempts to schedule pod "
+    "group, by the result. 'unschedulable' means a pod group could not be scheduled, while "
+    "'error' means an internal scheduler problem.",
+    "scheduler_podgroup_scheduling_attempt_duration_seconds": "[ALPHA] Pod group scheduling "
+    "attempt latency in seconds",
     "scheduler_goroutines": "[BETA] Number of running goroutines split by the work they do such "
     "as binding.",
     "scheduler_queued_entities": "[ALPHA] Number of queued scheduling entities ('pod' or "
@@ -344,8 +370,6 @@ NOT_EXPOSED = {
         "scheduler_async_api_call_execution_total",
         "scheduler_async_api_call_execution_duration_seconds",
         "scheduler_pending_async_api_calls",
-        "scheduler_podgroup_schedule_attempts_total",
-        "scheduler_podgroup_scheduling_attempt_duration_seconds",
         "scheduler_podgroup_scheduling_algorithm_duration_seconds",
         "scheduler_workload_preemption_attempts_total",
         "scheduler_workload_preemption_victims",

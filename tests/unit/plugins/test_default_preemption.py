@@ -339,7 +339,7 @@ def test_default_pre_enqueue_is_scheduling_gates_then_default_preemption() -> No
     """As upstream's with async preemption on: SchedulingGates, DefaultPreemption."""
     world = World(nodes(1))
     names = [p.name for p in world.scheduler.profiles[NAME].pre_enqueue]
-    assert names == ["SchedulingGates", "DefaultPreemption"]
+    assert names == ["SchedulingGates", "DefaultPreemption", "GangScheduling"]
 
 
 async def test_a_preemptor_is_held_until_its_last_victim_is_deleted() -> None:

@@ -335,11 +335,12 @@ def test_pod_update(old: JSON, new: JSON, requeue: bool) -> None:
 
 
 def test_registered_last_in_the_defaults_without_weight() -> None:
-    """v1.37 appends NodeDeclaredFeatures to the default multiPoint list, with no weight."""
+    """v1.37 appends NodeDeclaredFeatures to the default multiPoint list, with no weight
+    (only GangScheduling, appended by the GenericWorkload gate, comes after it)."""
     import plugins
 
     assert "NodeDeclaredFeatures" in plugins.registry()
-    assert plugins.DEFAULTS[-1] == ("NodeDeclaredFeatures", 0)
+    assert plugins.DEFAULTS[-2:] == (("NodeDeclaredFeatures", 0), ("GangScheduling", 0))
 
 
 async def test_cycle_places_pod_on_a_node_declaring_its_features() -> None:

@@ -1,0 +1,186 @@
+"""Gang scheduling end to end on the real control plane (issue 13): upstream v1.37's
+scheduling.k8s.io/v1beta1 PodGroups (GenericWorkload, which the harness turns on for the API
+server). Each case uses nodes of its own, kept apart from the shared ones by a `pool` node
+selector, and waits generously for what berth does; nothing is timed.
+
+Skipped on a server that does not serve scheduling.k8s.io/v1beta1 (K8S_VERSION 1.35 and 1.36).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from scheduler.kube.client import ApiError, Client
+from tests.builders import make_node, make_pod
+from tests.e2e.conftest import Running
+from tests.e2e.test_engine import create, extra_nodes, failed_message, get_pod, wait_for
+
+JSON = dict[str, Any]
+__all__ = ["extra_nodes"]
+
+GROUPS = "/apis/scheduling.k8s.io/v1beta1/namespaces/{namespace}/podgroups"
+RACK = "topology.kubernetes.io/rack"
+
+
+@pytest.fixture
+async def served(client: Client) -> AsyncIterator[None]:
+    try:
+        await client.get("/apis/scheduling.k8s.io/v1beta1")
+    except ApiError:
+        pytest.skip("scheduling.k8s.io/v1beta1 (GenericWorkload) is not served")
+    yield
+
+
+async def make_group(
+    client: Client, namespace: str, name: str, min_count: int, *, topology: str = ""
+) -> None:
+    spec: JSON = {"schedulingPolicy": {"gang": {"minCount": min_count}}}
+    meta: JSON = {"name": name}
+    if topology:
+        spec["schedulingConstraints"] = {"topology": [{"key": topology}]}
+        # Served only with the alpha TopologyAwareWorkloadScheduling gate; berth's annotation
+        # says the same on any server.
+        meta["annotations"] = {"berth.dev/topology-key": topology}
+    body = {"apiVersion": "scheduling.k8s.io/v1beta1", "kind": "PodGroup", "metadata": meta}
+    body["spec"] = spec
+    await client.post(GROUPS.format(namespace=namespace), body)
+
+
+async def make_gang(
+    client: Client, namespace: str, group: str, size: int, prefix: str, cpu: str = "1"
+) -> list[str]:
+    names = [f"{prefix}-{i}" for i in range(size)]
+    for name in names:
+        pod = make_pod(name).scheduler("berth").req(cpu=cpu).node_selector(pool=namespace)
+        body = pod.for_api()
+        body["spec"]["schedulingGroup"] = {"podGroupName": group}
+        await create(client, namespace, body)
+    return names
+
+
+async def pool_node(add: Any, namespace: str, name: str, cpu: str = "2", rack: str = "") -> None:
+    node = make_node(f"{name}-{namespace}").capacity(cpu=cpu, memory="16Gi", pods="110")
+    node.label("pool", namespace)
+    if rack:
+        node.label(RACK, rack)
+    await add(node.obj_())
+
+
+async def nodes_of(client: Client, namespace: str, names: list[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        node = (await get_pod(client, namespace, name))["spec"].get("nodeName")
+        if node:
+            out[name] = node
+    return out
+
+
+async def all_bound(client: Client, namespace: str, names: list[str]) -> dict[str, str]:
+    async def probe() -> dict[str, str] | None:
+        placed = await nodes_of(client, namespace, names)
+        return placed if len(placed) == len(names) else None
+
+    return await wait_for(probe, timeout=90)
+
+
+async def group_condition(client: Client, namespace: str, name: str, status: str) -> JSON:
+    async def probe() -> JSON | None:
+        group = await client.get(f"{GROUPS.format(namespace=namespace)}/{name}")
+        for cond in (group.get("status") or {}).get("conditions") or []:
+            if cond["type"] == "PodGroupInitiallyScheduled" and cond["status"] == status:
+                return dict(cond)
+        return None
+
+    return await wait_for(probe, timeout=60)
+
+
+async def test_a_gang_of_8_where_6_fit_stays_pending_then_binds_whole(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    for i in range(3):  # 3 x 2 CPU: room for 6 of the 8 one-CPU members
+        await pool_node(extra_nodes, namespace, f"n{i}")
+    await make_group(client, namespace, "job", 8)
+    names = await make_gang(client, namespace, "job", 8, "w")
+
+    messages = [await failed_message(client, namespace, name) for name in names]
+    group_message = "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"
+    assert messages.count(group_message) >= 6, messages
+    assert any("Insufficient cpu" in m for m in messages), messages
+    cond = await group_condition(client, namespace, "job", "False")
+    assert (cond["reason"], cond["message"]) == ("Unschedulable", group_message)
+    assert await nodes_of(client, namespace, names) == {}  # none bound: all or nothing
+
+    await pool_node(extra_nodes, namespace, "n3")  # room for 2 more
+    placed = await all_bound(client, namespace, names)
+    assert len(placed) == 8
+    cond = await group_condition(client, namespace, "job", "True")
+    assert cond["reason"] == "Scheduled"
+
+
+async def test_two_gangs_that_fit_alone_but_not_together_resolve_without_deadlock(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    for i in range(4):  # room for 8: either gang of 6, never both
+        await pool_node(extra_nodes, namespace, f"n{i}")
+    await make_group(client, namespace, "a", 6)
+    await make_group(client, namespace, "b", 6)
+    gang_a = await make_gang(client, namespace, "a", 6, "a")
+    gang_b = await make_gang(client, namespace, "b", 6, "b")
+
+    async def one_whole() -> tuple[list[str], list[str]] | None:
+        placed_a = await nodes_of(client, namespace, gang_a)
+        placed_b = await nodes_of(client, namespace, gang_b)
+        if len(placed_a) == 6:
+            return gang_a, gang_b
+        if len(placed_b) == 6:
+            return gang_b, gang_a
+        return None
+
+    winner, loser = await wait_for(one_whole, timeout=90)
+    await failed_message(client, namespace, loser[0])
+    assert await nodes_of(client, namespace, loser) == {}
+
+    for name in winner:  # the winner finishes: the loser gets the room, whole
+        await client.delete(f"/api/v1/namespaces/{namespace}/pods/{name}")
+    assert len(await all_bound(client, namespace, loser)) == 6
+
+
+async def test_a_topology_constrained_gang_never_straddles_racks(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    for i in range(2):
+        await pool_node(extra_nodes, namespace, f"a{i}", rack=f"a-{namespace}")  # 4 slots
+    for i in range(3):
+        await pool_node(extra_nodes, namespace, f"b{i}", rack=f"b-{namespace}")  # 6 slots
+    await make_group(client, namespace, "fits", 5, topology=RACK)
+    fits = await make_gang(client, namespace, "fits", 5, "f")
+    placed = await all_bound(client, namespace, fits)
+    assert {node.split("-")[0][0] for node in placed.values()} == {"b"}, placed
+
+    await make_group(client, namespace, "split", 3, topology=RACK)  # 4 + 1 slots left, 3 racks
+    split = await make_gang(client, namespace, "split", 3, "s")
+    placed = await all_bound(client, namespace, split)
+    assert {node.split("-")[0][0] for node in placed.values()} == {"a"}, placed
+
+    await make_group(client, namespace, "never", 2, topology=RACK)  # 1 + 1 left: no rack holds 2
+    never = await make_gang(client, namespace, "never", 2, "x")
+    message = await failed_message(client, namespace, "x-0")
+    assert message.startswith("0/"), message
+    assert "placements are available" in message or "minCount (2)" in message, message
+    await asyncio.sleep(2)
+    assert await nodes_of(client, namespace, never) == {}
+
+
+async def test_a_member_waits_in_pre_enqueue_for_its_group(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    await pool_node(extra_nodes, namespace, "n0", cpu="4")
+    names = await make_gang(client, namespace, "late-group", 2, "w")
+    await asyncio.sleep(2)  # berth has seen them; gated pods get no FailedScheduling
+    assert await nodes_of(client, namespace, names) == {}
+    await make_group(client, namespace, "late-group", 2)
+    assert len(await all_bound(client, namespace, names)) == 2

@@ -1,0 +1,361 @@
+"""Gang scheduling in memory: PodGroups through the event handlers, the queue and the group
+cycle, with binds to an in-memory API (issue 13). The e2e suite repeats the main cases on a
+real control plane."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+import plugins
+from plugins import gang_scheduling
+from scheduler.app import build_profiles, queue_for
+from scheduler.cache import Cache
+from scheduler.config import parse
+from scheduler.cycle import Scheduler
+from scheduler.eventhandlers import EventHandlers
+from scheduler.framework import Code, CycleState
+from scheduler.handle import ClusterHandle, InMemoryApi
+from scheduler.kube import podgroups as podgroup_status
+from scheduler.model import InvalidObject, compile_pod
+from scheduler.podgroups import PodGroup, compile_pod_group, quorum_message
+from scheduler.queue import GATED, UNSCHEDULABLE
+from tests.builders import make_node, make_pod
+from tests.unit.test_cycle import FakeClock, RecordingObserver, RecordingReporter
+
+JSON = dict[str, Any]
+NAME = "berth"
+UPSTREAM = "scheduling.k8s.io"
+CRD = "scheduling.x-k8s.io"
+
+
+def pod_group(name: str, min_count: int | None, *, topology: str = "", priority: int = 0) -> JSON:
+    policy: JSON = {"gang": {"minCount": min_count}} if min_count else {"basic": {}}
+    spec: JSON = {"schedulingPolicy": policy, "priority": priority}
+    if topology:
+        spec["schedulingConstraints"] = {"topology": [{"key": topology}]}
+    return {
+        "apiVersion": "scheduling.k8s.io/v1beta1",
+        "kind": "PodGroup",
+        "metadata": {"name": name, "namespace": "default", "uid": f"pg-{name}", "generation": 1},
+        "spec": spec,
+    }
+
+
+def crd_group(name: str, min_member: int) -> JSON:
+    return {
+        "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+        "kind": "PodGroup",
+        "metadata": {"name": name, "namespace": "default", "uid": f"crd-{name}"},
+        "spec": {"minMember": min_member, "scheduleTimeoutSeconds": 30},
+    }
+
+
+def member(name: str, group: str, cpu: str = "1", crd: bool = False) -> JSON:
+    builder = make_pod(name).scheduler(NAME).req(cpu=cpu)
+    raw = builder.obj_()
+    if crd:
+        raw["metadata"].setdefault("labels", {})["scheduling.x-k8s.io/pod-group"] = group
+    else:
+        raw["spec"]["schedulingGroup"] = {"podGroupName": group}
+    return raw
+
+
+def node(name: str, cpu: str = "2", labels: dict[str, str] | None = None) -> JSON:
+    builder = make_node(name).capacity(cpu=cpu, memory="16Gi", pods="110")
+    for key, value in (labels or {}).items():
+        builder.label(key, value)
+    return builder.obj_()
+
+
+class GangWorld:
+    """Event handlers, cache, queue and Scheduler as `berth run` wires them, in memory."""
+
+    def __init__(self, nodes: list[JSON]) -> None:
+        self.clock = FakeClock()
+        self.cache = Cache()
+        self.api = InMemoryApi()
+        self.handle = ClusterHandle(self.api, snapshot=self.cache.table)
+        cache = self.cache
+        self.handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
+        self.handle.pod_groups.served = {UPSTREAM, CRD}
+        doc = {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "profiles": [{"schedulerName": NAME}],
+        }
+        made = build_profiles(parse(doc, plugins.registry().keys()), self.handle)
+        self.queue = queue_for(made, clock=self.clock, initial_backoff=1.0, max_backoff=10.0)
+        self.handle.activator = self.queue.activate
+        self.handle.ungater = self.queue.ungate
+        self.reporter = RecordingReporter()
+        self.groups: list[tuple[str, str, str]] = []
+        self.scheduler = Scheduler(
+            self.cache,
+            self.queue,
+            made,
+            self.reporter,
+            RecordingObserver(),
+            clock=self.clock,
+            batching=False,
+            pod_groups=self.handle.pod_groups,
+            on_group=lambda g, result, s, message, p: self.groups.append((g.name, result, message)),
+        )
+        self.handlers = EventHandlers(self.cache, self.queue, self.handle, profiles=[NAME])
+        for raw in nodes:
+            self.handlers.on_node("ADDED", raw, None)
+
+    def add(self, *raws: JSON) -> None:
+        for raw in raws:
+            if raw["kind"] == "PodGroup":
+                api = raw["apiVersion"].split("/")[0]
+                self.handlers.pod_group_handler(api)("ADDED", raw, None)
+            else:
+                self.handlers.on_pod("ADDED", raw, None)
+
+    async def run(self) -> None:
+        """Schedule until the active queue is empty, then let the bindings finish."""
+        while (entry := self.queue.pop_nowait()) is not None:
+            if entry.where != "in-flight":
+                break
+            self.scheduler.schedule_one(entry)
+        await self.scheduler.drain()
+
+    def placement(self) -> dict[str, str]:
+        return {key.split("/")[1]: n for key, n in self.api.placement.items()}
+
+    def failures(self, name: str) -> list[str]:
+        return [
+            e[2] for e in self.reporter.events if e[0] == "failed" and e[1] == f"default/{name}"
+        ]
+
+    def where(self, name: str) -> str:
+        return next(e.where for e in self.queue.pods.values() if e.pod.name == name)
+
+
+def gang(prefix: str, size: int, group: str, cpu: str = "1", crd: bool = False) -> list[JSON]:
+    return [member(f"{prefix}-{i}", group, cpu, crd) for i in range(size)]
+
+
+# --- PreEnqueue ------------------------------------------------------------------------------
+
+
+async def test_members_wait_in_pre_enqueue_for_their_group_then_for_min_count() -> None:
+    world = GangWorld([node("n1", cpu="8")])
+    world.add(*gang("w", 2, "job"))
+    assert world.where("w-0") == GATED
+    entry = next(iter(world.queue.pods.values()))
+    assert entry.gate_message == (
+        'waiting for pods\'s pod group "job" to appear in scheduling queue'
+    )
+
+    world.add(pod_group("job", 3))
+    assert {world.where("w-0"), world.where("w-1")} == {GATED}
+    assert (
+        entry.gate_message == "waiting for minCount pods from a gang to appear in scheduling queue"
+    )
+
+    world.add(member("w-2", "job"))  # the third completes the quorum: all three leave the gate
+    await world.run()
+    assert sorted(world.placement()) == ["w-0", "w-1", "w-2"]
+    assert world.groups == [("job", "scheduled", ""), ("job", "bound", "")]
+
+
+# --- all or nothing --------------------------------------------------------------------------
+
+
+async def test_a_gang_of_8_where_6_fit_stays_entirely_pending_until_capacity_appears() -> None:
+    world = GangWorld([node("n1"), node("n2"), node("n3")])  # 3 x 2 CPU: room for 6
+    world.add(pod_group("job", 8), *gang("w", 8, "job"))
+    await world.run()
+
+    assert world.placement() == {}
+    assert world.cache.sizes()["assumed_pods"] == 0  # every reservation was undone
+    assert {world.where(f"w-{i}") for i in range(8)} == {UNSCHEDULABLE}
+    messages = {m for i in range(8) for m in world.failures(f"w-{i}")}
+    assert "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining" in messages
+    assert "0/3 nodes are available: 3 Insufficient cpu." in messages
+    assert world.groups == [
+        ("job", "unschedulable", "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining")
+    ]
+
+    world.handlers.on_node("ADDED", node("n4"), None)  # room for 2 more: the Node/Add event
+    world.clock.now += 20  # past every member's backoff
+    world.queue.flush_backoff()
+    await world.run()
+    assert len(world.placement()) == 8
+
+
+async def test_two_gangs_that_fit_alone_but_not_together_place_one_whole() -> None:
+    world = GangWorld([node(f"n{i}") for i in range(4)])  # room for 8
+    world.add(pod_group("a", 6), pod_group("b", 6))
+    world.add(*gang("a", 6, "a"), *gang("b", 6, "b"))
+    await world.run()
+
+    placed = world.placement()
+    assert sorted({name.split("-")[0] for name in placed}) in (["a"], ["b"])
+    assert len(placed) == 6
+    assert world.cache.sizes()["assumed_pods"] == 6  # only the bound gang's, nothing held
+    results = sorted(r for _, r, _ in world.groups if r != "bound")
+    assert results == ["scheduled", "unschedulable"]
+
+
+async def test_a_member_arriving_later_joins_a_placed_group() -> None:
+    world = GangWorld([node("n1", cpu="8")])
+    world.add(pod_group("job", 2), *gang("w", 2, "job"))
+    await world.run()
+    assert len(world.placement()) == 2
+
+    world.add(member("late", "job"))
+    await world.run()
+    assert "late" in world.placement()
+
+
+async def test_scheduler_plugins_crd_group_is_the_same_engine() -> None:
+    world = GangWorld([node("n1"), node("n2")])  # room for 4
+    world.add(crd_group("job", 5), *gang("w", 5, "job", crd=True))
+    await world.run()
+    assert world.placement() == {}
+    assert world.groups[-1][1] == "unschedulable"
+
+    world.handlers.pod_group_handler(CRD)("MODIFIED", crd_group("job", 4), crd_group("job", 5))
+    world.clock.now += 20
+    world.queue.flush_unschedulable()  # or any event: here the 5-minute flush's path
+    world.clock.now += 400
+    world.queue.flush_unschedulable()
+    await world.run()
+    assert len(world.placement()) == 4
+
+
+# --- topology --------------------------------------------------------------------------------
+
+RACK = "topology.kubernetes.io/rack"
+
+
+def racks() -> list[JSON]:
+    small = [node(f"a{i}", labels={RACK: "a"}) for i in range(2)]  # 4 slots
+    large = [node(f"b{i}", labels={RACK: "b"}) for i in range(3)]  # 6 slots
+    return [*small, *large, node("loose")]  # "loose" has no rack label: never used
+
+
+async def test_a_group_with_a_topology_key_lands_in_one_domain_where_it_fits() -> None:
+    world = GangWorld(racks())
+    world.add(pod_group("job", 5, topology=RACK), *gang("w", 5, "job"))
+    await world.run()
+
+    nodes = set(world.placement().values())
+    assert len(world.placement()) == 5
+    assert nodes <= {"b0", "b1", "b2"}
+
+
+async def test_a_group_that_fits_no_single_domain_is_not_split() -> None:
+    world = GangWorld(racks())  # 12 slots in all, but at most 6 in one rack
+    world.add(pod_group("job", 7, topology=RACK), *gang("w", 7, "job"))
+    await world.run()
+
+    assert world.placement() == {}
+    message = world.groups[-1][2]
+    assert message.startswith("0/2 placements are available, first placement status: ")
+
+
+async def test_late_members_go_to_the_domain_of_the_placed_ones() -> None:
+    world = GangWorld(racks())
+    world.add(pod_group("job", 2, topology=RACK), *gang("w", 2, "job"))
+    await world.run()
+    first = {world.cache.table.nodes[world.cache.table.row_of[n]].labels[RACK]  # type: ignore[union-attr]
+             for n in world.placement().values()}  # fmt: skip
+    world.add(member("late", "job"))
+    await world.run()
+    late = world.placement()["late"]
+    assert world.cache.table.nodes[world.cache.table.row_of[late]].labels[RACK] in first  # type: ignore[union-attr]
+
+
+# --- Permit ----------------------------------------------------------------------------------
+
+
+def test_permit_waits_until_min_count_members_are_placed() -> None:
+    world = GangWorld([node("n1", cpu="8")])
+    world.add(pod_group("job", 2), *gang("w", 2, "job"))
+    plugin = gang_scheduling.GangScheduling(world.handle)
+    first = compile_pod(member("w-0", "job"))
+    first.uid = next(e.pod.uid for e in world.queue.pods.values() if e.pod.name == "w-0")
+    world.cache.assume(first, "n1")
+
+    status, timeout = plugin.permit(CycleState(), first, "n1")
+    assert status is not None and status.code is Code.WAIT
+    assert status.message == "waiting for minCount pods from a gang to be scheduled"
+    assert timeout == 300.0
+
+    second = next(e.pod for e in world.queue.pods.values() if e.pod.name == "w-1")
+    world.cache.assume(second, "n1")
+    assert plugin.permit(CycleState(), second, "n1") == (None, 0.0)
+
+
+# --- the API objects -------------------------------------------------------------------------
+
+
+def test_compile_pod_group_reads_both_apis() -> None:
+    upstream = compile_pod_group(UPSTREAM, pod_group("job", 4, topology=RACK, priority=7))
+    assert (upstream.policy, upstream.min_count, upstream.topology_key) == ("gang", 4, RACK)
+    assert upstream.priority == 7
+    basic = compile_pod_group(UPSTREAM, pod_group("b", None))
+    assert (basic.policy, basic.min_count) == ("basic", 1)
+    crd = compile_pod_group(CRD, crd_group("job", 3))
+    assert (crd.policy, crd.min_count, crd.permit_timeout) == ("gang", 3, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("api", "spec", "field"),
+    [
+        pytest.param(UPSTREAM, {"schedulingPolicy": {"gang": {"minCount": 0}}}, "minCount"),
+        pytest.param(UPSTREAM, {"schedulingPolicy": {"gang": {}}}, "minCount"),
+        pytest.param(UPSTREAM, {"schedulingPolicy": "gang"}, "schedulingPolicy"),
+        pytest.param(CRD, {"minMember": -1}, "spec.minMember"),
+        pytest.param(CRD, {"minMember": 2, "scheduleTimeoutSeconds": "x"}, "scheduleTimeout"),
+    ],
+)
+def test_malformed_pod_groups_are_refused_naming_the_field(
+    api: str, spec: JSON, field: str
+) -> None:
+    with pytest.raises(InvalidObject, match=field):
+        compile_pod_group(api, {"metadata": {"name": "g"}, "spec": spec})
+
+
+def test_a_malformed_scheduling_group_is_an_invalid_pod() -> None:
+    raw = member("w", "job")
+    raw["spec"]["schedulingGroup"] = {"podGroupName": 3}
+    with pytest.raises(InvalidObject, match=r"spec\.schedulingGroup\.podGroupName"):
+        compile_pod(raw)
+
+
+def test_quorum_messages_are_upstreams() -> None:
+    assert quorum_message(8, 6, 1) == "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"
+    assert quorum_message(8, 6, 2) == "minCount (8) is not yet satisfied: 6 scheduled, 2 remaining"
+    assert quorum_message(8, 8, 0) is None
+
+
+def test_the_condition_is_written_once_and_never_turned_back() -> None:
+    now = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
+    first = podgroup_status.condition([], "False", "Unschedulable", "m", 1, now)
+    assert first == {
+        "type": "PodGroupInitiallyScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "m",
+        "observedGeneration": 1,
+        "lastTransitionTime": "2026-11-30T00:00:00Z",
+    }
+    assert podgroup_status.condition([first], "False", "Unschedulable", "m", 1, now) is None
+    later = now + datetime.timedelta(minutes=1)
+    changed = podgroup_status.condition([first], "False", "Unschedulable", "other", 1, later)
+    assert changed is not None and changed["lastTransitionTime"] == "2026-11-30T00:00:00Z"
+    done = podgroup_status.condition([first], "True", "Scheduled", "", 1, later)
+    assert done is not None and done["lastTransitionTime"] == "2026-11-30T00:01:00Z"
+    assert podgroup_status.condition([done], "False", "Unschedulable", "x", 2, later) is None
+
+
+def test_pod_group_is_frozen_data() -> None:
+    group = compile_pod_group(UPSTREAM, pod_group("job", 2))
+    assert isinstance(group, PodGroup) and group.key == (UPSTREAM, "default", "job")
