@@ -23,8 +23,15 @@ import numpy.typing as npt
 from scheduler import batch
 from scheduler.cache import Cache, CacheError
 from scheduler.framework import AlreadyBound, Code, CycleState, Diagnosis, NodeCheck, Status
-from scheduler.model import PodInfo
-from scheduler.podgroups import PodGroup, PodGroupStore, placement_message, quorum_message
+from scheduler.model import UPSTREAM_POD_GROUPS, PodInfo
+from scheduler.podgroups import (
+    PodGroup,
+    PodGroupStore,
+    group_key,
+    placement_message,
+    quorum_message,
+)
+from scheduler.preemption import filter_pods_with_pdb_violation, more_important_pod
 from scheduler.queue import QueuedPod, SchedulingQueue
 from scheduler.runtime import Framework, Observer
 from scheduler.snapshot import NodeTable, Rows
@@ -465,14 +472,9 @@ class Scheduler:
         others = [p.uid for p in store.unscheduled(group.key) if p.uid != entry.pod.uid]
         members = [entry, *self.queue.take(others)]
         members.sort(key=lambda e: profile.sort_key(e.pod, e.arrival))
-        names = {m.pod.scheduler_name for m in members}
-        if len(names) > 1:
-            a, b = sorted(names)[:2]
-            message = (
-                "all pods in a single pod group should have the same .spec.schedulerName set, "
-                f'got: "{a}" and "{b}"'
-            )
-            return self._group_failed(members, profile, group, Status.error(message), {}, start)
+        invalid = validate_group(group, [m.pod for m in members])
+        if invalid is not None:
+            return self._group_failed(members, profile, group, Status.error(invalid), {}, start)
         scheduled = store.scheduled_count(group.key)
         domains = self._domains(group, scheduled)
         if not domains:
@@ -504,7 +506,14 @@ class Scheduler:
         if len(domains) > 1 and status.code is not Code.ERROR:
             first = first_status.message if first_status is not None else status.message
             status = Status.unschedulable(placement_message(len(domains), first))
-        return self._group_failed(members, profile, group, status, best.failures, start, best)
+        nominations: dict[str, str] = {}
+        if status.code is not Code.ERROR and profile.post_filter:
+            message, nominations = self._group_post_filter(members, profile, group, scheduled)
+            if message:
+                status = Status(status.code, (*status.reasons, message), status.plugin)
+        return self._group_failed(
+            members, profile, group, status, best.failures, start, best, nominations
+        )
 
     def _domains(self, group: PodGroup, scheduled: int) -> list[frozenset[str] | None]:
         """The node sets the group may use: every node (no topology key), or one set per
@@ -660,6 +669,7 @@ class Scheduler:
         failures: Mapping[str, Attempt],
         start: float,
         tried: _GroupTry | None = None,
+        nominations: Mapping[str, str] | None = None,
     ) -> Attempt:
         """Nothing of the group is placed: every member waits. Members that fitted carry the
         group's message; the others their own FitError. All are requeued with every plugin
@@ -690,9 +700,15 @@ class Scheduler:
                 else Attempt(member.pod, status=Status(status.code, status.reasons))
             )
             attempt.group = summary
-            self._member_failed(member, profile, attempt, attempt.status, start, rejectors)
+            nominated = (nominations or {}).get(member.pod.uid, "")
+            attempt.nominated = nominated
+            self._member_failed(
+                member, profile, attempt, attempt.status, start, rejectors, nominated
+            )
             first = first or attempt
         result = "error" if error else "unschedulable"
+        if nominations:
+            result = "waiting_on_preemption"
         self._group_result(group, result, start, status.message, profile)
         assert first is not None
         return first
@@ -705,6 +721,7 @@ class Scheduler:
         status: Status | None,
         start: float,
         rejectors: set[str] | None = None,
+        nominated: str = "",
     ) -> None:
         pod = member.pod
         error = status is not None and status.code is Code.ERROR
@@ -714,11 +731,134 @@ class Scheduler:
             profile.scheduler_name,
             time.perf_counter() - start,
         )
-        self._nominated(pod, "")
+        self._nominated(pod, nominated)
         plugins = frozenset(rejectors) if rejectors else _rejecting_plugins(attempt)
         self.queue.requeue(member, frozenset() if error else plugins, error=error)
         message = status.message if status is not None else "unknown"
         self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
+
+    def _group_post_filter(
+        self, members: list[QueuedPod], profile: Framework, group: PodGroup, scheduled: int
+    ) -> tuple[str, dict[str, str]]:
+        """Workload-aware preemption (upstream v1.37's PodGroupPostFilter): the whole group
+        preempts, or nobody is evicted. Every lower-priority pod (not of the group) is taken
+        off the nodes and the group cycle runs again; if the group then fits, the candidates
+        are given back one by one, those whose eviction would break a PodDisruptionBudget
+        first, then the more important ones first, and each stays only if every member placed
+        on its node still passes the filters there. What is left are the victims, chosen for
+        the group together. Returns the message part ("pod group preemption: ...") and the
+        node each member is nominated to (empty when nothing is preempted)."""
+        plugin = next((p for p in profile.post_filter if hasattr(p, "evaluator")), None)
+        if plugin is None:
+            return "", {}
+        evaluator = plugin.evaluator
+        prefix = "pod group preemption: "
+        priority = group_priority(group, [m.pod for m in members])
+        if any((m.pod.raw.get("spec") or {}).get("preemptionPolicy") == "Never" for m in members):
+            return prefix + "not eligible due to preemptionPolicy=Never.", {}
+        table = self.cache.table
+        for m in members:
+            node = self.queue.nominator.node_of(m.pod.uid) or m.pod.nominated_node_name
+            row = table.row_of.get(node) if node else None
+            if row is not None and any(
+                other.priority < priority and evaluator.terminating_by_preemption(other)
+                for other in table.pods[row].values()
+            ):
+                keep = {
+                    m.pod.uid: self.queue.nominator.node_of(m.pod.uid) or m.pod.nominated_node_name
+                    for m in members
+                }
+                return prefix + "ongoing preemption on nominated nodes", keep
+        candidates = [
+            (int(row), pod)
+            for row in table.live_rows()
+            for pod in table.pods[int(row)].values()
+            if pod.priority < priority
+            and not pod.deleting
+            and group_key(pod) != group.key
+            and not evaluator.terminating_by_preemption(pod)
+        ]
+        if not candidates:
+            return prefix + "No preemption victims found for incoming preemptor", {}
+        victims: list[tuple[int, PodInfo]] = []
+        violations = 0
+        nominations: dict[str, str] = {}
+        with table.trial():
+            table.remove_pods(candidates)
+            tried: _GroupTry | None = None
+            status: Status | None = None
+            for domain in self._domains(group, scheduled):
+                attempt = self._try_group(members, profile, group, scheduled, domain)
+                if attempt.status is None:
+                    tried = attempt
+                    break
+                status = status or attempt.status
+                self._revert(profile, attempt)
+            if tried is None:
+                table.add_pods(candidates)
+                return prefix + (status.message if status else "no placement"), {}
+            rows = {pod.uid: row for row, pod in candidates}
+            ordered = sorted((pod for _, pod in candidates), key=more_important_pod)
+            budgets = list(evaluator.handle.disruption_budgets())
+            violating, fine = filter_pods_with_pdb_violation(ordered, budgets)
+            breaking = {pod.uid for pod in violating}
+            for pod in [*violating, *fine]:
+                row = rows[pod.uid]
+                table.add_pods([(row, pod)])
+                if not self._assignments_fit(profile, tried, row):
+                    table.remove_pods([(row, pod)])
+                    victims.append((row, pod))
+                    violations += pod.uid in breaking
+            nominations = {m.pod.uid: node for m, node, _, _ in tried.placed}
+            self._revert(profile, tried)
+            table.add_pods(victims)
+        if not victims:
+            return "", {}
+        evaluator.mark_preempting([pod for _, pod in victims])
+        if self._on_preemption is not None:
+            self._on_preemption(len(victims))
+        preemptor = members[0].pod
+        names = {row: table.node(row).name for row, _ in victims}
+
+        async def execute() -> None:
+            await asyncio.gather(
+                *(
+                    evaluator.handle.preempt(preemptor, pod, names[row], evaluator.plugin_name)
+                    for row, pod in victims
+                )
+            )
+
+        task = asyncio.get_running_loop().create_task(self._preempting(execute))
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+        log.info(
+            "pod group preemption",
+            extra={
+                "podgroup": f"{group.namespace}/{group.name}",
+                "victims": len(victims),
+                "pdb_violations": violations,
+            },
+        )
+        return prefix + f"found a placement for podgroup, preempting {len(victims)} victims", (
+            nominations
+        )
+
+    def _assignments_fit(self, profile: Framework, tried: _GroupTry, row: int) -> bool:
+        """Does every member the try placed on `row` still pass the filters there (each one
+        checked with the others, and whatever was given back, in place)?"""
+        table = self.cache.table
+        for member, node, _, _ in tried.placed:
+            if table.row_of.get(node) != row:
+                continue
+            table.remove_pods([(row, member.pod)])
+            try:
+                check = self._node_check(profile, CycleState(), member.pod, finished=False)
+                fits = check(member.pod, row) is None
+            finally:
+                table.add_pods([(row, member.pod)])
+            if not fits:
+                return False
+        return True
 
     def _group_summary(
         self, group: PodGroup, tried: _GroupTry | None, queued: int
@@ -1095,6 +1235,41 @@ class Scheduler:
 
 
 GANG_SCHEDULING = "GangScheduling"  # the plugin whose Permit and PreEnqueue go with the cycle
+
+
+def group_priority(group: PodGroup, pods: Sequence[PodInfo]) -> int:
+    """The priority a group preempts with: upstream's PodGroupPriority (spec.priority, nil
+    meaning 0); a CRD group has none of its own, so its members' highest."""
+    if group.api == UPSTREAM_POD_GROUPS or group.priority is not None:
+        return group.priority or 0
+    return max((p.priority for p in pods), default=0)
+
+
+def validate_group(group: PodGroup, pods: Sequence[PodInfo]) -> str | None:
+    """Upstream's validatePodGroup: one schedulerName, the group's priority (upstream API),
+    one preemption policy. The error text, or None."""
+    first = pods[0].scheduler_name if pods else ""
+    policy = ""
+    for pod in pods:
+        if pod.scheduler_name != first:
+            return (
+                "all pods in a single pod group should have the same .spec.schedulerName set, "
+                f'got: "{pod.scheduler_name}" and "{first}"'
+            )
+        if group.api == UPSTREAM_POD_GROUPS and pod.priority != (group.priority or 0):
+            return (
+                "all pods in a single pod group should have the same priority as the pod "
+                f"group's priority, got {pod.priority} and {group.priority or 0}"
+            )
+        own = (pod.raw.get("spec") or {}).get("preemptionPolicy") or "PreemptLowerPriority"
+        if not policy:
+            policy = own
+        elif own != policy:
+            return (
+                "all pods in a single pod group should have the same preemption policy, "
+                f"got {own} and {policy}"
+            )
+    return None
 
 
 @dataclass

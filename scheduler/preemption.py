@@ -256,6 +256,11 @@ class Evaluator:
         self._memos.move_to_end(key)
         return RowMemo(check.stamp, kept[1])
 
+    def mark_preempting(self, victims: Iterable[PodInfo]) -> None:
+        """Victims chosen outside `preempt` (a pod group's) count as terminating by
+        preemption until their deletion is seen."""
+        self._preempting.update(v.uid for v in victims)
+
     def terminating_by_preemption(self, pod: PodInfo) -> bool:
         """Terminating because a scheduler preempted it (pod_terminating_by_preemption), or
         chosen as a victim by this evaluator and its deletion not yet seen."""

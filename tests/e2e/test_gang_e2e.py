@@ -107,7 +107,10 @@ async def test_a_gang_of_8_where_6_fit_stays_pending_then_binds_whole(
     names = await make_gang(client, namespace, "job", 8, "w")
 
     messages = [await failed_message(client, namespace, name) for name in names]
-    group_message = "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining"
+    group_message = (
+        "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining, "
+        "pod group preemption: No preemption victims found for incoming preemptor"
+    )
     assert messages.count(group_message) >= 6, messages
     assert any("Insufficient cpu" in m for m in messages), messages
     cond = await group_condition(client, namespace, "job", "False")
@@ -184,3 +187,70 @@ async def test_a_member_waits_in_pre_enqueue_for_its_group(
     assert await nodes_of(client, namespace, names) == {}
     await make_group(client, namespace, "late-group", 2)
     assert len(await all_bound(client, namespace, names)) == 2
+
+
+async def priority_class(client: Client, name: str, value: int) -> None:
+    body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass"}
+    body |= {"metadata": {"name": name}, "value": value}
+    try:
+        await client.post("/apis/scheduling.k8s.io/v1/priorityclasses", body)
+    except ApiError as err:
+        if err.status != 409:
+            raise
+
+
+async def test_gang_preemption_evicts_only_when_the_whole_gang_then_fits(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    await priority_class(client, "berth-e2e-gang-high", 1000)
+    for i in range(2):
+        await pool_node(extra_nodes, namespace, f"n{i}")
+    low = []
+    for i in range(4):  # both nodes full of priority-0 pods, bound by "someone else"
+        name = f"low-{i}"
+        pod = make_pod(name).scheduler("other").req(cpu="1").node(f"n{i // 2}-{namespace}")
+        await create(client, namespace, pod.for_api())
+        low.append(name)
+
+    async def high_gang(group: str, size: int) -> list[str]:
+        body = {
+            "apiVersion": "scheduling.k8s.io/v1beta1",
+            "kind": "PodGroup",
+            "metadata": {"name": group},
+            "spec": {
+                "schedulingPolicy": {"gang": {"minCount": size}},
+                "priorityClassName": "berth-e2e-gang-high",
+            },
+        }
+        await client.post(GROUPS.format(namespace=namespace), body)
+        names = []
+        for i in range(size):
+            pod = make_pod(f"{group}-{i}").scheduler("berth").req(cpu="1")
+            body = pod.node_selector(pool=namespace).for_api()
+            body["spec"]["schedulingGroup"] = {"podGroupName": group}
+            body["spec"]["priorityClassName"] = "berth-e2e-gang-high"
+            await create(client, namespace, body)
+            names.append(f"{group}-{i}")
+        return names
+
+    async def low_left() -> list[str]:
+        items = (await client.get(f"/api/v1/namespaces/{namespace}/pods"))["items"]
+        return sorted(
+            p["metadata"]["name"]
+            for p in items
+            if p["metadata"]["name"].startswith("low-")
+            and not p["metadata"].get("deletionTimestamp")
+        )
+
+    too_big = await high_gang("big", 5)  # 5 CPUs on 4: preemption cannot help the gang
+    await failed_message(client, namespace, too_big[0])
+    cond = await group_condition(client, namespace, "big", "False")
+    assert "pod group preemption: minCount (5) cannot be satisfied" in cond["message"], cond
+    assert await low_left() == low  # nobody was evicted
+
+    for name in too_big:
+        await client.delete(f"/api/v1/namespaces/{namespace}/pods/{name}")
+    fits = await high_gang("fits", 3)
+    placed = await all_bound(client, namespace, fits)
+    assert len(placed) == 3
+    assert len(await low_left()) == 1  # three victims, chosen together; one given back

@@ -76,7 +76,7 @@ class GangWorld:
     def __init__(self, nodes: list[JSON]) -> None:
         self.clock = FakeClock()
         self.cache = Cache()
-        self.api = InMemoryApi()
+        self.api = InMemoryApi(on_evict=self._evict)
         self.handle = ClusterHandle(self.api, snapshot=self.cache.table)
         cache = self.cache
         self.handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
@@ -106,6 +106,13 @@ class GangWorld:
         self.handlers = EventHandlers(self.cache, self.queue, self.handle, profiles=[NAME])
         for raw in nodes:
             self.handlers.on_node("ADDED", raw, None)
+
+    def _evict(self, victim: Any) -> bool:
+        """What the watch of a victim's deletion does."""
+        if self.cache.node_of(victim.uid) is None:
+            return False
+        self.handlers.on_pod("DELETED", victim.raw, None)
+        return True
 
     def add(self, *raws: JSON) -> None:
         for raw in raws:
@@ -175,11 +182,14 @@ async def test_a_gang_of_8_where_6_fit_stays_entirely_pending_until_capacity_app
     assert world.cache.sizes()["assumed_pods"] == 0  # every reservation was undone
     assert {world.where(f"w-{i}") for i in range(8)} == {UNSCHEDULABLE}
     messages = {m for i in range(8) for m in world.failures(f"w-{i}")}
-    assert "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining" in messages
+    # The group's message, then (as upstream appends it) what preemption found.
+    group_message = (
+        "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining, "
+        "pod group preemption: No preemption victims found for incoming preemptor"
+    )
+    assert group_message in messages
     assert "0/3 nodes are available: 3 Insufficient cpu." in messages
-    assert world.groups == [
-        ("job", "unschedulable", "minCount (8) cannot be satisfied: 6 scheduled, 1 remaining")
-    ]
+    assert world.groups == [("job", "unschedulable", group_message)]
 
     world.handlers.on_node("ADDED", node("n4"), None)  # room for 2 more: the Node/Add event
     world.clock.now += 20  # past every member's backoff
@@ -359,3 +369,78 @@ def test_the_condition_is_written_once_and_never_turned_back() -> None:
 def test_pod_group_is_frozen_data() -> None:
     group = compile_pod_group(UPSTREAM, pod_group("job", 2))
     assert isinstance(group, PodGroup) and group.key == (UPSTREAM, "default", "job")
+
+
+# --- preemption ------------------------------------------------------------------------------
+
+
+def low(name: str, node_name: str, cpu: str = "1") -> JSON:
+    raw = make_pod(name).scheduler("other").req(cpu=cpu).node(node_name).obj_()
+    raw["spec"]["priority"] = 0
+    raw["status"] = {"phase": "Running", "startTime": f"2026-11-30T00:00:0{name[-1]}Z"}
+    return raw
+
+
+def high_gang(prefix: str, size: int, group: str) -> list[JSON]:
+    out = gang(prefix, size, group)
+    for raw in out:
+        raw["spec"]["priority"] = 10
+    return out
+
+
+async def test_a_gang_preempts_only_what_the_whole_gang_needs() -> None:
+    world = GangWorld([node("n1"), node("n2")])  # 4 CPUs, all taken by low-priority pods
+    world.add(low("l1", "n1"), low("l2", "n1"), low("l3", "n2"), low("l4", "n2"))
+    world.add(pod_group("job", 3, priority=10), *high_gang("w", 3, "job"))
+    await world.run()
+
+    assert world.placement() == {}
+    assert len(world.api.preempted) == 3  # not 4: one low pod is given back
+    assert world.groups[0][1] == "waiting_on_preemption"
+    assert world.groups[0][2].endswith(
+        "pod group preemption: found a placement for podgroup, preempting 3 victims"
+    )
+    nominated = {e.pod.name: e.pod.nominated_node_name for e in world.queue.pods.values()}
+    assert all(nominated[f"w-{i}"] for i in range(3))
+
+    world.clock.now += 20
+    world.queue.flush_backoff()
+    await world.run()
+    assert sorted(world.placement()) == ["w-0", "w-1", "w-2"]
+
+
+async def test_a_gang_that_cannot_fit_even_by_preemption_evicts_nobody() -> None:
+    world = GangWorld([node("n1"), node("n2")])
+    world.add(low("l1", "n1"), low("l2", "n2"))
+    world.add(pod_group("job", 5, priority=10), *high_gang("w", 5, "job"))  # 5 CPUs > 4
+    await world.run()
+
+    assert world.api.preempted == []
+    assert world.groups[-1][1] == "unschedulable"
+    assert "pod group preemption: minCount (5) cannot be satisfied" in world.groups[-1][2]
+
+
+async def test_a_gang_does_not_preempt_pods_of_equal_priority() -> None:
+    world = GangWorld([node("n1")])
+    world.add(low("l1", "n1"), low("l2", "n1"))
+    world.add(pod_group("job", 2, priority=0), *gang("w", 2, "job"))
+    await world.run()
+    assert world.api.preempted == []
+    assert world.groups[-1][2].endswith(
+        "pod group preemption: No preemption victims found for incoming preemptor"
+    )
+
+
+async def test_members_with_another_priority_than_their_group_are_a_scheduler_error() -> None:
+    world = GangWorld([node("n1", cpu="8")])
+    pods = gang("w", 2, "job")
+    pods[1]["spec"]["priority"] = 5
+    world.add(pod_group("job", 2), *pods)
+    await world.run()
+    assert world.placement() == {}
+    message = (
+        "all pods in a single pod group should have the same priority as the pod group's "
+        "priority, got 5 and 0"
+    )
+    assert world.groups == [("job", "error", message)]
+    assert world.failures("w-0") == [message]
