@@ -44,6 +44,8 @@ NO_NODES = "no nodes available to schedule pods"  # upstream's ErrNoNodesAvailab
 KEEP_ATTEMPTS = 10000
 KEEP_SCORES = 256
 PLUGIN_SAMPLE_EVERY = 10  # per-plugin timings on one cycle in ten, as upstream
+# A gang failing its group cycle for this long may hold younger gangs back (_note_starving).
+STARVATION_SECONDS = 60.0
 
 __all__ = ["AlreadyBound", "Attempt", "Scheduler", "num_feasible_nodes_to_find"]
 
@@ -166,6 +168,11 @@ class Scheduler:
         self._on_group = on_group
         # Gangs whose quorum a group cycle just met: the binds still to come.
         self._group_binds: dict[tuple[str, str, str], int] = {}
+        # The starvation guard: when each gang began failing, the gang others wait behind
+        # (its key and priority), and the members held behind it.
+        self._starving: dict[tuple[str, str, str], float] = {}
+        self._head: tuple[tuple[str, str, str], int] | None = None
+        self._held: set[str] = set()
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -475,6 +482,14 @@ class Scheduler:
         invalid = validate_group(group, [m.pod for m in members])
         if invalid is not None:
             return self._group_failed(members, profile, group, Status.error(invalid), {}, start)
+        behind = self._held_behind(group, [m.pod for m in members])
+        if behind is not None:
+            status = Status.unschedulable(
+                f'waiting for the older gang "{behind[1]}/{behind[2]}" to be placed first',
+                plugin=GANG_SCHEDULING,
+            )
+            self._held.update(m.pod.uid for m in members)
+            return self._group_failed(members, profile, group, status, {}, start)
         scheduled = store.scheduled_count(group.key)
         domains = self._domains(group, scheduled)
         if not domains:
@@ -655,6 +670,9 @@ class Scheduler:
             attempt.group = summary
             self._member_failed(member, profile, attempt, attempt.status, start)
         self._group_result(group, "scheduled", start, "", profile)
+        self._starving.pop(group.key, None)
+        if self._head is not None and self._head[0] == group.key:
+            self._release_head()
         started = sum(1 for _, node, _, a in tried.placed if a.node)
         if group.is_gang and tried.scheduled < group.min_count and started:
             self._group_binds[group.key] = started
@@ -709,6 +727,8 @@ class Scheduler:
         result = "error" if error else "unschedulable"
         if nominations:
             result = "waiting_on_preemption"
+        elif not error and group.is_gang and not self._held.issuperset(m.pod.uid for m in members):
+            self._note_starving(members, profile, group)
         self._group_result(group, result, start, status.message, profile)
         assert first is not None
         return first
@@ -842,6 +862,96 @@ class Scheduler:
         return prefix + f"found a placement for podgroup, preempting {len(victims)} victims", (
             nominations
         )
+
+    # --- the starvation guard -----------------------------------------------------------
+
+    def _held_behind(self, group: PodGroup, pods: Sequence[PodInfo]) -> tuple[str, ...] | None:
+        """The key of the gang this gang must wait behind, if any: a younger gang (its quorum
+        came later) of no higher priority waits while an older one starves (berth's rule,
+        see _note_starving). A head that is gone or placed lets everyone go."""
+        if self._head is None or self.pod_groups is None or not group.is_gang:
+            return None
+        store = self.pod_groups
+        head, head_priority = self._head
+        if head == group.key:
+            return None
+        if head not in store.groups or not store.unscheduled(head):
+            self._release_head()
+            return None
+        mine, theirs = store.quorum_at.get(group.key), store.quorum_at.get(head)
+        if mine is None or theirs is None or mine <= theirs:
+            return None
+        if group_priority(group, pods) > head_priority:
+            return None
+        return head
+
+    def _note_starving(self, members: list[QueuedPod], profile: Framework, group: PodGroup) -> None:
+        """A gang failed its group cycle. One that has failed for STARVATION_SECONDS, and
+        would fit were the other gangs of no higher priority gone (so it can be placed once
+        they finish), becomes the head: younger gangs of no higher priority are held until
+        it is placed. Without this a large gang could wait for ever while small gangs take
+        each bit of room as it frees. Only the oldest starving gang is the head."""
+        store = self.pod_groups
+        if store is None:
+            return
+        now = self._clock()
+        since = self._starving.setdefault(group.key, now)
+        if now - since < STARVATION_SECONDS:
+            return
+        mine = store.quorum_at.get(group.key)
+        if self._head is not None:
+            theirs = store.quorum_at.get(self._head[0])
+            if mine is None or theirs is None or mine >= theirs:
+                return
+        priority = group_priority(group, [m.pod for m in members])
+        if self._fits_without_other_gangs(members, profile, group, priority):
+            if self._head is not None:
+                self._release_head()
+            self._head = (group.key, priority)
+            log.info(
+                "starving gang: younger gangs wait behind it",
+                extra={"podgroup": f"{group.namespace}/{group.name}"},
+            )
+
+    def _fits_without_other_gangs(
+        self, members: list[QueuedPod], profile: Framework, group: PodGroup, priority: int
+    ) -> bool:
+        """Would the group be placed if the pods of every other gang of no higher priority
+        were gone? (Tried on the table, then undone.)"""
+        store = self.pod_groups
+        assert store is not None
+        table = self.cache.table
+        gone: list[tuple[int, PodInfo]] = []
+        for key, other in store.groups.items():
+            if key == group.key or not other.is_gang:
+                continue
+            pods = list(store.pods(key))
+            if group_priority(other, pods) > priority:
+                continue
+            for pod in pods:
+                row = table.row_of.get(pod.node_name or self.cache.node_of(pod.uid) or "")
+                if row is not None and pod.uid in table.pods[row]:
+                    gone.append((row, table.pods[row][pod.uid]))
+        if not gone:
+            return False
+        scheduled = store.scheduled_count(group.key)
+        with table.trial():
+            table.remove_pods(gone)
+            try:
+                for domain in self._domains(group, scheduled):
+                    tried = self._try_group(members, profile, group, scheduled, domain)
+                    self._revert(profile, tried)
+                    if tried.status is None:
+                        return True
+                return False
+            finally:
+                table.add_pods(gone)
+
+    def _release_head(self) -> None:
+        """The head gang is placed or gone: the gangs held behind it go back to the queue."""
+        self._head = None
+        held, self._held = self._held, set()
+        self.queue.activate(held)
 
     def _assignments_fit(self, profile: Framework, tried: _GroupTry, row: int) -> bool:
         """Does every member the try placed on `row` still pass the filters there (each one

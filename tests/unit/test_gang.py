@@ -4,6 +4,7 @@ real control plane."""
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -444,3 +445,50 @@ async def test_members_with_another_priority_than_their_group_are_a_scheduler_er
     )
     assert world.groups == [("job", "error", message)]
     assert world.failures("w-0") == [message]
+
+
+# --- starvation ------------------------------------------------------------------------------
+
+
+def finish(world: GangWorld, prefix: str) -> None:
+    """The members of a placed gang complete: the watch shows them bound, then gone."""
+    table = world.cache.table
+    for row in table.live_rows():
+        for pod in list(table.pods[int(row)].values()):
+            if pod.name.startswith(prefix + "-"):
+                bound = copy.deepcopy(pod.raw)
+                bound["spec"]["nodeName"] = table.node(int(row)).name
+                world.handlers.on_pod("MODIFIED", bound, pod.raw)
+                world.handlers.on_pod("DELETED", bound, None)
+
+
+async def test_a_large_gang_is_not_starved_by_small_gangs_that_keep_coming() -> None:
+    """Berth's rule: a gang that has failed for 60 s, and would fit once the other gangs of no
+    higher priority are gone, makes younger gangs wait until it is placed. Here the room each
+    small gang frees would otherwise go to the next small gang, for ever."""
+    world = GangWorld([node(f"n{i}") for i in range(4)])  # 8 slots
+    for i in range(4):
+        world.add(pod_group(f"s{i}", 2), *gang(f"s{i}", 2, f"s{i}"))
+    await world.run()
+    world.clock.now += 1
+    world.add(pod_group("big", 8), *gang("big", 8, "big"))
+    await world.run()
+    assert len(world.placement()) == 8  # the small gangs only
+
+    world.clock.now += 61  # the big gang has starved for a minute; it fails again
+    world.queue.flush_unschedulable()
+    world.clock.now += 300
+    world.queue.flush_unschedulable()
+    await world.run()
+    for i in range(4):  # each small gang finishes and a new one arrives
+        world.add(pod_group(f"t{i}", 2), *gang(f"t{i}", 2, f"t{i}"))
+        await world.run()
+        finish(world, f"s{i}")
+        world.clock.now += 20
+        await world.run()
+        assert not any(name.startswith(f"t{i}-") for name in world.placement())
+    assert sum(name.startswith("big-") for name in world.placement()) == 8
+    assert any(
+        m.startswith('waiting for the older gang "default/big" to be placed first')
+        for m in world.failures("t0-0")
+    )
