@@ -297,8 +297,13 @@ def feature_gates(version: str) -> dict[str, bool]:
     if minor < 37:
         return {}
     # TopologyAwareWorkloadScheduling (alpha) only makes the API server keep a PodGroup's
-    # spec.schedulingConstraints, which berth's gang topology reads.
-    return {"GenericWorkload": True, "TopologyAwareWorkloadScheduling": True}
+    # spec.schedulingConstraints, which berth's gang topology reads. WorkloadWithJob (alpha)
+    # has the Job controller create a Workload and a PodGroup for each new Job.
+    return {
+        "GenericWorkload": True,
+        "TopologyAwareWorkloadScheduling": True,
+        "WorkloadWithJob": True,
+    }
 
 
 def _gate_args(version: str) -> list[str]:

@@ -254,3 +254,47 @@ async def test_gang_preemption_evicts_only_when_the_whole_gang_then_fits(
     placed = await all_bound(client, namespace, fits)
     assert len(placed) == 3
     assert len(await low_left()) == 1  # three victims, chosen together; one given back
+
+
+async def test_a_gang_job_goes_through_the_pod_group_its_controller_creates(
+    served: None, berth_scheduler: Running, client: Client, namespace: str, extra_nodes: Any
+) -> None:
+    """v1.37's Job controller (WorkloadWithJob, which the harness turns on) creates a Workload
+    and a PodGroup for a new Job and names the group in its pods: berth places them as a gang."""
+    for i in range(3):  # room for 3 of the 4 workers
+        await pool_node(extra_nodes, namespace, f"n{i}", cpu="1")
+    template = make_pod("worker").scheduler("berth").req(cpu="1").node_selector(pool=namespace)
+    pod_spec = template.for_api()["spec"]
+    pod_spec["restartPolicy"] = "Never"
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "train"},
+        "spec": {
+            "parallelism": 4,
+            "completions": 4,
+            "scheduling": {"schedulingPolicy": {"gang": {"minCount": 4}}},
+            "template": {"metadata": {"labels": {"job": "train"}}, "spec": pod_spec},
+        },
+    }
+    try:
+        await client.post(f"/apis/batch/v1/namespaces/{namespace}/jobs", job)
+    except ApiError as err:
+        pytest.skip(f"this server's Job API has no spec.scheduling: {err}")
+
+    async def workers() -> list[JSON] | None:
+        pods = await client.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector="job=train")
+        items: list[JSON] = pods["items"]
+        return items if len(items) == 4 else None
+
+    pods = await wait_for(workers, timeout=60)
+    if not all(p["spec"].get("schedulingGroup") for p in pods):
+        pytest.skip("the Job controller did not create a PodGroup (WorkloadWithJob is off)")
+    group = pods[0]["spec"]["schedulingGroup"]["podGroupName"]
+    names = [p["metadata"]["name"] for p in pods]
+    await failed_message(client, namespace, names[0])
+    assert await nodes_of(client, namespace, names) == {}
+    await pool_node(extra_nodes, namespace, "n3", cpu="1")
+    assert len(await all_bound(client, namespace, names)) == 4
+    cond = await group_condition(client, namespace, group, "True")
+    assert cond["reason"] == "Scheduled"

@@ -75,8 +75,12 @@ def test_bin_dir_per_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     [
         pytest.param(
             "v1.37.2",
-            {"GenericWorkload": True, "TopologyAwareWorkloadScheduling": True},
-            id="1.37 turns on the Workload API and its topology constraints",
+            {
+                "GenericWorkload": True,
+                "TopologyAwareWorkloadScheduling": True,
+                "WorkloadWithJob": True,
+            },
+            id="1.37 turns on the Workload API, its topology constraints and Jobs' PodGroups",
         ),
         pytest.param("v1.36.3", {}, id="1.36 keeps its defaults"),
         pytest.param("v1.35.4", {}, id="1.35 keeps its defaults"),
