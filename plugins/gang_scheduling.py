@@ -76,7 +76,7 @@ class GangScheduling:
         group = store.groups.get(key) if key is not None else None
         if key is None or group is None or not group.is_gang:
             return None, 0.0
-        if store.scheduled_count(key) < group.min_count:
+        if key not in store.quorum_met and store.scheduled_count(key) < group.min_count:
             self.handle.activate(store.unscheduled(key))
             return Status(Code.WAIT, (WAITING_IN_PERMIT,), NAME), group.permit_timeout
         for waiting in self.handle.iterate_waiting_pods():

