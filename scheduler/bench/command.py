@@ -5,6 +5,10 @@ builds its parser from here; the heavy modules load when the command runs).
                 [--qps Q|upstream-default] [--repeat R] [--out DIR] [--kubeconfig K]
     berth bench --in-memory [--workload NAME] [--nodes N[,N...]] [--pods M] [--out DIR]
 
+`--workload gang` needs a server that serves scheduling.k8s.io/v1beta1 (Kubernetes v1.37 with
+GenericWorkload, as the local control plane runs it) and refuses otherwise (exit 1); it has no
+--in-memory form yet.
+
 Exit codes: 0 done (the files are written), 1 a run failed, 2 bad usage.
 """
 
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 # scheduler.bench.workloads.WORKLOADS, kept light here
-WORKLOAD_NAMES = ("basic", "service", "mixed", "spread", "affinity", "preemption")
+WORKLOAD_NAMES = ("basic", "service", "mixed", "spread", "affinity", "preemption", "gang")
 SCHEDULER_NAMES = ("berth", "kube-scheduler", "null")
 
 
@@ -135,7 +139,7 @@ def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> i
         plugin_config = _plugin_config(args.plugin_config)
     except ValueError as err:
         return _usage(str(err))
-    workload = workloads.get(args.workload, args.zones)
+    workload = workloads.get(args.workload, args.zones).for_size(nodes, args.pods)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "runs").glob("*.json"):
@@ -166,12 +170,20 @@ def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> i
             if args.kubeconfig
             else "a fresh control plane per run"
         ),
+        feature_gates=workload.feature_gates,
     )
     progress = Progress()
     began = time.monotonic()
     try:
         runs = runner.run_all(opts, progress, on_run=lambda run: report.write_run(out, run))
-    except (ClusterError, MissingBinary, processes.StartError, ApiError, TimeoutError) as err:
+    except (
+        ClusterError,
+        MissingBinary,
+        processes.StartError,
+        ApiError,
+        TimeoutError,
+        runner.Unsupported,
+    ) as err:
         print(f"berth bench: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     report.write_all(out, meta, runs)
@@ -193,6 +205,9 @@ def _in_memory(args: argparse.Namespace, nodes: list[int] | None) -> int:
     from scheduler.bench.progress import Progress
 
     workload = workloads.get(args.workload, args.zones)
+    if workload.gang_sizes:
+        # The in-memory engine has no PodGroup objects to give berth's gang scheduling.
+        return _usage(f"--in-memory does not run {workload.name!r} (it needs PodGroups)")
     counts = nodes or list(inmemory.DEFAULT_NODES)
     pods = inmemory.DEFAULT_PODS if args.pods is None else args.pods
     if pods < 0:

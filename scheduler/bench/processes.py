@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,11 +117,16 @@ def start(
     name: str,
     timeout: float = 120.0,
     plugin_config: list[dict[str, Any]] | None = None,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> SchedulerProcess:
     """Start scheduler `kind` serving pods with schedulerName `name`; return once it is ready.
 
     Its config and log go to `directory` (logs/<kind>.log), which is also its working
     directory, so `berth cluster down --dir DIRECTORY` recognises it as part of the plane.
+    `feature_gates` are the gates the workload needs beyond the defaults (`gang`:
+    GenericWorkload): kube-scheduler gets them as --feature-gates (a flag it reads even with
+    --config). `berth run` has no such flag: what it does with PodGroups follows from the APIs
+    the server serves (scheduler/kube/discovery.py); the null binder ignores them.
     """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
@@ -157,6 +163,7 @@ def start(
             f"--cert-dir={directory / 'pki' / 'bench-kube-scheduler'}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
+            *gate_args(feature_gates or {}),
             "--v=1",
         ]
         url, insecure = f"https://127.0.0.1:{port}/readyz", True
@@ -221,6 +228,15 @@ def _config(
             {"schedulerName": name, **({"pluginConfig": plugin_config} if plugin_config else {})}
         ],
     }
+
+
+def gate_args(gates: Mapping[str, bool]) -> list[str]:
+    """kube-scheduler's --feature-gates flag for `gates` (none when empty)."""
+    if not gates:
+        return []
+    return [
+        "--feature-gates=" + ",".join(f"{k}={str(v).lower()}" for k, v in sorted(gates.items()))
+    ]
 
 
 def tail(path: Path, lines: int = 20) -> str:

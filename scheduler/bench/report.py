@@ -7,7 +7,11 @@ bench.json:
      "repeat": 1,
      "results": [{"scheduler", "throughput_pods_per_s", "latency_ms": {"p50", "p90", "p99"},
                   "bound", "unschedulable", "duration_s", "scheduler_cpu_s",
-                  "scheduler_max_rss_mb", "apiserver_cpu_s"}, ...],   # median over repeats
+                  "scheduler_max_rss_mb", "apiserver_cpu_s",
+                  "gangs": {"groups", "groups_placed", "groups_per_s",           # gang
+                            "quorum_to_bound_ms": {"p50", "p90", "p99"},         # workloads
+                            "partially_bound"}}, ...],                           # only
+                                                                   # median over repeats
      "runs": [{"run": 1, <the same fields>}, ...],                     # every single run
      "environment": {...}}
 """
@@ -42,6 +46,8 @@ class Meta:
     command: str = ""
     description: str = ""
     cluster: str = "a fresh control plane per run"
+    # Gates the workload turned on in kube-scheduler beyond its defaults (gang: GenericWorkload)
+    feature_gates: tuple[tuple[str, bool], ...] = ()
 
 
 def results_by_scheduler(runs: Sequence[RunData]) -> list[Result]:
@@ -136,13 +142,19 @@ def render_markdown(
     ]
     if meta.description:
         lines += ["", f"Workload: {meta.description}."]
+    set_by_workload = ", ".join(f"{g}={str(on).lower()}" for g, on in meta.feature_gates)
     for name, build in scheduler_builds(runs).items():
         gates = ", ".join(
             f"{gate} {'on' if on else 'off'}" for gate, on in build["feature_gates"].items()
         )
+        which = (
+            f"feature gates (the defaults, with {set_by_workload} for this workload)"
+            if set_by_workload and name == KUBE_SCHEDULER
+            else "default feature gates"
+        )
         lines += [
             "",
-            f"{name} {build['version'] or '(version unknown)'}, default feature gates: "
+            f"{name} {build['version'] or '(version unknown)'}, {which}: "
             f"{gates or '(not reported)'}.",
         ]
     if meta.command:
@@ -181,6 +193,7 @@ def render_markdown(
             f"| {_ratio(r['latency_ms']['p99'], kube['latency_ms']['p99'] if kube else None)} "
             f"| {_ratio(cpu_ms_per_pod(r), cpu_ms_per_pod(kube) if kube else None)} |"
         )
+    lines += _gang_table(results, runs)
     lines += _cpu_table(runs, env.get("cpus"))
     lines += [
         "",
@@ -194,9 +207,50 @@ def render_markdown(
         "  (startup excluded); max RSS: VmHWM of the scheduler process over its whole life;",
         "- null: binds round-robin on berth's client stack with no scheduling at all, the",
         "  ceiling this API server allows; it ignores capacity and constraints.",
-        "",
     ]
+    if any("gangs" in r for r in results):
+        lines += [
+            "- groups placed: PodGroups with at least minCount members bound; groups/s: groups",
+            "  placed ÷ seconds from the first create to the last group's minCount-th bind;",
+            "- quorum → bound: per placed group, from the creation of its minCount-th member",
+            "  to the bind of its minCount-th member (both as this process saw them first);",
+            "- partially bound: groups with 0 < bound members < minCount in the API's final",
+            "  state (the conformance suite's checker); a gang scheduler must leave none;",
+            "- the run ends when every pod is bound, or when no pod was bound for",
+            "  --idle-timeout seconds after every pod was created (how many pods fit is not",
+            "  known in advance: it depends on which gangs are placed).",
+        ]
+    lines.append("")
     return "\n".join(lines)
+
+
+def _gang_table(results: Sequence[Result], runs: Sequence[RunData]) -> list[str]:
+    """Per scheduler: groups placed, groups/s, pods/s, quorum-to-bound latency, and the groups
+    left partially bound (with the checker's messages for the first few of them)."""
+    gangs = [(r, r["gangs"]) for r in results if "gangs" in r]
+    if not gangs:
+        return []
+    lines = [
+        "",
+        "Gangs (a PodGroup per job; all or nothing):",
+        "",
+        "| scheduler | groups placed | of groups | groups/s | pods/s | quorum → bound p50 ms "
+        "| p90 ms | p99 ms | partially bound |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r, g in gangs:
+        lat = g["quorum_to_bound_ms"]
+        partial = f"**{g['partially_bound']:,}**" if g["partially_bound"] else "0"
+        lines.append(
+            f"| {r['scheduler']} | {g['groups_placed']:,} | {g['groups']:,} "
+            f"| {_num(g['groups_per_s'], 2)} | {_num(r['throughput_pods_per_s'])} "
+            f"| {_num(lat['p50'])} | {_num(lat['p90'])} | {_num(lat['p99'])} | {partial} |"
+        )
+    shown = [(run, m) for run in runs for m in run.partially_bound[:5]]
+    if shown:
+        lines += ["", "Partially bound groups (the first five of each run):", ""]
+        lines += [f"- {run.scheduler} run {run.run}: {message}" for run, message in shown]
+    return lines
 
 
 def _cpu_table(runs: Sequence[RunData], cpus: int | None) -> list[str]:
@@ -248,13 +302,20 @@ def _median(values: Sequence[float | None]) -> float | None:
 
 
 def render_png(path: Path, meta: Meta, runs: Sequence[RunData]) -> None:
-    """Bound pods over time per scheduler (left) and latency CDFs (right)."""
+    """Bound pods over time per scheduler (left) and latency CDFs (right); for gangs also
+    groups placed over time and quorum-to-bound CDFs (second row)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    gangs = any(run.min_count for run in runs)
+    if gangs:
+        fig, axes = plt.subplots(2, 2, figsize=(13, 10))
+        (left, right), (groups, quorum) = axes
+        _render_gangs(groups, quorum, runs)
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     labelled: set[str] = set()
     for run in runs:
         color = COLORS.get(run.scheduler)
@@ -292,6 +353,39 @@ def render_png(path: Path, meta: Meta, runs: Sequence[RunData]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _render_gangs(groups: Any, quorum: Any, runs: Sequence[RunData]) -> None:
+    """Groups placed over time (left) and quorum-to-bound latency CDFs (right)."""
+    labelled: set[str] = set()
+    for run in runs:
+        color = COLORS.get(run.scheduler)
+        label = None if run.scheduler in labelled else run.scheduler
+        labelled.add(run.scheduler)
+        times, counts = run.group_curve()
+        groups.step([0.0, *times], [0, *counts], where="post", color=color, label=label)
+        latencies = run.quorum_to_bound_ms()
+        if latencies:
+            n = len(latencies)
+            quorum.step(
+                latencies, [(i + 1) / n for i in range(n)], where="post", color=color, label=label
+            )
+    groups.set_xlabel("seconds since the first create")
+    groups.set_ylabel("groups placed (minCount members bound)")
+    groups.set_title("gangs placed over time")
+    if runs:
+        groups.axhline(len(runs[0].min_count), color="black", linewidth=0.5, linestyle=":")
+    groups.grid(alpha=0.3)
+    if groups.get_legend_handles_labels()[0]:
+        groups.legend(loc="lower right")
+    quorum.set_xlabel("quorum → bound latency (ms)")
+    quorum.set_ylabel("fraction of placed groups")
+    quorum.set_title("quorum-to-bound latency CDF")
+    if any(run.quorum_to_bound_ms() for run in runs):
+        quorum.set_xscale("log")
+        quorum.set_xlim(left=1.0)
+        quorum.legend(loc="upper left")
+    quorum.grid(alpha=0.3, which="both")
 
 
 # --- files --------------------------------------------------------------------------------

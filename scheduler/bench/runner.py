@@ -13,6 +13,17 @@ measure: list+watch the namespace's pods (and its FailedScheduling events), read
 scheduler's and kube-apiserver's CPU from /proc, create the pods as fast as the API server
 takes them (a bounded number of requests in flight), and stop when every pod is bound or
 known unschedulable, when nothing changed for `idle_timeout` seconds, or at `timeout`.
+
+A workload of gangs (`gang`) differs in three places. Before the scheduler starts, the run
+checks that the server serves the workload's APIs (scheduling.k8s.io/v1beta1) and refuses
+otherwise (`Unsupported`), and creates one PodGroup per job in the measured namespace; the
+scheduler runs with the workload's feature gates (kube-scheduler: GenericWorkload). How many
+pods can be placed is not known in advance (it depends on which gangs the scheduler picks),
+and a gang scheduler may report a pod unschedulable and place it later with its group, so
+"every pod bound or reported" does not end the run: it ends when every pod is bound, or when
+no pod was bound for `idle_timeout` seconds after every pod was created (or at `timeout`).
+Then it reads the PodGroups and pods back from the API and counts the groups left partially
+bound (scheduler.bench.gangcheck).
 """
 
 from __future__ import annotations
@@ -30,14 +41,15 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from scheduler.bench import processes, procstat
+from scheduler.bench import gangcheck, processes, procstat
 from scheduler.bench.processes import Limits, SchedulerProcess
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.stats import RunData
-from scheduler.bench.workloads import Workload, init_namespace
+from scheduler.bench.workloads import GANG_API, Workload, init_namespace
 from scheduler.harness import plane
 from scheduler.harness.nodes import HOSTNAME, NodeShape, create_nodes
 from scheduler.kube.client import ApiError, Client
+from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.informer import DELETED, Informer
 
 log = logging.getLogger("berth.bench")
@@ -47,6 +59,10 @@ T = TypeVar("T")
 
 CREATE_CONCURRENCY = 64  # create requests in flight: enough to keep a loopback API server busy
 SHARED_NODE_PREFIX = "bench-node-"
+
+
+class Unsupported(RuntimeError):
+    """The cluster cannot run the workload (an API it needs is not served)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +90,20 @@ class Tracker:
     set of pods the scheduler reported unschedulable (PodScheduled=False, or a
     FailedScheduling event). Pure apart from the injected clock."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        group_of: dict[str, str] | None = None,
+        min_count: dict[str, int] | None = None,
+    ) -> None:
         self._clock = clock
+        # Gangs: pod -> its group, group -> minCount; groups_placed counts the groups with
+        # minCount members bound so far (for the progress line).
+        self.group_of = group_of or {}
+        self.min_count = min_count or {}
+        self._bound_in: dict[str, int] = {}
+        self.groups_placed = 0
+        self.last_bind: float | None = None  # clock() of the latest new bind
         self.t0: float | None = None
         self.created_at: dict[str, float] = {}
         self.bound_at: dict[str, float] = {}
@@ -108,7 +136,11 @@ class Tracker:
             if name not in self.bound_at:
                 self.bound_at[name] = now
                 self.node_of[name] = node
-                self.last_change = self._clock()
+                self.last_change = self.last_bind = self._clock()
+                group = self.group_of.get(name)
+                if group is not None:
+                    n = self._bound_in[group] = self._bound_in.get(group, 0) + 1
+                    self.groups_placed += n == self.min_count.get(group)
             return
         status = obj.get("status") or {}
         if status.get("nominatedNodeName"):
@@ -157,6 +189,22 @@ class Tracker:
     def idle_for(self) -> float:
         return self._clock() - self.last_change
 
+    def bind_idle_for(self, since: float) -> float:
+        """Seconds without a new bind, counted from `since` (a clock() value) at the earliest."""
+        return self._clock() - max(since, self.last_bind or since)
+
+    def done(self, total: int, created_all: float, quiet: float) -> str | None:
+        """Why the run is over once every pod was created (at clock() `created_all`), or None.
+        Without gangs: every pod is bound or reported unschedulable. With gangs (see the
+        module docstring): every pod is bound, or none was bound for `quiet` seconds."""
+        if not self.min_count:
+            return "all pods bound or unschedulable" if self.settled(total) else None
+        if len(self.bound_at) >= total:
+            return "all pods bound"
+        if self.bind_idle_for(created_all) > quiet:
+            return f"no bind for {quiet:.0f}s after every pod was created"
+        return None
+
 
 # --- one run ------------------------------------------------------------------------------
 
@@ -193,7 +241,12 @@ async def measure(
     run: int,
 ) -> RunData:
     total = len(pods)
-    tracker = Tracker()
+    jobs = opts.workload.jobs(total)
+    tracker = Tracker(
+        group_of={pod: job.name for job in jobs for pod in job.pod_names},
+        min_count={job.name: job.size for job in jobs},
+    )
+    partial: list[str] = []
     async with (
         Client.from_kubeconfig(kubeconfig, qps=0, user_agent="berth-bench-watch") as watcher,
         Client.from_kubeconfig(
@@ -224,12 +277,18 @@ async def measure(
                 _create_pods(creator, namespace, pods, opts.create_concurrency, tracker)
             )
             deadline = time.monotonic() + opts.timeout
-            why = "all pods bound or unschedulable"
+            why = ""
+            created_all: float | None = None
             while True:
                 await asyncio.sleep(0.1)
                 progress.update(_line(label, tracker, total))
-                if creating.done() and tracker.settled(total):
-                    break
+                if creating.done() and created_all is None:
+                    created_all = time.monotonic()
+                if created_all is not None:
+                    done = tracker.done(total, created_all, opts.idle_timeout)
+                    if done:
+                        why = done
+                        break
                 if not watched.scheduler.alive():
                     why = f"{watched.scheduler.kind} exited (see {watched.scheduler.log})"
                     break
@@ -247,6 +306,8 @@ async def measure(
                 creating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await creating
+            if jobs:
+                partial = await _partially_bound(watcher, namespace)
         finally:
             for task in tasks:
                 task.cancel()
@@ -269,7 +330,41 @@ async def measure(
         machine_cpu_s=_delta(cpu0, cpu1, "machine"),
         scheduler_version=watched.scheduler.version,
         feature_gates=watched.scheduler.feature_gates,
+        min_count=tracker.min_count,
+        group_of=tracker.group_of,
+        partially_bound=partial,
     )
+
+
+async def _partially_bound(client: Client, namespace: str) -> list[str]:
+    """The groups the API's state leaves partially bound, by the conformance suite's checker."""
+    groups = await client.get(
+        f"/apis/{gangcheck.UPSTREAM}/v1beta1/namespaces/{namespace}/podgroups"
+    )
+    pods = await client.get(f"/api/v1/namespaces/{namespace}/pods")
+    return gangcheck.partially_bound(groups.get("items") or [], pods.get("items") or [])
+
+
+def missing_apis(workload: Workload, server: ServerInfo) -> list[str]:
+    """The group-versions `workload` needs that `server` does not serve."""
+    return [gv for gv in workload.apis if not server.serves(gv)]
+
+
+async def check_server(kubeconfig: str, workload: Workload) -> None:
+    """Raise Unsupported, saying what to do, if the server lacks an API the workload needs."""
+    if not workload.apis:
+        return
+    async with Client.from_kubeconfig(kubeconfig, qps=0, user_agent="berth-bench") as client:
+        server = await discover(client)
+    missing = missing_apis(workload, server)
+    if missing:
+        raise Unsupported(
+            f"workload {workload.name!r} needs {', '.join(missing)}, which this API server "
+            f"({server.git_version or 'version unknown'}) does not serve. Kubernetes v1.37 "
+            "serves it with kube-apiserver --runtime-config=scheduling.k8s.io/v1beta1=true "
+            "--feature-gates=GenericWorkload=true (the local control plane passes both from "
+            "v1.37: K8S_VERSION=v1.37); v1.35 and v1.36 have no v1beta1 PodGroup."
+        )
 
 
 def _delta(
@@ -305,11 +400,14 @@ def _line(label: str, tracker: Tracker, total: int) -> str:
     elapsed = tracker.now()
     bound = len(tracker.bound_at)
     rate = bound / elapsed if elapsed > 0 else 0.0
+    groups = (
+        f"{tracker.groups_placed}/{len(tracker.min_count)} groups  " if tracker.min_count else ""
+    )
     return render(
         label,
         bound,
         total,
-        f"bound  {tracker.pending_unschedulable} unschedulable  {tracker.sent} created  "
+        f"bound  {groups}{tracker.pending_unschedulable} unschedulable  {tracker.sent} created  "
         f"{elapsed:6.1f}s  {rate:7.1f} pods/s",
     )
 
@@ -326,10 +424,13 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
     progress.say(f"{label}: starting a control plane with {opts.nodes} nodes in {directory}")
     state = plane.up(directory, plane.ClusterSpec(nodes=0, shape=NodeShape()), log=quiet)
     try:
+        asyncio.run(check_server(state.kubeconfig, opts.workload))
         nodes = opts.workload.nodes(opts.nodes)
         asyncio.run(_create_nodes(state.kubeconfig, nodes))
         node_names = [n["metadata"]["name"] for n in nodes]
-        asyncio.run(_create_init_pods(state.kubeconfig, opts.workload, node_names, "bench"))
+        asyncio.run(
+            _create_init_pods(state.kubeconfig, opts.workload, node_names, "bench", opts.pods)
+        )
         name = processes.scheduler_name(kind)
         scheduler = processes.start(
             kind,
@@ -338,6 +439,7 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
             limits=opts.limits,
             name=name,
             plugin_config=opts.plugin_config,
+            feature_gates=dict(opts.workload.feature_gates),
         )
         # Registered with the plane, so `berth cluster down --dir` also stops it after a crash.
         state.pids[f"bench-{kind}"] = scheduler.pid
@@ -360,15 +462,17 @@ async def _create_nodes(kubeconfig: str, nodes: list[JSON]) -> None:
 
 
 async def _create_init_pods(
-    kubeconfig: str, workload: Workload, node_names: list[str], namespace: str
+    kubeconfig: str, workload: Workload, node_names: list[str], namespace: str, count: int = 0
 ) -> None:
-    """The workload's PriorityClasses (kept if they exist), its Services in `namespace`, and
-    its init pods, bound to their nodes, in init_namespace(namespace). Nothing to do for a
-    workload without them. Runs before the scheduler starts, so its caches hold them."""
+    """The workload's PriorityClasses (kept if they exist), its Services and the PodGroups of
+    its first `count` pods in `namespace`, and its init pods, bound to their nodes, in
+    init_namespace(namespace). Nothing to do for a workload without them. Runs before the
+    scheduler starts, so its caches hold them."""
     classes = workload.priority_classes()
     services = workload.service_objects()
+    groups = workload.pod_groups(count)
     pods = workload.init_pods(node_names, namespace)
-    if not classes and not services and not pods:
+    if not classes and not services and not groups and not pods:
         return
     async with Client.from_kubeconfig(
         kubeconfig, qps=0, connections=CREATE_CONCURRENCY, user_agent="berth-bench-init"
@@ -376,11 +480,12 @@ async def _create_init_pods(
         for pc in classes:
             with contextlib.suppress(ApiError):  # 409: it exists
                 await client.post("/apis/scheduling.k8s.io/v1/priorityclasses", pc)
-        if services:
+        if services or groups:
             with contextlib.suppress(ApiError):  # 409: it exists
                 await client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
             for service in services:
                 await client.post(f"/api/v1/namespaces/{namespace}/services", service)
+        await _post_all(client, f"/apis/{GANG_API}/namespaces/{namespace}/podgroups", groups)
         if not pods:
             return
         ns = init_namespace(namespace)
@@ -397,13 +502,18 @@ async def _create_init_pods(
                 if err.status not in (403, 404) or attempt == 99:
                     raise
                 await asyncio.sleep(0.1)
-        items = iter(pods[1:])
+        await _post_all(client, path, pods[1:])
 
-        async def worker() -> None:
-            for pod in items:
-                await client.post(path, pod)
 
-        await asyncio.gather(*(worker() for _ in range(CREATE_CONCURRENCY)))
+async def _post_all(client: Client, path: str, objects: list[JSON]) -> None:
+    """POST every object to `path`, CREATE_CONCURRENCY at a time."""
+    items = iter(objects)
+
+    async def worker() -> None:
+        for obj in items:
+            await client.post(path, obj)
+
+    await asyncio.gather(*(worker() for _ in range(min(CREATE_CONCURRENCY, len(objects)))))
 
 
 # --- a shared cluster (--kubeconfig) ------------------------------------------------------
@@ -425,6 +535,7 @@ class SharedCluster:
         self.etcd_pid = running.get("etcd")
 
     def __enter__(self) -> SharedCluster:
+        _run_loop(check_server(self.kubeconfig, self.opts.workload))
         self.created_nodes = _run_loop(self._add_nodes())
         return self
 
@@ -438,7 +549,9 @@ class SharedCluster:
         namespace = f"bench-{kind}-{run}-{uuid.uuid4().hex[:6]}"
         name = processes.scheduler_name(kind, shared_cluster=True)
         progress.say(f"{label}: namespace {namespace} on {self.kubeconfig}")
-        _run_loop(_create_init_pods(self.kubeconfig, opts.workload, self.node_names, namespace))
+        _run_loop(
+            _create_init_pods(self.kubeconfig, opts.workload, self.node_names, namespace, opts.pods)
+        )
         scheduler = processes.start(
             kind,
             kubeconfig=self.kubeconfig,
@@ -446,6 +559,7 @@ class SharedCluster:
             limits=opts.limits,
             name=name,
             plugin_config=opts.plugin_config,
+            feature_gates=dict(opts.workload.feature_gates),
         )
         try:
             pods = opts.workload.pods(opts.pods, name, namespace)

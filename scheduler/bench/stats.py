@@ -12,6 +12,19 @@ Definitions (the report repeats them):
   watch event that showed the pod, whichever came first) to the watch event that showed it
   bound;
 - percentiles: nearest rank (the smallest value with at least p% of the values at or below it).
+
+A run of gangs (the `gang` workload) also has `gangs` in its Result (GangFigures):
+- groups placed: PodGroups with at least minCount members bound (the watch);
+- groups per second: groups placed / seconds from the first create to the moment the last of
+  them became placed (its minCount-th bind);
+- quorum-to-bound latency, per placed group: from its quorum (when the watch or the create
+  answer first showed its minCount-th member, i.e. when the scheduler could first place it
+  whole) to its minCount-th member's bind as the watch showed it. The PodScheduled
+  condition's lastTransitionTime would be the scheduler's own word, but it has one-second
+  resolution and neither berth nor the null binder is bound to write it;
+- partially bound: groups with 0 < bound members < minCount in the API's final state (read
+  after the run, judged by scheduler.bench.gangcheck, the conformance suite's checker). A gang
+  scheduler must leave none.
 """
 
 from __future__ import annotations
@@ -33,7 +46,17 @@ class Latency(TypedDict):
     p99: float | None
 
 
-class Result(TypedDict):
+class GangFigures(TypedDict):
+    """A run of gangs: see the module docstring."""
+
+    groups: int  # PodGroups created
+    groups_placed: int
+    groups_per_s: float
+    quorum_to_bound_ms: Latency
+    partially_bound: int
+
+
+class _IssueFields(TypedDict):
     """One scheduler's numbers in bench.json; the field names are the issue's, exactly."""
 
     scheduler: str
@@ -47,7 +70,14 @@ class Result(TypedDict):
     apiserver_cpu_s: float | None
 
 
-RESULT_FIELDS: tuple[str, ...] = tuple(Result.__annotations__)
+class Result(_IssueFields, total=False):
+    """The issue's fields, then `gangs` for a workload of gangs only."""
+
+    gangs: GangFigures
+
+
+RESULT_FIELDS: tuple[str, ...] = tuple(_IssueFields.__annotations__)
+GANG_FIELDS: tuple[str, ...] = tuple(GangFigures.__annotations__)
 LATENCY_FIELDS: tuple[str, ...] = tuple(Latency.__annotations__)
 
 
@@ -74,6 +104,11 @@ class RunData:
     # What the scheduler reported about itself (kube-scheduler: version and scheduling gates).
     scheduler_version: str = ""
     feature_gates: dict[str, bool] = field(default_factory=dict)
+    # Gangs (empty without): PodGroup name -> minCount, pod name -> its PodGroup, and the
+    # checker's message for every group left partially bound in the API's final state.
+    min_count: dict[str, int] = field(default_factory=dict)
+    group_of: dict[str, str] = field(default_factory=dict)
+    partially_bound: list[str] = field(default_factory=list)
 
     def latencies_ms(self) -> list[float]:
         """Create-to-bind latency of every bound pod, sorted."""
@@ -81,6 +116,37 @@ class RunData:
             max(0.0, (t - self.created_at.get(name, 0.0)) * 1000.0)
             for name, t in self.bound_at.items()
         )
+
+    def group_times(self) -> dict[str, tuple[float, float]]:
+        """Placed group -> (quorum, placed): when its minCount-th member was created and when
+        its minCount-th member was bound (seconds since the first create)."""
+        created: dict[str, list[float]] = {}
+        bound: dict[str, list[float]] = {}
+        for pod, group in self.group_of.items():
+            if pod in self.created_at:
+                created.setdefault(group, []).append(self.created_at[pod])
+            if pod in self.bound_at:
+                bound.setdefault(group, []).append(self.bound_at[pod])
+        out = {}
+        for group, need in self.min_count.items():
+            binds = sorted(bound.get(group, ()))
+            if len(binds) < need:
+                continue
+            creates = sorted(created.get(group, ()))
+            quorum = creates[need - 1] if len(creates) >= need else 0.0
+            out[group] = (quorum, binds[need - 1])
+        return out
+
+    def quorum_to_bound_ms(self) -> list[float]:
+        """Quorum-to-bound latency of every placed group, sorted."""
+        return sorted(
+            max(0.0, (placed - quorum) * 1000.0) for quorum, placed in self.group_times().values()
+        )
+
+    def group_curve(self) -> tuple[list[float], list[int]]:
+        """(seconds since the first create, groups placed by then), for plotting."""
+        times = sorted(placed for _, placed in self.group_times().values())
+        return times, list(range(1, len(times) + 1))
 
     def bound_curve(self) -> tuple[list[float], list[int]]:
         """(seconds since the first create, pods bound by then) at every bind, for plotting."""
@@ -104,6 +170,15 @@ class RunData:
             "bound_at": {k: round(v, 6) for k, v in sorted(self.bound_at.items())},
             "node_of": dict(sorted(self.node_of.items())),
             "unschedulable": sorted(self.unschedulable),
+            **(
+                {
+                    "min_count": dict(sorted(self.min_count.items())),
+                    "group_of": dict(sorted(self.group_of.items())),
+                    "partially_bound": list(self.partially_bound),
+                }
+                if self.min_count
+                else {}
+            ),
         }
 
     @classmethod
@@ -124,6 +199,9 @@ class RunData:
             etcd_cpu_s=doc.get("etcd_cpu_s"),
             bench_cpu_s=doc.get("bench_cpu_s"),
             machine_cpu_s=doc.get("machine_cpu_s"),
+            min_count=dict(doc.get("min_count") or {}),
+            group_of=dict(doc.get("group_of") or {}),
+            partially_bound=list(doc.get("partially_bound") or []),
         )
 
 
@@ -141,20 +219,41 @@ def summarize(run: RunData) -> Result:
     bound = len(run.bound_at)
     duration = max(run.bound_at.values()) if bound else run.ended_s
     latencies = run.latencies_ms()
-    return Result(
+    result = Result(
         scheduler=run.scheduler,
         throughput_pods_per_s=_round(bound / duration if duration > 0 else 0.0),
-        latency_ms=Latency(
-            p50=_round_opt(percentile(latencies, 50)),
-            p90=_round_opt(percentile(latencies, 90)),
-            p99=_round_opt(percentile(latencies, 99)),
-        ),
+        latency_ms=_latency(latencies),
         bound=bound,
         unschedulable=len(run.unschedulable - run.bound_at.keys()),
         duration_s=_round(duration),
         scheduler_cpu_s=_round_opt(run.scheduler_cpu_s),
         scheduler_max_rss_mb=_round_opt(run.scheduler_max_rss_mb),
         apiserver_cpu_s=_round_opt(run.apiserver_cpu_s),
+    )
+    if run.min_count:
+        result["gangs"] = gang_figures(run)
+    return result
+
+
+def gang_figures(run: RunData) -> GangFigures:
+    """The gang numbers of a run of gangs (see the module docstring)."""
+    times = run.group_times()
+    last = max((placed for _, placed in times.values()), default=0.0)
+    latencies = run.quorum_to_bound_ms()
+    return GangFigures(
+        groups=len(run.min_count),
+        groups_placed=len(times),
+        groups_per_s=_round(len(times) / last if last > 0 else 0.0),
+        quorum_to_bound_ms=_latency(latencies),
+        partially_bound=len(run.partially_bound),
+    )
+
+
+def _latency(sorted_ms: Sequence[float]) -> Latency:
+    return Latency(
+        p50=_round_opt(percentile(sorted_ms, 50)),
+        p90=_round_opt(percentile(sorted_ms, 90)),
+        p99=_round_opt(percentile(sorted_ms, 99)),
     )
 
 
@@ -177,7 +276,7 @@ def aggregate(results: Sequence[Result]) -> Result:
     def med_int(values: Iterable[int]) -> int:
         return int(statistics.median_low(list(values)))
 
-    return Result(
+    out = Result(
         scheduler=results[0]["scheduler"],
         throughput_pods_per_s=med(r["throughput_pods_per_s"] for r in results) or 0.0,
         latency_ms=Latency(
@@ -192,6 +291,21 @@ def aggregate(results: Sequence[Result]) -> Result:
         scheduler_max_rss_mb=med(r["scheduler_max_rss_mb"] for r in results),
         apiserver_cpu_s=med(r["apiserver_cpu_s"] for r in results),
     )
+    gangs = [r["gangs"] for r in results if "gangs" in r]
+    if gangs:
+        out["gangs"] = GangFigures(
+            groups=med_int(g["groups"] for g in gangs),
+            groups_placed=med_int(g["groups_placed"] for g in gangs),
+            groups_per_s=med(g["groups_per_s"] for g in gangs) or 0.0,
+            quorum_to_bound_ms=Latency(
+                p50=med(g["quorum_to_bound_ms"]["p50"] for g in gangs),
+                p90=med(g["quorum_to_bound_ms"]["p90"] for g in gangs),
+                p99=med(g["quorum_to_bound_ms"]["p99"] for g in gangs),
+            ),
+            # The worst run, not the median: one partial group in any run is a failure.
+            partially_bound=max(g["partially_bound"] for g in gangs),
+        )
+    return out
 
 
 def overcommitted(

@@ -17,6 +17,9 @@ workload uses a pod asking for 9 CPU (`pod-large-cpu.yaml`), which no node can h
   the init namespace and their own (upstream's `namespaces: [sched-test, sched-setup]`).
 - `preemption` is upstream's PreemptionBasic: nodes filled to 90% of their CPU with
   low-priority pods, then high-priority pods that fit only by preempting several of them.
+- `gang` is upstream's GangScheduling (podgroup/gangscheduling) with jobs of 8, 16, 32 and 64
+  workers and more demand than capacity: one scheduling.k8s.io/v1beta1 PodGroup per job
+  (gang minCount = the job's size), needing the GenericWorkload gate (Kubernetes v1.37).
 
 A workload may start from pods already on the nodes ("init" pods, upstream's first
 `createPods`): the benchmark creates them bound (spec.nodeName set), in a namespace of their own,
@@ -185,6 +188,37 @@ class PodGroup:
         return anti
 
 
+GANG_API = "scheduling.k8s.io/v1beta1"
+GANG_GATES = (("GenericWorkload", True),)
+
+
+def gang_name(index: int) -> str:
+    """gang-00001, ...: the PodGroup of job `index` (1-based)."""
+    return f"gang-{index:05d}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A gang: the pods first .. first + size - 1 (1-based), with one PodGroup `name` whose
+    gang policy asks for all of them (minCount = size)."""
+
+    name: str
+    first: int
+    size: int
+
+    @property
+    def pod_names(self) -> list[str]:
+        return [pod_name(i) for i in range(self.first, self.first + self.size)]
+
+    def pod_group(self) -> JSON:
+        return {
+            "apiVersion": GANG_API,
+            "kind": "PodGroup",
+            "metadata": {"name": self.name},
+            "spec": {"schedulingPolicy": {"gang": {"minCount": self.size}}},
+        }
+
+
 @dataclass(frozen=True)
 class Workload:
     """A named node set and pod set. Groups are dealt in a fixed, interleaved order: pod i
@@ -204,6 +238,16 @@ class Workload:
     # Services (name, selector) in the measured namespace, created before the scheduler
     # starts: a pod they select gets PodTopologySpread's default constraints.
     services: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    # Gangs: the pods are jobs of these sizes in turn (see jobs()), each with a PodGroup of
+    # its own that the pods name in spec.schedulingGroup. Empty: no gangs.
+    gang_sizes: tuple[int, ...] = ()
+    # What the run needs of the cluster: API group-versions the server must serve, and
+    # feature gates the scheduler under test must run with (kube-scheduler: --feature-gates).
+    apis: tuple[str, ...] = ()
+    feature_gates: tuple[tuple[str, bool], ...] = ()
+    # The workload as run on so many nodes with so many pods (for_size); None: the same at
+    # every size.
+    sized: Callable[[int, int], Workload] | None = None
 
     @property
     def slots(self) -> tuple[PodGroup, ...]:
@@ -216,6 +260,12 @@ class Workload:
                     out.append(group)
                     remaining[group.name] -= 1
         return tuple(out)
+
+    def for_size(self, nodes: int, pods: int) -> Workload:
+        """The workload as run with `nodes` nodes and `pods` measured pods: `gang` sizes its
+        pods so that their demand exceeds the nodes' capacity by a set factor; the others
+        are the same at every size."""
+        return self.sized(nodes, pods) if self.sized is not None else self
 
     def nodes(self, count: int) -> list[JSON]:
         """Node objects node-00001 ... node-<count>."""
@@ -232,13 +282,40 @@ class Workload:
         slots = self.slots
         namespaces = (namespace, init_namespace(namespace))
         templates = {g.name: g.template(namespaces) for g in self.groups}
+        gang_of = self.gang_of(count)
         out = []
         for i in range(1, count + 1):
             pod = copy.deepcopy(templates[slots[(i - 1) % len(slots)].name])
-            pod["metadata"]["name"] = pod_name(i)
+            name = pod_name(i)
+            pod["metadata"]["name"] = name
             pod["spec"]["schedulerName"] = scheduler_name
+            if name in gang_of:
+                pod["spec"]["schedulingGroup"] = {"podGroupName": gang_of[name]}
             out.append(pod)
         return out
+
+    def jobs(self, count: int) -> list[Job]:
+        """The gangs of the first `count` pods, in pod order: job j (1-based) takes the next
+        gang_sizes[(j - 1) % len(gang_sizes)] pods, and the last job takes what is left (its
+        minCount is then the pods it has, so every job can be placed whole). Empty for a
+        workload without gangs."""
+        out: list[Job] = []
+        first = 1
+        while self.gang_sizes and first <= count:
+            size = min(self.gang_sizes[len(out) % len(self.gang_sizes)], count - first + 1)
+            out.append(Job(gang_name(len(out) + 1), first, size))
+            first += size
+        return out
+
+    def gang_of(self, count: int) -> dict[str, str]:
+        """Pod name -> the name of its job's PodGroup, for the first `count` pods."""
+        return {pod: job.name for job in self.jobs(count) for pod in job.pod_names}
+
+    def pod_groups(self, count: int) -> list[JSON]:
+        """The PodGroup objects (scheduling.k8s.io/v1beta1, gang policy with minCount = the
+        job's size) of the first `count` pods' jobs, without namespace; created before the
+        pods."""
+        return [job.pod_group() for job in self.jobs(count)]
 
     def init_pods(self, node_names: Sequence[str], namespace: str = "bench") -> list[JSON]:
         """The pods the nodes start with (node_names[i] is node i + 1 of nodes()), bound
@@ -494,6 +571,62 @@ def preemption(zones: int = 3) -> Workload:
     )
 
 
+# gang: jobs of these sizes in turn (upstream's GangScheduling uses one size per case: 3 or
+# 1,000), and pods whose demand is this many times what the nodes can hold.
+GANG_SIZES = (8, 16, 32, 64)
+GANG_DEMAND = 1.3
+GANG_MEMORY = "500Mi"
+MAX_PER_NODE = 40  # 100m pods: upstream's pod-default is the smallest gang pod
+
+
+def gang_pods_per_node(nodes: int, pods: int) -> int:
+    """How many gang pods one 4-CPU node holds, so that `pods` pods ask for about GANG_DEMAND
+    times what `nodes` nodes hold: floor(pods / (GANG_DEMAND x nodes)), between 1 and 40
+    (100m pods, upstream's default). The demand is then at least GANG_DEMAND, and exactly that
+    when pods = GANG_DEMAND x nodes x the number; with fewer than GANG_DEMAND pods a node
+    there are not pods enough to exceed the capacity even at one pod a node."""
+    # + 1e-9: 26,000 / (1.3 x 5,000) is 4, not 3.999... in floating point
+    per_node = int(pods / (GANG_DEMAND * nodes) + 1e-9) if nodes > 0 else 1
+    return max(1, min(MAX_PER_NODE, per_node))
+
+
+def gang(zones: int = 3, nodes: int = 0, pods: int = 0) -> Workload:
+    """Upstream GangScheduling (podgroup/gangscheduling/performance-config.yaml) with jobs of
+    mixed sizes and more demand than capacity: jobs of 8, 16, 32 and 64 identical workers in
+    turn (the last job takes the pods left), one scheduling.k8s.io/v1beta1 PodGroup each with
+    a gang policy of minCount = the job's size, on upstream's default nodes (4 CPU, 32Gi,
+    110 pods).
+
+    The pods are upstream's default pod (100m CPU, 500Mi) or bigger: given the run's node and
+    pod counts, each asks for 4000m / k CPU (and 500Mi), with k = gang_pods_per_node(nodes,
+    pods) pods per node, so that the pods ask for about 1.3x what the nodes hold (500 nodes
+    and 2,000 pods: 1333m, 3 a node, 1.33x; 5,000 nodes and 13,000 pods: 2 CPU, 2 a node,
+    1.3x) and some gangs can never be placed. Unsized (nodes or pods 0): 100m pods.
+
+    Needs a server that serves scheduling.k8s.io/v1beta1 and a kube-scheduler with the
+    GenericWorkload gate (v1.37: beta, off by default); the benchmark passes the gate."""
+    per_node = gang_pods_per_node(nodes, pods) if nodes and pods else MAX_PER_NODE
+    cpu = f"{4000 // per_node}m"
+    demand = pods / (per_node * nodes) if nodes and pods else 0.0
+    sizes = ", ".join(str(s) for s in GANG_SIZES)
+    return Workload(
+        name="gang",
+        description=(
+            f"jobs of {sizes} identical workers in turn, one gang PodGroup each "
+            f"(scheduling.k8s.io/v1beta1, minCount = the job's size); pods of {cpu} CPU and "
+            f"{GANG_MEMORY}, {per_node} a node (4 CPU, 32Gi, 110 pods)"
+            + (f": demand {demand:.2f}x the capacity" if demand else "")
+        ),
+        node_shape=_default_shape(zones),
+        groups=(PodGroup("worker", 1, cpu, GANG_MEMORY),),
+        zones=zones,
+        gang_sizes=GANG_SIZES,
+        apis=(GANG_API,),
+        feature_gates=GANG_GATES,
+        sized=lambda n, p: gang(zones, n, p),
+    )
+
+
 WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "basic": basic,
     "service": service,
@@ -501,6 +634,7 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "spread": spread,
     "affinity": affinity,
     "preemption": preemption,
+    "gang": gang,
 }
 
 

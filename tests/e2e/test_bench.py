@@ -1,15 +1,24 @@
 """`berth bench` end to end: three schedulers, each on a fresh control plane, all pods bound,
-the three files written with sane numbers, and no node overcommitted. No timing thresholds."""
+the three files written with sane numbers, and no node overcommitted; and the `gang` workload
+(Kubernetes v1.37's PodGroups), whole gangs or nothing. No timing thresholds."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from scheduler.bench import workloads
-from scheduler.bench.stats import LATENCY_FIELDS, RESULT_FIELDS, RunData, overcommitted
+from scheduler.bench.stats import (
+    GANG_FIELDS,
+    LATENCY_FIELDS,
+    RESULT_FIELDS,
+    RunData,
+    overcommitted,
+)
+from scheduler.harness import binaries
 
 NODES = 20
 PODS = 100
@@ -77,3 +86,82 @@ def test_bench_basic_writes_sane_results(tmp_path: Path) -> None:
         assert set(run.node_of.values()) <= node_names, name
         pods = workload.pods(PODS, "any")
         assert overcommitted(nodes, pods, run.node_of) == {}, name
+
+
+GANG_NODES = 20
+GANG_PODS = 104  # jobs of 8, 16, 32 and 48 (the last takes what is left); 4 pods of 1 CPU a node
+GANG_SCHEDULERS = ("berth", "kube-scheduler")
+
+
+def test_bench_gang_leaves_no_gang_partially_bound(tmp_path: Path) -> None:
+    """gang, 20 nodes (room for 80 pods), 104 pods in 4 gangs: each scheduler places whole
+    gangs only: every bound pod belongs to a group with all its minCount members bound, the
+    API's final state has no partially bound group, nothing is overcommitted, and the gang
+    figures are in bench.json and report.md. kube-scheduler runs with GenericWorkload on.
+
+    berth's side needs its gang engine (issue 13); without it berth binds members one by one
+    and this fails on berth alone (run `--schedulers kube-scheduler` to check the bench).
+    On v1.35 and v1.36 (K8S_VERSION), which serve no v1beta1 PodGroup, the bench must refuse
+    with exit code 1 and say why."""
+    out = tmp_path / "bench"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "bench",
+            "--workload",
+            "gang",
+            "--nodes",
+            str(GANG_NODES),
+            "--pods",
+            str(GANG_PODS),
+            "--schedulers",
+            ",".join(GANG_SCHEDULERS),
+            "--idle-timeout",
+            "10",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if int(binaries.k8s_version().split(".")[1]) < 37:
+        assert result.returncode == 1, result.stderr[-4000:]
+        assert "needs scheduling.k8s.io/v1beta1, which this API server" in result.stderr
+        assert not (out / "bench.json").exists()
+        return
+    assert result.returncode == 0, f"berth bench failed:\n{result.stderr[-4000:]}"
+    doc = json.loads((out / "bench.json").read_text())
+    assert [r["scheduler"] for r in doc["results"]] == list(GANG_SCHEDULERS)
+    assert doc["schedulers"]["kube-scheduler"]["feature_gates"]["GenericWorkload"] is True
+
+    workload = workloads.get("gang").for_size(GANG_NODES, GANG_PODS)
+    nodes = workload.nodes(GANG_NODES)
+    pods = workload.pods(GANG_PODS, "any")
+    sizes = {job.name: job.size for job in workload.jobs(GANG_PODS)}
+    capacity = GANG_NODES * workloads.gang_pods_per_node(GANG_NODES, GANG_PODS)
+    for r in doc["results"]:
+        name, gangs = r["scheduler"], r["gangs"]
+        assert tuple(r) == (*RESULT_FIELDS, "gangs"), name
+        assert tuple(gangs) == GANG_FIELDS, name
+        assert gangs["partially_bound"] == 0, name
+        assert gangs["groups"] == len(sizes), name
+        assert 1 <= gangs["groups_placed"] < len(sizes), name  # 104 pods ask for more than 80
+        lat = gangs["quorum_to_bound_ms"]
+        assert 0 <= lat["p50"] <= lat["p90"] <= lat["p99"], name
+
+        run = RunData.from_json(json.loads((out / "runs" / f"{name}-1.json").read_text()))
+        assert run.partially_bound == [], name
+        placed = run.group_times()
+        bound_in = Counter(run.group_of[pod] for pod in run.bound_at)
+        assert set(bound_in) == set(placed), name  # no pod bound outside a placed group
+        assert all(bound_in[g] == sizes[g] for g in placed), name
+        assert r["bound"] == sum(sizes[g] for g in placed) <= capacity, name
+        assert overcommitted(nodes, pods, run.node_of) == {}, name
+
+    report = (out / "report.md").read_text()
+    assert "| partially bound |" in report
+    assert "GenericWorkload=true for this workload" in report
