@@ -391,23 +391,10 @@ def make_registry(
     """A kopf registry with the pod mutation handler and a login from berth's credentials."""
     import kopf
 
-    from scheduler.kube.client import Credentials
+    from scheduler.kube.kopfbase import register_login
 
     registry = kopf.OperatorRegistry()
-
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        # Re-read on every call: kopf logs in again on a 401, and an in-cluster token rotates.
-        creds = Credentials.load(kubeconfig)
-        return kopf.ConnectionInfo(
-            server=creds.server,
-            ca_path=creds.ca_file,
-            insecure=creds.insecure,
-            token=creds.token,
-            scheme="Bearer" if creds.token else None,
-            certificate_path=creds.cert_file,
-            private_key_path=creds.key_file,
-        )
+    register_login(registry, kubeconfig)
 
     @kopf.on.mutate(
         "v1", "pods", id=HANDLER_ID, operations=["CREATE"], ignore_failures=True, registry=registry
@@ -447,6 +434,7 @@ async def serve(options: WebhookOptions) -> None:
     import kopf
 
     from scheduler.kube.client import ApiError, Client
+    from scheduler.kube.kopfbase import base_settings, liveness_endpoint
 
     tls = options.tls
     if tls is None:
@@ -470,7 +458,8 @@ async def serve(options: WebhookOptions) -> None:
             return labels
 
         registry = make_registry(options.rules, NamespaceLabels(fetch), options.kubeconfig)
-        settings = kopf.OperatorSettings()
+        # Pods are built in, so no scanning; decisions go to the log, not to Events.
+        settings = base_settings(log)
         settings.admission.server = kopf.WebhookServer(
             addr=options.bind_address,
             port=options.port,
@@ -479,15 +468,6 @@ async def serve(options: WebhookOptions) -> None:
             cafile=str(tls.ca),
         )
         settings.admission.managed = None  # the chart or the user owns the configuration
-        settings.scanning.disabled = True  # no CRD/namespace watching: pods are built in
-        settings.posting.enabled = False  # decisions go to the log, not to Events
-        settings.peering.standalone = True
-        logging.getLogger("kopf").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
-        liveness = (
-            f"http://{options.bind_address}:{options.health_port}/healthz"
-            if options.health_port
-            else None
-        )
         log.info(
             "serving",
             extra={
@@ -501,5 +481,5 @@ async def serve(options: WebhookOptions) -> None:
             settings=settings,
             clusterwide=True,
             standalone=True,
-            liveness_endpoint=liveness,
+            liveness_endpoint=liveness_endpoint(options.bind_address, options.health_port),
         )
