@@ -1,4 +1,4 @@
-"""The `berth` command line: run | webhook | demo | bench | cluster up/down/status.
+"""The `berth` command line: run | webhook | controller | explain | demo | bench | cluster.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
 """
@@ -80,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     webhook.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster")
     webhook.add_argument("--log-level", default="info")
     webhook.set_defaults(func=_webhook)
+
+    controller = sub.add_parser(
+        "controller", help="keep scheduler-plugins PodGroups' status (scheduling.x-k8s.io)"
+    )
+    controller.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster")
+    controller.add_argument(
+        "--namespace", default=None, help="watch PodGroups and pods in this namespace only"
+    )
+    controller.add_argument("--health-port", type=int, default=8080, help="/healthz; 0 = off")
+    controller.add_argument("--bind-address", default="0.0.0.0", help="for /healthz")
+    controller.add_argument("--log-level", default="info")
+    controller.set_defaults(func=_controller)
 
     cluster = sub.add_parser("cluster", help="a local control plane on loopback (tests, demos)")
     csub = cluster.add_subparsers(title="cluster commands")
@@ -257,6 +269,40 @@ def _webhook(args: argparse.Namespace) -> int:
         cert_dir=args.cert_dir,
         kubeconfig=args.kubeconfig,
         health_port=args.health_port or None,
+    )
+    asyncio.run(serve(options))
+    return 0
+
+
+def _controller(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler.controller import ControllerOptions, serve
+    from scheduler.kube.client import Credentials
+    from scheduler.labels import is_dns1123_label
+    from scheduler.logs import setup
+
+    problems = is_dns1123_label(args.namespace) if args.namespace is not None else []
+    if problems:
+        print(f"berth controller: --namespace: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    if not 0 <= args.health_port <= 65535:
+        print("berth controller: --health-port: must be a port number (0: off)", file=sys.stderr)
+        return 2
+    setup(args.log_level)
+    try:
+        Credentials.load(args.kubeconfig)
+    except Exception as err:  # kubernetes' ConfigException, a missing or unreadable file
+        where = args.kubeconfig or "$KUBECONFIG / in-cluster service account"
+        print(
+            f"berth controller: cannot load cluster credentials ({where}): {err}", file=sys.stderr
+        )
+        return 1
+    options = ControllerOptions(
+        kubeconfig=args.kubeconfig,
+        namespace=args.namespace,
+        health_port=args.health_port or None,
+        bind_address=args.bind_address,
     )
     asyncio.run(serve(options))
     return 0
