@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scheduler.kube.client import ApiError, Client
 from tests.builders import make_node, make_pod
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import Cluster, Running, assert_no_traceback, start_berth, wait_ready
+from tests.e2e.test_controller_e2e import podgroup_crd
 from tests.e2e.test_engine import create, extra_nodes, failed_message, get_pod, wait_for
 
 JSON = dict[str, Any]
-__all__ = ["extra_nodes"]
+__all__ = ["extra_nodes", "podgroup_crd"]
 
 GROUPS = "/apis/scheduling.k8s.io/v1beta1/namespaces/{namespace}/podgroups"
 RACK = "topology.kubernetes.io/rack"
@@ -298,3 +300,70 @@ async def test_a_gang_job_goes_through_the_pod_group_its_controller_creates(
     assert len(await all_bound(client, namespace, names)) == 4
     cond = await group_condition(client, namespace, group, "True")
     assert cond["reason"] == "Scheduled"
+
+
+async def test_scheduler_plugins_crd_gangs_are_all_or_nothing(
+    berth_scheduler: Running,
+    client: Client,
+    namespace: str,
+    extra_nodes: Any,
+    podgroup_crd: None,
+    cluster: Cluster,
+    tmp_path: Path,
+) -> None:
+    """The same engine on scheduler-plugins' PodGroup CRD (any supported server): a berth
+    started once the CRD is served watches it; pods join with the label. A gang of 3 on room
+    for 2 stays pending whole, binds whole when room appears; of two competing gangs one is
+    placed whole."""
+    groups = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups"
+    running = start_berth(BERTH_CRD_CONFIG, cluster.kubeconfig, tmp_path, "crd")
+    try:
+        wait_ready(running)
+        for i in range(2):
+            await pool_node(extra_nodes, namespace, f"n{i}", cpu="1")
+
+        async def crd_gang(group: str, size: int) -> list[str]:
+            body = {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup"}
+            body |= {"metadata": {"name": group}, "spec": {"minMember": size}}
+            await client.post(groups, body)
+            names = []
+            for i in range(size):
+                pod = make_pod(f"{group}-{i}").scheduler("berth-crd").req(cpu="1")
+                pod.node_selector(pool=namespace).label("scheduling.x-k8s.io/pod-group", group)
+                await create(client, namespace, pod.for_api())
+                names.append(f"{group}-{i}")
+            return names
+
+        three = await crd_gang("three", 3)
+        message = await failed_message(client, namespace, three[0])
+        assert "minCount (3) cannot be satisfied" in message or "Insufficient cpu" in message
+        assert await nodes_of(client, namespace, three) == {}
+        await pool_node(extra_nodes, namespace, "n2", cpu="1")
+        assert len(await all_bound(client, namespace, three)) == 3
+
+        for i in range(3, 7):  # four more slots: gangs of 3 and 3 compete for them
+            await pool_node(extra_nodes, namespace, f"n{i}", cpu="1")
+        a, b = await crd_gang("a", 3), await crd_gang("b", 3)
+
+        async def one_whole() -> bool:
+            placed = [len(await nodes_of(client, namespace, g)) for g in (a, b)]
+            return sorted(placed) == [0, 3]
+
+        assert await wait_for(one_whole, timeout=90)
+        await failed_message(
+            client, namespace, a[0] if (await nodes_of(client, namespace, b)) else b[0]
+        )
+        assert sorted([len(await nodes_of(client, namespace, g)) for g in (a, b)]) == [0, 3]
+    finally:
+        running.stop()
+    assert_no_traceback(running)
+
+
+BERTH_CRD_CONFIG = """\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+profiles:
+- schedulerName: berth-crd
+"""
