@@ -273,6 +273,9 @@ def queue_for(
     )
 
 
+REDISCOVER_SECONDS = 30
+"""How often berth looks again for APIs it found unserved at start (a CRD installed later)."""
+
 SHUTDOWN_FLUSH_SECONDS = 2.0
 """How long a stopping berth lets queued events and status writes go out."""
 
@@ -281,6 +284,11 @@ API_UNREACHABLE_SECONDS = 60.0
 notice and replace a dead connection (30 s, a silent watch), so /healthz fails only when
 berth cannot heal itself. With the kubelet's default probe (every 10 s, three failures) a
 scheduler cut off from the API server is restarted about 90 s into the outage."""
+
+
+class ServeError(Exception):
+    """The health and metrics server cannot listen (the port is taken, the address is not
+    this host's); the message says where and why."""
 
 
 class App:
@@ -419,8 +427,12 @@ class App:
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
         self.server.add_json_route("/debug/queue", self._debug_queue)
         self.metrics.before_render.append(self._collect)
+        self.host = host
         self.leader: LeaderElector | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []  # informers, housekeeping, the elector
+        # Optional informers whose API the server did not serve: tried again now and then.
+        self._unserved: dict[Informer, tuple[str, str]] = {}
         self._leading = asyncio.Event()
         self.port = port
 
@@ -541,6 +553,31 @@ class App:
                     extra={"api": group_version, "feature": feature, "path": informer.path},
                 )
                 self.informers.remove(informer)
+                self._unserved[informer] = (group_version, feature)
+
+    async def _rediscover(self) -> None:
+        """An API dropped at start may be served now (a CRD installed after berth started,
+        scheduler-plugins' PodGroup above all): start its informer, and say so."""
+        try:
+            info = await discover(self.client)
+        except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.info("cannot rediscover the API server's groups", extra={"error": str(err)})
+            return
+        for informer, (group_version, feature) in list(self._unserved.items()):
+            if not info.serves(group_version):
+                continue
+            del self._unserved[informer]
+            log.info(
+                "API now served: feature on",
+                extra={"api": group_version, "feature": feature, "path": informer.path},
+            )
+            informer.observer = self.metrics.informer_observer(*informer.resource)
+            self.informers.append(informer)
+            self._tasks.append(asyncio.create_task(informer.run()))
+            api = self._group_informers.get(informer)
+            if api is not None:
+                await informer.synced.wait()
+                self.handle.pod_groups.served.add(api)
 
     def should_schedule(self) -> bool:
         return self.leader is None or self.leader.is_leader
@@ -548,7 +585,11 @@ class App:
     async def run(self) -> int:
         """Serve until cancelled or leadership is lost (then return 1, as kube-scheduler
         exits so a fresh process can rejoin the election)."""
-        self.port = await self.server.start()
+        try:
+            self.port = await self.server.start()
+        except OSError as err:
+            where = f"{self.host}:{self.port}"
+            raise ServeError(f"cannot serve on {where}: {err.strerror or err}") from err
         self.server_info = await self._discover()
         self._drop_unserved(self.server_info)
         self.handle.pod_groups.served = {
@@ -559,7 +600,8 @@ class App:
         for informer in self.informers:
             informer.observer = self.metrics.informer_observer(*informer.resource)
         self.recorder.start()
-        tasks = [asyncio.create_task(i.run()) for i in self.informers]
+        tasks = self._tasks
+        tasks += [asyncio.create_task(i.run()) for i in self.informers]
         tasks.append(asyncio.create_task(self._housekeeping()))
         lost = asyncio.Event()
         try:
@@ -625,12 +667,15 @@ class App:
 
     async def _housekeeping(self) -> None:
         """Once a second: refresh gauges; every 30 s: flush the unschedulable pool of pods
-        that waited 5 minutes (with the queue's clock)."""
+        that waited 5 minutes (with the queue's clock); every REDISCOVER_SECONDS: look again
+        for the APIs that were not served."""
         tick = 0
         while True:
             await asyncio.sleep(1.0)
             tick += 1
             self.housekeeping(tick)
+            if tick % REDISCOVER_SECONDS == 0 and self._unserved:
+                self._tasks.append(asyncio.create_task(self._rediscover()))
 
     def housekeeping(self, tick: int) -> None:
         """One second of housekeeping (tick counts the seconds), callable under a virtual

@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     import signal
 
     import plugins
-    from scheduler.app import App, build_profiles
+    from scheduler.app import App, ServeError, build_profiles
     from scheduler.config import ConfigError, load
     from scheduler.handle import in_memory
     from scheduler.kube.client import Client, Credentials
@@ -238,6 +238,9 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"berth run: invalid configuration {args.config}:\n{err}", file=sys.stderr)
         return 2
+    except ServeError as err:
+        print(f"berth run: {err}", file=sys.stderr)
+        return 1
     logging.getLogger("berth").info("stopped", extra={"code": code})
     return code
 
@@ -304,7 +307,15 @@ def _controller(args: argparse.Namespace) -> int:
         health_port=args.health_port or None,
         bind_address=args.bind_address,
     )
-    asyncio.run(serve(options))
+    try:
+        asyncio.run(serve(options))
+    except OSError as err:  # the health port is taken, or the address is not ours
+        print(
+            f"berth controller: cannot serve on {args.bind_address}:{args.health_port}: "
+            f"{err.strerror or err}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

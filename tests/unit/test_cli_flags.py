@@ -78,3 +78,34 @@ def test_sigterm_stops_berth_run_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, out
     assert "terminating on a signal" in out and '"stopped"' in out
     assert "Traceback" not in out
+
+
+def test_a_taken_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """berth run on a port another process listens on exits 1 saying where and why."""
+    import socket
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+        "leaderElection:\n  leaderElect: false\nprofiles:\n- schedulerName: berth\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+        "    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: c\n"
+        "    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "scheduler.cli", "run", "--config", str(config),
+             "--kubeconfig", str(kubeconfig), "--port", str(port), "--bind-address", "127.0.0.1"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"berth run: cannot serve on 127.0.0.1:{port}: " in done.stderr
