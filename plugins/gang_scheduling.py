@@ -60,6 +60,9 @@ class GangScheduling:
         if key is None or key[0] not in store.served:
             return None
         group = store.groups.get(key)
+        if group is None and key in store.invalid:
+            message = f'pod group "{key[2]}" is invalid: {store.invalid[key]}'
+            return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), NAME)
         if group is None:
             # Upstream quotes the name with Go's %q: double quotes.
             message = f'waiting for pods\'s pod group "{key[2]}" to appear in scheduling queue'

@@ -346,6 +346,9 @@ class EventHandlers:
                     extra={"object": _key(obj), "api": api, "error": str(err)},
                 )
                 store.apply(None, key)
+                store.invalid[key] = str(err)
+                # Its gated members say why at once instead of waiting for it "to appear".
+                self.queue.ungate([p.uid for p in store.pods(key)], GANG_SCHEDULING)
                 return
             before = store.apply(group, key)
             if before is None or group.min_count < before.min_count:

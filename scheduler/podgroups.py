@@ -100,13 +100,13 @@ def compile_pod_group(api: str, obj: Mapping[str, Any]) -> PodGroup:
         "conditions": conditions,
     }
     if api == COSCHEDULING_POD_GROUPS:
-        min_member = _int_field(spec.get("minMember", 1), "spec.minMember", 1)
+        # scheduler-plugins' own CRD has no minimum on either field: a minMember below 1 asks
+        # for no quorum, a timeout below 1 second means the default, as coscheduling reads them.
+        min_member = max(_int_field(spec.get("minMember", 1), "spec.minMember", -(2**31)), 1)
         timeout = spec.get("scheduleTimeoutSeconds")
-        seconds = (
-            float(_int_field(timeout, "spec.scheduleTimeoutSeconds", 1))
-            if timeout is not None
-            else PERMIT_TIMEOUT_SECONDS
-        )
+        seconds = PERMIT_TIMEOUT_SECONDS
+        if timeout is not None and _int_field(timeout, "spec.scheduleTimeoutSeconds", -(2**31)) > 0:
+            seconds = float(timeout)
         return PodGroup(
             key, policy=GANG, min_count=min_member, topology_key=topology,
             permit_timeout=seconds, **common,
@@ -155,6 +155,8 @@ class PodGroupStore:
     # When each gang first had minCount members known (its quorum), for the quorum-to-bound
     # latency; dropped with the group.
     quorum_at: dict[GroupKey, float] = field(default_factory=dict)
+    # Groups whose last version could not be compiled: key -> why (PreEnqueue says so).
+    invalid: dict[GroupKey, str] = field(default_factory=dict)
     # Groups whose quorum the running group cycle has just met: their members' Permit need
     # not count the members again, one count per member (measured: 1,000 members took 3.7 s).
     quorum_met: set[GroupKey] = field(default_factory=set)
@@ -165,6 +167,7 @@ class PodGroupStore:
     def apply(self, group: PodGroup | None, key: GroupKey) -> PodGroup | None:
         """Store (or, with None, delete) the group at `key`; return the previous version."""
         old = self.groups.get(key)
+        self.invalid.pop(key, None)
         if group is None:
             self.groups.pop(key, None)
             self.quorum_at.pop(key, None)

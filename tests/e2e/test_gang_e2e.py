@@ -367,3 +367,38 @@ leaderElection:
 profiles:
 - schedulerName: berth-crd
 """
+
+
+async def test_a_crd_installed_after_berth_started_is_watched_soon(
+    berth_scheduler: Running,
+    client: Client,
+    namespace: str,
+    extra_nodes: Any,
+    podgroup_crd: None,
+) -> None:
+    """The session's berth started before the CRD existed: it looks again every 30 s and
+    starts watching the PodGroups once served (its log says so); from then its gangs are all
+    or nothing."""
+
+    async def noticed() -> bool:
+        log = berth_scheduler.log.read_text(errors="replace")
+        return "API now served: feature on" in log and "scheduling.x-k8s.io/v1alpha1" in log
+
+    await wait_for(noticed, timeout=90)
+    await asyncio.sleep(1)  # the informer's first list
+    for i in range(2):
+        await pool_node(extra_nodes, namespace, f"n{i}", cpu="1")
+    groups = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups"
+    body = {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup"}
+    await client.post(groups, body | {"metadata": {"name": "late"}, "spec": {"minMember": 3}})
+    names = []
+    for i in range(3):
+        pod = make_pod(f"late-{i}").scheduler("berth").req(cpu="1").node_selector(pool=namespace)
+        await create(
+            client, namespace, pod.label("scheduling.x-k8s.io/pod-group", "late").for_api()
+        )
+        names.append(f"late-{i}")
+    await failed_message(client, namespace, names[0])
+    assert await nodes_of(client, namespace, names) == {}
+    await pool_node(extra_nodes, namespace, "n2", cpu="1")
+    assert len(await all_bound(client, namespace, names)) == 3

@@ -323,7 +323,7 @@ def test_compile_pod_group_reads_both_apis() -> None:
         pytest.param(UPSTREAM, {"schedulingPolicy": {"gang": {"minCount": 0}}}, "minCount"),
         pytest.param(UPSTREAM, {"schedulingPolicy": {"gang": {}}}, "minCount"),
         pytest.param(UPSTREAM, {"schedulingPolicy": "gang"}, "schedulingPolicy"),
-        pytest.param(CRD, {"minMember": -1}, "spec.minMember"),
+        pytest.param(CRD, {"minMember": "abc"}, "spec.minMember"),
         pytest.param(CRD, {"minMember": 2, "scheduleTimeoutSeconds": "x"}, "scheduleTimeout"),
     ],
 )
@@ -492,3 +492,28 @@ async def test_a_large_gang_is_not_starved_by_small_gangs_that_keep_coming() -> 
         m.startswith('waiting for the older gang "default/big" to be placed first')
         for m in world.failures("t0-0")
     )
+
+
+def test_crd_groups_read_out_of_range_numbers_as_coscheduling_does() -> None:
+    """scheduler-plugins' CRD has no minimum: minMember below 1 is no quorum, a timeout below
+    1 s the default."""
+    group = compile_pod_group(CRD, {"metadata": {"name": "g"}, "spec": {"minMember": -3}})
+    assert group.min_count == 1
+    spec = {"minMember": 2, "scheduleTimeoutSeconds": 0}
+    assert compile_pod_group(CRD, {"metadata": {"name": "g"}, "spec": spec}).permit_timeout == 300
+
+
+async def test_members_of_an_invalid_group_say_so_in_pre_enqueue() -> None:
+    world = GangWorld([node("n1")])
+    world.add(*gang("w", 2, "job"))
+    bad = pod_group("job", 2)
+    bad["spec"]["schedulingPolicy"] = {"gang": {"minCount": "two"}}
+    world.add(bad)
+    entry = next(iter(world.queue.pods.values()))
+    assert entry.where == GATED
+    assert entry.gate_message.startswith(
+        'pod group "job" is invalid: spec.schedulingPolicy.gang.minCount'
+    )
+    world.add(pod_group("job", 2))  # fixed: both go
+    await world.run()
+    assert len(world.placement()) == 2
