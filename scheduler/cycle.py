@@ -836,18 +836,19 @@ class Scheduler:
             if tried is None:
                 table.add_pods(candidates)
                 return prefix + (status.message if status else "no placement"), {}
-            rows = {pod.uid: row for row, pod in candidates}
-            ordered = sorted((pod for _, pod in candidates), key=more_important_pod)
+            units = self._victim_units(candidates)
             budgets = list(evaluator.handle.disruption_budgets())
-            violating, fine = filter_pods_with_pdb_violation(ordered, budgets)
+            flat = [pod for unit in units for _, pod in unit]
+            violating, _ = filter_pods_with_pdb_violation(flat, budgets)
             breaking = {pod.uid for pod in violating}
-            for pod in [*violating, *fine]:
-                row = rows[pod.uid]
-                table.add_pods([(row, pod)])
-                if not self._assignments_fit(profile, tried, row):
-                    table.remove_pods([(row, pod)])
-                    victims.append((row, pod))
-                    violations += pod.uid in breaking
+            # Units that would break a budget are given back first (upstream's reprieve order).
+            units.sort(key=lambda unit: not any(pod.uid in breaking for _, pod in unit))
+            for unit in units:
+                table.add_pods(unit)
+                if not all(self._assignments_fit(profile, tried, r) for r in {r for r, _ in unit}):
+                    table.remove_pods(unit)
+                    victims.extend(unit)
+                    violations += sum(pod.uid in breaking for _, pod in unit)
             nominations = {m.pod.uid: node for m, node, _, _ in tried.placed}
             self._revert(profile, tried)
             table.add_pods(victims)
@@ -971,6 +972,33 @@ class Scheduler:
         self._head = None
         held, self._held = self._held, set()
         self.queue.activate(held)
+
+    def _victim_units(
+        self, candidates: list[tuple[int, PodInfo]]
+    ) -> list[list[tuple[int, PodInfo]]]:
+        """The candidates as preemption units, most important first (upstream's
+        getCrossNodesVictims and MoreImportantVictim): the pods of a PodGroup whose
+        disruptionMode is `all` go together, every other pod alone. Higher priority first,
+        then a group before a pod, then the larger group, then the earlier start."""
+        store = self.pod_groups
+        singles: list[list[tuple[int, PodInfo]]] = []
+        together: dict[tuple[str, str, str], list[tuple[int, PodInfo]]] = {}
+        for row, pod in candidates:
+            group = store.group_of(pod) if store is not None else None
+            if group is not None and group.disruption_mode == "all":
+                together.setdefault(group.key, []).append((row, pod))
+            else:
+                singles.append([(row, pod)])
+
+        def importance(grouped: bool, unit: list[tuple[int, PodInfo]]) -> tuple[int, int, int, str]:
+            pods = [pod for _, pod in unit]
+            earliest = min(more_important_pod(p)[1] for p in pods)
+            return (-max(p.priority for p in pods), -int(grouped), -len(pods), earliest)
+
+        ranked = [(importance(False, u), u) for u in singles]
+        ranked += [(importance(True, u), u) for u in together.values()]
+        ranked.sort(key=lambda pair: pair[0])
+        return [unit for _, unit in ranked]
 
     def _assignments_fit(self, profile: Framework, tried: _GroupTry, row: int) -> bool:
         """Does every member the try placed on `row` still pass the filters there (each one

@@ -56,6 +56,8 @@ class PodGroup:
     priority: int | None = None
     permit_timeout: float = PERMIT_TIMEOUT_SECONDS
     initially_scheduled: bool = False  # the PodGroupInitiallyScheduled condition is True
+    # spec.disruptionMode: "all" (preempting one member preempts every member) or "single"
+    disruption_mode: str = "single"
     conditions: tuple[JSON, ...] = ()
 
     @property
@@ -119,6 +121,10 @@ def compile_pod_group(api: str, obj: Mapping[str, Any]) -> PodGroup:
         topology = str((term or {}).get("key") or "") or topology
     priority = spec.get("priority")
     priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else None
+    disruption = spec.get("disruptionMode") or {}
+    common["disruption_mode"] = (
+        "all" if isinstance(disruption, dict) and "all" in disruption else "single"
+    )
     if "gang" in policy:
         gang = policy.get("gang") or {}
         minimum = _int_field(gang.get("minCount"), "spec.schedulingPolicy.gang.minCount", 1)

@@ -517,3 +517,30 @@ async def test_members_of_an_invalid_group_say_so_in_pre_enqueue() -> None:
     world.add(pod_group("job", 2))  # fixed: both go
     await world.run()
     assert len(world.placement()) == 2
+
+
+@pytest.mark.parametrize("mode", ["all", "single"])
+async def test_a_low_gang_with_disruption_mode_all_is_preempted_whole_or_not_at_all(
+    mode: str,
+) -> None:
+    """Victims come in units (upstream's getCrossNodesVictims): with disruptionMode all the
+    low gang's members are given back or evicted together, never one of them alone."""
+    world = GangWorld([node("n1"), node("n2")])
+    low_group = pod_group("low", 2)
+    low_group["spec"]["disruptionMode"] = {mode: {}}
+    world.add(low_group)
+    members = [low("g-1", "n1"), low("g-2", "n2")]
+    for raw in members:
+        raw["spec"]["schedulingGroup"] = {"podGroupName": "low"}
+        raw["spec"]["schedulerName"] = NAME
+        # Started first: pod by pod, a member is the first given back (the more important).
+        raw["status"]["startTime"] = "2026-11-29T00:00:00Z"
+    world.add(*members, low("s-1", "n1"), low("s-2", "n2"))
+    world.add(pod_group("job", 3, priority=10), *high_gang("w", 3, "job"))
+    await world.run()
+
+    evicted = {key.split("/")[1] for key in world.api.preempted}
+    if mode == "all":  # 3 of the 4 CPUs are needed, so the low gang goes whole
+        assert {"g-1", "g-2"} <= evicted and len(evicted) == 3, evicted
+    else:  # pod by pod, one member (started first) is given back
+        assert len(evicted) == 3 and len({"g-1", "g-2"} & evicted) == 1, evicted
