@@ -6,8 +6,8 @@ builds its parser from here; the heavy modules load when the command runs).
     berth bench --in-memory [--workload NAME] [--nodes N[,N...]] [--pods M] [--out DIR]
 
 `--workload gang` needs a server that serves scheduling.k8s.io/v1beta1 (Kubernetes v1.37 with
-GenericWorkload, as the local control plane runs it) and refuses otherwise (exit 1); it has no
---in-memory form yet.
+GenericWorkload, as the local control plane runs it) and refuses otherwise (exit 1); with
+--in-memory its PodGroups are given to the engine directly.
 
 Exit codes: 0 done (the files are written), 1 a run failed, 2 bad usage.
 """
@@ -205,9 +205,6 @@ def _in_memory(args: argparse.Namespace, nodes: list[int] | None) -> int:
     from scheduler.bench.progress import Progress
 
     workload = workloads.get(args.workload, args.zones)
-    if workload.gang_sizes:
-        # The in-memory engine has no PodGroup objects to give berth's gang scheduling.
-        return _usage(f"--in-memory does not run {workload.name!r} (it needs PodGroups)")
     counts = nodes or list(inmemory.DEFAULT_NODES)
     pods = inmemory.DEFAULT_PODS if args.pods is None else args.pods
     if pods < 0:

@@ -26,6 +26,7 @@ from typing import Any
 import plugins as plugin_registry
 from scheduler import framework
 from scheduler.app import MetricsObserver, build_profiles, queue_for
+from scheduler.bench import gangcheck
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.workloads import Workload, init_namespace
 from scheduler.cache import Cache
@@ -34,7 +35,8 @@ from scheduler.cycle import Scheduler
 from scheduler.default_selector import SERVICE
 from scheduler.handle import ClusterHandle, InMemoryApi
 from scheduler.metrics import Metrics
-from scheduler.model import PodInfo, compile_node, compile_pod
+from scheduler.model import UPSTREAM_POD_GROUPS, PodInfo, compile_node, compile_pod
+from scheduler.podgroups import compile_pod_group
 from scheduler.queue import SchedulingQueue
 
 JSON = dict[str, Any]
@@ -58,6 +60,9 @@ class InMemoryResult:
     compile_us_per_pod: float  # compile_pod, as the informer would
     node_setup_s: float  # compile_node + cache.upsert_node for every node
     preempted: int = 0  # victims deleted by preemption
+    groups: int = 0  # gang workloads: PodGroups, those bound whole, those partly bound (0!)
+    groups_placed: int = 0
+    partially_bound: int = 0
     placement: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> JSON:
@@ -89,6 +94,7 @@ async def run_once(
     progress: Progress | None = None,
     timeout: float = 3600.0,
 ) -> InMemoryResult:
+    workload = workload.for_size(nodes, pods)
     config = parse(
         {
             "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -122,6 +128,15 @@ async def run_once(
     api = InMemoryApi(on_bound, on_evict)
     cache = Cache()
     handle = ClusterHandle(api, snapshot=cache.table)
+    groups = handle.pod_groups
+    groups.placed = lambda uid: cache.node_of(uid) is not None
+    pod_groups = workload.pod_groups(pods)
+    if pod_groups:  # what the PodGroup informer would have fed
+        groups.served.add(UPSTREAM_POD_GROUPS)
+        for obj in pod_groups:
+            obj["metadata"]["namespace"] = "bench"
+            group = compile_pod_group(UPSTREAM_POD_GROUPS, obj)
+            groups.apply(group, group.key)
     for service in workload.service_objects():
         service["metadata"]["namespace"] = "bench"
         handle.selectors.apply(SERVICE, service, deleted=False)
@@ -144,6 +159,7 @@ async def run_once(
         reporter,
         observer,
         percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+        pod_groups=groups,
     )
 
     start = time.perf_counter()
@@ -164,6 +180,11 @@ async def run_once(
     start = time.perf_counter()
     compiled = [compile_pod(obj) for obj in raw]
     compile_s = time.perf_counter() - start
+    # Every pod is known before any enters the queue (the informer's first list does the
+    # same): a gang's members pass PreEnqueue at once.
+    for pod in compiled:
+        if pod.pod_group is not None:
+            groups.track(pod)
     for pod in compiled:
         queue.add(pod)
 
@@ -196,7 +217,14 @@ async def run_once(
         progress.done(
             render(label, bound, total, f"bound  {seconds:6.2f}s  {total / seconds:8.0f} pods/s")
         )
+    placement = {key.split("/", 1)[1]: node for key, node in api.placement.items()}
+    for obj in raw:
+        obj["spec"]["nodeName"] = placement.get(obj["metadata"]["name"], "")
+    counted = gangcheck.count(pod_groups, raw)
     return InMemoryResult(
+        groups=len(counted),
+        groups_placed=sum(1 for c in counted if c.bound >= c.quorum),
+        partially_bound=sum(1 for c in counted if c.partial),
         workload=workload.name,
         nodes=nodes,
         pods=pods,
@@ -209,20 +237,26 @@ async def run_once(
         cpu_us_per_pod=round(cpu / pods * 1e6, 1) if pods else 0.0,
         compile_us_per_pod=round(compile_s / pods * 1e6, 1) if pods else 0.0,
         node_setup_s=round(node_setup, 3),
-        placement={key.split("/", 1)[1]: node for key, node in api.placement.items()},
+        placement=placement,
     )
 
 
 def render_markdown(results: list[InMemoryResult]) -> str:
+    """The results as a table; gang runs add their groups (placed whole, partly bound)."""
+    gangs = any(r.groups for r in results)
+    extra = " groups | placed whole | partly bound |" if gangs else ""
     lines = [
         "| workload | nodes | pods | bound | unschedulable | seconds | pods/s | µs/pod "
-        "| CPU µs/pod | compile µs/pod | node setup s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU µs/pod | compile µs/pod | node setup s |" + extra,
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|" + ("--:|" * 3 if gangs else ""),
     ]
     for r in results:
-        lines.append(
+        row = (
             f"| {r.workload} | {r.nodes:,} | {r.pods:,} | {r.bound:,} | {r.unschedulable:,} "
             f"| {r.seconds:.3f} | {r.pods_per_s:,.0f} | {r.us_per_pod:,.1f} "
             f"| {r.cpu_us_per_pod:,.1f} | {r.compile_us_per_pod:,.1f} | {r.node_setup_s:.2f} |"
         )
+        if gangs:
+            row += f" {r.groups:,} | {r.groups_placed:,} | {r.partially_bound:,} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"

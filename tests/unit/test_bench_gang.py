@@ -4,14 +4,13 @@ and the gang numbers in bench.json, report.md and bench.png (pure, no API server
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scheduler.bench import command, processes, report, runner, workloads
+from scheduler.bench import processes, report, runner, workloads
 from scheduler.bench.runner import Tracker
 from scheduler.bench.stats import (
     GANG_FIELDS,
@@ -175,13 +174,16 @@ def test_missing_apis(server: ServerInfo, missing: list[str]) -> None:
     assert runner.missing_apis(workloads.get("basic"), server) == []
 
 
-def test_in_memory_refuses_gang(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The in-memory engine has no PodGroups: usage error, exit 2."""
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--in-memory", "--workload", "gang", "--out", str(tmp_path)])
-    assert command.main(args) == 2
-    assert "--in-memory does not run 'gang'" in capsys.readouterr().err
+async def test_in_memory_gang_places_whole_gangs_only() -> None:
+    """The in-memory engine gets the PodGroups the informer would feed it: with more demand
+    than room some gangs are placed whole, the rest not at all, none in part."""
+    from scheduler.bench import inmemory
+
+    result = await inmemory.run_once(workloads.get("gang"), 20, 260, timeout=120)
+    assert result.groups == len(workloads.get("gang").jobs(260))
+    assert 0 < result.groups_placed < result.groups
+    assert result.partially_bound == 0
+    assert result.bound + result.unschedulable == 260
 
 
 # --- when a run of gangs is over ----------------------------------------------------------
