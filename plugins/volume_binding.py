@@ -19,17 +19,16 @@ rounded. Upstream scores claims to be provisioned by CSIStorageCapacity when no 
 chosen; berth reads no CSIStorageCapacity, which is upstream's case of a driver that does not
 report capacity: those claims are left out, and a node with nothing to score gets 0.
 
-What berth does not do: bind or provision. Upstream's Reserve/PreBind write the chosen PV's
-claimRef or the claim's selected-node annotation, then wait (polling every second, for at most
-the args' `bindTimeoutSeconds`) for the PV controller to bind the claims. berth has no API for
-the writes here. Its PreBind waits, on the volume store its informers keep current and for at
-most `bindTimeoutSeconds`, only for claims the PV controller binds without them (a PV is
-pre-bound to the claim), and fails as upstream does when the time is up ("binding volumes:
-context deadline exceeded"). A claim that needs the writes fails at once: nothing would bind
-it, and the wait would hold one of the binding slots for the whole timeout (600 s by default).
-Either way the pod goes to backoff instead of being placed where kubelet could not mount.
-Storage capacity (CSIStorageCapacity) and a static PV's volumeAttributesClassName are not
-checked; issue #14 brings them, and the writes.
+Reserve (upstream's AssumePodVolumes) chooses, on the pod's node, the PV each unbound
+WaitForFirstConsumer claim gets (Filter's greedy choice) or provisioning there, and assumes the
+PVs in the volume store so the next pod's Filter does not offer them; Unreserve gives them
+back. PreBind (BindPodVolumes) writes the choice through the Handle: the PV's claimRef (with
+upstream's bound-by-controller annotation), or the claim's `volume.kubernetes.io/selected-node`
+annotation for its provisioner; then it waits, polling the store every second for at most the
+args' `bindTimeoutSeconds`, until the PV controller has bound every claim, and fails as
+upstream does when the time is up ("binding volumes: context deadline exceeded"). A claim that
+already names a node (provisioning under way) fits that node only. Storage capacity
+(CSIStorageCapacity) and a static PV's volumeAttributesClassName are not checked yet.
 """
 
 from __future__ import annotations
@@ -72,6 +71,7 @@ from scheduler.snapshot import Mask, NodeTable, Rows, term_mask
 
 NAME = "VolumeBinding"
 STATE = "PreFilter" + NAME
+DECISIONS = "Reserve" + NAME  # ((claim, PV name or "" to provision), ...) on the chosen node
 
 ERR_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 # upstream's ConflictReasons, in the order Filter reports them (a node can fail several)
@@ -105,10 +105,12 @@ class VolumeBinding:
         store: VolumeStore,
         args: VolumeBindingArgs | None = None,
         *,
+        handle: Handle | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
+        self.handle = handle
         self.args = args or VolumeBindingArgs()
         self._clock = clock
         self._sleep = sleep
@@ -247,24 +249,68 @@ class VolumeBinding:
             return _broken_linear(_MAX_UTILIZATION, self._shape)
         return _broken_linear(requested * _MAX_UTILIZATION // capacity, self._shape)
 
-    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
-        """Wait for the PV controller to bind the unbound claims, at most bindTimeoutSeconds,
-        looking every POLL_INTERVAL_S as upstream's BindPodVolumes; berth makes no API write
-        first, so a claim only a write would get bound fails at once (module docstring)."""
+    def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream's AssumePodVolumes: choose, for each unbound WaitForFirstConsumer claim,
+        the PV it gets on `node` (the same greedy choice as Filter) or provisioning there,
+        and assume the PVs taken, so the next pod's Filter does not offer them again."""
         claims = state.data.get(STATE)
         if not isinstance(claims, _Claims) or not claims.delayed:
             return None
+        unbound = tuple(c for c in claims.delayed if not self._bound_now(c))
+        if not unbound:
+            return None
+        table = self.handle.snapshot if self.handle is not None else None
+        row = table.row_of.get(node) if table is not None else None
+        if table is None or row is None:
+            return Status.error(f"node {node!r} not in the snapshot", NAME)
+        rows = np.asarray([row], dtype=np.int64)
+        ordered, candidates, masks = self._candidates_on(table, unbound, rows)
+        picks = _greedy_pick(candidates, masks, 0)
+        decisions: list[tuple[Claim, str]] = []
+        for claim, pv in zip(ordered, picks, strict=True):
+            if pv is None and not self._provision_mask(table, claim, rows)[0]:
+                for done, name in decisions:
+                    if name:
+                        self.store.forget(name, done)
+                return Status.unschedulable(ERR_BIND_CONFLICT, plugin=NAME)
+            decisions.append((claim, pv.name if pv is not None else ""))
+            if pv is not None:
+                self.store.assume(pv.name, claim)
+        state.write(DECISIONS, tuple(decisions))
+        return None
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        """Upstream's RevertAssumedPodVolumes: give the PVs back."""
+        for claim, pv in state.data.pop(DECISIONS, ()):
+            if pv:
+                self.store.forget(pv, claim)
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream's BindPodVolumes: write what Reserve chose (a chosen PV's claimRef, or
+        the selected-node annotation on a claim to provision), then wait for the PV controller
+        and the provisioner to bind every claim, polling every POLL_INTERVAL_S for at most
+        bindTimeoutSeconds."""
+        claims = state.data.get(STATE)
+        if not isinstance(claims, _Claims) or not claims.delayed:
+            return None
+        decisions: tuple[tuple[Claim, str], ...] = state.data.get(DECISIONS, ())
+        if self.handle is not None:
+            try:
+                for claim, pv in decisions:
+                    if pv:
+                        await self.handle.bind_volume(pv, claim)
+                    else:
+                        await self.handle.select_node(claim, node)
+            except Exception as err:
+                return Status.error(f"binding volumes: {err}", NAME)
         unbound = [c for c in claims.delayed if not self._bound_now(c)]
         if not unbound:
             return None
-        needs_writes = [c for c in unbound if not self._prebound(c)]
-        if needs_writes:
-            names = ", ".join(f'"{c.name}"' for c in needs_writes)
-            return Status.error(
-                f"binding volumes: persistentvolumeclaim(s) {names} would need a PV bound or "
-                "provisioned for them: berth does not bind or provision volumes",
-                NAME,
-            )
+        if self.handle is None:
+            needs_writes = [c for c in unbound if not self._prebound(c)]
+            if needs_writes:  # nothing would bind them (a handle-less plugin, in tests)
+                names = ", ".join(f'"{c.name}"' for c in needs_writes)
+                return Status.error(f"binding volumes: no API to bind {names}", NAME)
         deadline = self._clock() + self.args.bind_timeout_seconds
         while (remaining := deadline - self._clock()) > 0:
             await self._sleep(min(POLL_INTERVAL_S, remaining))
@@ -273,7 +319,7 @@ class VolumeBinding:
         names = ", ".join(f'"{c.name}"' for c in claims.delayed if not self._bound_now(c))
         return Status.error(
             f"{ERR_BIND_TIMEOUT} (persistentvolumeclaim(s) {names} not bound after "
-            f"{self.args.bind_timeout_seconds}s: berth does not bind or provision volumes)",
+            f"{self.args.bind_timeout_seconds}s)",
             NAME,
         )
 
@@ -320,10 +366,17 @@ class VolumeBinding:
 
     def _provision_mask(self, table: NodeTable, claim: Claim, rows: Rows) -> Mask:
         """Upstream's checkVolumeProvisions: a class with a real provisioner whose
-        allowedTopologies admit the node (berth never provisions; see the module docstring)."""
+        allowedTopologies admit the node. A claim already given a node (its selected-node
+        annotation: provisioning is under way there) fits that node only."""
         cls = self.store.class_of(claim)
         if cls is None or not cls.provisioner or cls.provisioner == NO_PROVISIONER:
             return np.zeros(rows.size, dtype=np.bool_)
+        if claim.selected_node:
+            row = table.row_of.get(claim.selected_node)
+            chosen: Mask = np.asarray(rows == (row if row is not None else -1), dtype=np.bool_)
+            if cls.allowed_topologies:
+                chosen &= affinity_mask(table, cls.allowed_topologies, rows)
+            return chosen
         if not cls.allowed_topologies:
             return np.ones(rows.size, dtype=np.bool_)
         return affinity_mask(table, cls.allowed_topologies, rows)
@@ -391,7 +444,11 @@ def _fits(pv: Volume, claim: Claim) -> bool:
 def _candidates(store: VolumeStore, claim: Claim) -> list[Volume]:
     """The PVs the claim could bind, smallest first; a PV pre-bound to the claim (its claimRef
     names it) is the only candidate, as upstream returns it before looking further."""
-    fitting = [pv for pv in store.volumes.values() if _fits(pv, claim)]
+    if claim.selected_node:
+        return []  # provisioning on that node is under way (upstream's claimsToProvision)
+    fitting = [
+        pv for pv in store.volumes.values() if _fits(pv, claim) and not store.taken(pv, claim)
+    ]
     prebound = [pv for pv in fitting if pv.bound_to(claim)]
     return prebound[:1] if prebound else sorted(fitting, key=lambda pv: (pv.capacity, pv.name))
 
@@ -461,4 +518,6 @@ def _reject_all(rows: Rows, status: Status | None) -> FilterResult:
 
 def new(args: VolumeBindingArgs | Mapping[str, Any], handle: Handle) -> VolumeBinding:
     """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
-    return VolumeBinding(handle.volumes, pluginargs.coerce(NAME, VolumeBindingArgs, args))
+    return VolumeBinding(
+        handle.volumes, pluginargs.coerce(NAME, VolumeBindingArgs, args), handle=handle
+    )

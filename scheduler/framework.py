@@ -226,6 +226,14 @@ class Handle(Protocol):
     async def bind(self, pod: PodInfo, node: str) -> None:
         """Bind `pod` to `node` (a Binding subresource). Raises AlreadyBound on a 409."""
 
+    async def bind_volume(self, pv: str, claim: Claim) -> None:
+        """Point PersistentVolume `pv`'s claimRef at `claim` (upstream's bindAPIUpdate for a
+        static binding); the PV controller then binds the two. Raises on an API error."""
+
+    async def select_node(self, claim: Claim, node: str) -> None:
+        """Annotate `claim` with volume.kubernetes.io/selected-node = `node`, for its
+        provisioner (upstream's bindAPIUpdate for a claim to provision)."""
+
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
     ) -> None:

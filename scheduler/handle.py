@@ -27,7 +27,7 @@ from scheduler.namespaces import NamespaceLabels
 from scheduler.podgroups import PodGroupStore
 from scheduler.runtime import WaitingPods
 from scheduler.snapshot import NodeTable
-from scheduler.volumes import VolumeStore
+from scheduler.volumes import BOUND_BY_CONTROLLER, SELECTED_NODE, Claim, VolumeStore
 
 log = logging.getLogger("berth.handle")
 
@@ -44,6 +44,12 @@ class ClusterApi(Protocol):
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         """`victim` was waiting in Permit and was preempted there, without an API call:
         record the Preempted event (upstream's note ends "(in kube-scheduler memory).")."""
+
+    async def bind_volume(self, pv: str, claim: Claim) -> None:
+        """Set PV `pv`'s claimRef to `claim` (framework.Handle.bind_volume)."""
+
+    async def select_node(self, claim: Claim, node: str) -> None:
+        """Set `claim`'s selected-node annotation (framework.Handle.select_node)."""
 
 
 @dataclass
@@ -86,6 +92,12 @@ class ClusterHandle:
     async def bind(self, pod: PodInfo, node: str) -> None:
         await self.api.bind(pod, node)
 
+    async def bind_volume(self, pv: str, claim: Claim) -> None:
+        await self.api.bind_volume(pv, claim)
+
+    async def select_node(self, claim: Claim, node: str) -> None:
+        await self.api.select_node(claim, node)
+
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
     ) -> None:
@@ -127,6 +139,33 @@ class KubeApi:
             raise
         if status is not None:
             status.bound(pod.uid)
+
+    async def bind_volume(self, pv: str, claim: Claim) -> None:
+        """A merge patch of the PV's claimRef (with the claim's uid) and upstream's
+        bound-by-controller annotation, as volume.GetBindVolumeToClaim sets them."""
+        await self.client.patch(
+            f"/api/v1/persistentvolumes/{pv}",
+            {
+                "metadata": {"annotations": {BOUND_BY_CONTROLLER: "yes"}},
+                "spec": {
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "namespace": claim.namespace,
+                        "name": claim.name,
+                        "uid": claim.uid,
+                    }
+                },
+            },
+            kind="merge",
+        )
+
+    async def select_node(self, claim: Claim, node: str) -> None:
+        await self.client.patch(
+            f"/api/v1/namespaces/{claim.namespace}/persistentvolumeclaims/{claim.name}",
+            {"metadata": {"annotations": {SELECTED_NODE: node}}},
+            kind="merge",
+        )
 
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         log.info(
@@ -181,6 +220,7 @@ class InMemoryApi:
     ) -> None:
         self.placement: dict[str, str] = {}
         self.preempted: list[str] = []  # keys of the victims actually evicted
+        self.volume_writes: list[tuple[str, str, str]] = []  # what bind_volume/select_node did
         self._on_bound = on_bound
         self._on_evict = on_evict
 
@@ -196,6 +236,12 @@ class InMemoryApi:
 
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         self.preempted.append(victim.key)
+
+    async def bind_volume(self, pv: str, claim: Claim) -> None:
+        self.volume_writes.append(("claimRef", pv, f"{claim.namespace}/{claim.name}"))
+
+    async def select_node(self, claim: Claim, node: str) -> None:
+        self.volume_writes.append(("selected-node", f"{claim.namespace}/{claim.name}", node))
 
 
 def in_memory(**stores: object) -> ClusterHandle:

@@ -2,9 +2,9 @@
 StorageClasses and CSINodes, compiled once per object version and kept by name.
 
 A pure store: the app feeds it from its informers (`apply(kind, event, obj)`), the volume
-plugins read it through the framework handle. Nothing here talks to the API, and nothing binds
-or provisions volumes: berth runs without assuming a volume controller, so it only reads what
-the PV controller and provisioners wrote.
+plugins read it through the framework handle. Nothing here talks to the API. VolumeBinding's
+Reserve records here the PVs it chose and has not yet seen bound (`assume`), as upstream's
+assume cache, so that two pods are never given the same PV.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ CSI_NODE = "CSINode"
 
 # Set by the PV controller once it has bound a claim (upstream's volume.AnnBindCompleted).
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
+# Set by the scheduler on a claim to provision, naming the node (upstream's AnnSelectedNode).
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# Set with a claimRef the scheduler (or the PV controller) wrote (AnnBoundByController).
+BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 # The class of a claim or volume before spec.storageClassName existed.
 BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
@@ -54,6 +58,8 @@ class Claim:
     bind_completed: bool
     selector: LabelSelector | None  # None = no spec.selector
     owners: frozenset[str] = frozenset()  # uids of controller ownerReferences
+    uid: str = ""
+    selected_node: str = ""  # the selected-node annotation: provisioning there is under way
 
     @property
     def bound(self) -> bool:
@@ -105,6 +111,23 @@ class VolumeStore:
     # node name -> CSI driver -> spec.drivers[].allocatable.count (None = no limit reported)
     csi_limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
     version: int = 0
+    # Reserve's choices not yet seen in the watch: PV name -> the claim (namespace, name) it
+    # is being bound to (upstream's assume cache), so the next pod does not take that PV.
+    assumed: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def assume(self, pv: str, claim: Claim) -> None:
+        self.assumed[pv] = (claim.namespace, claim.name)
+        self.version += 1
+
+    def forget(self, pv: str, claim: Claim) -> None:
+        if self.assumed.get(pv) == (claim.namespace, claim.name):
+            del self.assumed[pv]
+            self.version += 1
+
+    def taken(self, pv: Volume, claim: Claim) -> bool:
+        """Is `pv` assumed for another claim than `claim`?"""
+        holder = self.assumed.get(pv.name)
+        return holder is not None and holder != (claim.namespace, claim.name)
 
     def claim(self, namespace: str, name: str) -> Claim | None:
         return self.claims.get((namespace, name))
@@ -146,6 +169,8 @@ class VolumeStore:
             new = table[key] = compilers[kind](obj)
         except (ValueError, TypeError, AttributeError) as err:
             raise InvalidObject(f"{kind} {namespace}/{name}: {err}") from err
+        if isinstance(new, Volume) and new.claim_ref is not None:
+            self.assumed.pop(name, None)  # the watch shows the binding: nothing to assume
         return old, new
 
     def class_of(self, claim: Claim) -> StorageClass | None:
@@ -176,6 +201,8 @@ def compile_claim(obj: JSON) -> Claim:
         owners=frozenset(
             r.get("uid", "") for r in meta.get("ownerReferences") or () if r.get("controller")
         ),
+        uid=meta.get("uid") or "",
+        selected_node=annotations.get(SELECTED_NODE) or "",
     )
 
 

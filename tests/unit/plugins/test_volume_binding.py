@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import numpy as np
 import pytest
 
 from plugins import volume_binding
@@ -17,7 +18,7 @@ from plugins.volume_binding import (
 )
 from scheduler.decode import ConfigError
 from scheduler.framework import SKIP, Code, CycleState, QueueingHint, Status, VolumeStore
-from scheduler.handle import in_memory
+from scheduler.handle import ClusterHandle, in_memory
 from scheduler.model import InvalidObject, compile_pod
 from scheduler.pluginargs import DEFAULT_SHAPE, VolumeBindingArgs
 from scheduler.volumes import CSI_NODE, PV, PVC
@@ -437,22 +438,85 @@ def test_pre_bind_waits_bind_timeout_seconds_then_fails() -> None:
     assert fake.sleeps == [1.0, 1.0, 1.0]
 
 
-def test_pre_bind_fails_at_once_for_a_claim_only_berths_writes_would_bind() -> None:
-    """An unbound WaitForFirstConsumer claim with no PV pre-bound to it is bound by nothing
-    while berth makes no binding writes (#14): PreBind fails at once instead of holding a
-    binding slot for bindTimeoutSeconds."""
+def writing_plugin(
+    fake: FakeTime, *objects: JSON
+) -> tuple[volume_binding.VolumeBinding, ClusterHandle]:
+    """A plugin with a handle whose API records the volume writes, on NODES."""
+    handle = volume_handle(*objects)
+    handle.snapshot = build_table(NODES)
+    args = VolumeBindingArgs(bind_timeout_seconds=5)
+    made = volume_binding.VolumeBinding(
+        handle.volumes, args, handle=handle, clock=fake.clock, sleep=fake.sleep
+    )
+    return made, handle
+
+
+def test_reserve_assumes_the_chosen_pv_and_pre_bind_writes_its_claim_ref() -> None:
+    """Upstream's AssumePodVolumes and bindAPIUpdate: Reserve takes the smallest fitting PV on
+    the node (the next pod's Filter no longer sees it), PreBind points its claimRef at the
+    claim and waits until the PV controller has bound the claim."""
+    objects = (
+        WFFC,
+        pvc("pvc-a", storage_class="wait"),
+        pvc("pvc-b", storage_class="wait"),
+        pv("pv-x", storage_class="wait"),
+    )
     fake = FakeTime()
-    plugin_ = waiting_plugin(
-        600, fake, WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait")
-    )
+    plugin_, handle = writing_plugin(fake, *objects)
     state, pod = pre_bound(plugin_, "pvc-a")
-    status = asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
-    assert status is not None and status.code is Code.ERROR
-    assert status.message == (
-        'binding volumes: persistentvolumeclaim(s) "pvc-a" would need a PV bound or provisioned'
-        " for them: berth does not bind or provision volumes"
-    )
-    assert fake.sleeps == []
+    assert plugin_.reserve(state, pod, "node-a") is None
+    assert handle.volumes.assumed == {"pv-x": ("default", "pvc-a")}
+    other_state, other = pre_bound(plugin_, "pvc-b")
+    table = build_table(NODES)
+    rows = np.arange(len(NODES))
+    assert not plugin_.filter(other_state, other, table, rows).mask.any()
+
+    def bound_by_controller(sleeps: int) -> None:
+        if sleeps == 2:
+            handle.volumes.apply("PersistentVolumeClaim", pvc("pvc-a", storage_class="wait",
+                                 volume="pv-x", bound=True))  # fmt: skip
+
+    fake.on_sleep = bound_by_controller
+    assert asyncio.run(plugin_.pre_bind(state, pod, "node-a")) is None
+    assert handle.api.volume_writes == [("claimRef", "pv-x", "default/pvc-a")]  # type: ignore[attr-defined]
+    assert fake.sleeps == [1.0, 1.0]
+
+
+def test_unreserve_gives_the_pv_back() -> None:
+    fake = FakeTime()
+    plugin_, handle = writing_plugin(fake, WFFC, pvc("pvc-a", storage_class="wait"),
+                                     pv("pv-x", storage_class="wait"))  # fmt: skip
+    state, pod = pre_bound(plugin_, "pvc-a")
+    assert plugin_.reserve(state, pod, "node-a") is None
+    plugin_.unreserve(state, pod, "node-a")
+    assert handle.volumes.assumed == {}
+
+
+def test_pre_bind_selects_the_node_for_a_claim_to_provision() -> None:
+    """No PV fits: the class's provisioner makes one, on the node PreBind names in the
+    claim's selected-node annotation; until it is bound PreBind waits, then times out."""
+    provisioned = storage_class("fast", provisioner="csi.example.com")
+    fake = FakeTime()
+    plugin_, handle = writing_plugin(fake, provisioned, pvc("pvc-a", storage_class="fast"))
+    state, pod = pre_bound(plugin_, "pvc-a")
+    assert plugin_.reserve(state, pod, "node-b") is None
+    status = asyncio.run(plugin_.pre_bind(state, pod, "node-b"))
+    assert handle.api.volume_writes == [("selected-node", "default/pvc-a", "node-b")]  # type: ignore[attr-defined]
+    assert status is not None and status.message.startswith(volume_binding.ERR_BIND_TIMEOUT)
+
+
+def test_a_claim_with_a_selected_node_fits_that_node_only() -> None:
+    """Provisioning under way on node-b (the annotation): Filter keeps node-b only."""
+    provisioned = storage_class("fast", provisioner="csi.example.com")
+    claim = pvc("pvc-a", storage_class="fast")
+    claim["metadata"].setdefault("annotations", {})["volume.kubernetes.io/selected-node"] = "node-b"
+    plugin_ = plugin(provisioned, claim)
+    state = CycleState()
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-a")))
+    table = build_table(NODES)
+    assert plugin_.pre_filter(state, pod, table) is None
+    result = plugin_.filter(state, pod, table, np.arange(len(NODES)))
+    assert result.mask.tolist() == [False, True]
 
 
 def test_pre_bind_zero_timeout_fails_at_once() -> None:
