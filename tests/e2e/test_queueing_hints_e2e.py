@@ -17,9 +17,9 @@ request no shared node can hold, holders of a host port or disk on every node, a
 or feature they lack). Nodes added for a case carry a taint of their own where that keeps other
 pods off them. Each case has its own namespace, nodes, labels and cluster-scoped objects.
 
-A few events move the pod but cannot get it bound, because berth binds no volumes and
-allocates no DRA devices: those cases check that the pod was retried (its next failure names
-the next obstacle) instead.
+A few events move the pod but cannot get it bound, because berth allocates no DRA devices:
+those cases check that the pod was retried (its next failure names the next obstacle)
+instead.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from scheduler.kube.client import ApiError, Client
 from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE
 from tests.builders import NodeBuilder, PodBuilder, make_node, make_pod
 from tests.e2e.conftest import Running
+from tests.e2e.provisioner import TestProvisioner
 from tests.e2e.test_engine import (
     bound_to,
     create,
@@ -67,6 +68,7 @@ CSI_NODES = "/apis/storage.k8s.io/v1/csinodes"
 PERSISTENT_VOLUMES = "/api/v1/persistentvolumes"
 CSI_DRIVER = "csi.qh.example.com"
 RESTART_ALL = "RestartAllContainersOnContainerExits"
+QH_PROVISIONER = "test.berth.io/qh"  # answered by tests/e2e/provisioner.py
 
 
 # --- berth's view: metrics and the debug endpoint ----------------------------------------------
@@ -891,7 +893,27 @@ def param(plugin: str, event: str, scenario: Scenario) -> Any:
     return pytest.param(plugin, event, scenario, id=f"{plugin}-{event}")
 
 
+async def binding_volume_added(ctx: Ctx) -> Case:
+    """The pod's claim waits for its first consumer and no volume of its class exists (the
+    class has no provisioner); a volume of the class is created on a node."""
+    storage_class = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": ctx.name("class")},
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
+    await ctx.make_object(STORAGE_CLASSES, storage_class)
+    node = await ctx.node(ctx.pool("disk"))
+    await ctx.create_claim(claim_body("data", ctx.name("class")))
+    await ctx.pending(ctx.waiting().for_api(), [claim_volume("data")])
+    term = label_term(HOSTNAME, node)
+    volume = host_path_volume(ctx.name("pv"), ctx.name("class"), node_term=term)
+    return Case(lambda: ctx.make_object(PERSISTENT_VOLUMES, volume))
+
+
 BOUND = [
+    param("VolumeBinding", "PersistentVolumeAdd", binding_volume_added),
     param("NodeAffinity", "NodeAdd", node_affinity_node_add),
     param("NodeAffinity", "NodeUpdateNodeLabel", node_affinity_node_label),
     param("TaintToleration", "NodeUpdateNodeTaint", taint_removed),
@@ -997,29 +1019,10 @@ async def binding_storage_class_added(ctx: Ctx) -> Case:
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
         "metadata": {"name": ctx.name("class")},
-        "provisioner": "qh.example.com/fake",
+        "provisioner": QH_PROVISIONER,
         "volumeBindingMode": "WaitForFirstConsumer",
     }
     return Case(lambda: ctx.make_object(STORAGE_CLASSES, storage_class))
-
-
-async def binding_volume_added(ctx: Ctx) -> Case:
-    """The pod's claim waits for its first consumer and no volume of its class exists (the
-    class has no provisioner); a volume of the class is created on a node."""
-    storage_class = {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {"name": ctx.name("class")},
-        "provisioner": "kubernetes.io/no-provisioner",
-        "volumeBindingMode": "WaitForFirstConsumer",
-    }
-    await ctx.make_object(STORAGE_CLASSES, storage_class)
-    node = await ctx.node(ctx.pool("disk"))
-    await ctx.create_claim(claim_body("data", ctx.name("class")))
-    await ctx.pending(ctx.waiting().for_api(), [claim_volume("data")])
-    term = label_term(HOSTNAME, node)
-    volume = host_path_volume(ctx.name("pv"), ctx.name("class"), node_term=term)
-    return Case(lambda: ctx.make_object(PERSISTENT_VOLUMES, volume))
 
 
 def moved_param(plugin: str, event: str, scenario: Scenario, next_reason: str) -> Any:
@@ -1045,19 +1048,21 @@ MOVED = [
         dra_device_class_changed,
         "Insufficient example.com/",
     ),
-    moved_param(
-        "VolumeBinding",
-        "storage.k8s.io/StorageClassAdd",
-        binding_storage_class_added,
-        "berth does not bind or provision volumes",
-    ),
-    moved_param(
-        "VolumeBinding",
-        "PersistentVolumeAdd",
-        binding_volume_added,
-        "berth does not bind or provision volumes",
-    ),
 ]
+
+
+async def test_storage_class_added_moves_the_pod_and_its_claim_is_provisioned(ctx: Ctx) -> None:
+    """VolumeBinding rejected the pod (its claim's class is missing); the class appears,
+    WaitForFirstConsumer with a provisioner: the pod is moved, berth selects a node for the
+    claim, the test provisioner makes a PV there and the pod is bound (issue 14)."""
+    event = "storage.k8s.io/StorageClassAdd"
+    case = await binding_storage_class_added(ctx)
+    await ctx.parked("VolumeBinding")
+    before = await moved(ctx.berth, event)
+    async with TestProvisioner(ctx.client, provisioner=QH_PROVISIONER, namespace=ctx.namespace):
+        await case.act()
+        await bound_to(ctx.client, ctx.namespace, WAITING)
+    assert await moved(ctx.berth, event) > before
 
 
 @pytest.mark.parametrize(("plugin", "event", "scenario", "next_reason"), MOVED)
@@ -1066,7 +1071,7 @@ async def test_event_moves_the_rejected_pod_berth_cannot_bind(
 ) -> None:
     """The pod waits, rejected by `plugin`, until `event` moves it; the move is counted and
     the pod tried again, which fails on the next obstacle (`next_reason`), one that berth
-    cannot remove (it binds no volumes, allocates no devices)."""
+    cannot remove (it allocates no devices)."""
     case = await scenario(ctx)
     await ctx.parked(plugin)
 
