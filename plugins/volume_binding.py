@@ -432,6 +432,8 @@ def _fits(pv: Volume, claim: Claim) -> bool:
         return False
     if pv.capacity < claim.request or pv.volume_mode != claim.volume_mode or pv.deleting:
         return False
+    if pv.attributes_class != claim.attributes_class:
+        return False  # VolumeAttributesClass (GA, on since v1.34) must match, pre-bound or not
     if pv.bound_to(claim):
         return True  # pre-bound to this claim: phase, selector and modes are not checked
     if pv.phase != "Available":

@@ -60,6 +60,7 @@ class Claim:
     owners: frozenset[str] = frozenset()  # uids of controller ownerReferences
     uid: str = ""
     selected_node: str = ""  # the selected-node annotation: provisioning there is under way
+    attributes_class: str = ""  # spec.volumeAttributesClassName
 
     @property
     def bound(self) -> bool:
@@ -85,6 +86,7 @@ class Volume:
     node_terms: tuple[SelectorTerm, ...] | None = None  # spec.nodeAffinity.required; None = any
     csi_driver: str = ""
     csi_handle: str = ""
+    attributes_class: str = ""  # spec.volumeAttributesClassName
 
     def bound_to(self, claim: Claim) -> bool:
         """Upstream's IsVolumeBoundToClaim (uids are not compared: claims here carry none)."""
@@ -203,6 +205,7 @@ def compile_claim(obj: JSON) -> Claim:
         ),
         uid=meta.get("uid") or "",
         selected_node=annotations.get(SELECTED_NODE) or "",
+        attributes_class=spec.get("volumeAttributesClassName") or "",
     )
 
 
@@ -233,6 +236,7 @@ def compile_volume(obj: JSON) -> Volume:
         node_terms=terms,
         csi_driver=csi.get("driver") or "",
         csi_handle=csi.get("volumeHandle") or "",
+        attributes_class=spec.get("volumeAttributesClassName") or "",
     )
 
 

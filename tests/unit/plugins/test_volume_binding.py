@@ -627,18 +627,32 @@ def test_store_rejects_malformed_objects(kind: str, obj: JSON) -> None:
 # --- v1.37 behaviour berth does not have yet (#14) -------------------------------------------
 
 
-def test_volume_attributes_class_is_not_matched() -> None:
-    """A static PV whose volumeAttributesClassName differs from the claim's still fits it;
-    v1.34+ (VolumeAttributesClass GA) skips such a PV, "didn't find available persistent
-    volumes to bind". Pins today's behaviour; changes with #14."""
+@pytest.mark.parametrize(
+    ("claim_class", "volume_class", "fits"),
+    [
+        pytest.param("gold", "silver", False, id="different"),
+        pytest.param("gold", "gold", True, id="same"),
+        pytest.param("", "gold", False, id="only-the-volume-has-one"),
+        pytest.param("", "", True, id="neither"),
+    ],
+)
+def test_volume_attributes_class_must_match(
+    claim_class: str, volume_class: str, fits: bool
+) -> None:
+    """v1.34+ (VolumeAttributesClass GA): FindMatchingVolume skips a PV whose
+    volumeAttributesClassName differs from the claim's, "didn't find available persistent
+    volumes to bind"."""
     claim = pvc("pvc-a", storage_class="wait")
-    claim["spec"]["volumeAttributesClassName"] = "gold"
     volume = pv("pv-a", storage_class="wait")
-    volume["spec"]["volumeAttributesClassName"] = "silver"
+    if claim_class:
+        claim["spec"]["volumeAttributesClassName"] = claim_class
+    if volume_class:
+        volume["spec"]["volumeAttributesClassName"] = volume_class
     incoming = with_volumes("p", claim_volume("pvc-a"))
+    reasons = [] if fits else [volume_binding.ERR_BIND_CONFLICT]
     assert filter_reasons(plugin(WFFC, claim, volume), incoming, build_table(NODES)) == {
-        "node-a": [],
-        "node-b": [],
+        "node-a": reasons,
+        "node-b": reasons,
     }
 
 
