@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scheduler.kube.client import Client
+from scheduler.podgroups import INITIALLY_SCHEDULED
 
-INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
 PATH = "/apis/scheduling.k8s.io/v1beta1/namespaces/{namespace}/podgroups/{name}/status"
 
 

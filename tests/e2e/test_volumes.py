@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from scheduler.kube.client import ApiError, Client
+from scheduler.kube.client import Client
 from tests.builders import make_pod
 from tests.e2e.conftest import Running
+from tests.e2e.provisioner import delete_volume
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -87,13 +88,7 @@ async def volumes(client: Client) -> AsyncIterator[list[str]]:
     made: list[str] = []
     yield made
     for name in made:
-        path = f"/api/v1/persistentvolumes/{name}"
-        try:
-            await client.patch(path, {"metadata": {"finalizers": None}}, kind="merge")
-            await client.delete(path)
-        except ApiError as err:
-            if err.status != 404:
-                raise
+        await delete_volume(client, name)
 
 
 async def bound_claim(
