@@ -9,26 +9,30 @@ PersistentVolumeClaims"). Pods without claims skip the plugin.
 Filter (FindPodVolumes): a bound claim's PV must exist and its nodeAffinity must match the node;
 an unbound WaitForFirstConsumer claim needs an available PV that fits it on the node (the
 smallest one, claims taken smallest first, as upstream), or a class whose provisioner could
-create one there (allowedTopologies). Reasons and codes are upstream's.
+create one there (checkVolumeProvisions): a real provisioner, allowedTopologies admitting the
+node, and, when the provisioner's CSIDriver sets `storageCapacity: true`, a CSIStorageCapacity
+of the class whose nodeTopology selects the node and whose maximumVolumeSize (else capacity) is
+at least the claim's request ("node(s) did not have enough free storage"). A claim that already
+names a node (provisioning under way) fits that node only. Reasons and codes are upstream's.
 
 Score (StorageCapacityScoring, beta and on in v1.37; upstream's scorer.go): for a pod with
-unbound WaitForFirstConsumer claims, each node scores by how much of the chosen static PVs'
-capacity the claims would use, per storage class, through the args' `shape` (utilization 0..100
--> score 0..10, scaled to 0..100; default: emptier is better), averaged over the classes and
-rounded. Upstream scores claims to be provisioned by CSIStorageCapacity when no static PV is
-chosen; berth reads no CSIStorageCapacity, which is upstream's case of a driver that does not
-report capacity: those claims are left out, and a node with nothing to score gets 0.
+unbound WaitForFirstConsumer claims, each node scores by how much of the capacity the claims
+would use, per storage class, through the args' `shape` (utilization 0..100 -> score 0..10,
+scaled to 0..100; default: emptier is better), averaged over the classes and rounded. Where any
+claim gets a static PV, the chosen PVs' capacities count; elsewhere the claims to provision
+count against the capacity of the CSIStorageCapacity found for each on the node (claims whose
+driver reports none are left out). A node with nothing to score gets 0.
 
 Reserve (upstream's AssumePodVolumes) chooses, on the pod's node, the PV each unbound
 WaitForFirstConsumer claim gets (Filter's greedy choice) or provisioning there, and assumes the
 PVs in the volume store so the next pod's Filter does not offer them; Unreserve gives them
-back. PreBind (BindPodVolumes) writes the choice through the Handle: the PV's claimRef (with
-upstream's bound-by-controller annotation), or the claim's `volume.kubernetes.io/selected-node`
-annotation for its provisioner; then it waits, polling the store every second for at most the
-args' `bindTimeoutSeconds`, until the PV controller has bound every claim, and fails as
-upstream does when the time is up ("binding volumes: context deadline exceeded"). A claim that
-already names a node (provisioning under way) fits that node only. Storage capacity
-(CSIStorageCapacity) and a static PV's volumeAttributesClassName are not checked yet.
+back. Like upstream, nothing is taken off a CSIStorageCapacity for a volume being provisioned:
+the driver publishes what is left. PreBind (BindPodVolumes) writes the choice through the
+Handle: the PV's claimRef (with upstream's bound-by-controller annotation), or the claim's
+`volume.kubernetes.io/selected-node` annotation for its provisioner; then it waits, polling the
+store every second for at most the args' `bindTimeoutSeconds`, until the PV controller has
+bound every claim, and fails as upstream does when the time is up ("binding volumes: context
+deadline exceeded").
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scheduler import pluginargs
 from scheduler.framework import (
+    CSI_DRIVER,
     CSI_NODE,
+    CSI_STORAGE_CAPACITY,
     NODE,
     PERSISTENT_VOLUME,
     PERSISTENT_VOLUME_CLAIM,
@@ -65,9 +72,10 @@ from scheduler.framework import (
     Volume,
     VolumeStore,
 )
-from scheduler.model import PodInfo, SelectorTerm
+from scheduler.model import LabelSelector, PodInfo, SelectorTerm
 from scheduler.pluginargs import VolumeBindingArgs
-from scheduler.snapshot import Mask, NodeTable, Rows, term_mask
+from scheduler.snapshot import Mask, NodeTable, Rows, requirement_mask, term_mask
+from scheduler.volumes import CSIDriver, StorageCapacity
 
 NAME = "VolumeBinding"
 STATE = "PreFilter" + NAME
@@ -77,6 +85,7 @@ ERR_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 # upstream's ConflictReasons, in the order Filter reports them (a node can fail several)
 ERR_NODE_CONFLICT = "node(s) didn't match PersistentVolume's node affinity"
 ERR_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
+ERR_NOT_ENOUGH_SPACE = "node(s) did not have enough free storage"
 ERR_PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 WAIT = "WaitForFirstConsumer"
@@ -95,6 +104,23 @@ class _Claims:
 
     bound: tuple[Claim, ...]
     delayed: tuple[Claim, ...]  # unbound, WaitForFirstConsumer
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Upstream's FindPodVolumes for the unbound WaitForFirstConsumer claims, over rows.
+
+    `elsewhere`: rows other than the node a claim's selected-node annotation names (upstream's
+    fast path: those fail at once). `ordered` are the other claims, smallest request first,
+    each with its fitting PVs (`candidates`, smallest first) and every PV's node-affinity mask.
+    `to_provision` is upstream's claimsToProvision in its order (the claims with a selected
+    node, then those left without a PV), each with the rows where it is to be provisioned."""
+
+    elsewhere: Mask
+    ordered: list[Claim]
+    candidates: list[list[Volume]]
+    masks: dict[str, Mask]
+    to_provision: list[tuple[Claim, Mask]]
 
 
 class VolumeBinding:
@@ -123,7 +149,8 @@ class VolumeBinding:
     def events_to_register(self) -> list[ClusterEventWithHint]:
         """Upstream's: a StorageClass added or changed (binding mode, allowedTopologies); a
         claim added or changed; a PV added or changed; a node added or relabelled (PV node
-        affinity, allowedTopologies); a CSINode added or changed (in-tree PV translation)."""
+        affinity, allowedTopologies); a CSINode added or changed (in-tree PV translation); a
+        CSIDriver changed and a CSIStorageCapacity added or changed (storage capacity)."""
         add_or_update = ActionType.ADD | ActionType.UPDATE
         return [
             ClusterEventWithHint(
@@ -139,8 +166,14 @@ class VolumeBinding:
             ClusterEventWithHint(
                 ClusterEvent(CSI_NODE, add_or_update), self.is_schedulable_after_csi_node_change
             ),
-            # Not registered: CSIDriver/Update and CSIStorageCapacity/Add|Update, which berth
-            # does not watch (it does not check storage capacity; see the module docstring).
+            ClusterEventWithHint(
+                ClusterEvent(CSI_DRIVER, ActionType.UPDATE),
+                self.is_schedulable_after_csi_driver_change,
+            ),
+            ClusterEventWithHint(
+                ClusterEvent(CSI_STORAGE_CAPACITY, add_or_update),
+                self.is_schedulable_after_csi_storage_capacity_change,
+            ),
         ]
 
     @staticmethod
@@ -174,6 +207,35 @@ class VolumeBinding:
         neither reads nor does, so an update never helps here."""
         return QueueingHint.QUEUE if old is None else QueueingHint.SKIP
 
+    @staticmethod
+    def is_schedulable_after_csi_storage_capacity_change(
+        pod: PodInfo, old: StorageCapacity | None, new: StorageCapacity
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterCSIStorageCapacityChange: any CSIStorageCapacity
+        added, or one whose limit (maximumVolumeSize, else capacity) appeared or grew. Its
+        class and nodeTopology cannot change (the API server refuses it)."""
+        if old is None:
+            return QueueingHint.QUEUE
+        new_limit, old_limit = new.limit, old.limit
+        if new_limit is not None and (old_limit is None or new_limit > old_limit):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
+    @staticmethod
+    def is_schedulable_after_csi_driver_change(
+        pod: PodInfo, old: CSIDriver | None, new: CSIDriver
+    ) -> QueueingHint:
+        """Upstream's isSchedulableAfterCSIDriverChange: the driver stopped asking for
+        capacity checks (storageCapacity true, now not) and the pod has an inline CSI volume
+        of that driver. Upstream looks at the pod's inline CSI volumes only, not at the
+        provisioners of its claims' classes, so the capacity events (or the periodic flush)
+        are what move a pod rejected for storage; berth's hint says the same."""
+        if old is None or not old.storage_capacity or new.storage_capacity:
+            return QueueingHint.SKIP
+        if any(v.kind == "csi" and v.disk[:1] == (new.name,) for v in pod.volumes):
+            return QueueingHint.QUEUE
+        return QueueingHint.SKIP
+
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         claims = _pod_claims(self.store, pod)
         if isinstance(claims, Status):
@@ -199,17 +261,19 @@ class VolumeBinding:
                 pv_missing = ~node_conflict
                 break
             node_conflict |= ~affinity_mask(table, pv.node_terms, rows)
-        bind_conflict = ~self._delayed_mask(table, claims.delayed, rows)
+        plan = self._plan(table, claims.delayed, rows)
+        bind_conflict, no_space = self._conflicts(table, plan, rows)
         reasons = tuple(
             Reason(message, rejected, resolvable=False)
             for message, rejected in (
                 (ERR_NODE_CONFLICT, node_conflict),
                 (ERR_BIND_CONFLICT, bind_conflict),
+                (ERR_NOT_ENOUGH_SPACE, no_space),
                 (ERR_PV_NOT_EXIST, pv_missing),
             )
             if rejected.any()
         )
-        return FilterResult(~(node_conflict | bind_conflict | pv_missing), reasons)
+        return FilterResult(~(node_conflict | bind_conflict | no_space | pv_missing), reasons)
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
@@ -219,21 +283,36 @@ class VolumeBinding:
         return None if isinstance(state.data.get(STATE), _Claims) else SKIP
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
-        """Upstream's Score: per node, the static PVs the unbound claims would get, their
-        requests and capacities summed per storage class, each class through the shape, the
-        mean rounded. 0 where no claim gets a static PV (provisioning: see the docstring)."""
+        """Upstream's Score: per node, where any claim gets a static PV, those PVs' requests
+        and capacities summed per storage class; else the claims to provision, their requests
+        summed per class against the capacity of the CSIStorageCapacity found for them on the
+        node (one per class: claims of a class share it). Each class through the shape, the
+        mean rounded; 0 where there is nothing to score."""
         claims = state.data.get(STATE)
         scores = np.zeros(rows.size, dtype=np.int64)
         if not isinstance(claims, _Claims) or not claims.delayed:
             return scores
-        ordered, candidates, masks = self._candidates_on(table, claims.delayed, rows)
+        plan = self._plan(table, claims.delayed, rows)
+        provisions = [
+            (claim, needs, self._provision_check(table, claim, rows)[1])
+            for claim, needs in plan.to_provision
+        ]
         for i in range(rows.size):
             per_class: dict[str, list[int]] = {}
-            for claim, pv in zip(ordered, _greedy_pick(candidates, masks, i), strict=True):
-                if pv is not None:
+            picks = _greedy_pick(plan.candidates, plan.masks, i)
+            if any(pv is not None for pv in picks):
+                for claim, pv in zip(plan.ordered, picks, strict=True):
+                    if pv is not None:
+                        used = per_class.setdefault(claim.storage_class, [0, 0])
+                        used[0] += claim.request
+                        used[1] += pv.capacity
+            else:
+                for claim, needs, found in provisions:
+                    if found is None or not needs[i] or found[i] < 0:
+                        continue  # no capacity reported for it: left out, as upstream
                     used = per_class.setdefault(claim.storage_class, [0, 0])
                     used[0] += claim.request
-                    used[1] += pv.capacity
+                    used[1] = int(found[i])
             if per_class:
                 total = sum(self._class_score(r, c) for r, c in per_class.values())
                 scores[i] = _round_half_away(total, len(per_class))
@@ -264,15 +343,16 @@ class VolumeBinding:
         if table is None or row is None:
             return Status.error(f"node {node!r} not in the snapshot", NAME)
         rows = np.asarray([row], dtype=np.int64)
-        ordered, candidates, masks = self._candidates_on(table, unbound, rows)
-        picks = _greedy_pick(candidates, masks, 0)
-        decisions: list[tuple[Claim, str]] = []
-        for claim, pv in zip(ordered, picks, strict=True):
-            if pv is None and not self._provision_mask(table, claim, rows)[0]:
-                for done, name in decisions:
-                    if name:
-                        self.store.forget(name, done)
-                return Status.unschedulable(ERR_BIND_CONFLICT, plugin=NAME)
+        plan = self._plan(table, unbound, rows)
+        bind_conflict, no_space = self._conflicts(table, plan, rows)
+        if bind_conflict[0]:
+            return Status.unschedulable(ERR_BIND_CONFLICT, plugin=NAME)
+        if no_space[0]:
+            return Status.unschedulable(ERR_NOT_ENOUGH_SPACE, plugin=NAME)
+        decisions: list[tuple[Claim, str]] = [(c, "") for c in unbound if c.selected_node]
+        for claim, pv in zip(
+            plan.ordered, _greedy_pick(plan.candidates, plan.masks, 0), strict=True
+        ):
             decisions.append((claim, pv.name if pv is not None else ""))
             if pv is not None:
                 self.store.assume(pv.name, claim)
@@ -344,42 +424,88 @@ class VolumeBinding:
         }
         return ordered, candidates, masks
 
-    def _delayed_mask(self, table: NodeTable, claims: tuple[Claim, ...], rows: Rows) -> Mask:
-        """Rows where every unbound WaitForFirstConsumer claim gets a PV or a provisioner."""
-        ok = np.ones(rows.size, dtype=np.bool_)
-        if not claims:
-            return ok
-        ordered, candidates, masks = self._candidates_on(table, claims, rows)
-        provisionable = [self._provision_mask(table, c, rows) for c in ordered]
+    def _plan(self, table: NodeTable, claims: tuple[Claim, ...], rows: Rows) -> _Plan:
+        """The unbound WaitForFirstConsumer claims over `rows`: which node each claim already
+        given one may use, which PVs the others take (upstream's greedy choice, node by node,
+        when several compete), and which claims are left to provision where (see _Plan)."""
+        elsewhere = np.zeros(rows.size, dtype=np.bool_)
+        selected = [c for c in claims if c.selected_node]
+        for claim in selected:
+            row = table.row_of.get(claim.selected_node)
+            elsewhere |= rows != (row if row is not None else -1)
+        everywhere = np.ones(rows.size, dtype=np.bool_)
+        to_provision = [(c, everywhere) for c in selected]
+        matching = tuple(c for c in claims if not c.selected_node)
+        ordered, candidates, masks = self._candidates_on(table, matching, rows)
         if len(ordered) == 1:
-            # One claim: any fitting PV on the node, or provisioning there.
+            # One claim: any fitting PV on the node, else provisioning there.
             any_pv = np.zeros(rows.size, dtype=np.bool_)
             for pv in candidates[0]:
                 any_pv |= masks[pv.name]
-            return any_pv | provisionable[0]
-        # Several claims compete for the same PVs: upstream's greedy choice, node by node.
-        for i in range(rows.size):
-            picks = _greedy_pick(candidates, masks, i)
-            if any(pv is None and not can[i] for pv, can in zip(picks, provisionable, strict=True)):
-                ok[i] = False
-        return ok
+            to_provision.append((ordered[0], ~any_pv))
+        elif ordered:
+            # Several claims compete for the same PVs: upstream's greedy choice, node by node.
+            unpicked = np.zeros((len(ordered), rows.size), dtype=np.bool_)
+            for i in range(rows.size):
+                for k, pick in enumerate(_greedy_pick(candidates, masks, i)):
+                    unpicked[k, i] = pick is None
+            to_provision += [(c, unpicked[k]) for k, c in enumerate(ordered)]
+        return _Plan(elsewhere, ordered, candidates, masks, to_provision)
 
-    def _provision_mask(self, table: NodeTable, claim: Claim, rows: Rows) -> Mask:
-        """Upstream's checkVolumeProvisions: a class with a real provisioner whose
-        allowedTopologies admit the node. A claim already given a node (its selected-node
-        annotation: provisioning is under way there) fits that node only."""
+    def _conflicts(self, table: NodeTable, plan: _Plan, rows: Rows) -> tuple[Mask, Mask]:
+        """Per row, upstream's verdict on the claims of `plan`: (didn't find available
+        persistent volumes to bind, did not have enough free storage). Rows a claim's
+        selected node excludes fail at once; elsewhere the claims to provision are checked in
+        upstream's order and the first that cannot be provisioned decides the reason."""
+        bind_conflict = plan.elsewhere.copy()
+        no_space = np.zeros(rows.size, dtype=np.bool_)
+        decided = plan.elsewhere.copy()
+        for claim, needs in plan.to_provision:
+            pending = needs & ~decided
+            if not pending.any():
+                continue
+            can, found = self._provision_check(table, claim, rows)
+            enough = np.ones(rows.size, dtype=np.bool_) if found is None else found >= 0
+            bind_conflict |= pending & ~can
+            no_space |= pending & can & ~enough
+            decided |= pending & ~(can & enough)
+        return bind_conflict, no_space
+
+    def _provision_check(
+        self, table: NodeTable, claim: Claim, rows: Rows
+    ) -> tuple[Mask, npt.NDArray[np.int64] | None]:
+        """Upstream's checkVolumeProvisions for one claim: the rows where its class's
+        provisioner may create the volume (a real provisioner, allowedTopologies admitting the
+        node), and what hasEnoughCapacity finds on each row (see _node_capacity)."""
         cls = self.store.class_of(claim)
         if cls is None or not cls.provisioner or cls.provisioner == NO_PROVISIONER:
-            return np.zeros(rows.size, dtype=np.bool_)
-        if claim.selected_node:
-            row = table.row_of.get(claim.selected_node)
-            chosen: Mask = np.asarray(rows == (row if row is not None else -1), dtype=np.bool_)
-            if cls.allowed_topologies:
-                chosen &= affinity_mask(table, cls.allowed_topologies, rows)
-            return chosen
-        if not cls.allowed_topologies:
-            return np.ones(rows.size, dtype=np.bool_)
-        return affinity_mask(table, cls.allowed_topologies, rows)
+            return np.zeros(rows.size, dtype=np.bool_), None
+        if cls.allowed_topologies:
+            can = affinity_mask(table, cls.allowed_topologies, rows)
+        else:
+            can = np.ones(rows.size, dtype=np.bool_)
+        return can, self._node_capacity(table, claim, cls, rows)
+
+    def _node_capacity(
+        self, table: NodeTable, claim: Claim, cls: StorageClass, rows: Rows
+    ) -> npt.NDArray[np.int64] | None:
+        """Upstream's hasEnoughCapacity, per row: the reported capacity of the first
+        CSIStorageCapacity of the class whose limit holds the claim and whose nodeTopology
+        selects the node (0 when it reports only maximumVolumeSize), -1 where none does.
+        None when capacity is not checked: the provisioner has no CSIDriver, or one without
+        `storageCapacity: true`, or the claim requests no size (the API server requires one,
+        so only a hand-made claim)."""
+        driver = self.store.csi_driver(cls.provisioner)
+        if driver is None or not driver.storage_capacity or claim.request == 0:
+            return None
+        found = np.full(rows.size, -1, dtype=np.int64)
+        for capacity in self.store.capacities_for(cls.name):
+            limit = capacity.limit
+            if limit is None or limit < claim.request:
+                continue
+            first = (found < 0) & label_selector_mask(table, capacity.node_topology, rows)
+            found[first] = capacity.capacity or 0
+        return found
 
 
 def affinity_mask(table: NodeTable, terms: tuple[SelectorTerm, ...] | None, rows: Rows) -> Mask:
@@ -389,6 +515,17 @@ def affinity_mask(table: NodeTable, terms: tuple[SelectorTerm, ...] | None, rows
     mask = np.zeros(rows.size, dtype=np.bool_)
     for term in terms:
         mask |= term_mask(table, term, rows)
+    return mask
+
+
+def label_selector_mask(table: NodeTable, selector: LabelSelector, rows: Rows) -> Mask:
+    """Rows whose labels a metav1.LabelSelector selects (a nil selector selects none, an
+    empty one every node)."""
+    if selector.nothing:
+        return np.zeros(rows.size, dtype=np.bool_)
+    mask = np.ones(rows.size, dtype=np.bool_)
+    for requirement in selector.requirements:
+        mask &= requirement_mask(table, requirement, rows)
     return mask
 
 
@@ -446,8 +583,6 @@ def _fits(pv: Volume, claim: Claim) -> bool:
 def _candidates(store: VolumeStore, claim: Claim) -> list[Volume]:
     """The PVs the claim could bind, smallest first; a PV pre-bound to the claim (its claimRef
     names it) is the only candidate, as upstream returns it before looking further."""
-    if claim.selected_node:
-        return []  # provisioning on that node is under way (upstream's claimsToProvision)
     fitting = [
         pv for pv in store.volumes.values() if _fits(pv, claim) and not store.taken(pv, claim)
     ]

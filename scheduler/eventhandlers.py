@@ -10,7 +10,8 @@ upstream would raise, with the compiled objects before and after for the queuein
     pods       unscheduled: add / update / delete in the queue; assigned: AssignedPodAdd,
                AssignedPod update events (labels, scale down/up, tolerations), AssignedPodDelete
                (also when a bound pod turns Succeeded/Failed)
-    volumes    PersistentVolume, PersistentVolumeClaim, StorageClass, CSINode: Add/Update/Delete
+    volumes    PersistentVolume, PersistentVolumeClaim, StorageClass, CSINode, CSIDriver,
+               CSIStorageCapacity: Add/Update/Delete
     others     DeviceClass Add/Update, Namespace label updates (berth's own event), PDBs and
                PriorityClasses (kept for preemption and explain; events for completeness)
 
@@ -55,6 +56,8 @@ _VOLUME_RESOURCES = {
     volumes.PV: fw.PERSISTENT_VOLUME,
     volumes.STORAGE_CLASS: fw.STORAGE_CLASS,
     volumes.CSI_NODE: fw.CSI_NODE,
+    volumes.CSI_DRIVER: fw.CSI_DRIVER,
+    volumes.CSI_STORAGE_CAPACITY: fw.CSI_STORAGE_CAPACITY,
 }
 
 
@@ -357,7 +360,8 @@ class EventHandlers:
         return on_event
 
     def volume_handler(self, store_kind: str) -> Handler:
-        """The handler for one volume object kind (volumes.PVC, PV, STORAGE_CLASS, CSI_NODE)."""
+        """The handler for one volume object kind (volumes.PVC, PV, STORAGE_CLASS, CSI_NODE,
+        CSI_DRIVER, CSI_STORAGE_CAPACITY)."""
         resource = _VOLUME_RESOURCES[store_kind]
 
         def on_event(kind: str, obj: JSON, old: JSON | None) -> None:
@@ -408,6 +412,9 @@ VOLUME_SOURCES = (
     ("/api/v1/persistentvolumes", volumes.PV),
     ("/apis/storage.k8s.io/v1/storageclasses", volumes.STORAGE_CLASS),
     ("/apis/storage.k8s.io/v1/csinodes", volumes.CSI_NODE),
+    # VolumeBinding's storage capacity check (CSIStorageCapacity, GA since v1.24)
+    ("/apis/storage.k8s.io/v1/csidrivers", volumes.CSI_DRIVER),
+    ("/apis/storage.k8s.io/v1/csistoragecapacities", volumes.CSI_STORAGE_CAPACITY),
 )
 
 

@@ -1,5 +1,6 @@
 """The volume objects the scheduler reads: PersistentVolumeClaims, PersistentVolumes,
-StorageClasses and CSINodes, compiled once per object version and kept by name.
+StorageClasses, CSINodes, CSIDrivers and CSIStorageCapacities, compiled once per object version
+and kept by name.
 
 A pure store: the app feeds it from its informers (`apply(kind, event, obj)`), the volume
 plugins read it through the framework handle. Nothing here talks to the API. VolumeBinding's
@@ -28,6 +29,8 @@ PVC = "PersistentVolumeClaim"
 PV = "PersistentVolume"
 STORAGE_CLASS = "StorageClass"
 CSI_NODE = "CSINode"
+CSI_DRIVER = "CSIDriver"
+CSI_STORAGE_CAPACITY = "CSIStorageCapacity"
 
 # Set by the PV controller once it has bound a claim (upstream's volume.AnnBindCompleted).
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
@@ -102,9 +105,40 @@ class StorageClass:
     allowed_topologies: tuple[SelectorTerm, ...] = ()  # empty = everywhere
 
 
+@dataclass(frozen=True, slots=True)
+class CSIDriver:
+    """A CSIDriver (its name is the driver's, which a StorageClass names as provisioner)."""
+
+    name: str
+    storage_capacity: bool  # spec.storageCapacity: the scheduler checks CSIStorageCapacity
+
+
+@dataclass(frozen=True, slots=True)
+class StorageCapacity:
+    """A CSIStorageCapacity: what a CSI driver can still provision for one StorageClass on the
+    nodes its nodeTopology selects (a missing selector selects none, as upstream's
+    nodeHasAccess)."""
+
+    namespace: str
+    name: str
+    storage_class: str
+    node_topology: LabelSelector
+    capacity: int | None  # bytes; None = not reported
+    maximum_volume_size: int | None  # bytes; None = not reported
+
+    @property
+    def limit(self) -> int | None:
+        """Upstream's volumeLimit: the largest volume that fits, maximumVolumeSize when the
+        driver reports it (it is the more precise), else capacity."""
+        if self.maximum_volume_size is not None:
+            return self.maximum_volume_size
+        return self.capacity
+
+
 @dataclass
 class VolumeStore:
-    """Claims by (namespace, name), volumes and classes by name, CSI attach limits by node.
+    """Claims by (namespace, name), volumes and classes by name, CSI attach limits by node,
+    CSIDrivers by name, CSIStorageCapacities by (namespace, name).
     `version` moves on every change (for caches that depend on the store)."""
 
     claims: dict[tuple[str, str], Claim] = field(default_factory=dict)
@@ -112,10 +146,16 @@ class VolumeStore:
     classes: dict[str, StorageClass] = field(default_factory=dict)
     # node name -> CSI driver -> spec.drivers[].allocatable.count (None = no limit reported)
     csi_limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    csi_drivers: dict[str, CSIDriver] = field(default_factory=dict)
+    capacities: dict[tuple[str, str], StorageCapacity] = field(default_factory=dict)
     version: int = 0
     # Reserve's choices not yet seen in the watch: PV name -> the claim (namespace, name) it
     # is being bound to (upstream's assume cache), so the next pod does not take that PV.
     assumed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # capacities by storage class, in (namespace, name) order; rebuilt after a change to them
+    _capacities_by_class: dict[str, tuple[StorageCapacity, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def assume(self, pv: str, claim: Claim) -> None:
         self.assumed[pv] = (claim.namespace, claim.name)
@@ -140,6 +180,22 @@ class VolumeStore:
     def storage_class(self, name: str) -> StorageClass | None:
         return self.classes.get(name)
 
+    def csi_driver(self, name: str) -> CSIDriver | None:
+        return self.csi_drivers.get(name)
+
+    def capacities_for(self, storage_class: str) -> tuple[StorageCapacity, ...]:
+        """The CSIStorageCapacities of a class, by namespace and name. Upstream walks its
+        lister in no set order and takes the first that fits; a fixed order makes the
+        capacity berth scores with (when several fit one node) the same every time."""
+        index = self._capacities_by_class
+        if index is None:
+            grouped: dict[str, list[StorageCapacity]] = {}
+            for key in sorted(self.capacities):
+                found = self.capacities[key]
+                grouped.setdefault(found.storage_class, []).append(found)
+            index = self._capacities_by_class = {k: tuple(v) for k, v in grouped.items()}
+        return index.get(storage_class, ())
+
     def apply(self, kind: str, obj: JSON, deleted: bool = False) -> tuple[Any, Any]:
         """Add, replace or (deleted=True) forget one object of `kind`; returns its compiled
         (old, new) versions (None where there is none), for queueing hints. A malformed
@@ -150,6 +206,8 @@ class VolumeStore:
             PV: compile_volume,
             STORAGE_CLASS: compile_storage_class,
             CSI_NODE: compile_csi_limits,
+            CSI_DRIVER: compile_csi_driver,
+            CSI_STORAGE_CAPACITY: compile_storage_capacity,
         }
         if kind not in compilers:
             raise ValueError(f"unknown volume object kind {kind!r}")
@@ -160,10 +218,14 @@ class VolumeStore:
             PV: self.volumes,
             STORAGE_CLASS: self.classes,
             CSI_NODE: self.csi_limits,
+            CSI_DRIVER: self.csi_drivers,
+            CSI_STORAGE_CAPACITY: self.capacities,
         }
         table = tables[kind]
-        key: Any = (namespace, name) if kind == PVC else name
+        key: Any = (namespace, name) if kind in (PVC, CSI_STORAGE_CAPACITY) else name
         self.version += 1
+        if kind == CSI_STORAGE_CAPACITY:
+            self._capacities_by_class = None
         old = table.pop(key, None)
         if deleted:
             return old, None
@@ -264,6 +326,28 @@ def compile_csi_limits(obj: JSON) -> dict[str, int | None]:
         count = (driver.get("allocatable") or {}).get("count")
         out[driver.get("name") or ""] = None if count is None else int(count)
     return out
+
+
+def compile_csi_driver(obj: JSON) -> CSIDriver:
+    spec = obj.get("spec") or {}
+    return CSIDriver(
+        name=(obj.get("metadata") or {}).get("name", ""),
+        storage_capacity=spec.get("storageCapacity") is True,  # unset: false (upstream's default)
+    )
+
+
+def compile_storage_capacity(obj: JSON) -> StorageCapacity:
+    """A CSIStorageCapacity (its fields are top-level: it has no spec)."""
+    meta = obj.get("metadata") or {}
+    capacity, maximum = obj.get("capacity"), obj.get("maximumVolumeSize")
+    return StorageCapacity(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        storage_class=obj.get("storageClassName") or "",
+        node_topology=label_selector(obj.get("nodeTopology"), "nodeTopology"),
+        capacity=None if capacity is None else _quantity(capacity, "capacity"),
+        maximum_volume_size=None if maximum is None else _quantity(maximum, "maximumVolumeSize"),
+    )
 
 
 def _quantity(value: Any, path: str) -> int:

@@ -13,6 +13,7 @@ from plugins import volume_binding
 from plugins.volume_binding import (
     ERR_BIND_CONFLICT,
     ERR_NODE_CONFLICT,
+    ERR_NOT_ENOUGH_SPACE,
     ERR_PV_NOT_EXIST,
     ERR_UNBOUND_IMMEDIATE,
 )
@@ -21,12 +22,15 @@ from scheduler.framework import SKIP, Code, CycleState, QueueingHint, Status, Vo
 from scheduler.handle import ClusterHandle, in_memory
 from scheduler.model import InvalidObject, compile_pod
 from scheduler.pluginargs import DEFAULT_SHAPE, VolumeBindingArgs
-from scheduler.volumes import CSI_NODE, PV, PVC
+from scheduler.volumes import CSI_DRIVER, CSI_NODE, CSI_STORAGE_CAPACITY, PV, PVC
 from tests.builders import make_node
 from tests.unit.plugins.volume_builders import (
     OTHER_VOLUMES,
+    capacity,
     claim_volume,
+    csi_driver,
     csi_node,
+    csi_volume,
     ephemeral_volume,
     hostname_is,
     pv,
@@ -351,6 +355,11 @@ def test_filter(objects: list[JSON], incoming: JSON, expected: dict[str, list[st
             id="bind-conflict",
         ),
         pytest.param(
+            ERR_NOT_ENOUGH_SPACE,
+            "node(s) did not have enough free storage",
+            id="not-enough-space",
+        ),
+        pytest.param(
             ERR_PV_NOT_EXIST,
             "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)",
             id="pv-not-exist",
@@ -373,9 +382,11 @@ def test_filter_without_pre_filter_recomputes() -> None:
     objects = [pvc("pvc-a", volume="pv-a", bound=True), pv("pv-a", node_affinity=FOO_BAR)]
     table = build_table(NODES)
     result = plugin(*objects).filter(
-        CycleState(), compile_pod(with_volumes("p", claim_volume("pvc-a"))), table,
+        CycleState(),
+        compile_pod(with_volumes("p", claim_volume("pvc-a"))),
+        table,
         table.live_rows(),
-    )  # fmt: skip
+    )
     assert result.mask.tolist() == [True, False]
     missing = plugin().filter(
         CycleState(), compile_pod(with_volumes("p", claim_volume("x"))), table, table.live_rows()
@@ -473,8 +484,10 @@ def test_reserve_assumes_the_chosen_pv_and_pre_bind_writes_its_claim_ref() -> No
 
     def bound_by_controller(sleeps: int) -> None:
         if sleeps == 2:
-            handle.volumes.apply("PersistentVolumeClaim", pvc("pvc-a", storage_class="wait",
-                                 volume="pv-x", bound=True))  # fmt: skip
+            handle.volumes.apply(
+                "PersistentVolumeClaim",
+                pvc("pvc-a", storage_class="wait", volume="pv-x", bound=True),
+            )
 
     fake.on_sleep = bound_by_controller
     assert asyncio.run(plugin_.pre_bind(state, pod, "node-a")) is None
@@ -484,8 +497,9 @@ def test_reserve_assumes_the_chosen_pv_and_pre_bind_writes_its_claim_ref() -> No
 
 def test_unreserve_gives_the_pv_back() -> None:
     fake = FakeTime()
-    plugin_, handle = writing_plugin(fake, WFFC, pvc("pvc-a", storage_class="wait"),
-                                     pv("pv-x", storage_class="wait"))  # fmt: skip
+    plugin_, handle = writing_plugin(
+        fake, WFFC, pvc("pvc-a", storage_class="wait"), pv("pv-x", storage_class="wait")
+    )
     state, pod = pre_bound(plugin_, "pvc-a")
     assert plugin_.reserve(state, pod, "node-a") is None
     plugin_.unreserve(state, pod, "node-a")
@@ -624,7 +638,7 @@ def test_store_rejects_malformed_objects(kind: str, obj: JSON) -> None:
     assert not (volumes.claims or volumes.volumes or volumes.csi_limits)
 
 
-# --- v1.37 behaviour berth does not have yet (#14) -------------------------------------------
+# --- VolumeAttributesClass (v1.34+) -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -758,13 +772,362 @@ def test_args_are_decoded() -> None:
     ]
 
 
+# --- storage capacity (CSIStorageCapacity) ---------------------------------------------------
+
+DRIVER = "driver-with-storage-capacity"
+CAPACITY_CLASS = storage_class("wait-sc-with-storage-capacity", provisioner=DRIVER)
+CLS = "wait-sc-with-storage-capacity"
+NES = ERR_NOT_ENOUGH_SPACE
+
+
+def provisioned(*objects: JSON, opt_in: bool | None = True, claim: str = "1Gi") -> list[JSON]:
+    """Upstream's TestCapacity set-up: a class provisioned by a CSI driver (whose CSIDriver
+    asks for capacity checks when `opt_in`), one unbound claim of it, and `objects`."""
+    claim_ = pvc("pvc-a", storage_class=CLS, request=claim)
+    return [CAPACITY_CLASS, csi_driver(DRIVER, opt_in), claim_, *objects]
+
+
+# Upstream's TestCapacity scenarios, node1 being node-a and node2 node-b. "multiple" gives
+# three objects one name, so the last one is what the store keeps, as upstream's informer.
+CAPACITY_SCENARIOS = [
+    pytest.param([capacity("net", CLS, None, "1Gi")], [], [], id="network-attached"),
+    pytest.param([capacity("net", CLS, "node-a", "1Gi")], [], [NES], id="local-storage"),
+    pytest.param(
+        [
+            capacity("net", CLS, None, "1Gi"),
+            capacity("net", CLS, "node-b", "1Gi"),
+            capacity("net", CLS, "node-a", "1Gi"),
+        ],
+        [],
+        [NES],
+        id="multiple",
+    ),
+    pytest.param([], [NES], [NES], id="no-storage"),
+    pytest.param([capacity("net", CLS, "node-b", "1Gi")], [NES], [], id="wrong-node"),
+    pytest.param(
+        [capacity("net", "wait", "node-a", "1Gi")], [NES], [NES], id="wrong-storage-class"
+    ),
+    pytest.param([capacity("net", CLS, "node-a", "1Mi")], [NES], [NES], id="insufficient-storage"),
+    pytest.param(
+        [capacity("net", CLS, "node-a", "1Gi", "1Mi")], [NES], [NES], id="insufficient-volume-size"
+    ),
+    pytest.param([capacity("net", CLS, "node-a", "0Mi")], [NES], [NES], id="zero-storage"),
+    pytest.param([capacity("net", CLS, "node-a", "", "0Mi")], [NES], [NES], id="zero-volume-size"),
+    pytest.param([capacity("net", CLS, "node-a")], [NES], [NES], id="nil-storage"),
+]
+
+
+@pytest.mark.parametrize("opt_in", [True, False], ids=["StorageCapacity=true", "=false"])
+@pytest.mark.parametrize(("capacities", "node_a", "node_b"), CAPACITY_SCENARIOS)
+def test_capacity(
+    opt_in: bool, capacities: list[JSON], node_a: list[str], node_b: list[str]
+) -> None:
+    """Upstream's TestCapacity: a claim to provision needs a CSIStorageCapacity of its class
+    that reaches the node and holds it (maximumVolumeSize, else capacity); without one the
+    node "did not have enough free storage", unresolvably. Only checked when the driver's
+    CSIDriver opts in."""
+    plugin_ = plugin(*provisioned(*capacities, opt_in=opt_in))
+    table = build_table(NODES)
+    incoming = with_volumes("p", claim_volume("pvc-a"))
+    expected = {"node-a": node_a, "node-b": node_b} if opt_in else {"node-a": [], "node-b": []}
+    assert filter_reasons(plugin_, incoming, table) == expected
+    assert all(unresolvable(plugin_, incoming, table).values())
+
+
+FOO_IN_BAR = {"matchExpressions": [{"key": "foo", "operator": "In", "values": ["bar"]}]}
+
+
+@pytest.mark.parametrize(
+    ("objects", "incoming", "expected"),
+    [
+        pytest.param(
+            [CAPACITY_CLASS, pvc("pvc-a", storage_class=CLS)],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": []},
+            id="provisioner-without-csidriver-is-not-checked",
+        ),
+        pytest.param(
+            provisioned(opt_in=None),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": []},
+            id="csidriver-storage-capacity-unset-is-not-checked",
+        ),
+        pytest.param(
+            provisioned(capacity("net", CLS, size="10Gi", no_topology=True)),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [NES], "node-b": [NES]},
+            id="capacity-without-node-topology-reaches-no-node",
+        ),
+        pytest.param(
+            provisioned(capacity("net", CLS, size="10Gi", topology=FOO_IN_BAR)),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [NES]},
+            id="node-topology-match-expressions",
+        ),
+        pytest.param(
+            provisioned(capacity("net", CLS, "node-a", "1Mi", "1Gi")),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [NES]},
+            id="maximum-volume-size-wins-over-capacity",
+        ),
+        pytest.param(
+            provisioned(capacity("net", CLS, "node-a", "1Gi", namespace="kube-system")),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [NES]},
+            id="capacity-of-any-namespace-counts",
+        ),
+        pytest.param(
+            provisioned(capacity("net", CLS, "node-a", "5Gi"), claim="5Gi"),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [NES]},
+            id="exactly-the-request-is-enough",
+        ),
+        pytest.param(
+            [
+                storage_class(
+                    CLS,
+                    provisioner=DRIVER,
+                    topologies=[{"matchLabelExpressions": [{"key": "foo", "values": ["barbar"]}]}],
+                ),
+                csi_driver(DRIVER),
+                pvc("pvc-a", storage_class=CLS),
+            ],
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [NES]},
+            id="allowed-topologies-are-checked-before-capacity",
+        ),
+        pytest.param(
+            provisioned(
+                WFFC,
+                pvc("pvc-b", storage_class="wait", request="5Gi"),
+            ),
+            with_volumes("p", claim_volume("pvc-b"), claim_volume("pvc-a")),
+            {"node-a": [NES], "node-b": [NES]},
+            id="smallest-claim-to-provision-decides-no-space",
+        ),
+        pytest.param(
+            provisioned(
+                WFFC,
+                pvc("pvc-b", storage_class="wait", request="1Mi"),
+            ),
+            with_volumes("p", claim_volume("pvc-a"), claim_volume("pvc-b")),
+            {"node-a": [ERR_BIND_CONFLICT], "node-b": [ERR_BIND_CONFLICT]},
+            id="smallest-claim-to-provision-decides-bind-conflict",
+        ),
+        pytest.param(
+            provisioned(
+                pv("local", storage_class=CLS, node_affinity=hostname_is("node-a")),
+            ),
+            with_volumes("p", claim_volume("pvc-a")),
+            {"node-a": [], "node-b": [NES]},
+            id="a-static-pv-needs-no-capacity",
+        ),
+        pytest.param(
+            provisioned(
+                pvc("pvc-b", volume="pv-b", bound=True),
+                pv("pv-b", node_affinity=FOO_BAR),
+            ),
+            with_volumes("p", claim_volume("pvc-b"), claim_volume("pvc-a")),
+            {"node-a": [NES], "node-b": [ERR_NODE_CONFLICT, NES]},
+            id="reasons-in-upstreams-order",
+        ),
+    ],
+)
+def test_filter_storage_capacity(
+    objects: list[JSON], incoming: JSON, expected: dict[str, list[str]]
+) -> None:
+    """berth's own cases around upstream's checkVolumeProvisions and hasEnoughCapacity."""
+    assert filter_reasons(plugin(*objects), incoming, build_table(NODES)) == expected
+
+
+def with_selected_node(claim: JSON, node: str) -> JSON:
+    claim["metadata"].setdefault("annotations", {})["volume.kubernetes.io/selected-node"] = node
+    return claim
+
+
+def test_a_claim_given_a_node_fails_elsewhere_before_capacity() -> None:
+    """Upstream's fast path: a claim whose selected node is node-b fails node-a as a bind
+    conflict whatever the capacity; on node-b the capacity is checked."""
+    objects = [
+        CAPACITY_CLASS,
+        csi_driver(DRIVER),
+        with_selected_node(pvc("pvc-a", storage_class=CLS), "node-b"),
+        capacity("net", CLS, "node-a", "10Gi"),
+    ]
+    incoming = with_volumes("p", claim_volume("pvc-a"))
+    assert filter_reasons(plugin(*objects), incoming, build_table(NODES)) == {
+        "node-a": [ERR_BIND_CONFLICT],
+        "node-b": [NES],
+    }
+
+
+NODES_ABC = [make_node(n).obj_() for n in ("node-a", "node-b", "node-c")]
+PER_NODE = [
+    capacity("node-a", CLS, "node-a", "100Gi"),
+    capacity("node-b", CLS, "node-b", "50Gi"),
+    capacity("node-c", CLS, "node-c", "10Gi"),
+]
+PER_NODE_20 = [PER_NODE[0], capacity("node-b", CLS, "node-b", "20Gi"), PER_NODE[2]]
+LEAST_ALLOCATABLE = [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]
+
+
+@pytest.mark.parametrize(
+    ("shape", "objects", "claims", "expected"),
+    [
+        # Upstream's TestVolumeBinding scoring cases with CSIStorageCapacity.
+        pytest.param(
+            None,
+            provisioned(*PER_NODE, claim="10Gi"),
+            ["pvc-a"],
+            [90, 80, 0],
+            id="storage capacity score",
+        ),
+        pytest.param(
+            None,
+            [
+                *provisioned(*PER_NODE, claim="10Gi"),
+                WFFC,
+                pvc("pvc-static", storage_class="wait", request="50Gi"),
+                *(
+                    pv(
+                        f"pv-static-{n}",
+                        storage_class="wait",
+                        capacity="100Gi",
+                        node_affinity=hostname_is(f"node-{n}"),
+                    )
+                    for n in "abc"
+                ),
+            ],
+            ["pvc-a", "pvc-static"],
+            [50, 50, 50],
+            id="storage capacity score with static binds",
+        ),
+        pytest.param(
+            None,
+            [
+                *provisioned(capacity("all", CLS, None, "100Gi"), claim="50Gi"),
+                pvc("pvc-b", storage_class=CLS, request="50Gi"),
+            ],
+            ["pvc-a", "pvc-b"],
+            [0, 0, 0],
+            id="dynamic provisioning with multiple PVCs of the same StorageClass",
+        ),
+        pytest.param(
+            LEAST_ALLOCATABLE,
+            provisioned(*PER_NODE_20, claim="10Gi"),
+            ["pvc-a"],
+            [10, 50, 100],
+            id="prefer node with least allocatable",
+        ),
+        pytest.param(
+            None,
+            provisioned(*PER_NODE_20, claim="10Gi"),
+            ["pvc-a"],
+            [90, 50, 0],
+            id="prefer node with maximum allocatable",
+        ),
+        # berth's own.
+        pytest.param(
+            None,
+            provisioned(capacity("all", CLS, None, "100Gi", "20Gi"), claim="10Gi"),
+            ["pvc-a"],
+            [90, 90, 90],
+            id="scored-by-capacity-not-maximum-volume-size",
+        ),
+        pytest.param(
+            None,
+            provisioned(*PER_NODE, claim="10Gi", opt_in=False),
+            ["pvc-a"],
+            [0, 0, 0],
+            id="driver-not-reporting-capacity-scores-zero",
+        ),
+    ],
+)
+def test_score_storage_capacity(
+    shape: list[JSON] | None, objects: list[JSON], claims: list[str], expected: list[int]
+) -> None:
+    """Upstream's Score for claims to provision: the request over the capacity of the
+    CSIStorageCapacity found on the node, per class (claims of a class share it); static
+    bindings, where there are any, are scored instead."""
+    args: JSON = {} if shape is None else {"shape": shape}
+    plugin_ = volume_binding.new(args, volume_handle(*objects))
+    table = build_table(NODES_ABC)
+    pod = compile_pod(with_volumes("p", *(claim_volume(c) for c in claims)))
+    state = CycleState()
+    assert plugin_.pre_filter(state, pod, table) is None
+    rows = table.live_rows()
+    assert plugin_.filter(state, pod, table, rows).mask.all()
+    assert plugin_.pre_score(state, pod, table, rows) is None
+    assert plugin_.score(state, pod, table, rows).tolist() == expected
+
+
+def test_reserve_checks_capacity_and_pre_bind_selects_the_node() -> None:
+    """Reserve keeps a node whose capacity holds the claim (PreBind then writes the selected
+    node), and refuses one without, with upstream's reason; nothing is assumed either way."""
+    objects = provisioned(capacity("net", CLS, "node-a", "10Gi"))
+    fake = FakeTime()
+    plugin_, handle = writing_plugin(fake, *objects)
+    state, pod = pre_bound(plugin_, "pvc-a")
+    assert plugin_.reserve(state, pod, "node-b") == Status.unschedulable(
+        ERR_NOT_ENOUGH_SPACE, plugin="VolumeBinding"
+    )
+    assert plugin_.reserve(state, pod, "node-a") is None
+    assert handle.volumes.assumed == {}
+    asyncio.run(plugin_.pre_bind(state, pod, "node-a"))
+    assert handle.api.volume_writes == [("selected-node", "default/pvc-a", "node-a")]  # type: ignore[attr-defined]
+
+
+async def test_app_feeds_storage_capacity_to_volume_binding() -> None:
+    """The app watches CSIDrivers and CSIStorageCapacities into the volume store; a capacity
+    added moves a pod VolumeBinding rejected, one whose limit shrinks does not."""
+    from plugins import registry
+    from scheduler.app import App
+    from scheduler.config import API_VERSION, KIND, parse
+    from scheduler.kube.client import Client, Credentials
+    from scheduler.queue import UNSCHEDULABLE
+
+    config = parse({"apiVersion": API_VERSION, "kind": KIND}, registry().keys())
+    client = Client(Credentials("http://127.0.0.1:9"), qps=0)
+    app = App(config, client, port=0, host="127.0.0.1")
+    try:
+        paths = {i.path for i in app.informers}
+        assert "/apis/storage.k8s.io/v1/csidrivers" in paths
+        assert "/apis/storage.k8s.io/v1/csistoragecapacities" in paths
+        app.handlers.volume_handler(CSI_DRIVER)("ADDED", csi_driver(DRIVER), None)
+        assert app.handle.volumes.csi_driver(DRIVER) is not None
+
+        def rejected(name: str) -> Any:
+            app.queue.add(compile_pod(with_volumes(name, claim_volume("pvc-a"))))
+            entry = app.queue.pop_nowait()
+            assert entry is not None
+            app.queue.requeue(entry, frozenset({volume_binding.NAME}))
+            assert entry.where == UNSCHEDULABLE
+            return entry
+
+        on_capacity = app.handlers.volume_handler(CSI_STORAGE_CAPACITY)
+        first = rejected("first")
+        big = capacity("net", CLS, "node-a", "10Gi")
+        on_capacity("ADDED", big, None)
+        assert app.handle.volumes.capacities_for(CLS)[0].limit == 10 * 2**30
+        assert first.where != UNSCHEDULABLE
+        second = rejected("second")
+        on_capacity("MODIFIED", capacity("net", CLS, "node-a", "1Gi"), big)
+        assert second.where == UNSCHEDULABLE
+        on_capacity("MODIFIED", capacity("net", CLS, "node-a", "20Gi"), None)
+        assert second.where != UNSCHEDULABLE
+    finally:
+        await app.event_client.close()
+        await app.lease_client.close()
+        await client.close()
+
+
 # --- events ----------------------------------------------------------------------------------
 
 
 def test_events_to_register() -> None:
-    """Upstream's EventsToRegister, less CSIDriver/Update and CSIStorageCapacity/Add|Update
-    (berth does not watch them): StorageClass, PVC and CSINode Add|Update with hints, PV
-    Add|Update and Node/Add|UpdateNodeLabel without."""
+    """Upstream's EventsToRegister: StorageClass, PVC and CSINode Add|Update with hints, PV
+    Add|Update and Node/Add|UpdateNodeLabel without, CSIDriver/Update and
+    CSIStorageCapacity/Add|Update with hints."""
     assert registered(plugin()) == [
         ("storage.k8s.io/StorageClassAdd", True),
         ("storage.k8s.io/StorageClassUpdate", True),
@@ -776,6 +1139,9 @@ def test_events_to_register() -> None:
         ("NodeUpdateNodeLabel", False),
         ("storage.k8s.io/CSINodeAdd", True),
         ("storage.k8s.io/CSINodeUpdate", True),
+        ("storage.k8s.io/CSIDriverUpdate", True),
+        ("storage.k8s.io/CSIStorageCapacityAdd", True),
+        ("storage.k8s.io/CSIStorageCapacityUpdate", True),
     ]
 
 
@@ -906,3 +1272,145 @@ def test_is_schedulable_after_storage_class_change(
 ) -> None:
     """A StorageClass added, or one whose allowedTopologies changed, moves the pod."""
     assert hint("storage.k8s.io/StorageClassUpdate", pod_a(), old, new) is expected
+
+
+def capacity_limits(size: str = "", maximum: str = "") -> JSON:
+    return capacity("cap", "sc-a", "node-a", size, maximum)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterCSIStorageCapacityChange (its type conversion
+        # case: no counterpart).
+        pytest.param(
+            None,
+            capacity_limits(),
+            QueueingHint.QUEUE,
+            id="When a new CSIStorageCapacity is created, it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits(),
+            capacity_limits("100"),
+            QueueingHint.QUEUE,
+            id="When the volume limit is increase(Capacity set), it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits(),
+            capacity_limits(maximum="100"),
+            QueueingHint.QUEUE,
+            id="When the volume limit is increase(MaximumVolumeSize set), it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits("50"),
+            capacity_limits("100"),
+            QueueingHint.QUEUE,
+            id="When the volume limit is increase(Capacity increase), it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits("100", "50"),
+            capacity_limits("100"),
+            QueueingHint.QUEUE,
+            id="When the volume limit is increase(MaximumVolumeSize unset), it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits("100", "50"),
+            capacity_limits("100", "60"),
+            QueueingHint.QUEUE,
+            id="When the volume limit is increase(MaximumVolumeSize increase), it returns Queue",
+        ),
+        pytest.param(
+            capacity_limits("100", "50"),
+            capacity_limits("100", "50"),
+            QueueingHint.SKIP,
+            id="When there are no changes to the CSIStorageCapacity, it returns QueueSkip",
+        ),
+        pytest.param(
+            capacity_limits("100"),
+            capacity_limits("100", "50"),
+            QueueingHint.SKIP,
+            id="When the volume limit is decreased, it returns QueueSkip",
+        ),
+        pytest.param(
+            capacity_limits("100"),
+            capacity_limits(),
+            QueueingHint.SKIP,
+            id="When the volume limit is unset, it returns QueueSkip",
+        ),
+    ],
+)
+def test_is_schedulable_after_csi_storage_capacity_change(
+    old: JSON | None, new: JSON, expected: QueueingHint
+) -> None:
+    """A CSIStorageCapacity added, or one whose limit appeared or grew, moves the pod."""
+    label = "storage.k8s.io/CSIStorageCapacityUpdate"
+    assert hint(label, pod_a(claim_volume("pvc-a")), old, new) is expected
+
+
+def csi_pod(driver: str) -> JSON:
+    """Upstream's makePod("pod-a").withCSI(driver)."""
+    return pod_a(csi_volume(driver))
+
+
+@pytest.mark.parametrize(
+    ("pod", "old", "new", "expected"),
+    [
+        # Upstream's TestIsSchedulableAfterCSIDriverChange (its type conversion case: no
+        # counterpart).
+        pytest.param(
+            pod_a(),
+            csi_driver("test1", False),
+            csi_driver("test1", True),
+            QueueingHint.SKIP,
+            id="pod has no CSIDriver",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test2", False),
+            csi_driver("test2", True),
+            QueueingHint.SKIP,
+            id="driver name in pod and csidriver name are different",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test1", None),
+            csi_driver("test1", None),
+            QueueingHint.SKIP,
+            id="original StorageCapacity is nil",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test1", False),
+            csi_driver("test1", False),
+            QueueingHint.SKIP,
+            id="original StorageCapacity is false",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test1", True),
+            csi_driver("test1", None),
+            QueueingHint.QUEUE,
+            id="modified StorageCapacity is nil",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test1", True),
+            csi_driver("test1", True),
+            QueueingHint.SKIP,
+            id="modified StorageCapacity is true",
+        ),
+        pytest.param(
+            csi_pod("test1"),
+            csi_driver("test1", True),
+            csi_driver("test1", False),
+            QueueingHint.QUEUE,
+            id="modified StorageCapacity is false",
+        ),
+    ],
+)
+def test_is_schedulable_after_csi_driver_change(
+    pod: JSON, old: JSON, new: JSON, expected: QueueingHint
+) -> None:
+    """A driver that stops asking for capacity checks moves a pod with an inline CSI volume
+    of it (upstream looks at inline volumes only)."""
+    assert hint("storage.k8s.io/CSIDriverUpdate", pod, old, new) is expected

@@ -1,5 +1,5 @@
-"""Builders for the volume plugins' tests: PVC, PV, StorageClass and CSINode JSON, pods with
-volumes, and an in-memory handle that carries a VolumeStore."""
+"""Builders for the volume plugins' tests: PVC, PV, StorageClass, CSINode, CSIDriver and
+CSIStorageCapacity JSON, pods with volumes, and an in-memory handle that carries a VolumeStore."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from scheduler.framework import VolumeStore
 from scheduler.handle import ClusterHandle, in_memory
 from scheduler.model import compile_pod
 from scheduler.volumes import (
+    CSI_DRIVER,
     CSI_NODE,
+    CSI_STORAGE_CAPACITY,
     PV,
     PVC,
     STORAGE_CLASS,
     compile_claim,
+    compile_csi_driver,
     compile_csi_limits,
+    compile_storage_capacity,
     compile_storage_class,
     compile_volume,
 )
@@ -137,12 +141,52 @@ def csi_node(node: str, **limits: int | None) -> JSON:
             "metadata": {"name": node}, "spec": {"drivers": drivers}}  # fmt: skip
 
 
+def csi_driver(name: str, storage_capacity: bool | None = True) -> JSON:
+    """A CSIDriver; `storage_capacity` None leaves spec.storageCapacity unset."""
+    spec: JSON = {} if storage_capacity is None else {"storageCapacity": storage_capacity}
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+            "metadata": {"name": name}, "spec": spec}  # fmt: skip
+
+
+def capacity(
+    name: str,
+    storage_class_name: str,
+    node: str | None = None,
+    size: str = "",
+    maximum: str = "",
+    *,
+    namespace: str = NS,
+    topology: JSON | None = None,
+    no_topology: bool = False,
+) -> JSON:
+    """A CSIStorageCapacity (upstream's makeCapacity): nodeTopology selects `node` by its
+    kubernetes.io/hostname label, or every node (an empty selector) when `node` is None;
+    `topology` replaces the selector, `no_topology` leaves it out (no node has access).
+    An empty `size` or `maximum` is not reported."""
+    obj: JSON = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "CSIStorageCapacity",
+        "metadata": {"name": name, "namespace": namespace},
+        "storageClassName": storage_class_name,
+    }
+    if not no_topology:
+        selector = {} if node is None else {"matchLabels": {"kubernetes.io/hostname": node}}
+        obj["nodeTopology"] = topology if topology is not None else selector
+    if size:
+        obj["capacity"] = size
+    if maximum:
+        obj["maximumVolumeSize"] = maximum
+    return obj
+
+
 def store(*objects: JSON) -> VolumeStore:
     kinds = {
         "PersistentVolumeClaim": PVC,
         "PersistentVolume": PV,
         "StorageClass": STORAGE_CLASS,
         "CSINode": CSI_NODE,
+        "CSIDriver": CSI_DRIVER,
+        "CSIStorageCapacity": CSI_STORAGE_CAPACITY,
     }
     out = VolumeStore()
     for obj in objects:
@@ -152,8 +196,9 @@ def store(*objects: JSON) -> VolumeStore:
 
 def record(obj: JSON | None) -> Any:
     """What a queueing hint gets for this object: its compiled record, by kind (a Pod's
-    PodInfo, a PVC's Claim, a PV's Volume, a StorageClass, a CSINode's limits); None (no
-    object: an Add's old, a Delete's new) stays None."""
+    PodInfo, a PVC's Claim, a PV's Volume, a StorageClass, a CSINode's limits, a CSIDriver, a
+    CSIStorageCapacity's StorageCapacity); None (no object: an Add's old, a Delete's new)
+    stays None."""
     if obj is None:
         return None
     compilers = {
@@ -162,6 +207,8 @@ def record(obj: JSON | None) -> Any:
         "PersistentVolume": compile_volume,
         "StorageClass": compile_storage_class,
         "CSINode": compile_csi_limits,
+        "CSIDriver": compile_csi_driver,
+        "CSIStorageCapacity": compile_storage_capacity,
     }
     return compilers[obj["kind"]](obj)
 
@@ -181,6 +228,11 @@ def with_volumes(name: str, *volumes: JSON, node: str = "", uid: str = "") -> JS
     raw = builder.obj_()
     raw["spec"]["volumes"] = copy.deepcopy(list(volumes))
     return raw
+
+
+def csi_volume(driver: str, name: str = "") -> JSON:
+    """An inline CSI volume of `driver`."""
+    return {"name": name or f"csi-{driver}", "csi": {"driver": driver}}
 
 
 def claim_volume(claim: str, name: str = "") -> JSON:
