@@ -1,51 +1,63 @@
-"""DynamicResources: keeps pods that need DRA devices from being bound without an allocation.
+"""DynamicResources: allocates the DRA devices of a pod's ResourceClaims, as upstream v1.37's
+plugin (pkg/scheduler/framework/plugins/dynamicresources) with its stable allocator.
 
-Upstream's plugin allocates the devices of a pod's ResourceClaims (spec.resourceClaims) on the
-node it picks, and writes the allocation before binding. berth does not allocate devices yet,
-so a pod with claims could only be bound to a node where nothing was set aside for it. Until
-berth allocates, PreFilter rejects such a pod as UnschedulableAndUnresolvable with a message
-that says why; preemption cannot help and no cluster event changes it. A claim from a template
-(which the ResourceClaim controller turns into a claim) counts like one named directly; pods
-without spec.resourceClaims are skipped (unless they request a DRA extended resource, below).
+PreEnqueue keeps a pod out of the active queue until each of its claims exists (a claim from a
+template: until the ResourceClaim controller created it and recorded it in the pod's status),
+with upstream's messages (`pod "ns/p": ResourceClaim not created yet`,
+`resourceclaim.resource.k8s.io "x" not found`, `resourceclaim "x" is being deleted`).
 
-PostFilter mirrors upstream's only where it shows in messages: upstream reads the state its
-PreFilter wrote, and when an earlier PreFilter plugin rejected the pod as unresolvable its
-PreFilter never ran, so PostFilter fails with the lookup error, "not found"; that error stops
-PostFilter before preemption and ends the FailedScheduling message ("0/3 nodes are available:
-pod affinity terms conflict. not found"). Otherwise it has nothing to deallocate and lets
-preemption run.
+PreFilter reads the claims (scheduler.dra.claims through the handle). An allocated claim the pod
+cannot join ("resourceclaim in use"), one whose allocation is still being written for another
+pod ("resource claim ns/x is in the process of being allocated"), a request naming a class
+that does not exist ("request r: device class c does not exist") or of an unknown kind reject
+the pod everywhere, as UnschedulableAndUnresolvable.
 
-Extended resources backed by DRA (DRAExtendedResource, GA in v1.37): a DeviceClass with
-spec.extendedResourceName, or any class by its implicit name
-deviceclass.resource.kubernetes.io/<class>, lets a pod ask for its devices with an ordinary
-request such as `example.com/gpu: 1`. A node whose allocatable lists the resource serves it
-through its device plugin, and NodeResourcesFit checks it there as always; on the other nodes
-NodeResourcesFit leaves it to this plugin, whose Filter upstream allocates the devices in a
-ResourceClaim it writes before binding. berth cannot, so its Filter rejects those nodes as
-unresolvable, naming the resource and the class: the pod is bound only to a node with a device
-plugin for it. The DeviceClasses come from the app's optional informer through the handle
-(without resource.k8s.io/v1 no class backs anything). A pod requesting no backed resource is
-skipped at PreFilter, as before; one that does is never served a cached (batched) verdict,
-since a DeviceClass can change between cycles without touching a row.
+Filter, node by node: an allocated claim's node selector must match ("resourceclaim not
+available on the node"); the unallocated claims go through the allocator (scheduler.dra.
+allocator) over the node's ResourceSlices, the devices no claim holds, and the classes; a node
+where they do not all fit gets "cannot allocate all claims". A claim or class the allocator
+cannot use (a selector that does not compile or fails at run time) is an error for the whole
+cycle (framework.PluginError), as upstream's error status: the pod backs off.
 
-Events are upstream's, less the DRA objects berth does not watch (ResourceClaims,
-ResourceSlices): a node added, relabelled or given allocatable (a device plugin may start
-serving a backed resource), a DeviceClass added or changed (it may stop backing a request), and
-the pod's own generated claims showing up in its status, whose hint says what berth can do
-about them: nothing while the pod has resourceClaims.
+Score (for claims with firstAvailable, upstream's DRAPrioritizedList): the earlier the chosen
+alternatives, the higher; normalized so the best node gets 100.
+
+Reserve holds the chosen allocation in the claim store (so the next pod's Filter does not
+offer those devices); Unreserve gives them back and takes the pod out of reservedFor where
+PreBind had put it. PreBind writes each claim: finalizer, status.allocation and the pod in
+status.reservedFor (scheduler.kube.claims). PostFilter deallocates an allocated claim nobody
+uses that kept the pod off every node ("deallocation of ResourceClaim completed").
+
+Extended resources backed by DRA (DRAExtendedResource, GA in v1.37; a DeviceClass's
+spec.extendedResourceName or its implicit deviceclass.resource.kubernetes.io/<class>): a node
+whose allocatable lists the resource serves it through its device plugin and NodeResourcesFit
+checks it; berth does not create the claim upstream's PreBind creates for the other nodes, so
+its Filter rejects those as unresolvable, naming the resource and the class.
+
+Not done (such devices are never allocated, so nothing is given twice): partitionable
+devices (shared counters), devices with binding conditions, tainted devices, claims reserved
+for a PodGroup, and the DRA scheduler filter timeout (filterTimeout is decoded, unused).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import functools
+import logging
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from scheduler import pluginargs
+from scheduler.dra.allocator import Allocation, AllocationError, allocate
+from scheduler.dra.claims import Claim as DraClaim
 from scheduler.framework import (
     DEVICE_CLASS,
     NODE,
+    RESOURCE_CLAIM,
+    RESOURCE_SLICE,
     SKIP,
     TARGET_POD,
     ActionType,
@@ -53,49 +65,67 @@ from scheduler.framework import (
     ClusterEventWithHint,
     Code,
     CycleState,
-    DeviceClassStore,
     Diagnosis,
     FilterResult,
     Handle,
     NodeCheck,
+    PluginError,
     PostFilterResult,
     QueueingHint,
     Reason,
+    Scores,
     Status,
 )
-from scheduler.model import PodInfo
+from scheduler.model import PodInfo, SelectorTerm, node_selector_terms, term_matches
 from scheduler.pluginargs import DynamicResourcesArgs
 from scheduler.snapshot import NodeTable, Rows
 
+log = logging.getLogger("berth.plugins.dynamic_resources")
+
 NAME = "DynamicResources"
-NOT_ALLOCATED = "berth does not allocate DRA devices yet: pod has resourceClaims [{}]"
 # Counted per node in "0/N nodes are available: 3 node(s) would need ...".
 EXTENDED_NOT_ALLOCATED = (
     "node(s) would need DRA devices for {resource} (DeviceClass {device_class}),"
     " which berth does not allocate yet"
 )
+CANNOT_ALLOCATE = "cannot allocate all claims"
+NOT_AVAILABLE = "resourceclaim not available on the node"
+IN_USE = "resourceclaim in use"
+DEALLOCATED = "deallocation of ResourceClaim completed"
 NO_STATE = "not found"  # upstream's error reading a CycleState key that was never written
 STATE_KEY = "PreFilter" + NAME
+FIRST_AVAILABLE_MAX = 8  # upstream's FirstAvailableDeviceRequestMaxSize
+
+
+@dataclass
+class _State:
+    """What PreFilter found, and what Filter, Reserve and PreBind add."""
+
+    backed: dict[str, str]  # requested extended resource -> the DeviceClass backing it
+    claims: list[DraClaim] = field(default_factory=list)
+    node_terms: dict[int, tuple[SelectorTerm, ...] | None] = field(default_factory=dict)
+    to_allocate: list[int] = field(default_factory=list)  # indexes into claims
+    allocations: dict[str, list[Allocation]] = field(default_factory=dict)  # node -> results
+    unavailable: set[int] = field(default_factory=set)
+    reserved: list[tuple[int, Allocation]] = field(default_factory=list)
+    written: list[DraClaim] = field(default_factory=list)  # reservedFor holds the pod
 
 
 class DynamicResources:
     name = NAME
 
-    def __init__(
-        self, device_classes: DeviceClassStore, args: DynamicResourcesArgs | None = None
-    ) -> None:
-        self.device_classes = device_classes
-        # Decoded and validated, but unused: berth neither filters devices (filterTimeout) nor
-        # waits for device binding conditions (bindingTimeout), as it allocates none.
+    def __init__(self, handle: Handle, args: DynamicResourcesArgs | None = None) -> None:
+        self.handle = handle
+        self.device_classes = handle.device_classes
         self.args = args or DynamicResourcesArgs()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def row_local_for(self, pod: PodInfo) -> bool:
-        """Row-local unless the pod requests a resource a DeviceClass backs: then the verdict
-        also depends on the DeviceClasses, which change without touching a row."""
-        return not self.device_classes.backed(pod.requests)
+        """Row-local only for pods asking nothing of DRA: claims and backed resources depend
+        on objects that change without touching a row."""
+        return not pod.claim_refs and not self.device_classes.backed(pod.requests)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        """Upstream's, without hints where upstream has none."""
         return [
             ClusterEventWithHint(
                 ClusterEvent(
@@ -105,43 +135,140 @@ class DynamicResources:
                     | ActionType.UPDATE_NODE_ALLOCATABLE,
                 )
             ),
-            # Not registered: ResourceClaim/Add|Update|Delete, which berth does not watch.
+            ClusterEventWithHint(
+                ClusterEvent(
+                    RESOURCE_CLAIM, ActionType.ADD | ActionType.UPDATE | ActionType.DELETE
+                ),
+                self.is_schedulable_after_claim_change,
+            ),
             ClusterEventWithHint(
                 ClusterEvent(TARGET_POD, ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM),
                 self.is_schedulable_after_target_pod_update,
             ),
             ClusterEventWithHint(ClusterEvent(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE)),
-            # Not registered: ResourceSlice/Add|Update, which berth does not watch.
+            ClusterEventWithHint(ClusterEvent(RESOURCE_SLICE, ActionType.ADD | ActionType.UPDATE)),
         ]
 
-    @staticmethod
-    def is_schedulable_after_target_pod_update(
-        pod: PodInfo, old: PodInfo, new: PodInfo
+    # --- queueing ----------------------------------------------------------------------
+
+    def is_schedulable_after_claim_change(
+        self, pod: PodInfo, old: DraClaim | None, new: DraClaim | None
     ) -> QueueingHint:
-        """Upstream's isSchedulableAfterTargetPodUpdate queues once every claim of the pod
-        exists. berth allocates none, so a pod with resourceClaims stays unschedulable
-        whatever its status says; only one without them (a backed extended resource) may
-        pass now."""
-        return QueueingHint.SKIP if new.resource_claims else QueueingHint.QUEUE
+        """Upstream's isSchedulableAfterClaimChange: a deallocation (or an allocated claim
+        deleted) frees devices for anyone; otherwise only the pod's own claims matter, when
+        created or when their status changed."""
+        if new is None:
+            return QueueingHint.QUEUE if old is not None and old.allocation else QueueingHint.SKIP
+        if old is not None and old.allocation and not new.allocation:
+            return QueueingHint.QUEUE
+        claims = self._claims(pod)
+        if isinstance(claims, str) or not any(c.uid == new.uid for c in claims):
+            return QueueingHint.SKIP
+        if old is None:
+            return QueueingHint.QUEUE
+        same = (old.allocation, old.reserved_for) == (new.allocation, new.reserved_for)
+        return QueueingHint.SKIP if same else QueueingHint.QUEUE
+
+    def is_schedulable_after_target_pod_update(
+        self, pod: PodInfo, old: PodInfo, new: PodInfo
+    ) -> QueueingHint:
+        """Upstream's: queue once every claim of the updated pod exists."""
+        return QueueingHint.SKIP if isinstance(self._claims(new), str) else QueueingHint.QUEUE
+
+    def pre_enqueue(self, pod: PodInfo) -> Status | None:
+        if not pod.claim_refs:
+            return None
+        claims = self._claims(pod)
+        return _unresolvable(claims) if isinstance(claims, str) else None
+
+    # --- scheduling cycle ---------------------------------------------------------------
 
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
-        backed = self.device_classes.backed(pod.requests)
-        state.write(STATE_KEY, backed)  # before anything else, as upstream
-        if pod.resource_claims:
-            claims = " ".join(pod.resource_claims)
-            return Status.unschedulable(NOT_ALLOCATED.format(claims), resolvable=False)
-        return None if backed else SKIP
+        s = _State(self.device_classes.backed(pod.requests))
+        state.write(STATE_KEY, s)  # before anything else, as upstream
+        if not pod.claim_refs:
+            return None if s.backed else SKIP
+        claims = self._claims(pod)
+        if isinstance(claims, str):
+            return _unresolvable(claims)
+        s.claims = claims
+        store = self.handle.resource_claims
+        for index, claim in enumerate(claims):
+            if claim.allocation is not None:
+                if not claim.can_be_reserved and not claim.reserved_for_uid(pod.uid):
+                    return _unresolvable(IN_USE)
+                try:
+                    s.node_terms[index] = node_selector_terms(claim.allocation.get("nodeSelector"))
+                except ValueError as err:
+                    return Status.error(f"claim {claim.key}: allocation: {err}", NAME)
+                continue
+            if store.pending_allocation(claim.uid) is not None:
+                return _unresolvable(
+                    f"resource claim {claim.key} is in the process of being allocated"
+                )
+            for request in claim.requests:
+                if request.problem:
+                    return _unresolvable(
+                        f"resource claim {claim.key}, request {request.name}: {request.problem}"
+                    )
+                for ask in request.alternatives:
+                    if ask.device_class not in self.device_classes.classes:
+                        return _unresolvable(
+                            f"request {ask.name}: device class {ask.device_class} does not exist"
+                        )
+            s.to_allocate.append(index)
+        return None if s.claims or s.backed else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
-        """Reject the rows whose allocatable lacks a backed request (upstream's
-        filterExtendedResources finds there what DRA must allocate); each row counts once,
-        under the first such resource by name."""
-        backed: dict[str, str] | None = state.data.get(STATE_KEY)
-        if backed is None:
-            backed = self.device_classes.backed(pod.requests)
+        s: _State | None = state.data.get(STATE_KEY)
+        if s is None:
+            s = _State(self.device_classes.backed(pod.requests))
         mask = np.ones(rows.size, dtype=np.bool_)
+        reasons = list(self._extended(s, table, rows, mask))
+        if not s.claims:
+            return FilterResult(mask, tuple(reasons))
+        unavailable = np.zeros(rows.size, dtype=np.bool_)
+        misfit = np.zeros(rows.size, dtype=np.bool_)
+        in_use = self.handle.resource_claims.in_use()
+        classes = self.device_classes.classes
+        to_allocate = [s.claims[i] for i in s.to_allocate]
+        for i, row in enumerate(rows.tolist()):
+            if not mask[i]:
+                continue
+            node = table.node(row)
+            missing = [
+                index
+                for index, terms in s.node_terms.items()
+                if terms is not None
+                and not any(term_matches(t, node.name, node.labels) for t in terms)
+            ]
+            if missing:
+                s.unavailable.update(missing)
+                unavailable[i] = True
+                continue
+            if not to_allocate:
+                continue
+            pools = self.handle.resource_slices.pools_for(node.name, node.labels)
+            try:
+                found = allocate(to_allocate, node.name, node.labels, pools, classes, in_use)
+            except AllocationError as err:
+                raise PluginError(str(err), NAME) from err
+            if found is None:
+                misfit[i] = True
+            else:
+                s.allocations[node.name] = found
+        if unavailable.any():
+            reasons.append(Reason(NOT_AVAILABLE, unavailable, resolvable=False))
+        if misfit.any():
+            reasons.append(Reason(CANNOT_ALLOCATE, misfit, resolvable=False))
+        return FilterResult(mask & ~unavailable & ~misfit, tuple(reasons))
+
+    def _extended(self, s: _State, table: NodeTable, rows: Rows, mask: np.ndarray) -> list[Reason]:
+        """Rows whose allocatable lacks a backed request (upstream's filterExtendedResources
+        finds there what DRA must allocate); each row counts once, under the first such
+        resource by name. Clears those rows in `mask`."""
         reasons = []
-        for resource, device_class in backed.items():
+        for resource, device_class in s.backed.items():
             column = table.resource_index.get(resource)
             if column is None:  # no node lists it
                 lacking = mask.copy()
@@ -153,7 +280,7 @@ class DynamicResources:
                 )
                 reasons.append(Reason(message, lacking, resolvable=False))
                 mask &= ~lacking
-        return FilterResult(mask, tuple(reasons))
+        return reasons
 
     def post_filter(
         self,
@@ -163,20 +290,150 @@ class DynamicResources:
         diagnosis: Diagnosis,
         check: NodeCheck,
     ) -> PostFilterResult:
+        """Upstream's: deallocate one allocated claim that kept the pod off the nodes and
+        that no other pod uses. Its lookup error when PreFilter never ran (an earlier
+        PreFilter plugin rejected the pod as unresolvable) ends the message as "not found"."""
+        s: _State | None = state.data.get(STATE_KEY)
         rejected = diagnosis.pre_filter
-        # berth's PreFilter loop also stops at a resolvable rejection, where upstream's goes
-        # on (and so runs this plugin's PreFilter): only an unresolvable one is upstream's case.
         if (
-            STATE_KEY not in state.data
+            s is None
             and rejected is not None
             and rejected.code is Code.UNSCHEDULABLE_AND_UNRESOLVABLE
         ):
             return PostFilterResult(Status.error(NO_STATE), preemption=False)
+        for index in sorted(s.unavailable if s is not None else ()):
+            claim = s.claims[index] if s is not None else None
+            if claim is None:
+                continue
+            others = [r for r in claim.reserved_for if r.get("uid") != pod.uid]
+            if not others:
+                return PostFilterResult(
+                    Status(Code.UNSCHEDULABLE, (DEALLOCATED,)),
+                    execute=functools.partial(self.handle.deallocate_claim, claim),
+                    preemption=False,
+                )
         return PostFilterResult(Status(Code.UNSCHEDULABLE), preemption=False)
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+    ) -> Status | None:
+        s: _State | None = state.data.get(STATE_KEY)
+        if s is None or not any(r.subrequests for c in s.claims for r in c.requests):
+            return SKIP
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        """Upstream's computeScore: per chosen firstAvailable alternative i, 8 - i."""
+        s: _State = state.read(STATE_KEY)
+        scores = np.zeros(rows.size, dtype=np.int64)
+        for i, row in enumerate(rows.tolist()):
+            found = s.allocations.get(table.node(row).name, [])
+            chosen: set[str] = set()
+            for index, claim in enumerate(s.claims):
+                allocation = claim.allocation
+                if allocation is None and index in s.to_allocate:
+                    position = s.to_allocate.index(index)
+                    allocation = found[position].to_json() if position < len(found) else None
+                for result in ((allocation or {}).get("devices") or {}).get("results") or []:
+                    chosen.add(str(result.get("request")))
+                for request in claim.requests:
+                    if request.subrequests:
+                        for rank, ask in enumerate(request.alternatives):
+                            if ask.name in chosen:
+                                scores[i] += FIRST_AVAILABLE_MAX - rank
+        return scores
+
+    def normalize(self, scores: Scores) -> Scores:
+        """upstream's DefaultNormalizeScore: the highest becomes 100 (all 0 stay 0)."""
+        top = int(scores.max(initial=0))
+        return scores if top == 0 else scores * 100 // top
+
+    def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        s: _State | None = state.data.get(STATE_KEY)
+        if s is None or not s.to_allocate:
+            return None
+        found = s.allocations.get(node)
+        if found is None or len(found) != len(s.to_allocate):
+            return Status.error("claim allocation not found for node", NAME)
+        for index, allocation in zip(s.to_allocate, found, strict=True):
+            self.handle.resource_claims.assume(s.claims[index], allocation.to_json())
+            s.reserved.append((index, allocation))
+        return None
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        s: _State | None = state.data.get(STATE_KEY)
+        if s is None:
+            return
+        for index, _ in s.reserved:
+            self.handle.resource_claims.forget(s.claims[index].uid)
+        s.reserved.clear()
+        for claim in s.written:
+            self._spawn(self.handle.unreserve_claim(claim, pod))
+        s.written.clear()
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        s: _State | None = state.data.get(STATE_KEY)
+        if s is None or not s.claims:
+            return None
+        allocations = {index: a.to_json() for index, a in s.reserved}
+        for index, claim in enumerate(s.claims):
+            allocation = allocations.get(index)
+            if allocation is None and claim.reserved_for_uid(pod.uid):
+                continue
+            try:
+                await self.handle.reserve_claim(claim, allocation, pod)
+            except Exception as err:
+                return Status.error(str(err), NAME)
+            s.written.append(claim)
+        return None
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _claims(self, pod: PodInfo) -> list[DraClaim] | str:
+        """The pod's claims (upstream's foreachPodResourceClaim), or why one is missing."""
+        store = self.handle.resource_claims
+        claims = []
+        for ref in pod.claim_refs:
+            if ref.problem:
+                return ref.problem
+            if not ref.claim:
+                continue  # the controller decided no claim is needed
+            claim = store.get(pod.namespace, ref.claim)
+            if claim is None:
+                return f'resourceclaim.resource.k8s.io "{ref.claim}" not found'
+            if claim.deleting:
+                return f'resourceclaim "{claim.name}" is being deleted'
+            if ref.from_template and claim.owner_uid != pod.uid:
+                return (
+                    f"ResourceClaim {claim.key} was not created for Pod {pod.key}"
+                    " (Pod is not owner)"
+                )
+            claims.append(claim)
+        return claims
+
+    def _spawn(self, call: Coroutine[Any, Any, None]) -> None:
+        """Fire-and-forget an API call from a synchronous extension point (Unreserve); a
+        failure is logged (the claim controller drops a deleted pod's reservation anyway)."""
+
+        async def run() -> None:
+            try:
+                await call
+            except Exception as err:
+                log.warning("unreserve of a ResourceClaim failed", extra={"error": str(err)})
+
+        try:
+            task = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:  # no loop (a unit test calling unreserve directly)
+            call.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _unresolvable(message: str) -> Status:
+    return Status.unschedulable(message, plugin=NAME, resolvable=False)
 
 
 def new(args: DynamicResourcesArgs | Mapping[str, Any], handle: Handle) -> DynamicResources:
     """`args` as the configuration decoded them, or a raw mapping (decoded here; ConfigError)."""
-    return DynamicResources(
-        handle.device_classes, pluginargs.coerce(NAME, DynamicResourcesArgs, args)
-    )
+    return DynamicResources(handle, pluginargs.coerce(NAME, DynamicResourcesArgs, args))

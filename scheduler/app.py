@@ -21,6 +21,7 @@ from scheduler import framework
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import Scheduler
+from scheduler.dra.diagnose import diagnose
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
 from scheduler.handle import ClusterHandle, KubeApi, generation
 from scheduler.kube import podgroups as podgroup_status
@@ -400,8 +401,14 @@ class App:
         self.optional_informers: dict[Informer, tuple[str, str]] = {
             Informer(client, "/apis/resource.k8s.io/v1/deviceclasses", handlers.on_device_class): (
                 "resource.k8s.io/v1",
-                "DRA extended resources",
+                "DRA device classes",
             ),
+            Informer(
+                client, "/apis/resource.k8s.io/v1/resourceslices", handlers.on_resource_slice
+            ): ("resource.k8s.io/v1", "DRA devices (ResourceSlices)"),
+            Informer(
+                client, "/apis/resource.k8s.io/v1/resourceclaims", handlers.on_resource_claim
+            ): ("resource.k8s.io/v1", "DRA allocation (ResourceClaims)"),
             Informer(
                 client,
                 "/apis/scheduling.k8s.io/v1beta1/podgroups",
@@ -733,7 +740,29 @@ class App:
             out["scores"] = attempt.scoring.top() if attempt.scoring else None
             if attempt.group is not None:
                 out["group"] = attempt.group
+            if attempt.pod.claim_refs and not attempt.node:
+                out["devices"], out["nodes_without_devices"] = self._devices(attempt.pod)
         return out
+
+    def _devices(self, pod: PodInfo) -> tuple[list[JSON], int]:
+        """Why the pod's claims get no devices, node by node (scheduler.dra.diagnose)."""
+        store = self.handle.resource_claims
+        claims = [
+            c
+            for ref in pod.claim_refs
+            if ref.claim
+            if (c := store.get(pod.namespace, ref.claim)) is not None
+        ]
+        table = self.cache.table
+        nodes = [(n.name, n.labels) for row in table.row_of.values() if (n := table.nodes[row])]
+        views, bare = diagnose(
+            claims,
+            nodes,
+            self.handle.resource_slices.pools_for,
+            self.handle.device_classes.classes,
+            store.in_use(),
+        )
+        return [v.to_json() for v in views], bare
 
     async def _debug_queue(self, request: Any) -> Any:
         return self.queue.counts()

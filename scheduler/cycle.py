@@ -22,7 +22,15 @@ import numpy.typing as npt
 
 from scheduler import batch
 from scheduler.cache import Cache, CacheError
-from scheduler.framework import AlreadyBound, Code, CycleState, Diagnosis, NodeCheck, Status
+from scheduler.framework import (
+    AlreadyBound,
+    Code,
+    CycleState,
+    Diagnosis,
+    NodeCheck,
+    PluginError,
+    Status,
+)
 from scheduler.model import UPSTREAM_POD_GROUPS, PodInfo
 from scheduler.podgroups import (
     PodGroup,
@@ -276,6 +284,9 @@ class Scheduler:
                 attempt.status = self._rejected_at(status, node)
                 attempt.diagnosis = _one_node_diagnosis(status)
                 return attempt
+        except PluginError as err:
+            attempt.status = err.status
+            return attempt
         except Exception as err:  # a plugin bug must not stop the scheduler
             log.exception("scheduling cycle failed", extra={"pod": pod.key})
             self.classes.clear()
@@ -592,6 +603,11 @@ class Scheduler:
                         tried.placed.append((member, node, state, attempt))
                         if attempt.scoring is not None:
                             tried.score += int(attempt.scoring.totals[attempt.scoring.chosen])
+            except PluginError as err:
+                tried.status = Status.error(
+                    f"failed to schedule other pod from a pod group: {err.status.message}"
+                )
+                return tried
             except Exception as err:  # a plugin bug must not stop the scheduler
                 log.exception("group cycle failed", extra={"pod": pod.key})
                 self.classes.clear()

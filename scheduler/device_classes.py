@@ -1,4 +1,5 @@
-"""DeviceClasses (resource.k8s.io/v1), reduced to the extended resource names they back.
+"""DeviceClasses (resource.k8s.io/v1): their selectors and config (which DynamicResources'
+allocator applies), and the extended resource names they back.
 
 Since DRAExtendedResource (GA in v1.37) a DeviceClass lets pods ask for its devices with an
 ordinary extended-resource request: by its `spec.extendedResourceName`, or by the implicit name
@@ -31,6 +32,9 @@ class DeviceClass:
     name: str
     extended_resource_name: str = ""  # spec.extendedResourceName; "" = not set
     created: str = ""  # metadata.creationTimestamp (RFC 3339 in UTC, so it sorts as text)
+    # spec.selectors[].cel.expression ("" for a selector of a kind berth does not know).
+    selectors: tuple[str, ...] = ()
+    config: tuple[JSON, ...] = ()  # spec.config, copied into allocations (source FromClass)
 
     @property
     def implicit_name(self) -> str:
@@ -43,6 +47,11 @@ class DeviceClass:
             name=str(meta.get("name") or ""),
             extended_resource_name=str(spec.get("extendedResourceName") or ""),
             created=str(meta.get("creationTimestamp") or ""),
+            selectors=tuple(
+                str(((sel or {}).get("cel") or {}).get("expression") or "")
+                for sel in spec.get("selectors") or []
+            ),
+            config=tuple(spec.get("config") or ()),
         )
 
 

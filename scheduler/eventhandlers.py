@@ -38,6 +38,7 @@ from scheduler.model import (
     InvalidObject,
     NodeInfo,
     PodInfo,
+    claim_statuses,
     compile_node,
     compile_pdb,
     compile_pod,
@@ -201,6 +202,8 @@ class EventHandlers:
             and old_meta.get("labels") == meta.get("labels")
             # A deletion starting matters to preemption (victims terminating on a node).
             and old_meta.get("deletionTimestamp") == meta.get("deletionTimestamp")
+            # The ResourceClaims generated for it (DynamicResources waits for them).
+            and claim_statuses(old) == claim_statuses(obj)
         )
         if spec.get("nodeName"):
             if not (old or {}).get("spec", {}).get("nodeName"):
@@ -327,6 +330,41 @@ class EventHandlers:
             return
         event = fw.DEVICE_CLASS_ADD if old is None else fw.DEVICE_CLASS_UPDATE
         self._emit(event, before, device_class, start)
+
+    def on_resource_claim(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """ResourceClaims: the devices taken, and the claims pods wait for (DynamicResources'
+        hint looks at each change)."""
+        start = time.perf_counter()
+        try:
+            before, after = self.handle.resource_claims.apply(obj, deleted=kind == DELETED)
+        except (InvalidObject, ValueError, TypeError, AttributeError) as err:
+            log.warning(
+                "ignoring malformed ResourceClaim", extra={"object": _key(obj), "error": str(err)}
+            )
+            return
+        action = _action(kind, old)
+        self._emit(
+            ClusterEvent(fw.RESOURCE_CLAIM, action),
+            before,
+            None if kind == DELETED else after,
+            start,
+        )
+
+    def on_resource_slice(self, kind: str, obj: JSON, old: JSON | None) -> None:
+        """ResourceSlices: the devices drivers publish. Upstream registers no deletion (it
+        cannot make a pod fit), so none is raised."""
+        start = time.perf_counter()
+        try:
+            after = self.handle.resource_slices.apply(obj, deleted=kind == DELETED)
+        except (InvalidObject, ValueError, TypeError, AttributeError) as err:
+            log.warning(
+                "ignoring malformed ResourceSlice", extra={"object": _key(obj), "error": str(err)}
+            )
+            if kind != DELETED:  # its old version is forgotten; the pool may be incomplete now
+                self.handle.resource_slices.apply(obj, deleted=True)
+            return
+        if kind != DELETED:
+            self._emit(ClusterEvent(fw.RESOURCE_SLICE, _action(kind, old)), None, after, start)
 
     def pod_group_handler(self, api: str) -> Handler:
         """The handler for one PodGroup API (model.UPSTREAM_POD_GROUPS or

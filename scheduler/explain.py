@@ -82,6 +82,7 @@ def render(view: JSON) -> str:
         lines.append(message)
     lines += _rejections(view)
     lines += _group(view.get("group"))
+    lines += _devices(view.get("devices"), view.get("nodes_without_devices") or 0)
     if nominated := view.get("nominated_node"):
         victims = view.get("victims") or []
         lines.append("")
@@ -128,6 +129,37 @@ def _rejections(view: JSON) -> list[str]:
     total = view.get("total_nodes")
     out = ["", f"Rejected nodes by plugin (of {total} nodes):" if total else "Rejections:"]
     out += _table(("PLUGIN", "REASON", "NODES"), rows)
+    return out
+
+
+def _devices(views: Sequence[JSON] | None, bare: int) -> list[str]:
+    """DynamicResources: for each node with devices (most matching first) and each request
+    of the pod's unallocated claims, the devices there, how many match, how many other claims
+    hold, and what rejected the rest (a selector, by its expression); then how many nodes
+    publish no devices at all."""
+    if not views:
+        return (
+            ["", f"Devices (DynamicResources): none published on any of {bare} node(s)"]
+            if bare
+            else []
+        )
+    rows = []
+    for v in views:
+        rejected = "; ".join(f"{n} {why}" for why, n in sorted(v.get("rejected", {}).items()))
+        rows.append(
+            (
+                str(v.get("node")),
+                str(v.get("request")),
+                str(v.get("wanted")),
+                f"{v.get('matching')}/{v.get('devices')}",
+                str(v.get("in_use")),
+                rejected or "-",
+            )
+        )
+    header = ("NODE", "REQUEST", "WANTS", "MATCH/DEVICES", "IN USE", "REJECTED BY")
+    out = ["", "Devices (DynamicResources), by node:", *_table(header, rows)]
+    if bare:
+        out.append(f"{bare} other node(s) publish no devices")
     return out
 
 

@@ -21,6 +21,9 @@ import numpy.typing as npt
 
 from scheduler.device_classes import DeviceClass as DeviceClass
 from scheduler.device_classes import DeviceClassStore as DeviceClassStore
+from scheduler.dra.claims import Claim as DraClaim
+from scheduler.dra.claims import ClaimStore as ClaimStore
+from scheduler.dra.slices import SliceStore as SliceStore
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
 from scheduler.namespaces import NamespaceLabels as NamespaceLabels
 from scheduler.podgroups import PodGroup as PodGroup
@@ -192,6 +195,14 @@ class Handle(Protocol):
         """DeviceClasses, for DRA-backed extended resources (empty when not served)."""
 
     @property
+    def resource_claims(self) -> ClaimStore:
+        """ResourceClaims, and the devices they (or allocations in flight) hold."""
+
+    @property
+    def resource_slices(self) -> SliceStore:
+        """ResourceSlices: the devices drivers publish (empty when DRA is not served)."""
+
+    @property
     def namespaces(self) -> NamespaceLabels:
         """Namespace labels, for namespaceSelector terms."""
 
@@ -234,6 +245,21 @@ class Handle(Protocol):
         """Annotate `claim` with volume.kubernetes.io/selected-node = `node`, for its
         provisioner (upstream's bindAPIUpdate for a claim to provision)."""
 
+    async def reserve_claim(
+        self, claim: DraClaim, allocation: dict[str, Any] | None, pod: PodInfo
+    ) -> None:
+        """Write `allocation` (None: the claim is allocated already) and add `pod` to the
+        claim's status.reservedFor, with upstream's delete-protection finalizer (its
+        bindClaim); the store then holds the claim as written. Raises on an API error or when
+        the claim was deleted or allocated elsewhere meanwhile."""
+
+    async def unreserve_claim(self, claim: DraClaim, pod: PodInfo) -> None:
+        """Take `pod` out of the claim's status.reservedFor (upstream's Unreserve patch)."""
+
+    async def deallocate_claim(self, claim: DraClaim) -> None:
+        """Clear the claim's allocation and reservations (upstream's PostFilter, for a claim
+        nobody uses whose allocation keeps the pod off every node)."""
+
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
     ) -> None:
@@ -241,6 +267,16 @@ class Handle(Protocol):
         preempted there (it backs off); any other is marked DisruptionTarget
         (PreemptionByScheduler) and deleted. Either way a Preempted event is recorded on it.
         A victim that is already gone is not an error."""
+
+
+class PluginError(Exception):
+    """Raised by a Filter plugin that cannot decide for reasons not of one node (upstream's
+    Filter returning an error Status, e.g. DynamicResources on a selector that does not
+    compile): the scheduling cycle ends with `status` (Code.ERROR) and the pod backs off."""
+
+    def __init__(self, message: str, plugin: str = "") -> None:
+        super().__init__(message)
+        self.status = Status.error(message, plugin)
 
 
 class AlreadyBound(Exception):
@@ -470,6 +506,8 @@ CSI_DRIVER = "storage.k8s.io/CSIDriver"
 CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
 STORAGE_CLASS = "storage.k8s.io/StorageClass"
 DEVICE_CLASS = "resource.k8s.io/DeviceClass"
+RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
+RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
 WILDCARD = "*"
 # berth's own: upstream has no Namespace resource, so its InterPodAffinity waits for the flush
 # after a namespace is relabelled; berth's registers this (docs/compat.md).

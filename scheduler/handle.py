@@ -1,6 +1,6 @@
 """The Handle plugins get (framework.Handle): one implementation for every caller.
 
-    ClusterHandle ── reads: snapshot, volumes, device classes, namespaces, PDBs, workload
+    ClusterHandle ── reads: snapshot, volumes, DRA objects, namespaces, PDBs, workload
          │           selectors, waiting pods (all in-memory views fed by the event handlers)
          └── api: ClusterApi ── KubeApi (the API server: bindings, preemption)
                              └─ InMemoryApi (no server: tests, the in-memory bench, berth sim)
@@ -11,6 +11,7 @@ is module-global, so two schedulers in one process never share state.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,12 @@ from typing import Any, Protocol
 
 from scheduler.default_selector import SelectorSources
 from scheduler.device_classes import DeviceClassStore
+from scheduler.dra.claims import Claim as DraClaim
+from scheduler.dra.claims import ClaimStore
+from scheduler.dra.slices import SliceStore
 from scheduler.framework import AlreadyBound, WaitingPod
 from scheduler.kube import binder, preemption
+from scheduler.kube import claims as claim_writes
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.events import Recorder
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
@@ -30,6 +35,8 @@ from scheduler.snapshot import NodeTable
 from scheduler.volumes import BOUND_BY_CONTROLLER, SELECTED_NODE, Claim, VolumeStore
 
 log = logging.getLogger("berth.handle")
+
+JSON = dict[str, Any]
 
 
 class ClusterApi(Protocol):
@@ -51,6 +58,15 @@ class ClusterApi(Protocol):
     async def select_node(self, claim: Claim, node: str) -> None:
         """Set `claim`'s selected-node annotation (framework.Handle.select_node)."""
 
+    async def reserve_claim(self, claim: JSON, allocation: JSON | None, consumer: JSON) -> JSON:
+        """Write a ResourceClaim's allocation and reservation; returns it as written."""
+
+    async def unreserve_claim(self, claim: DraClaim, pod_uid: str) -> None:
+        """Drop `pod_uid` from the claim's reservedFor."""
+
+    async def deallocate_claim(self, claim: JSON) -> None:
+        """Clear the claim's allocation and reservations."""
+
 
 @dataclass
 class ClusterHandle:
@@ -61,6 +77,8 @@ class ClusterHandle:
     snapshot: NodeTable = field(default_factory=NodeTable)
     volumes: VolumeStore = field(default_factory=VolumeStore)
     device_classes: DeviceClassStore = field(default_factory=DeviceClassStore)
+    resource_claims: ClaimStore = field(default_factory=ClaimStore)
+    resource_slices: SliceStore = field(default_factory=SliceStore)
     namespaces: NamespaceLabels = field(default_factory=NamespaceLabels)
     budgets: dict[str, DisruptionBudget] = field(default_factory=dict)
     selectors: SelectorSources = field(default_factory=SelectorSources)
@@ -97,6 +115,17 @@ class ClusterHandle:
 
     async def select_node(self, claim: Claim, node: str) -> None:
         await self.api.select_node(claim, node)
+
+    async def reserve_claim(self, claim: DraClaim, allocation: JSON | None, pod: PodInfo) -> None:
+        consumer = {"resource": "pods", "name": pod.name, "uid": pod.uid}
+        written = await self.api.reserve_claim(claim.raw, allocation, consumer)
+        self.resource_claims.written(claim.uid, written)
+
+    async def unreserve_claim(self, claim: DraClaim, pod: PodInfo) -> None:
+        await self.api.unreserve_claim(claim, pod.uid)
+
+    async def deallocate_claim(self, claim: DraClaim) -> None:
+        await self.api.deallocate_claim(claim.raw)
 
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
@@ -167,6 +196,15 @@ class KubeApi:
             kind="merge",
         )
 
+    async def reserve_claim(self, claim: JSON, allocation: JSON | None, consumer: JSON) -> JSON:
+        return await claim_writes.reserve(self.client, claim, allocation, consumer)
+
+    async def unreserve_claim(self, claim: DraClaim, pod_uid: str) -> None:
+        await claim_writes.unreserve(self.client, claim.namespace, claim.name, claim.uid, pod_uid)
+
+    async def deallocate_claim(self, claim: JSON) -> None:
+        await claim_writes.deallocate(self.client, claim)
+
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         log.info(
             "preempted a waiting pod",
@@ -221,6 +259,7 @@ class InMemoryApi:
         self.placement: dict[str, str] = {}
         self.preempted: list[str] = []  # keys of the victims actually evicted
         self.volume_writes: list[tuple[str, str, str]] = []  # what bind_volume/select_node did
+        self.claim_writes: list[tuple[str, str, str]] = []  # (what, claim key, pod uid or "")
         self._on_bound = on_bound
         self._on_evict = on_evict
 
@@ -242,6 +281,29 @@ class InMemoryApi:
 
     async def select_node(self, claim: Claim, node: str) -> None:
         self.volume_writes.append(("selected-node", f"{claim.namespace}/{claim.name}", node))
+
+    async def reserve_claim(self, claim: JSON, allocation: JSON | None, consumer: JSON) -> JSON:
+        """The claim as the API server would answer: allocation, reservation, finalizer,
+        and the next resourceVersion."""
+        written = copy.deepcopy(claim)
+        meta = written.setdefault("metadata", {})
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        if allocation is not None:
+            finalizers = meta.setdefault("finalizers", [])
+            if claim_writes.FINALIZER not in finalizers:
+                finalizers.append(claim_writes.FINALIZER)
+            written.setdefault("status", {})["allocation"] = allocation
+        written.setdefault("status", {}).setdefault("reservedFor", []).append(consumer)
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        self.claim_writes.append(("reserve", key, str(consumer.get("uid"))))
+        return written
+
+    async def unreserve_claim(self, claim: DraClaim, pod_uid: str) -> None:
+        self.claim_writes.append(("unreserve", claim.key, pod_uid))
+
+    async def deallocate_claim(self, claim: JSON) -> None:
+        meta = claim.get("metadata") or {}
+        self.claim_writes.append(("deallocate", f"{meta.get('namespace')}/{meta.get('name')}", ""))
 
 
 def in_memory(**stores: object) -> ClusterHandle:

@@ -71,28 +71,33 @@ def parse_quantity(value: str | int | float, *, milli: bool = False) -> int:
 
     `milli=True` returns thousandths (CPU is kept in millicores).
     """
-    if isinstance(value, bool):
-        raise InvalidObject(f"quantity {value!r} is not a number")
-    if isinstance(value, int | float):
-        number = Decimal(str(value))
-    else:
-        match = _QUANTITY.fullmatch(value.strip())
-        if not match:
-            raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity")
-        mantissa, exponent, suffix = match.groups()
-        try:
-            if exponent is not None:
-                number = Decimal(mantissa).scaleb(int(exponent))
-            else:
-                number = Decimal(mantissa) * Decimal(str(_SUFFIX[suffix]))
-        except InvalidOperation as err:
-            raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity") from err
+    number = parse_quantity_decimal(value)
     if milli:
         number *= 1000
     whole = int(number.to_integral_value(rounding="ROUND_CEILING"))
     # Capped at int64, as the scheduler's resource arithmetic is: a request of "1e18" CPU
     # (1e21 millicores) fits nowhere instead of overflowing the NodeTable's int64 columns.
     return max(-INT64_MAX, min(whole, INT64_MAX))
+
+
+def parse_quantity_decimal(value: str | int | float) -> Decimal:
+    """A Kubernetes resource quantity, exactly ("1.5Gi" -> Decimal('1610612736.0')).
+
+    Raises InvalidObject naming the value when it is not a quantity."""
+    if isinstance(value, bool):
+        raise InvalidObject(f"quantity {value!r} is not a number")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    match = _QUANTITY.fullmatch(value.strip())
+    if not match:
+        raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity")
+    mantissa, exponent, suffix = match.groups()
+    try:
+        if exponent is not None:
+            return Decimal(mantissa).scaleb(int(exponent))
+        return Decimal(mantissa) * Decimal(str(_SUFFIX[suffix]))
+    except InvalidOperation as err:
+        raise InvalidObject(f"quantity {value!r} is not a valid Kubernetes quantity") from err
 
 
 def is_scalar_resource(name: str) -> bool:
@@ -459,6 +464,7 @@ class PodInfo:
     images: tuple[str, ...] = ()  # ImageLocality: normalized, one per container/image volume
     volumes: tuple[PodVolume, ...] = ()  # the volume plugins
     resource_claims: tuple[str, ...] = ()  # DynamicResources: spec.resourceClaims[].name
+    claim_refs: tuple[PodClaimRef, ...] = ()  # the same, resolved to ResourceClaim names
     # NodeDeclaredFeatures: the features the pod needs its node to declare, as a feature set
     # (bits over DECLARED_FEATURES.names); 0 for nearly every pod.
     required_features: int = 0
@@ -579,10 +585,57 @@ def compile_pod(obj: JSON) -> PodInfo:
     pod.images = pod_images(spec)
     pod.volumes = pod_volumes(pod.name, spec)
     pod.resource_claims = tuple(c.get("name", "") for c in spec.get("resourceClaims") or [])
+    if pod.resource_claims:
+        pod.claim_refs = claim_refs(pod.namespace, pod.name, spec, obj.get("status") or {})
     pod.required_features = DECLARED_FEATURES.required(spec)
     pod.pod_group = pod_group_of(spec, pod.labels)
     pod.class_key = _class_key(pod, spec)
     return pod
+
+
+@dataclass(frozen=True, slots=True)
+class PodClaimRef:
+    """One spec.resourceClaims entry, resolved as upstream's resourceclaim.Name: the claim it
+    names directly, or the one the ResourceClaim controller generated from its template (from
+    status.resourceClaimStatuses; `from_template`: the claim must be owned by the pod).
+    `claim` "" with no `problem`: the controller decided no claim is needed. `problem`: why
+    the claim cannot be known yet (upstream's error text)."""
+
+    name: str
+    claim: str = ""
+    from_template: bool = False
+    problem: str = ""
+
+
+def claim_refs(namespace: str, name: str, spec: JSON, status: JSON) -> tuple[PodClaimRef, ...]:
+    """The pod's claims by ResourceClaim name (PodInfo.claim_refs)."""
+    generated = {
+        s.get("name"): s.get("resourceClaimName") for s in status.get("resourceClaimStatuses") or []
+    }
+    refs = []
+    for entry in spec.get("resourceClaims") or []:
+        ref = str(entry.get("name") or "")
+        if entry.get("resourceClaimName"):
+            refs.append(PodClaimRef(ref, str(entry["resourceClaimName"])))
+        elif entry.get("resourceClaimTemplateName"):
+            if ref not in generated:
+                problem = f'pod "{namespace}/{name}": ResourceClaim not created yet'
+                refs.append(PodClaimRef(ref, from_template=True, problem=problem))
+            else:
+                refs.append(PodClaimRef(ref, str(generated[ref] or ""), from_template=True))
+        else:
+            problem = (
+                f'pod "{namespace}/{name}", spec.resourceClaim "{ref}":'
+                " none of the supported fields are set"
+            )
+            refs.append(PodClaimRef(ref, problem=problem))
+    return tuple(refs)
+
+
+def claim_statuses(obj: JSON) -> Any:
+    """status.resourceClaimStatuses as the API has it (compared to spot the generated
+    claims changing: upstream's UpdatePodGeneratedResourceClaim)."""
+    return (obj.get("status") or {}).get("resourceClaimStatuses")
 
 
 UPSTREAM_POD_GROUPS = "scheduling.k8s.io"
@@ -893,6 +946,24 @@ def _peak(into: dict[str, int], more: dict[str, int]) -> None:
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
     for k, v in more.items():
         into[k] = into.get(k, 0) + v
+
+
+def node_selector_terms(raw: JSON | None) -> tuple[SelectorTerm, ...] | None:
+    """A v1.NodeSelector's terms (None when `raw` is None). Raises ValueError for an unknown
+    operator."""
+    if raw is None:
+        return None
+    return tuple(_term(t) for t in raw.get("nodeSelectorTerms") or [])
+
+
+def term_matches(term: SelectorTerm, name: str, labels: Mapping[str, str]) -> bool:
+    """One NodeSelectorTerm on one node (the field it may match is metadata.name); a term
+    with no requirements matches nothing, as upstream's nodeaffinity."""
+    if not term.expressions and not term.fields:
+        return False
+    return all(r.matches(labels) for r in term.expressions) and all(
+        r.matches({"metadata.name": name}) for r in term.fields
+    )
 
 
 def _term(raw: JSON) -> SelectorTerm:

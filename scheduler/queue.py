@@ -41,7 +41,7 @@ from typing import Any
 
 from scheduler import framework as fw
 from scheduler.framework import ClusterEvent, Status
-from scheduler.model import PodInfo
+from scheduler.model import PodInfo, claim_statuses
 from scheduler.nominator import Nominator
 
 ACTIVE = "active"
@@ -69,6 +69,8 @@ def _pod_updated(old: PodInfo, new: PodInfo) -> bool:
     """Upstream's isPodUpdated: anything but status, resourceVersion and generation changed."""
     old_meta, new_meta = old.raw.get("metadata") or {}, new.raw.get("metadata") or {}
     ignored = ("resourceVersion", "generation", "managedFields")
+    if claim_statuses(old.raw) != claim_statuses(new.raw):
+        return True  # the generated ResourceClaims (DynamicResources' TargetPod event)
     return old.raw.get("spec") != new.raw.get("spec") or any(
         old_meta.get(k) != new_meta.get(k)
         for k in set(old_meta) | set(new_meta)
@@ -91,6 +93,8 @@ def pod_update_events(old: PodInfo, new: PodInfo, resource: str) -> list[Cluster
         actions.append(fw.ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED)
     if len(old.tolerations) != len(new.tolerations):
         actions.append(fw.ActionType.UPDATE_POD_TOLERATION)
+    if claim_statuses(old.raw) != claim_statuses(new.raw):
+        actions.append(fw.ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM)
     if not actions:
         actions.append(fw.ActionType.UPDATE)
     return [ClusterEvent(resource, action) for action in actions]

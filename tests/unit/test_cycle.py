@@ -18,8 +18,11 @@ from scheduler.cache import Cache
 from scheduler.config import parse
 from scheduler.cycle import NO_NODES, AlreadyBound, Attempt, Scheduler, num_feasible_nodes_to_find
 from scheduler.device_classes import DeviceClassStore
+from scheduler.dra.claims import Claim as DraClaim
+from scheduler.dra.claims import ClaimStore
+from scheduler.dra.slices import SliceStore
 from scheduler.framework import Code, CycleState, FilterResult, Status
-from scheduler.handle import ClusterHandle
+from scheduler.handle import ClusterHandle, InMemoryApi
 from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE
 from scheduler.runtime import Framework
@@ -81,6 +84,18 @@ class RecordingHandle:
         self.calls: list[tuple[str, str]] = []
         self.fail: Exception | None = None
         self.device_classes = DeviceClassStore()
+        self.resource_claims = ClaimStore()
+        self.resource_slices = SliceStore()
+        self.claims = InMemoryApi()  # its claim_writes: what DynamicResources wrote
+
+    async def reserve_claim(self, claim: JSON, allocation: JSON | None, consumer: JSON) -> JSON:
+        return await self.claims.reserve_claim(claim, allocation, consumer)
+
+    async def unreserve_claim(self, claim: DraClaim, pod_uid: str) -> None:
+        await self.claims.unreserve_claim(claim, pod_uid)
+
+    async def deallocate_claim(self, claim: JSON) -> None:
+        await self.claims.deallocate_claim(claim)
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         self.calls.append((pod.key, node))
@@ -147,7 +162,12 @@ def profiles(
         "kind": "KubeSchedulerConfiguration",
         "profiles": [entry],
     }
-    cluster = ClusterHandle(handle, device_classes=handle.device_classes)
+    cluster = ClusterHandle(
+        handle,
+        device_classes=handle.device_classes,
+        resource_claims=handle.resource_claims,
+        resource_slices=handle.resource_slices,
+    )
     return build_profiles(parse(doc, plugins.registry().keys()), cluster)
 
 

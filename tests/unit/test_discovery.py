@@ -80,15 +80,22 @@ async def app_without_server() -> AsyncIterator[App]:
 
 async def test_informers_watch_only_what_every_supported_server_serves() -> None:
     """The informers berth always starts watch only what every supported server serves. Of
-    the server version matrix's APIs it watches only DeviceClasses (resource.k8s.io/v1, for
-    DRA extended resources), and PodGroups of both APIs (upstream's scheduling.k8s.io/v1beta1
-    and scheduler-plugins' CRD), through optional informers; the others (ResourceClaims,
-    ResourceSlices, CSIDriver) wait for #14."""
+    the server version matrix's APIs it watches DRA's DeviceClasses, ResourceSlices and
+    ResourceClaims (resource.k8s.io/v1) and PodGroups of both APIs (upstream's
+    scheduling.k8s.io/v1beta1 and scheduler-plugins' CRD) through optional informers."""
     async with app_without_server() as app:
         required = [i for i in app.informers if i not in app.optional_informers]
         assert {_group_version(i.path) for i in required} == SERVED_BY_ALL
         assert {i.path: needs for i, needs in app.optional_informers.items()} == {
-            DEVICE_CLASSES: ("resource.k8s.io/v1", "DRA extended resources"),
+            DEVICE_CLASSES: ("resource.k8s.io/v1", "DRA device classes"),
+            "/apis/resource.k8s.io/v1/resourceslices": (
+                "resource.k8s.io/v1",
+                "DRA devices (ResourceSlices)",
+            ),
+            "/apis/resource.k8s.io/v1/resourceclaims": (
+                "resource.k8s.io/v1",
+                "DRA allocation (ResourceClaims)",
+            ),
             "/apis/scheduling.k8s.io/v1beta1/podgroups": (
                 "scheduling.k8s.io/v1beta1",
                 "gang scheduling (PodGroup, GenericWorkload)",
@@ -113,9 +120,10 @@ RESOURCE = {"name": "resource.k8s.io", "versions": [{"groupVersion": "resource.k
 async def test_device_class_informer_is_dropped_when_not_served(
     groups: list[dict[str, object]], watched: bool
 ) -> None:
-    """Without resource.k8s.io/v1 (DRA turned off by the cluster admin) the DeviceClass
-    informer never starts: no class backs an extended resource, and NodeResourcesFit judges
-    every request as before. The always-started informers stay either way."""
+    """Without resource.k8s.io/v1 (DRA turned off by the cluster admin) the DRA informers
+    (DeviceClasses, ResourceSlices, ResourceClaims) never start: no class backs an extended
+    resource, NodeResourcesFit judges every request as before, and a pod's claims are never
+    found. The always-started informers stay either way."""
     info = ServerInfo.parse({"major": "1", "minor": "37"}, API, {"groups": groups})
     async with app_without_server() as app:
         before = len(app.informers)
@@ -124,4 +132,4 @@ async def test_device_class_informer_is_dropped_when_not_served(
         # The PodGroup informers go and stay by the same rule.
         groups = ("scheduling.k8s.io/v1beta1", "scheduling.x-k8s.io/v1alpha1")
         unserved_groups = sum(1 for gv in groups if not info.serves(gv))
-        assert len(app.informers) == before - (not watched) - unserved_groups
+        assert len(app.informers) == before - 3 * (not watched) - unserved_groups

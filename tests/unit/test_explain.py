@@ -181,3 +181,40 @@ def test_gang_member_shows_why_its_group_does_not_fit() -> None:
         "  PLUGIN            REASON            NODES",
         "  NodeResourcesFit  Insufficient cpu  3",
     ]
+
+
+def test_devices_by_node_from_the_real_diagnosis() -> None:
+    """A pod whose claim wants 3 GPUs: explain lists each node with devices (most matching
+    first), how many match, how many are in use, what rejected the rest (by the selector's
+    expression), then the nodes publishing none."""
+    from scheduler.device_classes import DeviceClass
+    from scheduler.dra.claims import Claim
+    from scheduler.dra.diagnose import diagnose
+    from scheduler.dra.slices import SliceStore
+    from scheduler.harness import fakedra
+
+    slices = SliceStore()
+    slices.apply(fakedra.gpu_slice("a", count=4), deleted=False)
+    slices.apply(fakedra.gpu_slice("b", count=4, memory="40Gi"), deleted=False)
+    big = 'device.capacity["gpu.example.com"].memory.compareTo(quantity("64Gi")) >= 0'
+    obj = fakedra.claim("c", count=3, selectors=[big])
+    obj["metadata"].update(namespace="ns", uid="u")
+    classes = {fakedra.DRIVER: DeviceClass.compile(fakedra.device_class())}
+    in_use = {"gpu.example.com/a/gpu-0", "gpu.example.com/a/gpu-1"}
+    nodes = [("a", {}), ("b", {}), ("c", {})]
+    views, bare = diagnose([Claim.compile(obj)], nodes, slices.pools_for, classes, in_use)
+    view = {
+        "pod": "ns/p",
+        "message": "0/3 nodes are available: 2 cannot allocate all claims.",
+        "devices": [v.to_json() for v in views],
+        "nodes_without_devices": bare,
+    }
+    lines = render(view).splitlines()
+    start = lines.index("Devices (DynamicResources), by node:")
+    assert [line.split()[:5] for line in lines[start + 1 : start + 4]] == [
+        ["NODE", "REQUEST", "WANTS", "MATCH/DEVICES", "IN"],
+        ["a", "ns/c/gpu", "3", "2/4", "2"],
+        ["b", "ns/c/gpu", "3", "0/4", "0"],
+    ]
+    assert lines[start + 3].endswith(f"4 claim ns/c selector #0 ({big})")
+    assert lines[start + 4] == "1 other node(s) publish no devices"

@@ -336,10 +336,11 @@ async def test_a_victim_naming_a_pod_group_is_preempted_alone() -> None:
 
 
 def test_default_pre_enqueue_is_scheduling_gates_then_default_preemption() -> None:
-    """As upstream's with async preemption on: SchedulingGates, DefaultPreemption."""
+    """As upstream's with async preemption on, in the default plugin order: SchedulingGates,
+    DynamicResources (its claims must exist), DefaultPreemption, GangScheduling."""
     world = World(nodes(1))
     names = [p.name for p in world.scheduler.profiles[NAME].pre_enqueue]
-    assert names == ["SchedulingGates", "DefaultPreemption", "GangScheduling"]
+    assert names == ["SchedulingGates", "DynamicResources", "DefaultPreemption", "GangScheduling"]
 
 
 async def test_a_preemptor_is_held_until_its_last_victim_is_deleted() -> None:

@@ -1,7 +1,7 @@
-"""DynamicResources: pods with resourceClaims are rejected at PreFilter until berth allocates
-devices, and so are the nodes that could give a pod an extended resource a DeviceClass backs
-only through DRA; the other pods are skipped. Case names follow upstream's
-dynamicresources_test.go."""
+"""DynamicResources: a pod's ResourceClaims are allocated on the node it gets (the allocator
+itself is tested in tests/unit/dra), with upstream's messages where they cannot be; the nodes
+that could give a pod an extended resource a DeviceClass backs only through DRA are rejected;
+other pods are skipped. Case names follow upstream's dynamicresources_test.go."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ import pytest
 import plugins
 from plugins import dynamic_resources
 from scheduler.decode import ConfigError
+from scheduler.dra.claims import ClaimStore
 from scheduler.explain import render
 from scheduler.framework import (
+    RESOURCE_CLAIM,
     SKIP,
+    ActionType,
+    ClusterEvent,
     Code,
     CycleState,
     DeviceClassStore,
@@ -25,8 +29,9 @@ from scheduler.framework import (
     Status,
 )
 from scheduler.handle import in_memory
+from scheduler.harness import fakedra
 from scheduler.model import compile_node, compile_pod
-from tests.builders import PodBuilder, make_node, make_pod
+from tests.builders import make_node, make_pod
 from tests.unit.tables import build_table, filter_reasons, registered, run_hint, unresolvable
 
 JSON = dict[str, Any]
@@ -35,9 +40,12 @@ CYCLE = "berth"  # the schedulerName of tests.unit.test_cycle's profile
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 
 
-def rejected(*claims: str) -> Status:
-    message = dynamic_resources.NOT_ALLOCATED.format(" ".join(claims))
-    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,))
+def rejected(message: str) -> Status:
+    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (message,), "DynamicResources")
+
+
+def not_found(claim: str) -> Status:
+    return rejected(f'resourceclaim.resource.k8s.io "{claim}" not found')
 
 
 def without_claims() -> JSON:
@@ -58,12 +66,12 @@ def without_claims() -> JSON:
         ),
         pytest.param(
             make_pod("my-pod").resource_claim("my-resource", claim="my-pod-my-resource").obj_(),
-            rejected("my-resource"),
+            not_found("my-pod-my-resource"),
             id="claim-reference",
         ),
         pytest.param(
             make_pod("my-pod").resource_claim("my-resource", template="my-template").obj_(),
-            rejected("my-resource"),
+            rejected('pod "default/my-pod": ResourceClaim not created yet'),
             id="claim-template",
         ),
         pytest.param(
@@ -71,14 +79,15 @@ def without_claims() -> JSON:
             .resource_claim("my-resource", claim="my-pod-my-resource")
             .resource_claim("my-resource-2", claim="my-pod-my-resource-2")
             .obj_(),
-            rejected("my-resource", "my-resource-2"),
+            not_found("my-pod-my-resource"),
             id="podWithTwoClaimNames",
         ),
         pytest.param(without_claims(), SKIP, id="berth: an empty resourceClaims list"),
     ],
 )
 def test_pre_filter(incoming: JSON, expected: Status) -> None:
-    """Skip without claims; UnschedulableAndUnresolvable, naming the claims, with them."""
+    """Skip without claims; UnschedulableAndUnresolvable with upstream's message while a
+    claim does not exist (none do here)."""
     assert PLUGIN.pre_filter(CycleState(), compile_pod(incoming), build_table([])) == expected
 
 
@@ -144,8 +153,8 @@ def needs_dra(resource: str, device_class: str = CLASS) -> str:
         pytest.param(
             [WITH_NAME],
             make_pod("my-pod").req(**{GPU: "1"}).resource_claim("my-resource").obj_(),
-            rejected("my-resource"),
-            id="berth: claims are refused first",
+            not_found("my-resource"),
+            id="berth: a missing claim is reported first",
         ),
     ],
 )
@@ -258,7 +267,7 @@ def test_pods_with_backed_requests_are_not_row_local() -> None:
     plugin = with_classes(WITH_NAME)
     assert not plugin.row_local_for(compile_pod(make_pod("p").req(**{GPU: "1"}).obj_()))
     assert plugin.row_local_for(compile_pod(make_pod("p").req(**{GPU2: "1"}).obj_()))
-    assert plugin.row_local_for(compile_pod(make_pod("p").resource_claim("gpu").obj_()))
+    assert not plugin.row_local_for(compile_pod(make_pod("p").resource_claim("gpu").obj_()))
 
 
 UNRESOLVABLE = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod affinity terms conflict",))
@@ -270,7 +279,7 @@ UNRESOLVABLE = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod affinity terms 
         pytest.param(True, None, Status(Code.UNSCHEDULABLE), id="empty"),
         pytest.param(
             True,
-            rejected("gpu"),
+            not_found("gpu"),
             Status(Code.UNSCHEDULABLE),
             id="berth: rejected by its own PreFilter",
         ),
@@ -301,12 +310,6 @@ def test_post_filter(pre_filter_ran: bool, rejected: Status | None, expected: St
     assert (result.status, result.preemption, result.nominated_node) == (expected, False, "")
 
 
-def test_message_says_why() -> None:
-    """The reason names berth, DRA and the claims."""
-    (message,) = rejected("gpu").reasons
-    assert message == "berth does not allocate DRA devices yet: pod has resourceClaims [gpu]"
-
-
 def test_claims_are_part_of_the_equivalence_class() -> None:
     """A pod with claims is never served the cached verdict of the same pod without them."""
     plain = compile_pod(make_pod("a").obj_())
@@ -324,44 +327,215 @@ def test_enabled_by_default_before_default_preemption() -> None:
     assert dict(plugins.DEFAULTS)["DynamicResources"] == 2
 
 
-@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
-async def test_cycle_never_binds_a_pod_with_claims(batching: bool) -> None:
-    """Through the default profile: the pod without claims is bound, the same pod with claims
-    gets upstream's message with the PreFilter reason and is not bound; `explain` names
-    DynamicResources for all nodes."""
+def claim_obj(name: str, namespace: str = "default", owner: str = "", **spec: Any) -> JSON:
+    """A ResourceClaim as the API server shows it (uid, resourceVersion; `owner`: the pod
+    uid a template's claim belongs to)."""
+    obj = fakedra.claim(name, **spec)
+    obj["metadata"].update(namespace=namespace, uid=f"claim-{name}", resourceVersion="1")
+    if owner:
+        obj["metadata"]["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": owner, "controller": True}
+        ]
+    return obj
+
+
+def gpu_world(nodes: int = 2, gpus: int = 8, **world: Any) -> Any:
+    """A World whose nodes each publish `gpus` fake GPUs, with the fake driver's class."""
     from tests.unit.test_cycle import World
 
-    world = World([make_node(f"n{i}").obj_() for i in range(3)], batching=batching)
-    for name in ("plain", "plain-2"):  # the second one takes the batched path, if enabled
-        assert world.schedule(make_pod(name).scheduler(CYCLE).obj_()).node
-    raw = make_pod("claims").scheduler(CYCLE).resource_claim("gpu", template="gpu-template")
-    attempt = world.schedule(raw.obj_())
-    (reason,) = rejected("gpu").reasons
-    message = (
-        f"0/3 nodes are available: {reason}. preemption: 0/3 nodes are available: 3 {NOT_HELPFUL}."
-    )
-    assert attempt.node == ""
-    assert attempt.status is not None and attempt.status.message == message
-    assert ("failed", "default/claims", message, "Unschedulable") in world.reporter.events
-    assert world.cache.node_of("uid-claims") is None
-    await world.scheduler.drain()
-    assert [pod for pod, _ in world.handle.calls] == ["default/plain", "default/plain-2"]
+    w = World([make_node(f"n{i}").obj_() for i in range(nodes)], **world)
+    for i in range(nodes):
+        w.handle.resource_slices.apply(fakedra.gpu_slice(f"n{i}", count=gpus), deleted=False)
+    w.handle.device_classes.apply(fakedra.device_class(), deleted=False)
+    return w
 
-    diagnosis = attempt.diagnosis
-    assert diagnosis is not None and diagnosis.pre_filter is not None
-    view = {
-        "pod": "default/claims",
-        "queue": "unschedulable",
-        "attempts": 1,
-        "message": message,
-        "total_nodes": diagnosis.total_nodes,
-        "by_plugin": diagnosis.by_plugin,
-        "pre_filter": {
-            "plugin": diagnosis.pre_filter.plugin,
-            "reason": diagnosis.pre_filter.message,
+
+@pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
+async def test_cycle_allocates_claims_and_never_gives_a_device_twice(batching: bool) -> None:
+    """2 nodes x 8 GPUs, pods claiming 3 each: 4 are placed (two per node), each claim
+    allocated on the pod's node and written with the pod in reservedFor; no device twice;
+    the 5th gets upstream's message and is not bound."""
+    world = gpu_world(batching=batching)
+    claims = world.handle.resource_claims
+    for i in range(5):
+        claims.apply(claim_obj(f"c{i}", count=3), deleted=False)
+    placed = {}
+    for i in range(4):
+        raw = make_pod(f"p{i}").scheduler(CYCLE).resource_claim("gpu", claim=f"c{i}").obj_()
+        attempt = world.schedule(raw)
+        assert attempt.node, attempt.status
+        placed[f"c{i}"] = attempt.node
+    last = world.schedule(make_pod("p4").scheduler(CYCLE).resource_claim("gpu", claim="c4").obj_())
+    assert last.node == ""
+    assert last.status is not None and last.status.message == (
+        "0/2 nodes are available: 2 cannot allocate all claims."
+        f" preemption: 0/2 nodes are available: 2 {NOT_HELPFUL}."
+    )
+    await world.scheduler.drain()
+    assert sorted(placed.values()) == ["n0", "n0", "n1", "n1"]
+    writes = world.handle.claims.claim_writes
+    assert sorted(w[1] for w in writes) == [f"default/c{i}" for i in range(4)]
+    devices = [
+        (claim, r["pool"], r["device"])
+        for claim in placed
+        for r in claims.pending[claims.get("default", claim).uid]["devices"]["results"]
+    ]
+    assert len({(pool, dev) for _, pool, dev in devices}) == 12  # no device twice
+    assert all(pool == placed[claim] for claim, pool, _ in devices)  # on the pod's node
+
+
+async def test_claim_written_back_by_the_watch_keeps_its_devices() -> None:
+    """After PreBind the claim's devices stay taken until the informer shows the write,
+    and then because the claim is allocated; a claim deleted frees them."""
+    world = gpu_world(nodes=1)
+    claims = world.handle.resource_claims
+    claims.apply(claim_obj("big", count=8), deleted=False)
+    claims.apply(claim_obj("one", count=1), deleted=False)
+    first = world.schedule(make_pod("a").scheduler(CYCLE).resource_claim("g", claim="big").obj_())
+    assert first.node == "n0"
+    await world.scheduler.drain()
+    written = world.handle.claims.claim_writes
+    assert written == [("reserve", "default/big", "uid-a")]
+    second = world.schedule(make_pod("b").scheduler(CYCLE).resource_claim("g", claim="one").obj_())
+    assert second.node == ""
+    # The watch shows the claim as PreBind wrote it: allocated, so still taken.
+    obj = claim_obj("big", count=8)
+    obj["metadata"]["resourceVersion"] = "2"
+    obj["status"] = {"allocation": claims.pending["claim-big"], "reservedFor": [{"uid": "uid-a"}]}
+    claims.apply(obj, deleted=False)
+    assert not claims.pending and len(claims.in_use()) == 8
+    claims.apply(obj, deleted=True)
+    assert claims.in_use() == set()
+
+
+async def test_shared_claim_joins_the_allocation_on_its_node() -> None:
+    """A claim already allocated (on n1) is used where its allocation says, and the second
+    pod is only added to reservedFor (no new allocation)."""
+    world = gpu_world()
+    claims = world.handle.resource_claims
+    obj = claim_obj("shared", count=1)
+    obj["status"] = {
+        "allocation": {
+            "devices": {
+                "results": [
+                    {"request": "gpu", "driver": fakedra.DRIVER, "pool": "n1", "device": "gpu-0"}
+                ]
+            },
+            "nodeSelector": {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
+                ]
+            },
         },
+        "reservedFor": [{"resource": "pods", "name": "other", "uid": "uid-other"}],
     }
-    assert render(view).splitlines()[-1].split() == ["DynamicResources", *reason.split(), "all"]
+    claims.apply(obj, deleted=False)
+    raw = make_pod("b").scheduler(CYCLE).resource_claim("g", claim="shared").obj_()
+    attempt = world.schedule(raw)
+    assert attempt.node == "n1"
+    await world.scheduler.drain()
+    assert world.handle.claims.claim_writes == [("reserve", "default/shared", "uid-b")]
+    assert "claim-shared" not in claims.pending
+
+
+async def test_template_claim_gates_the_pod_until_it_exists() -> None:
+    """A claim from a template resolves through the pod's status: PreEnqueue keeps the pod
+    out of the active queue, saying why, until the claim is recorded and exists; the claim's
+    Add then lets it in and it is placed."""
+    world = gpu_world(nodes=1)
+    raw = make_pod("p").scheduler(CYCLE).resource_claim("gpu", template="t").obj_()
+    world.queue.add(compile_pod(raw))
+    entry = world.queue.pods["uid-p"]
+    assert entry.gate_message == 'pod "default/p": ResourceClaim not created yet'
+    generated = [{"name": "gpu", "resourceClaimName": "gen-1"}]
+    world.queue.update(compile_pod({**raw, "status": {"resourceClaimStatuses": generated}}))
+    assert entry.gate_message == 'resourceclaim.resource.k8s.io "gen-1" not found'
+    before, after = world.handle.resource_claims.apply(
+        claim_obj("gen-1", owner="uid-p"), deleted=False
+    )
+    world.queue.on_event(ClusterEvent(RESOURCE_CLAIM, ActionType.ADD), before, after)
+    popped = world.queue.pop_nowait()
+    assert popped is not None and popped.pod.name == "p"
+    assert world.scheduler.schedule_one(popped).node == "n0"
+    await world.scheduler.drain()
+
+
+def test_template_claim_must_belong_to_the_pod() -> None:
+    """A generated claim owned by another pod: upstream's IsForPod message."""
+    store = ClaimStore()
+    store.apply(claim_obj("gen-1", owner="someone-else"), deleted=False)
+    plugin = dynamic_resources.new({}, in_memory(resource_claims=store))
+    raw = make_pod("p").resource_claim("gpu", template="t").obj_()
+    raw["status"] = {"resourceClaimStatuses": [{"name": "gpu", "resourceClaimName": "gen-1"}]}
+    assert plugin.pre_enqueue(compile_pod(raw)) == rejected(
+        "ResourceClaim default/gen-1 was not created for Pod default/p (Pod is not owner)"
+    )
+
+
+async def test_a_selector_error_is_an_error_for_the_cycle() -> None:
+    """A CEL runtime error is no misfit: the cycle ends with an error (the pod backs off)."""
+    world = gpu_world(nodes=1)
+    bad = 'device.attributes["gpu.example.com"].nosuch == 1'
+    world.handle.resource_claims.apply(claim_obj("c", selectors=[bad]), deleted=False)
+    attempt = world.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
+    assert attempt.status is not None and attempt.status.code is Code.ERROR
+    assert attempt.status.message == (
+        "claim default/c: selector #0 on device gpu.example.com/n0/gpu-0:"
+        " CEL runtime error: no such key: nosuch"
+    )
+
+
+async def test_missing_class_and_allocation_in_flight() -> None:
+    """PreFilter: a request naming no existing class, and a claim whose allocation another
+    pod's binding is still writing, reject the pod everywhere with upstream's messages."""
+    world = gpu_world(nodes=1)
+    claims = world.handle.resource_claims
+    claims.apply(claim_obj("nocls", device_class="missing"), deleted=False)
+    attempt = world.schedule(
+        make_pod("p").scheduler(CYCLE).resource_claim("g", claim="nocls").obj_()
+    )
+    assert attempt.status is not None
+    assert "request gpu: device class missing does not exist" in attempt.status.message
+    claims.apply(claim_obj("busy"), deleted=False)
+    claims.assume(claims.get("default", "busy"), {"devices": {"results": []}})  # type: ignore[arg-type]
+    attempt = world.schedule(
+        make_pod("q").scheduler(CYCLE).resource_claim("g", claim="busy").obj_()
+    )
+    assert attempt.status is not None
+    assert "resource claim default/busy is in the process of being allocated" in (
+        attempt.status.message
+    )
+
+
+async def test_first_available_scores_the_earlier_alternative() -> None:
+    """firstAvailable: a node that can give the first alternative scores higher."""
+    world = gpu_world()
+    world.handle.resource_slices.apply(
+        fakedra.gpu_slice("n1", count=8, model="h100"), deleted=False
+    )
+    obj = claim_obj("alt")
+    obj["spec"]["devices"]["requests"] = [
+        {
+            "name": "gpu",
+            "firstAvailable": [
+                {
+                    "name": "h100",
+                    "deviceClassName": fakedra.DRIVER,
+                    "selectors": [
+                        {
+                            "cel": {
+                                "expression": 'device.attributes["gpu.example.com"].model == "h100"'
+                            }
+                        }
+                    ],
+                },
+                {"name": "any", "deviceClassName": fakedra.DRIVER},
+            ],
+        }
+    ]
+    world.handle.resource_claims.apply(obj, deleted=False)
+    attempt = world.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="alt").obj_())
+    assert attempt.node == "n1"
 
 
 async def test_post_filter_is_no_preemption_attempt() -> None:
@@ -514,41 +688,59 @@ async def test_app_feeds_device_classes_to_the_plugins() -> None:
 
 
 def test_events_to_register() -> None:
-    """Upstream's EventsToRegister less ResourceClaim and ResourceSlice events (berth does not
-    watch them): Node/Add|UpdateNodeLabel|UpdateNodeAllocatable and DeviceClass/Add|Update
-    without hints, TargetPod/UpdatePodGeneratedResourceClaim with one."""
-    assert registered(PLUGIN) == [
+    """Upstream's EventsToRegister: Node/Add|UpdateNodeLabel|UpdateNodeAllocatable, DeviceClass
+    and ResourceSlice Add|Update without hints; ResourceClaim Add|Update|Delete and
+    TargetPod/UpdatePodGeneratedResourceClaim with one."""
+    assert sorted(registered(PLUGIN)) == [
         ("NodeAdd", False),
         ("NodeUpdateNodeAllocatable", False),
         ("NodeUpdateNodeLabel", False),
         ("TargetPodUpdatePodGeneratedResourceClaim", True),
         ("resource.k8s.io/DeviceClassAdd", False),
         ("resource.k8s.io/DeviceClassUpdate", False),
+        ("resource.k8s.io/ResourceClaimAdd", True),
+        ("resource.k8s.io/ResourceClaimDelete", True),
+        ("resource.k8s.io/ResourceClaimUpdate", True),
+        ("resource.k8s.io/ResourceSliceAdd", False),
+        ("resource.k8s.io/ResourceSliceUpdate", False),
     ]
 
 
-@pytest.mark.parametrize(
-    ("incoming", "expected"),
-    [
-        # Upstream's TestIsSchedulableAfterTargetPodUpdate: "complete" queues there once the
-        # claim exists; berth allocates no devices, so a pod with resourceClaims stays where
-        # it is (its other cases, missing or incomplete claims, skip in both).
-        pytest.param(
-            make_pod("my-pod").resource_claim("my-resource", template="my-template"),
-            QueueingHint.SKIP,
-            id="complete",
-        ),
-        # berth: a pod without claims (rejected for a DRA-backed extended resource) may now
-        # pass, as upstream's hint says for a pod whose claims all exist.
-        pytest.param(
-            make_pod("my-pod").req(**{GPU: "1"}), QueueingHint.QUEUE, id="no-resource-claims"
-        ),
-    ],
-)
-def test_is_schedulable_after_target_pod_update(
-    incoming: PodBuilder, expected: QueueingHint
-) -> None:
-    """The pod's generated claims showing up in its status help only a pod berth could
-    place: one without resourceClaims."""
+def test_is_schedulable_after_target_pod_update() -> None:
+    """Upstream's TestIsSchedulableAfterTargetPodUpdate: queue once every claim of the pod
+    exists, skip while one is missing."""
     label = "TargetPodUpdatePodGeneratedResourceClaim"
-    assert run_hint(PLUGIN, label, incoming, incoming, incoming) is expected
+    store = ClaimStore()
+    plugin = dynamic_resources.new({}, in_memory(resource_claims=store))
+    incomplete = make_pod("my-pod").resource_claim("my-resource", template="my-template")
+    assert run_hint(plugin, label, incomplete, incomplete, incomplete) is QueueingHint.SKIP
+    complete = make_pod("my-pod").resource_claim("my-resource", template="my-template")
+    complete.obj["status"] = {
+        "resourceClaimStatuses": [{"name": "my-resource", "resourceClaimName": "gen"}]
+    }
+    assert run_hint(plugin, label, complete, incomplete, complete) is QueueingHint.SKIP
+    store.apply(claim_obj("gen", owner="uid-my-pod"), deleted=False)
+    assert run_hint(plugin, label, complete, incomplete, complete) is QueueingHint.QUEUE
+    plain = make_pod("my-pod").req(**{GPU: "1"})
+    assert run_hint(plugin, label, plain, plain, plain) is QueueingHint.QUEUE
+
+
+def test_is_schedulable_after_claim_change() -> None:
+    """Upstream's isSchedulableAfterClaimChange: the pod's own claim created or its status
+    changed queues it; a deallocation anywhere queues everyone; the rest skips."""
+    store = ClaimStore()
+    plugin = dynamic_resources.new({}, in_memory(resource_claims=store))
+    pod = compile_pod(make_pod("p").resource_claim("g", claim="mine").obj_())
+    _, mine = store.apply(claim_obj("mine"), deleted=False)
+    _, other = store.apply(claim_obj("other"), deleted=False)
+    hint = plugin.is_schedulable_after_claim_change
+    assert hint(pod, None, mine) is QueueingHint.QUEUE
+    assert hint(pod, None, other) is QueueingHint.SKIP
+    assert hint(pod, mine, mine) is QueueingHint.SKIP
+    allocated_obj = claim_obj("other")
+    allocated_obj["status"] = {"allocation": {"devices": {"results": []}}}
+    _, allocated = store.apply(allocated_obj, deleted=False)
+    assert hint(pod, other, allocated) is QueueingHint.SKIP
+    assert hint(pod, allocated, other) is QueueingHint.QUEUE  # deallocated
+    assert hint(pod, allocated, None) is QueueingHint.QUEUE  # deleted while allocated
+    assert hint(pod, other, None) is QueueingHint.SKIP
