@@ -42,7 +42,10 @@ QUANTITY = "kubernetes.Quantity"  # the key of the map that stands for a quantit
 SEMVER = "kubernetes.Semver"  # likewise for a semantic version
 
 _T = cel.Type
-_STRING_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'')
+# A domain looked up by a literal key: device.attributes["d"] or device.capacity['d'].
+_DOMAIN_LOOKUP = re.compile(
+    r'(?:attributes|capacity)\s*\[\s*(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\')\s*\]'
+)
 _SEMVER = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
@@ -60,8 +63,9 @@ class Selector:
     expression: str
     program: Any = None
     error: str = ""
-    # The string literals in the expression: the domains it may look up, which an activation
-    # gets as empty maps when the device has none (upstream's default for an unknown domain).
+    # The domains the expression looks up by a literal key, which an activation gets as empty
+    # maps when the device has none (upstream's default for an unknown domain; `in` still
+    # sees only the device's own domains).
     literals: frozenset[str] = field(default_factory=frozenset)
 
     def matches(self, data: Mapping[str, Any]) -> bool:
@@ -125,11 +129,19 @@ def split_name(name: str, default_domain: str) -> tuple[str, str]:
 @functools.lru_cache(maxsize=4096)
 def compile_selector(expression: str) -> Selector:
     """Compile once; a failure is kept in `error` with upstream's "compilation failed: ..."."""
-    literals = frozenset(a or b for a, b in _STRING_LITERAL.findall(expression))
+    literals = frozenset(a or b for a, b in _DOMAIN_LOOKUP.findall(expression))
     try:
         program = _env().compile(expression)
     except RuntimeError as err:
-        return Selector(expression, error=f"compilation failed: {_compile_message(err)}")
+        if "cannot be the range of a comprehension" not in str(err):
+            return Selector(expression, error=f"compilation failed: {_compile_message(err)}")
+        # The checker knows `device` only as a map of dyn, which it will not iterate
+        # (`device.attributes["d"].exists(...)`); upstream's typed environment would. The API
+        # server has type-checked the expression already: check its result at run time.
+        try:
+            program = _env().compile(expression, disable_check=True)
+        except RuntimeError:
+            return Selector(expression, error=f"compilation failed: {_compile_message(err)}")
     kind = program.return_type()
     if kind not in (_T.BOOL, _T.DYN):
         return Selector(
