@@ -371,6 +371,11 @@ class DynamicResources:
             self._spawn(self.handle.unreserve_claim(claim, pod))
         s.written.clear()
 
+    def pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream's: PreBind has work when the pod has claims."""
+        s: _State | None = state.data.get(STATE_KEY)
+        return None if s is not None and s.claims else SKIP
+
     async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         s: _State | None = state.data.get(STATE_KEY)
         if s is None or not s.claims:

@@ -365,6 +365,13 @@ class VolumeBinding:
             if pv:
                 self.store.forget(pv, claim)
 
+    def pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream's: PreBind has work unless every claim of the pod is bound already."""
+        claims = state.data.get(STATE)
+        if not isinstance(claims, _Claims) or not claims.delayed:
+            return SKIP
+        return None if any(not self._bound_now(c) for c in claims.delayed) else SKIP
+
     async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Upstream's BindPodVolumes: write what Reserve chose (a chosen PV's claimRef, or
         the selected-node annotation on a claim to provision), then wait for the PV controller

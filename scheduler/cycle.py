@@ -1314,12 +1314,23 @@ class Scheduler:
         """WaitOnPermit (no binding slot held), then PreBind, Bind, PostBind in a slot.
         Upstream's bindingCycle and handleBindingCycleError."""
         pod = entry.pod
-        if profile.waiting_pods.get(pod.uid) is not None:
-            if self._nominate is not None:
+        waiting = profile.waiting_pods.get(pod.uid)
+        if self._nominate is not None:
+            flight = profile.run_pre_bind_pre_flight(state, pod, node)
+            if flight is not None and flight.code is Code.ERROR:
+                if waiting is not None:
+                    waiting.reject("", flight.message)
+                    await profile.wait_on_permit(pod)  # ends at once: the wait is over
+                self.queue.done(pod.uid)
+                self._binding_failed(entry, profile, state, node, flight, start)
+                return
+            if flight is None or waiting is not None:
                 # NominatedNodeNameForExpectation (beta, on since v1.35): a pod about to wait
-                # in Permit tells autoscalers where it is going before it is bound.
+                # in Permit, or whose PreBind has work, tells autoscalers where it is going
+                # before it is bound.
                 pod.nominated_node_name = node
                 self._nominate(pod, node)
+        if waiting is not None:
             status = await profile.wait_on_permit(pod)
             if status is not None:
                 self._permit_failed(entry, profile, state, node, status, start)

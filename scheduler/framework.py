@@ -97,6 +97,7 @@ class CycleState:
     data: dict[str, Any] = field(default_factory=dict)
     skip_filter: set[str] = field(default_factory=set)
     skip_score: set[str] = field(default_factory=set)
+    skip_pre_bind: set[str] = field(default_factory=set)  # PreBindPreFlight said SKIP
     node_names: frozenset[str] | None = None
     narrowed_by: set[str] = field(default_factory=set)
 
@@ -414,6 +415,14 @@ class PermitPlugin(Plugin, Protocol):
 @runtime_checkable
 class PreBindPlugin(Plugin, Protocol):
     async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None: ...
+
+
+@runtime_checkable
+class PreBindPreFlightPlugin(Plugin, Protocol):
+    def pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Will PreBind have work for this pod on `node` (upstream's PreBindPreFlight, v1.34)?
+        None (success): yes; SKIP: no, and PreBind is not called; ERROR ends the binding
+        cycle. A PreBind plugin without this method is taken to have work."""
 
 
 @runtime_checkable

@@ -75,6 +75,7 @@ EXTENSION_POINTS = frozenset(
         "PreScore",
         "Score",
         "ScoreExtensionNormalize",
+        "PreBindPreFlight",
         "PreBind",
         "Bind",
         "PostBind",
@@ -310,6 +311,24 @@ class Metrics:
             "[BETA] Duration of waiting on permit.",
             ["result"],
             buckets=ATTEMPT_DURATION_BUCKETS,
+            registry=reg,
+        )
+        # DRA binding conditions (DRADeviceBindingConditions, beta and on in v1.37): the
+        # families exist as upstream's do; they stay empty, as berth never allocates a device
+        # with binding conditions (docs/compat.md row 38).
+        self.dra_bindingconditions_allocations = Counter(
+            "scheduler_dra_bindingconditions_allocations_total",
+            "[ALPHA] Number of allocations using devices with BindingConditions, counted per "
+            "driver per scheduling attempt",
+            ["profile", "driver", "status"],
+            registry=reg,
+        )
+        self.dra_bindingconditions_wait = Histogram(
+            "scheduler_dra_bindingconditions_wait_duration_seconds",
+            "[ALPHA] Time in seconds spent waiting for BindingConditions to be satisfied "
+            "during PreBind.",
+            ["profile", "driver", "status"],
+            buckets=[0.1 * 2**i for i in range(14)],
             registry=reg,
         )
         self.podgroup_schedule_attempts = Counter(

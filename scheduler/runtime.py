@@ -31,6 +31,7 @@ import numpy as np
 from scheduler.framework import (
     NARROWED_TO_NONE,
     NARROWED_TO_NONE_MANY,
+    SKIP,
     BatchablePlugin,
     BindPlugin,
     ClusterEvent,
@@ -575,6 +576,32 @@ class Framework:
         self.observer.permit_wait(status_label(status), self.clock() - start)
         return status
 
+    def run_pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream's RunPreBindPreFlights: None (success) when some PreBind plugin will have
+        work, SKIP when none will (those that skip are skipped at PreBind too), an error
+        status when a plugin fails or answers anything but success or skip."""
+        start = time.perf_counter()
+        result: Status | None = SKIP
+        for plugin in self.pre_bind:
+            check = getattr(plugin, "pre_bind_pre_flight", None)
+            status = check(state, pod, node) if check is not None else None
+            if status is None:
+                result = None
+            elif status.code is Code.SKIP:
+                state.skip_pre_bind.add(plugin.name)
+            elif status.code is Code.ERROR:
+                result = Status.error(f'running PreBindPreFlight "{plugin.name}": {status.message}')
+                break
+            else:
+                code = _STATUS_LABELS[status.code]
+                result = Status.error(
+                    f'PreBindPreFlight {plugin.name} returned "{code}", which is unsupported.'
+                    " It is supposed to return Success, Skip, or Error status"
+                )
+                break
+        self._point("PreBindPreFlight", result, start)
+        return result
+
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         if not self.pre_bind:
             self.observer.extension_point("PreBind", "Success", self.scheduler_name, 0.0)
@@ -582,6 +609,8 @@ class Framework:
         start = time.perf_counter()
         result: Status | None = None
         for plugin in self.pre_bind:
+            if plugin.name in state.skip_pre_bind:
+                continue
             status = await plugin.pre_bind(state, pod, node)
             if status is not None and status.code is not Code.SKIP:
                 result = Status(status.code, status.reasons, plugin.name)

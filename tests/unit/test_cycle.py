@@ -21,7 +21,7 @@ from scheduler.device_classes import DeviceClassStore
 from scheduler.dra.claims import Claim as DraClaim
 from scheduler.dra.claims import ClaimStore
 from scheduler.dra.slices import SliceStore
-from scheduler.framework import Code, CycleState, FilterResult, Status
+from scheduler.framework import SKIP, Code, CycleState, FilterResult, Status
 from scheduler.handle import ClusterHandle, InMemoryApi
 from scheduler.model import PodInfo, compile_node, compile_pod
 from scheduler.queue import ASSUMED, BACKOFF, UNSCHEDULABLE
@@ -661,9 +661,8 @@ class RecordingPreBind:
 
 
 async def test_pre_bind_plugins_run_one_after_another() -> None:
-    """PreBind plugins run in order, each to its end before the next starts; there is no
-    PreBindPreFlight and no parallel PreBind group (v1.34, v1.36). Pins today's behaviour;
-    changes with #11."""
+    """PreBind plugins run in order, each to its end before the next starts: no parallel
+    PreBind group (v1.36). Pins today's behaviour."""
     world = World(nodes(1))
     log: list[str] = []
     profile = world.scheduler.profiles[NAME]
@@ -692,3 +691,50 @@ async def test_a_pod_naming_a_pod_group_is_scheduled_on_its_own(batching: bool) 
     await world.scheduler.drain()
     assert sorted(world.handle.calls) == sorted(placed)
     assert [e[0] for e in world.reporter.events] == ["scheduled", "scheduled"]
+
+
+class FlightPreBind(RecordingPreBind):
+    """A PreBind plugin whose PreBindPreFlight answers `flight`."""
+
+    def __init__(self, name: str, log: list[str], flight: Status | None) -> None:
+        super().__init__(name, log)
+        self.flight = flight
+
+    def pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        self.log.append(f"{self.name} flight")
+        return self.flight
+
+
+@pytest.mark.parametrize(
+    ("flights", "nominated", "ran", "bound"),
+    [
+        pytest.param((None, SKIP), True, ["A"], True, id="one has work: nominated first"),
+        pytest.param((SKIP, SKIP), False, [], True, id="none has work: no nomination"),
+        pytest.param(
+            (Status.error("boom"), None), False, [], False, id="an error ends the binding cycle"
+        ),
+    ],
+)
+async def test_pre_bind_pre_flight(
+    flights: tuple[Status | None, Status | None], nominated: bool, ran: list[str], bound: bool
+) -> None:
+    """Upstream's RunPreBindPreFlights (v1.34) with NominatedNodeNameForExpectation (v1.35):
+    when some PreBind plugin will have work, the chosen node is written as nominatedNodeName
+    before PreBind; plugins that skip are not run at PreBind; an error fails the binding."""
+    world = World(nodes(1))
+    log: list[str] = []
+    profile = world.scheduler.profiles[NAME]
+    pre_bind = [FlightPreBind("A", log, flights[0]), FlightPreBind("B", log, flights[1])]
+    world.scheduler.profiles = {NAME: dataclasses.replace(profile, pre_bind=pre_bind)}
+    nominations: list[tuple[str, str]] = []
+    world.scheduler._nominate = lambda pod, node: nominations.append((pod.key, node))
+    assert world.schedule(pod("p")).node == "n0000"
+    await world.scheduler.drain()
+    started = [entry.split()[0] for entry in log if entry.endswith("start")]
+    assert started == ran
+    assert (world.handle.calls == [("default/p", "n0000")]) is bound
+    assert nominations == ([("default/p", "n0000")] if nominated else [])
+    if not bound:
+        assert world.reporter.events[-1][2] == (
+            'Binding rejected: running PreBindPreFlight "A": boom'
+        )

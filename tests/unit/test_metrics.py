@@ -282,6 +282,10 @@ HELP = {
     "plugin and the extension point (available only in PreFilter, Filter, PreScore, and Score).",
     "scheduler_event_handling_duration_seconds": "[ALPHA] Event handling latency in seconds.",
     "scheduler_permit_wait_duration_seconds": "[BETA] Duration of waiting on permit.",
+    "scheduler_dra_bindingconditions_allocations_total": "[ALPHA] Number of allocations using "
+    "devices with BindingConditions, counted per driver per scheduling attempt",
+    "scheduler_dra_bindingconditions_wait_duration_seconds": "[ALPHA] Time in seconds spent "
+    "waiting for BindingConditions to be satisfied during PreBind.",
     "scheduler_podgroup_schedule_attempts_total": "[ALPHA] Number of attempts to schedule pod "
     "group, by the result. 'unschedulable' means a pod group could not be scheduled, while "
     "'error' means an internal scheduler problem.",
@@ -359,12 +363,9 @@ NOT_EXPOSED = {
         "scheduler_get_node_hint_duration_seconds",
         "scheduler_store_schedule_results_duration_seconds",
     ),
-    # Row 52 (#14): registered by default-on DRA gates.
-    "dra": (
-        "scheduler_dra_bindingconditions_allocations_total",
-        "scheduler_dra_bindingconditions_wait_duration_seconds",
-        "dynamic_resource_allocation_resourceclaim_creates_total",
-    ),
+    # Row 52: the claims upstream creates for DRA-backed extended resources, which berth
+    # does not create (row 39).
+    "dra": ("dynamic_resource_allocation_resourceclaim_creates_total",),
     # Row 53: registered only by gates that are off in v1.37.
     "gated-off": (
         "scheduler_async_api_call_execution_total",
@@ -409,7 +410,6 @@ def test_pending_pods_has_no_gang_queues() -> None:
 @pytest.mark.parametrize(
     "point",
     [
-        pytest.param("PreBindPreFlight", id="pre-bind-pre-flight"),
         pytest.param("Sign", id="sign"),
         pytest.param("PlacementGenerate", id="placement-generate"),
         pytest.param("PlacementFeasible", id="placement-feasible"),
@@ -1201,3 +1201,25 @@ def test_buffered_histogram_equals_observing_directly(values: list[float]) -> No
     got = [line for line in body.decode().splitlines() if line.startswith(family)]
     want = [line for line in expected.decode().splitlines() if line.startswith(family)]
     assert got == want
+
+
+def test_dra_binding_condition_families() -> None:
+    """Upstream registers the DRA binding-condition families (DRADeviceBindingConditions, on in
+    v1.37) with these labels; berth's stay empty, as it allocates no device with binding
+    conditions (row 52)."""
+    m = Metrics(process_metrics=False)
+    families = {f.name: f for f in text_string_to_metric_families(text(m))}
+    allocations = families["scheduler_dra_bindingconditions_allocations"]
+    wait = families["scheduler_dra_bindingconditions_wait_duration_seconds"]
+    assert (allocations.type, wait.type) == ("counter", "histogram")
+    assert allocations.documentation.startswith("[ALPHA] Number of allocations using devices")
+    assert not allocations.samples and not wait.samples
+    m.dra_bindingconditions_wait.labels(PROFILE, "gpu.example.com", "success").observe(0.3)
+    buckets = [
+        s.labels["le"]
+        for f in text_string_to_metric_families(text(m))
+        if f.name == "scheduler_dra_bindingconditions_wait_duration_seconds"
+        for s in f.samples
+        if s.name.endswith("_bucket")
+    ]
+    assert buckets[0] == "0.1" and len(buckets) == 15  # 14 exponential buckets, then +Inf
