@@ -30,9 +30,13 @@ uses that kept the pod off every node ("deallocation of ResourceClaim completed"
 
 Extended resources backed by DRA (DRAExtendedResource, GA in v1.37; a DeviceClass's
 spec.extendedResourceName or its implicit deviceclass.resource.kubernetes.io/<class>): a node
-whose allocatable lists the resource serves it through its device plugin and NodeResourcesFit
-checks it; berth does not create the claim upstream's PreBind creates for the other nodes, so
-its Filter rejects those as unresolvable, naming the resource and the class.
+whose allocatable lists the resource serves it through its device plugin, and NodeResourcesFit
+checks it there; on the other nodes Filter allocates its devices as one more claim, built in
+memory per container (scheduler.dra.extended), which PreBind creates (owned by the pod,
+annotated as upstream's), allocates and records in the pod's status.extendedResourceClaimStatus.
+A claim of that kind left by an earlier attempt makes those nodes fail ("cannot schedule
+extended resource claim") and PostFilter deletes it ("deletion of ResourceClaim completed");
+Unreserve deletes one PreBind created.
 
 Not done (such devices are never allocated, so nothing is given twice): partitionable
 devices (shared counters), devices with binding conditions, tainted devices, claims reserved
@@ -51,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from scheduler import pluginargs
+from scheduler.dra import extended
 from scheduler.dra.allocator import Allocation, AllocationError, allocate
 from scheduler.dra.claims import Claim as DraClaim
 from scheduler.framework import (
@@ -82,16 +87,15 @@ from scheduler.snapshot import NodeTable, Rows
 
 log = logging.getLogger("berth.plugins.dynamic_resources")
 
+JSON = dict[str, Any]
+
 NAME = "DynamicResources"
-# Counted per node in "0/N nodes are available: 3 node(s) would need ...".
-EXTENDED_NOT_ALLOCATED = (
-    "node(s) would need DRA devices for {resource} (DeviceClass {device_class}),"
-    " which berth does not allocate yet"
-)
 CANNOT_ALLOCATE = "cannot allocate all claims"
 NOT_AVAILABLE = "resourceclaim not available on the node"
 IN_USE = "resourceclaim in use"
 DEALLOCATED = "deallocation of ResourceClaim completed"
+DELETED = "deletion of ResourceClaim completed"
+STALE_EXTENDED = "cannot schedule extended resource claim"
 NO_STATE = "not found"  # upstream's error reading a CycleState key that was never written
 STATE_KEY = "PreFilter" + NAME
 FIRST_AVAILABLE_MAX = 8  # upstream's FirstAvailableDeviceRequestMaxSize
@@ -109,6 +113,13 @@ class _State:
     unavailable: set[int] = field(default_factory=set)
     reserved: list[tuple[int, Allocation]] = field(default_factory=list)
     written: list[DraClaim] = field(default_factory=list)  # reservedFor holds the pod
+    # DRA-backed extended resources: a claim left by an earlier attempt (deleted in
+    # PostFilter), the in-memory claim and request mappings per node, what Reserve chose
+    # and the claim PreBind created.
+    extended_stale: DraClaim | None = None
+    extended: dict[str, tuple[DraClaim, list[JSON]]] = field(default_factory=dict)
+    reserved_extended: tuple[DraClaim, Allocation, list[JSON]] | None = None
+    created: DraClaim | None = None
 
 
 class DynamicResources:
@@ -186,6 +197,8 @@ class DynamicResources:
     def pre_filter(self, state: CycleState, pod: PodInfo, table: NodeTable) -> Status | None:
         s = _State(self.device_classes.backed(pod.requests))
         state.write(STATE_KEY, s)  # before anything else, as upstream
+        if s.backed:
+            s.extended_stale = self.handle.resource_claims.extended_claim_of(pod.uid)
         if not pod.claim_refs:
             return None if s.backed else SKIP
         claims = self._claims(pod)
@@ -220,22 +233,25 @@ class DynamicResources:
         return None if s.claims or s.backed else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
+        """Node by node: the allocated claims' node selectors, then one allocation of the
+        unallocated claims plus, where the node's allocatable lacks a backed extended
+        resource, the claim for those (scheduler.dra.extended)."""
         s: _State | None = state.data.get(STATE_KEY)
         if s is None:
             s = _State(self.device_classes.backed(pod.requests))
-        mask = np.ones(rows.size, dtype=np.bool_)
-        reasons = list(self._extended(s, table, rows, mask))
-        if not s.claims:
-            return FilterResult(mask, tuple(reasons))
+        stale = np.zeros(rows.size, dtype=np.bool_)
         unavailable = np.zeros(rows.size, dtype=np.bool_)
         misfit = np.zeros(rows.size, dtype=np.bool_)
         in_use = self.handle.resource_claims.in_use()
         classes = self.device_classes.classes
         to_allocate = [s.claims[i] for i in s.to_allocate]
+        specials: dict[frozenset[str], tuple[DraClaim, list[JSON]]] = {}
         for i, row in enumerate(rows.tolist()):
-            if not mask[i]:
-                continue
             node = table.node(row)
+            needs = _lacking(s.backed, table, row)
+            if needs and s.extended_stale is not None:
+                stale[i] = True
+                continue
             missing = [
                 index
                 for index, terms in s.node_terms.items()
@@ -246,41 +262,41 @@ class DynamicResources:
                 s.unavailable.update(missing)
                 unavailable[i] = True
                 continue
-            if not to_allocate:
+            claims = to_allocate
+            special = None
+            if needs:
+                key = frozenset(needs)
+                if key not in specials:
+                    requests, mappings = extended.requests_and_mappings(
+                        pod.raw.get("spec") or {}, needs
+                    )
+                    claim = DraClaim.compile(extended.claim_for(pod.raw, requests))
+                    specials[key] = (claim, mappings)
+                special = specials[key]
+                claims = [*to_allocate, special[0]]
+            if not claims:
                 continue
             pools = self.handle.resource_slices.pools_for(node.name, node.labels)
             try:
-                found = allocate(to_allocate, node.name, node.labels, pools, classes, in_use)
+                found = allocate(claims, node.name, node.labels, pools, classes, in_use)
             except AllocationError as err:
                 raise PluginError(str(err), NAME) from err
             if found is None:
                 misfit[i] = True
-            else:
-                s.allocations[node.name] = found
-        if unavailable.any():
-            reasons.append(Reason(NOT_AVAILABLE, unavailable, resolvable=False))
-        if misfit.any():
-            reasons.append(Reason(CANNOT_ALLOCATE, misfit, resolvable=False))
-        return FilterResult(mask & ~unavailable & ~misfit, tuple(reasons))
-
-    def _extended(self, s: _State, table: NodeTable, rows: Rows, mask: np.ndarray) -> list[Reason]:
-        """Rows whose allocatable lacks a backed request (upstream's filterExtendedResources
-        finds there what DRA must allocate); each row counts once, under the first such
-        resource by name. Clears those rows in `mask`."""
-        reasons = []
-        for resource, device_class in s.backed.items():
-            column = table.resource_index.get(resource)
-            if column is None:  # no node lists it
-                lacking = mask.copy()
-            else:
-                lacking = mask & (table.allocatable[rows, column] <= 0)
-            if lacking.any():
-                message = EXTENDED_NOT_ALLOCATED.format(
-                    resource=resource, device_class=device_class
-                )
-                reasons.append(Reason(message, lacking, resolvable=False))
-                mask &= ~lacking
-        return reasons
+                continue
+            s.allocations[node.name] = found
+            if special is not None:
+                s.extended[node.name] = special
+        reasons = [
+            Reason(message, rejected, resolvable=False)
+            for message, rejected in (
+                (STALE_EXTENDED, stale),
+                (NOT_AVAILABLE, unavailable),
+                (CANNOT_ALLOCATE, misfit),
+            )
+            if rejected.any()
+        ]
+        return FilterResult(~(stale | unavailable | misfit), tuple(reasons))
 
     def post_filter(
         self,
@@ -301,6 +317,12 @@ class DynamicResources:
             and rejected.code is Code.UNSCHEDULABLE_AND_UNRESOLVABLE
         ):
             return PostFilterResult(Status.error(NO_STATE), preemption=False)
+        if s is not None and s.extended_stale is not None:
+            return PostFilterResult(
+                Status(Code.UNSCHEDULABLE, (DELETED,)),
+                execute=functools.partial(self.handle.delete_claim, s.extended_stale),
+                preemption=False,
+            )
         for index in sorted(s.unavailable if s is not None else ()):
             claim = s.claims[index] if s is not None else None
             if claim is None:
@@ -350,47 +372,78 @@ class DynamicResources:
 
     def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         s: _State | None = state.data.get(STATE_KEY)
-        if s is None or not s.to_allocate:
+        special = s.extended.get(node) if s is not None else None
+        if s is None or (not s.to_allocate and special is None):
             return None
         found = s.allocations.get(node)
-        if found is None or len(found) != len(s.to_allocate):
+        if found is None or len(found) != len(s.to_allocate) + (special is not None):
             return Status.error("claim allocation not found for node", NAME)
-        for index, allocation in zip(s.to_allocate, found, strict=True):
-            self.handle.resource_claims.assume(s.claims[index], allocation.to_json())
+        store = self.handle.resource_claims
+        for index, allocation in zip(s.to_allocate, found, strict=False):
+            store.assume(s.claims[index], allocation.to_json())
             s.reserved.append((index, allocation))
+        if special is not None:
+            store.assume(special[0], found[-1].to_json())
+            s.reserved_extended = (special[0], found[-1], special[1])
         return None
 
     def unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
         s: _State | None = state.data.get(STATE_KEY)
         if s is None:
             return
+        store = self.handle.resource_claims
         for index, _ in s.reserved:
-            self.handle.resource_claims.forget(s.claims[index].uid)
+            store.forget(s.claims[index].uid)
         s.reserved.clear()
+        if s.reserved_extended is not None:
+            store.forget(s.reserved_extended[0].uid)
+            s.reserved_extended = None
         for claim in s.written:
-            self._spawn(self.handle.unreserve_claim(claim, pod))
+            if claim is not s.created:
+                self._spawn(self.handle.unreserve_claim(claim, pod))
         s.written.clear()
+        if s.created is not None:  # written to the API: delete it, as upstream
+            self._spawn(self.handle.delete_claim(s.created))
+            s.created = None
 
     def pre_bind_pre_flight(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Upstream's: PreBind has work when the pod has claims."""
         s: _State | None = state.data.get(STATE_KEY)
-        return None if s is not None and s.claims else SKIP
+        return None if s is not None and (s.claims or node in s.extended) else SKIP
 
     async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         s: _State | None = state.data.get(STATE_KEY)
-        if s is None or not s.claims:
+        if s is None:
             return None
         allocations = {index: a.to_json() for index, a in s.reserved}
-        for index, claim in enumerate(s.claims):
-            allocation = allocations.get(index)
-            if allocation is None and claim.reserved_for_uid(pod.uid):
-                continue
-            try:
+        try:
+            for index, claim in enumerate(s.claims):
+                allocation = allocations.get(index)
+                if allocation is None and claim.reserved_for_uid(pod.uid):
+                    continue
                 await self.handle.reserve_claim(claim, allocation, pod)
-            except Exception as err:
-                return Status.error(str(err), NAME)
-            s.written.append(claim)
+                s.written.append(claim)
+            if s.reserved_extended is not None:
+                await self._bind_extended(s, pod)
+        except Exception as err:
+            return Status.error(str(err), NAME)
         return None
+
+    async def _bind_extended(self, s: _State, pod: PodInfo) -> None:
+        """Create the claim for the pod's extended resources, write its allocation and
+        reservation, and record it in the pod's status (upstream's bindClaim for it)."""
+        assert s.reserved_extended is not None
+        special, allocation, mappings = s.reserved_extended
+        store = self.handle.resource_claims
+        created = DraClaim.compile(
+            await self.handle.create_claim(extended.for_creation(special.raw))
+        )
+        s.created = created
+        store.assume(created, allocation.to_json())
+        store.forget(special.uid)
+        await self.handle.reserve_claim(created, allocation.to_json(), pod)
+        s.written.append(created)
+        await self.handle.set_extended_claim_status(pod, created.name, mappings)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -433,6 +486,17 @@ class DynamicResources:
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _lacking(backed: Mapping[str, str], table: NodeTable, row: int) -> dict[str, str]:
+    """The backed extended resources this node's allocatable does not list (or lists as 0):
+    DRA must allocate them there (upstream's filterExtendedResources)."""
+    lacking = {}
+    for resource, device_class in backed.items():
+        column = table.resource_index.get(resource)
+        if column is None or table.allocatable[row, column] <= 0:
+            lacking[resource] = device_class
+    return lacking
 
 
 def _unresolvable(message: str) -> Status:

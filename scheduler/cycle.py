@@ -1234,6 +1234,14 @@ class Scheduler:
                 self._on_preemption(None)
             if result.clear_nomination:
                 self._nominated(pod, "")
+            if result.execute is not None:
+                # An unsuccessful PostFilter's own API work (DynamicResources deallocating or
+                # deleting a claim), after the cycle, as upstream makes it inside PostFilter.
+                task = asyncio.get_running_loop().create_task(
+                    self._post_filter_work(result.execute)
+                )
+                self._side.add(task)
+                task.add_done_callback(self._side.discard)
         if outcome.result is not None:
             result = outcome.result
             if self._on_preemption is not None:
@@ -1247,6 +1255,12 @@ class Scheduler:
                 task.add_done_callback(self._side.discard)
         diagnosis.post_filter = ", ".join(outcome.messages)
         attempt.status = Status(status.code, (diagnosis.message(),), status.plugin)
+
+    async def _post_filter_work(self, execute: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await execute()
+        except Exception as err:
+            log.warning("PostFilter API call failed", extra={"error": str(err)})
 
     async def _preempting(self, execute: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A preemption's API side effects, timed as upstream's preemption goroutine."""

@@ -261,6 +261,19 @@ class Handle(Protocol):
         """Clear the claim's allocation and reservations (upstream's PostFilter, for a claim
         nobody uses whose allocation keeps the pod off every node)."""
 
+    async def create_claim(self, claim: dict[str, Any]) -> dict[str, Any]:
+        """Create a ResourceClaim (the one for a pod's DRA-backed extended resources);
+        returns it as the API server created it. Raises on an API error."""
+
+    async def delete_claim(self, claim: DraClaim) -> None:
+        """Delete a ResourceClaim, dropping its delete-protection finalizer first."""
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[dict[str, Any]]
+    ) -> None:
+        """Write the pod's status.extendedResourceClaimStatus (the claim holding its
+        DRA-backed extended resources, and the request serving each container's resource)."""
+
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
     ) -> None:
@@ -349,8 +362,10 @@ class PostFilterResult:
     """What a PostFilter plugin decided. `status` None = success: the pod is nominated to
     `nominated_node`, and `execute` (when set) carries out the API side effects (preemption
     deletes victims) asynchronously, after the scheduling cycle. Otherwise `status` says why
-    not, and `clear_nomination` asks to drop the pod's nominated node. `preemption` False:
-    the plugin does not preempt, so its run is no preemption attempt (for the metric).
+    not, `clear_nomination` asks to drop the pod's nominated node, and `execute` (when set)
+    is the plugin's own API work, run after the cycle (DynamicResources freeing a claim).
+    `preemption` False: the plugin does not preempt, so its run is no preemption attempt (for
+    the metric).
     `message`: on success, what ends the pod's failure message (upstream's message on a
     Success status)."""
 

@@ -67,6 +67,17 @@ class ClusterApi(Protocol):
     async def deallocate_claim(self, claim: JSON) -> None:
         """Clear the claim's allocation and reservations."""
 
+    async def create_claim(self, claim: JSON) -> JSON:
+        """Create a ResourceClaim; returns it as created (name and uid set)."""
+
+    async def delete_claim(self, claim: JSON) -> None:
+        """Delete a ResourceClaim (its delete-protection finalizer dropped first)."""
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[JSON]
+    ) -> None:
+        """Write the pod's status.extendedResourceClaimStatus."""
+
 
 @dataclass
 class ClusterHandle:
@@ -126,6 +137,17 @@ class ClusterHandle:
 
     async def deallocate_claim(self, claim: DraClaim) -> None:
         await self.api.deallocate_claim(claim.raw)
+
+    async def create_claim(self, claim: JSON) -> JSON:
+        return await self.api.create_claim(claim)
+
+    async def delete_claim(self, claim: DraClaim) -> None:
+        await self.api.delete_claim(claim.raw)
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[JSON]
+    ) -> None:
+        await self.api.set_extended_claim_status(pod, claim_name, mappings)
 
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
@@ -205,6 +227,19 @@ class KubeApi:
     async def deallocate_claim(self, claim: JSON) -> None:
         await claim_writes.deallocate(self.client, claim)
 
+    async def create_claim(self, claim: JSON) -> JSON:
+        return await claim_writes.create(self.client, claim)
+
+    async def delete_claim(self, claim: JSON) -> None:
+        await claim_writes.delete(self.client, claim)
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[JSON]
+    ) -> None:
+        await claim_writes.set_extended_status(
+            self.client, pod.namespace, pod.name, claim_name, mappings
+        )
+
     def preempted_in_memory(self, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         log.info(
             "preempted a waiting pod",
@@ -260,6 +295,7 @@ class InMemoryApi:
         self.preempted: list[str] = []  # keys of the victims actually evicted
         self.volume_writes: list[tuple[str, str, str]] = []  # what bind_volume/select_node did
         self.claim_writes: list[tuple[str, str, str]] = []  # (what, claim key, pod uid or "")
+        self._created = 0
         self._on_bound = on_bound
         self._on_evict = on_evict
 
@@ -304,6 +340,26 @@ class InMemoryApi:
     async def deallocate_claim(self, claim: JSON) -> None:
         meta = claim.get("metadata") or {}
         self.claim_writes.append(("deallocate", f"{meta.get('namespace')}/{meta.get('name')}", ""))
+
+    async def create_claim(self, claim: JSON) -> JSON:
+        """The claim as created: named after its generateName, with a uid."""
+        created = copy.deepcopy(claim)
+        meta = created.setdefault("metadata", {})
+        self._created += 1
+        meta["name"] = f"{meta.pop('generateName', 'claim-')}{self._created:05d}"
+        meta["uid"] = f"created-{self._created}"
+        meta["resourceVersion"] = "1"
+        self.claim_writes.append(("create", f"{meta.get('namespace')}/{meta['name']}", ""))
+        return created
+
+    async def delete_claim(self, claim: JSON) -> None:
+        meta = claim.get("metadata") or {}
+        self.claim_writes.append(("delete", f"{meta.get('namespace')}/{meta.get('name')}", ""))
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[JSON]
+    ) -> None:
+        self.claim_writes.append(("extended-status", claim_name, pod.uid))
 
 
 def in_memory(**stores: object) -> ClusterHandle:

@@ -22,6 +22,8 @@ JSON = dict[str, Any]
 EXACT_COUNT = "ExactCount"
 ALL = "All"
 RESERVED_FOR_MAX = 256  # upstream's ResourceClaimReservedForMaxSize
+# Marks the claim the scheduler created for a pod's DRA-backed extended resources.
+EXTENDED_ANNOTATION = "resource.kubernetes.io/extended-resource-claim"
 FINALIZER = "resource.kubernetes.io/delete-protection"
 
 
@@ -67,6 +69,7 @@ class Claim:
     deleting: bool
     owner_uid: str  # the controlling owner's uid ("" = none)
     finalizers: tuple[str, ...] = ()
+    extended: bool = False  # made for its owner pod's extended resources (EXTENDED_ANNOTATION)
     raw: JSON = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -107,6 +110,7 @@ class Claim:
             deleting=bool(meta.get("deletionTimestamp")),
             owner_uid=str(owner.get("uid") or "") if owner else "",
             finalizers=tuple(meta.get("finalizers") or ()),
+            extended=(meta.get("annotations") or {}).get(EXTENDED_ANNOTATION) == "true",
             raw=obj,
         )
 
@@ -123,15 +127,26 @@ class ClaimStore:
         self._held: dict[str, set[str]] = {}  # claim uid -> device ids it holds
         self._holders: dict[str, set[str]] = {}  # device id -> claim uids holding it
         self._uid_key: dict[str, str] = {}
+        self._extended: dict[str, str] = {}  # owner pod uid -> its extended-resource claim key
 
     def get(self, namespace: str, name: str) -> Claim | None:
         return self.claims.get(f"{namespace}/{name}")
+
+    def extended_claim_of(self, pod_uid: str) -> Claim | None:
+        """The claim created for this pod's DRA-backed extended resources (upstream's
+        findExtendedResourceClaim), if one exists."""
+        key = self._extended.get(pod_uid)
+        return self.claims.get(key) if key is not None else None
 
     def apply(self, obj: JSON, *, deleted: bool) -> tuple[Claim | None, Claim]:
         """Record (or forget) one claim; returns (the version before, this one). An
         allocation the API now shows replaces the pending one Reserve made."""
         claim = Claim.compile(obj)
         old = self.claims.get(claim.key)
+        if old is not None and old.extended:
+            self._extended.pop(old.owner_uid, None)
+        if claim.extended and claim.owner_uid and not deleted:
+            self._extended[claim.owner_uid] = claim.key
         if deleted:
             self.claims.pop(claim.key, None)
             self.pending.pop(claim.uid, None)

@@ -7,6 +7,8 @@
   someone else, meanwhile is an error with upstream's text.
 - `unreserve`: Unreserve's strategic merge patch deleting the pod's reservedFor entry.
 - `deallocate`: PostFilter's status update clearing allocation, reservedFor and devices.
+- `create`, `delete`, `set_extended_status`: the claim PreBind makes for a pod's DRA-backed
+  extended resources (upstream's extendeddynamicresources.go), and the pod's record of it.
 
 Objects go in and out as JSON; nothing of the engine is imported.
 """
@@ -94,3 +96,58 @@ async def deallocate(client: Client, cached: Mapping[str, Any]) -> None:
         status.pop(field, None)
     path = PATH.format(namespace=meta.get("namespace"), name=meta.get("name"))
     await client.put(path + "/status", claim)
+
+
+async def create(client: Client, claim: Mapping[str, Any]) -> JSON:
+    """Create a claim (the one PreBind makes for a pod's DRA-backed extended resources: its
+    generateName, owner and annotation are set by the caller). Returns it as created."""
+    namespace = (claim.get("metadata") or {}).get("namespace")
+    path = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims"
+    try:
+        created: JSON = await client.post(path, dict(claim))
+    except ApiError as err:
+        raise RuntimeError(f"create claim for extended resources: {err.message}") from err
+    return created
+
+
+async def delete(client: Client, cached: Mapping[str, Any]) -> None:
+    """Upstream's deleteClaim: drop the delete-protection finalizer (retried on conflict),
+    then delete. A claim already gone is not an error."""
+    meta = cached.get("metadata") or {}
+    path = PATH.format(namespace=meta.get("namespace"), name=meta.get("name"))
+    claim: JSON = copy.deepcopy(dict(cached))
+    for attempt in range(TRIES):
+        try:
+            if attempt:
+                claim = await client.get(path)
+            finalizers = claim.get("metadata", {}).get("finalizers") or []
+            if FINALIZER in finalizers:
+                finalizers.remove(FINALIZER)
+                await client.put(path, claim)
+            break
+        except ApiError as err:
+            if err.status == 404:
+                return
+            if err.status != 409:
+                raise
+    try:
+        await client.delete(path)
+    except ApiError as err:
+        if err.status != 404:
+            raise
+
+
+async def set_extended_status(
+    client: Client, namespace: str, name: str, claim_name: str, mappings: list[JSON]
+) -> None:
+    """Record on the pod which claim holds its DRA-backed extended resources and which
+    request serves each container's resource (status.extendedResourceClaimStatus)."""
+    body = {
+        "status": {
+            "extendedResourceClaimStatus": {
+                "requestMappings": mappings,
+                "resourceClaimName": claim_name,
+            }
+        }
+    }
+    await client.patch(f"/api/v1/namespaces/{namespace}/pods/{name}/status", body, kind="merge")

@@ -5,20 +5,17 @@ pool=<namespace>; kube-controller-manager's ResourceClaim controller turns the p
 into claims. Claim cases run with upstream kube-scheduler (`default-scheduler`) and with berth,
 so the expectations are upstream's own; waits are generous and nothing is timed.
 
-Extended resources backed by DRA (a DeviceClass's extendedResourceName): berth does not create
-the claim upstream creates for them, so such a pod is bound only where a device plugin lists
-the resource, and otherwise gets a FailedScheduling event saying why (berth only)."""
+Extended resources backed by DRA (a DeviceClass's extendedResourceName) are allocated through
+a claim the scheduler creates, or served by a device plugin where a node lists them."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from plugins.dynamic_resources import EXTENDED_NOT_ALLOCATED
 from scheduler.harness import fakedra
 from scheduler.kube.client import ApiError, Client
 from tests.builders import make_node, make_pod
@@ -26,7 +23,6 @@ from tests.e2e.conftest import Running
 from tests.e2e.test_engine import (
     bound_to,
     create,
-    events_for,
     extra_nodes,
     failed_message,
     get_pod,
@@ -289,85 +285,74 @@ async def test_explain_names_the_selector_that_rejects_devices(
     assert lines[start + 2].split()[2:5] == ["1", "0/8", "0"]
 
 
-@contextlib.asynccontextmanager
-async def gpu_class(client: Client, namespace: str) -> AsyncIterator[tuple[str, str]]:
-    """A DeviceClass backing an extended resource no node lists, named after the test's
-    namespace; yields (class name, resource name) and deletes the class afterwards. Skips on
-    a server that drops spec.extendedResourceName (v1.35, where DRAExtendedResource is alpha
-    and off, so pods cannot ask for DRA devices this way)."""
-    name = f"gpu-{namespace}.example.com"
-    body = {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "DeviceClass",
-        "metadata": {"name": name},
-        "spec": {"extendedResourceName": f"example.com/gpu-{namespace}"},
-    }
-    made = await client.post(DEVICE_CLASSES, body)
-    resource = (made.get("spec") or {}).get("extendedResourceName")
-    try:
-        if not resource:
-            pytest.skip("the server drops spec.extendedResourceName (DRAExtendedResource off)")
-        yield name, resource
-    finally:
-        with contextlib.suppress(ApiError):
-            await client.delete(f"{DEVICE_CLASSES}/{name}")
-
-
-def gpu_pod(resource: str) -> dict[str, Any]:
-    """A berth pod asking for one `resource` (an extended resource's limit must equal its
-    request)."""
-    raw = make_pod("gpu").scheduler("berth").req(**{resource: "1"}).for_api()
-    raw["spec"]["containers"][0]["resources"]["limits"] = {resource: "1"}
+def gpu_pod(name: str, scheduler: str, namespace: str, resource: str, count: int) -> JSON:
+    """A pod of the namespace's pool asking for `count` of `resource` (an extended resource's
+    limit must equal its request)."""
+    pod = make_pod(name).scheduler(scheduler).req(**{resource: str(count)})
+    raw = pod.node_selector(pool=namespace).for_api()
+    raw["spec"]["containers"][0]["resources"]["limits"] = {resource: str(count)}
     return raw
 
 
-async def dra_message(client: Client, namespace: str, name: str) -> str:
-    """The pod's latest FailedScheduling message that names DRA. A pod tried before berth's
-    informer saw the class gets NodeResourcesFit's "Insufficient ..." first; the class
-    arriving moves it back (NodeResourcesFit's hint) and the next attempt says DRA."""
+async def extended_class(client: Client, namespace: str, device_class: str) -> str:
+    """Give the test's DeviceClass an extendedResourceName; returns it. Skips on a server that
+    drops the field (v1.35, where DRAExtendedResource is alpha and off)."""
+    path = f"{DEVICE_CLASSES}/{device_class}"
+    resource = f"example.com/gpu-{namespace}"
+    body = await client.get(path)
+    body["spec"]["extendedResourceName"] = resource
+    made = await client.put(path, body)
+    if not (made.get("spec") or {}).get("extendedResourceName"):
+        pytest.skip("the server drops spec.extendedResourceName (DRAExtendedResource off)")
+    return resource
 
-    async def probe() -> str | None:
-        notes = [
-            str(e["note"]) for e in await events_for(client, namespace, name, "FailedScheduling")
-        ]
-        return next((n for n in reversed(notes) if "DRA" in n), None)
 
-    return await wait_for(probe)
-
-
-async def test_extended_resource_backed_by_dra_is_not_bound_and_says_why(
-    berth_scheduler: Running, client: Client, namespace: str
+async def test_extended_resource_backed_by_dra_is_allocated_through_a_claim(
+    scheduler: str, client: Client, namespace: str, gpus: Any
 ) -> None:
-    """A pod requesting an extended resource that a DeviceClass backs, on a cluster whose
-    nodes do not list it: FailedScheduling names the resource and the class on every node,
-    the pod is never bound, and `berth explain` shows DynamicResources' reason."""
-    total = await node_count(client)
-    async with gpu_class(client, namespace) as (device_class, resource):
-        await create(client, namespace, gpu_pod(resource))
-        reason = EXTENDED_NOT_ALLOCATED.format(resource=resource, device_class=device_class)
-        message = await dra_message(client, namespace, "gpu")
-        assert message == (
-            f"0/{total} nodes are available: {total} {reason}."
-            f" preemption: 0/{total} nodes are available: {total} {NOT_HELPFUL}."
-        )
-        lines = (await explain(berth_scheduler, f"{namespace}/gpu")).splitlines()
-        assert message in lines
-        header = next(i for i, line in enumerate(lines) if line.startswith("PLUGIN"))
-        assert lines[header + 1].split() == ["DynamicResources", *reason.split(), str(total)]
-        await asyncio.sleep(1.0)  # give a wrong bind every chance to happen
-        assert not (await get_pod(client, namespace, "gpu"))["spec"].get("nodeName")
+    """A pod asking for 3 of an extended resource a DeviceClass backs, on nodes whose
+    allocatable does not list it: the scheduler creates a claim owned by the pod (upstream's
+    annotation), allocates 3 GPUs of the pod's node to it, reserves it for the pod and records
+    it in the pod's status; a pod asking for 9 gets "cannot allocate all claims"."""
+    _, device_class = await gpus(2)
+    resource = await extended_class(client, namespace, device_class)
+    await create(client, namespace, gpu_pod("gpu", scheduler, namespace, resource, 3))
+    node = await bound_to(client, namespace, "gpu")
+
+    async def recorded() -> JSON | None:
+        status = (await get_pod(client, namespace, "gpu")).get("status") or {}
+        found: JSON | None = status.get("extendedResourceClaimStatus")
+        return found
+
+    record = await wait_for(recorded, timeout=TIMEOUT)
+    claim = await client.get(
+        f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims/"
+        f"{record['resourceClaimName']}"
+    )
+    meta = claim["metadata"]
+    assert meta["annotations"]["resource.kubernetes.io/extended-resource-claim"] == "true"
+    assert meta["ownerReferences"][0]["name"] == "gpu"
+    assert record["resourceClaimName"].startswith("gpu-extended-resources-")
+    assert [m["resourceName"] for m in record["requestMappings"]] == [resource]
+    assert len(devices(claim)) == 3 and {p for p, _ in devices(claim)} == {node}
+    pod_uid = (await get_pod(client, namespace, "gpu"))["metadata"]["uid"]
+    assert [r["uid"] for r in claim["status"]["reservedFor"]] == [pod_uid]
+    await create(client, namespace, gpu_pod("nine", scheduler, namespace, resource, 9))
+    assert await failed_message(client, namespace, "nine") == await unschedulable(
+        client, 2, CANNOT_ALLOCATE
+    )
 
 
 async def test_extended_resource_backed_by_dra_binds_where_a_device_plugin_lists_it(
-    berth_scheduler: Running, client: Client, namespace: str
+    scheduler: str, client: Client, namespace: str, gpus: Any, extra_nodes: Any
 ) -> None:
-    """A node whose allocatable lists the resource serves it through its device plugin, as
-    before: the pod is bound there, the only node that can take it."""
-    async with gpu_class(client, namespace) as (_, resource):
-        node = f"device-plugin-{namespace}"
-        await client.post("/api/v1/nodes", make_node(node).capacity(**{resource: "1"}).obj_())
-        try:
-            await create(client, namespace, gpu_pod(resource))
-            assert await bound_to(client, namespace, "gpu") == node
-        finally:
-            await client.delete(f"/api/v1/nodes/{node}")
+    """A node whose allocatable lists the resource serves it through its device plugin: with
+    no devices published anywhere, the pod is bound there, and no claim is made."""
+    _, device_class = await gpus(0)
+    resource = await extended_class(client, namespace, device_class)
+    node = f"device-plugin-{namespace}"
+    await extra_nodes(make_node(node).label("pool", namespace).capacity(**{resource: "1"}).obj_())
+    await create(client, namespace, gpu_pod("gpu", scheduler, namespace, resource, 1))
+    assert await bound_to(client, namespace, "gpu") == node
+    claims = await client.get(f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaims")
+    assert claims["items"] == []

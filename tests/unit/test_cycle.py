@@ -97,6 +97,17 @@ class RecordingHandle:
     async def deallocate_claim(self, claim: JSON) -> None:
         await self.claims.deallocate_claim(claim)
 
+    async def create_claim(self, claim: JSON) -> JSON:
+        return await self.claims.create_claim(claim)
+
+    async def delete_claim(self, claim: JSON) -> None:
+        await self.claims.delete_claim(claim)
+
+    async def set_extended_claim_status(
+        self, pod: PodInfo, claim_name: str, mappings: list[JSON]
+    ) -> None:
+        await self.claims.set_extended_claim_status(pod, claim_name, mappings)
+
     async def bind(self, pod: PodInfo, node: str) -> None:
         self.calls.append((pod.key, node))
         if self.fail is not None:

@@ -13,8 +13,8 @@ import pytest
 import plugins
 from plugins import dynamic_resources
 from scheduler.decode import ConfigError
+from scheduler.dra import extended
 from scheduler.dra.claims import ClaimStore
-from scheduler.explain import render
 from scheduler.framework import (
     RESOURCE_CLAIM,
     SKIP,
@@ -118,9 +118,9 @@ def with_classes(*classes: JSON) -> dynamic_resources.DynamicResources:
 
 
 def needs_dra(resource: str, device_class: str = CLASS) -> str:
-    return dynamic_resources.EXTENDED_NOT_ALLOCATED.format(
-        resource=resource, device_class=device_class
-    )
+    """A node without the resource must allocate DRA devices for it; no slice publishes any
+    here, so the allocation fails there (`resource`, `device_class`: for the reader)."""
+    return dynamic_resources.CANNOT_ALLOCATE
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ WORKER = "worker"
             [WITH_NAME],
             make_pod("my-pod").req(**{IMPLICIT: "1", GPU: "2"}),
             {},
-            # One reason per node, the first resource by name.
+            # One reason per node: one allocation for all of them.
             [needs_dra(IMPLICIT)],
             id="implicit-extended-resource-name-with-resources",
         ),
@@ -230,9 +230,10 @@ WORKER = "worker"
 def test_filter_extended_resources(
     classes: list[JSON], pod: Any, allocatable: dict[str, str], expected: list[str]
 ) -> None:
-    """A node whose allocatable does not list a backed request (or has none of it) would have
-    to allocate DRA devices: rejected, naming the resource and its class. A node that lists it
-    serves it through its device plugin and passes (NodeResourcesFit checks the amount)."""
+    """A node whose allocatable does not list a backed request (or has none of it) must
+    allocate DRA devices for it: with no devices published, "cannot allocate all claims". A node
+    that lists it serves it through its device plugin and passes (NodeResourcesFit checks the
+    amount)."""
     table = build_table([make_node(WORKER).capacity(**allocatable).obj_()])
     assert filter_reasons(with_classes(*classes), pod.obj_(), table) == {WORKER: expected}
 
@@ -572,71 +573,86 @@ GPU_CLASS = device_class("gpu.example.com", GPU)
 
 
 @pytest.mark.parametrize("batching", [False, True], ids=["one-by-one", "batched"])
-async def test_cycle_never_binds_a_pod_needing_dra_devices(batching: bool) -> None:
-    """Through the default profile, with a DeviceClass backing example.com/gpu: on nodes that
-    do not list it the pod gets upstream's message shape with the reason counted per node,
-    and `explain` names DynamicResources; once the class is gone the same pod gets
-    NodeResourcesFit's reason (no verdict kept from before); a node whose device plugin lists
-    the resource takes such a pod."""
-    from tests.unit.test_cycle import World
-
-    world = World([make_node(f"n{i}").obj_() for i in range(3)], batching=batching)
-    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
+async def test_cycle_allocates_dra_backed_extended_resources(batching: bool) -> None:
+    """A class with extendedResourceName example.com/gpu over the fake GPUs: a pod asking for
+    `example.com/gpu: 3` gets its devices through a claim PreBind creates (owned by the pod),
+    allocates and records in the pod's status; when no node has 3 free, "cannot allocate all
+    claims"; a node whose device plugin lists the resource takes such a pod without DRA."""
+    world = gpu_world(nodes=2, gpus=4, batching=batching)
+    world.handle.device_classes.apply(
+        fakedra.device_class(extended_resource_name=GPU), deleted=False
+    )
     for name in ("plain", "plain-2"):  # the second one takes the batched path, if enabled
         assert world.schedule(make_pod(name).scheduler(CYCLE).obj_()).node
-    attempt = world.schedule(make_pod("gpu").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
-    reason = needs_dra(GPU, "gpu.example.com")
-    message = (
-        f"0/3 nodes are available: 3 {reason}."
-        f" preemption: 0/3 nodes are available: 3 {NOT_HELPFUL}."
-    )
-    assert message == (
-        "0/3 nodes are available: 3 node(s) would need DRA devices for example.com/gpu"
-        " (DeviceClass gpu.example.com), which berth does not allocate yet."
-        " preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
-    )
-    assert attempt.node == ""
-    assert attempt.status is not None and attempt.status.message == message
-    assert ("failed", "default/gpu", message, "Unschedulable") in world.reporter.events
-    diagnosis = attempt.diagnosis
-    assert diagnosis is not None and diagnosis.by_plugin == {"DynamicResources": {reason: 3}}
-    view: JSON = {"pod": "default/gpu", "message": message, "total_nodes": 3}
-    view["by_plugin"] = diagnosis.by_plugin
-    assert render(view).splitlines()[-1].split() == ["DynamicResources", *reason.split(), "3"]
-
-    world.handle.device_classes.apply(GPU_CLASS, deleted=True)
-    again = world.schedule(make_pod("gpu-2").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
-    assert again.status is not None
-    assert again.status.message.startswith(f"0/3 nodes are available: 3 Insufficient {GPU}.")
-
-    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
-    world.cache.upsert_node(compile_node(make_node("dp").capacity(**{GPU: "1"}).obj_()))
-    assert world.schedule(make_pod("gpu-3").scheduler(CYCLE).req(**{GPU: "1"}).obj_()).node == "dp"
+    first = world.schedule(make_pod("gpu").scheduler(CYCLE).req(**{GPU: "3"}).obj_())
+    assert first.node in ("n0", "n1")
     await world.scheduler.drain()
-    assert world.cache.node_of("uid-gpu") is None
-
-
-def test_message_with_other_reasons() -> None:
-    """Next to other reasons the count reads as upstream's do: sorted, comma-separated."""
-    from tests.unit.test_cycle import World
-
-    world = World(
-        [
-            make_node("n0").obj_(),
-            make_node("n1").obj_(),
-            make_node("dp").capacity(**{GPU: "1"}).obj_(),
-        ]
+    writes = world.handle.claims.claim_writes
+    created = "default/gpu-extended-resources-00001"
+    assert writes == [
+        ("create", created, ""),
+        ("reserve", created, "uid-gpu"),
+        ("extended-status", "gpu-extended-resources-00001", "uid-gpu"),
+    ]
+    claims = world.handle.resource_claims
+    assert len(claims.in_use()) == 3  # held while the informer has not shown the write
+    other = "n1" if first.node == "n0" else "n0"
+    second = world.schedule(make_pod("gpu-2").scheduler(CYCLE).req(**{GPU: "3"}).obj_())
+    assert second.node == other
+    third = world.schedule(make_pod("gpu-3").scheduler(CYCLE).req(**{GPU: "3"}).obj_())
+    assert third.status is not None
+    assert third.status.message == (
+        "0/2 nodes are available: 2 cannot allocate all claims."
+        f" preemption: 0/2 nodes are available: 2 {NOT_HELPFUL}."
     )
-    world.handle.device_classes.apply(GPU_CLASS, deleted=False)
-    world.bound(make_pod("user").req(**{GPU: "1"}).node("dp").obj_())
+    world.cache.upsert_node(compile_node(make_node("dp").capacity(**{GPU: "4"}).obj_()))
+    assert world.schedule(make_pod("gpu-4").scheduler(CYCLE).req(**{GPU: "3"}).obj_()).node == "dp"
+    await world.scheduler.drain()
+
+
+def test_extended_requests_per_container() -> None:
+    """upstream's createRequestsAndMappings: one request per container and resource, named
+    container-<i>-request-<j>; a non-sidecar init container reuses the later containers'
+    devices when they are enough."""
+    spec = {
+        "initContainers": [{"name": "init", "resources": {"requests": {GPU: "1"}}}],
+        "containers": [
+            {"name": "a", "resources": {"requests": {"cpu": "1", GPU: "2"}}},
+            {"name": "b", "resources": {"requests": {GPU: "1"}}},
+        ],
+    }
+    requests, mappings = extended.requests_and_mappings(spec, {GPU: "gpu.example.com"})
+    assert [(r["name"], r["exactly"]["count"]) for r in requests] == [
+        ("container-1-request-1", 2),
+        ("container-2-request-0", 1),
+    ]
+    assert mappings == [
+        {"containerName": "a", "resourceName": GPU, "requestName": "container-1-request-1"},
+        {"containerName": "b", "resourceName": GPU, "requestName": "container-2-request-0"},
+        {"containerName": "init", "resourceName": GPU, "requestName": "container-1-request-1"},
+    ]
+
+
+async def test_a_stale_extended_claim_is_deleted_first() -> None:
+    """A claim for the pod's extended resources left by an earlier attempt: the nodes that
+    would need DRA fail ("cannot schedule extended resource claim") and PostFilter deletes it
+    ("deletion of ResourceClaim completed")."""
+    world = gpu_world(nodes=1)
+    world.handle.device_classes.apply(
+        fakedra.device_class(extended_resource_name=GPU), deleted=False
+    )
+    stale = claim_obj("gpu-extended-resources-x", owner="uid-gpu", count=1)
+    stale["metadata"]["annotations"] = {"resource.kubernetes.io/extended-resource-claim": "true"}
+    world.handle.resource_claims.apply(stale, deleted=False)
     attempt = world.schedule(make_pod("gpu").scheduler(CYCLE).req(**{GPU: "1"}).obj_())
     assert attempt.status is not None
-    first = attempt.status.message.split(" preemption: ")[0]
-    assert first == (
-        "0/3 nodes are available: 1 Insufficient example.com/gpu, 2 node(s) would need DRA"
-        " devices for example.com/gpu (DeviceClass gpu.example.com), which berth does not"
-        " allocate yet."
+    assert attempt.status.message == (
+        "0/1 nodes are available: 1 cannot schedule extended resource claim."
+        " deletion of ResourceClaim completed,"
+        f" preemption: 0/1 nodes are available: 1 {NOT_HELPFUL}."
     )
+    await world.scheduler.drain()
+    assert world.handle.claims.claim_writes == [("delete", "default/gpu-extended-resources-x", "")]
 
 
 async def test_app_feeds_device_classes_to_the_plugins() -> None:
