@@ -145,6 +145,7 @@ def build_profiles(
             bind=at("bind"),
             post_bind=at("postBind"),
             waiting_pods=waiting_pods or handle.waiting_pods,
+            pods_in_pre_bind=handle.pods_in_pre_bind,
             observer=observer or NullObserver(),
         )
     if errors:

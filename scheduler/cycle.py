@@ -1353,7 +1353,7 @@ class Scheduler:
         async with self._bind_gate:
             self._holding += 1
             try:
-                status = await profile.run_pre_bind(state, pod, node)
+                status = await self._pre_bind(profile, state, pod, node)
                 if status is None:
                     status = await profile.run_bind(state, pod, node)
             except AlreadyBound:
@@ -1381,6 +1381,26 @@ class Scheduler:
         self.observer.attempt("scheduled", profile.scheduler_name, time.perf_counter() - start)
         self.observer.scheduled(entry.attempts, self._clock() - entry.arrival, entry.flushed)
         self.reporter.scheduled(pod, node)
+
+    async def _pre_bind(
+        self, profile: Framework, state: CycleState, pod: PodInfo, node: str
+    ) -> Status | None:
+        """PreBind as a task preemption may cancel (upstream's podsInPreBind): a cancelled
+        one fails the binding cycle with the preemption's reason."""
+        if not profile.pre_bind:
+            return await profile.run_pre_bind(state, pod, node)
+        running = profile.pods_in_pre_bind
+        task = asyncio.get_running_loop().create_task(profile.run_pre_bind(state, pod, node))
+        running.add(pod.uid, task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if (me is not None and me.cancelling()) or pod.uid not in running.reasons:
+                raise  # this binding cycle itself was cancelled (shutdown)
+            return Status.error(running.reasons.pop(pod.uid))
+        finally:
+            running.remove(pod.uid)
 
     def _permit_failed(
         self,

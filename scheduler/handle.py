@@ -30,7 +30,7 @@ from scheduler.kube.events import Recorder
 from scheduler.model import DisruptionBudget, LabelSelector, PodInfo
 from scheduler.namespaces import NamespaceLabels
 from scheduler.podgroups import PodGroupStore
-from scheduler.runtime import WaitingPods
+from scheduler.runtime import PodsInPreBind, WaitingPods
 from scheduler.snapshot import NodeTable
 from scheduler.volumes import BOUND_BY_CONTROLLER, SELECTED_NODE, Claim, VolumeStore
 
@@ -94,6 +94,7 @@ class ClusterHandle:
     budgets: dict[str, DisruptionBudget] = field(default_factory=dict)
     selectors: SelectorSources = field(default_factory=SelectorSources)
     waiting_pods: WaitingPods = field(default_factory=WaitingPods)
+    pods_in_pre_bind: PodsInPreBind = field(default_factory=PodsInPreBind)
     pod_groups: PodGroupStore = field(default_factory=PodGroupStore)
     # The queue's activate(uids), wired by whoever owns the queue (the app, the bench).
     activator: Callable[[Iterable[str]], None] = lambda uids: None
@@ -152,10 +153,16 @@ class ClusterHandle:
     async def preempt(
         self, preemptor: PodInfo, victim: PodInfo, node: str, plugin: str = "DefaultPreemption"
     ) -> None:
-        """A victim waiting in Permit is preempted in memory (it backs off, unreserved);
-        any other is deleted through the API (upstream's Executor.PreemptPod)."""
+        """A victim waiting in Permit, or whose PreBind is running, is preempted in memory
+        (it backs off, unreserved); any other is deleted through the API (upstream's
+        Executor.PreemptPod)."""
         waiting = self.waiting_pods.get(victim.uid)
         if waiting is not None and waiting.preempt(plugin, "preempted"):
+            self.api.preempted_in_memory(preemptor, victim, node)
+            return
+        if self.pods_in_pre_bind.cancel(victim.uid, f"preempted by {plugin}"):
+            # Upstream's podInPreBind.CancelPod (v1.36): its binding cycle fails and it goes
+            # back to backoff, never bound; nothing to delete.
             self.api.preempted_in_memory(preemptor, victim, node)
             return
         await self.api.preempt(preemptor, victim, node)

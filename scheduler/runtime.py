@@ -243,6 +243,33 @@ class WaitingPods:
         return len(self._pods)
 
 
+class PodsInPreBind:
+    """uid -> the task running a pod's PreBind plugins (upstream's podsInPreBind map, v1.36):
+    preemption may cancel a victim there, in memory, instead of deleting it."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[Status | None]] = {}
+        self.reasons: dict[str, str] = {}  # uid -> why it was cancelled
+
+    def add(self, uid: str, task: asyncio.Task[Status | None]) -> None:
+        self._tasks[uid] = task
+
+    def remove(self, uid: str) -> None:
+        self._tasks.pop(uid, None)
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self._tasks
+
+    def cancel(self, uid: str, reason: str) -> bool:
+        """Stop the pod's PreBind (upstream's CancelPod): True when it was still running."""
+        task = self._tasks.pop(uid, None)
+        if task is None or task.done():
+            return False
+        self.reasons[uid] = reason
+        task.cancel()
+        return True
+
+
 @dataclass(frozen=True)
 class PostFilterOutcome:
     """What run_post_filter decided: the successful plugin's result (None if none succeeded),
@@ -278,6 +305,7 @@ class Framework:
     post_bind: Sequence[PostBindPlugin] = ()
     observer: Observer = field(default_factory=NullObserver)
     waiting_pods: WaitingPods = field(default_factory=WaitingPods)
+    pods_in_pre_bind: PodsInPreBind = field(default_factory=PodsInPreBind)
     clock: Callable[[], float] = time.monotonic
     # True on the cycles whose per-plugin durations are observed (the caller samples).
     sample_plugins: bool = False

@@ -377,3 +377,48 @@ async def test_a_victim_waiting_in_permit_is_preempted_in_memory() -> None:
     bound = compile_pod(make_pod("bound").node("n1").obj_())
     await handle.preempt(preemptor, bound, "n1")
     assert api.deleted == ["default/bound"]
+
+
+class SlowPreBind:
+    """A PreBind plugin that waits (as VolumeBinding waits for the PV controller) until
+    `release` is set."""
+
+    name = "Slow"
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.release = asyncio.Event()
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        self.log.calls.append("prebind:start")
+        await self.release.wait()
+        self.log.calls.append("prebind:end")
+        return None
+
+
+async def test_a_victim_in_pre_bind_is_preempted_in_memory() -> None:
+    """Upstream's podInPreBind.CancelPod (v1.36): a victim whose PreBind is running is not
+    deleted; its PreBind stops, the binding fails with the preemption's reason, it is
+    unreserved and backs off, never bound. Once PreBind has finished there is nothing to
+    cancel: the victim is deleted through the API."""
+    log = Log()
+    slow = SlowPreBind(log)
+    world = World(log, reserve=[Reserve("R", log)], pre_bind=[slow])
+    api = RecordingApi()
+    handle = ClusterHandle(
+        api, waiting_pods=world.waiting, pods_in_pre_bind=world.framework.pods_in_pre_bind
+    )
+    victim = world.add("victim")
+    await world.schedule()
+    await asyncio.sleep(0)
+    assert log.calls[-1] == "prebind:start"
+    preemptor = compile_pod(make_pod("high").priority(100).obj_())
+    await handle.preempt(preemptor, victim, "n1")
+    await world.scheduler.drain()
+    assert (api.in_memory, api.deleted) == (["default/victim"], [])
+    assert "prebind:end" not in log.calls and log.calls[-1] == "unreserve:R"
+    assert world.where(victim) == BACKOFF
+    assert world.reporter.events[-1][2] == "Binding rejected: preempted by DefaultPreemption"
+    assert not any(call.startswith("bind") for call in log.calls)
+    await handle.preempt(preemptor, victim, "n1")  # no longer in PreBind
+    assert api.deleted == ["default/victim"]
