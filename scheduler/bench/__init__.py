@@ -12,6 +12,9 @@ takes them while a watch records when each one is bound.
     nullbinder the reference binder: round-robin binds on berth's client stack, no scheduling
     procstat   CPU seconds and peak RSS from /proc (pure parsers + readers)
     stats      percentiles, the per-scheduler summary, aggregation over repeats, checks (pure)
+    gangcheck  the independent check of gangs: groups left partially bound (pure)
+    claimcheck the independent check of claims: no device or volume given twice or on
+               another node, no pod bound without its claims (pure)
     report     bench.json, report.md and bench.png
     progress   the progress bar on stderr
     inmemory   the same engine and plugins with no API server (`--in-memory`)

@@ -7,7 +7,10 @@ builds its parser from here; the heavy modules load when the command runs).
 
 `--workload gang` needs a server that serves scheduling.k8s.io/v1beta1 (Kubernetes v1.37 with
 GenericWorkload, as the local control plane runs it) and refuses otherwise (exit 1); with
---in-memory its PodGroups are given to the engine directly.
+--in-memory its PodGroups are given to the engine directly. `--workload devices` (DRA: fake
+GPUs published as ResourceSlices, claims from templates) and `--workload statefulset`
+(WaitForFirstConsumer claims bound to static local PVs) run kube-controller-manager in the
+fresh control plane and have no --in-memory form (exit 2).
 
 Exit codes: 0 done (the files are written), 1 a run failed, 2 bad usage.
 """
@@ -23,7 +26,17 @@ from pathlib import Path
 from typing import Any
 
 # scheduler.bench.workloads.WORKLOADS, kept light here
-WORKLOAD_NAMES = ("basic", "service", "mixed", "spread", "affinity", "preemption", "gang")
+WORKLOAD_NAMES = (
+    "basic",
+    "service",
+    "mixed",
+    "spread",
+    "affinity",
+    "preemption",
+    "gang",
+    "devices",
+    "statefulset",
+)
 SCHEDULER_NAMES = ("berth", "kube-scheduler", "null")
 
 
@@ -205,6 +218,11 @@ def _in_memory(args: argparse.Namespace, nodes: list[int] | None) -> int:
     from scheduler.bench.progress import Progress
 
     workload = workloads.get(args.workload, args.zones)
+    if workload.needs_control_plane:
+        return _usage(
+            f"--workload {workload.name} claims {workload.claims}, which needs "
+            "kube-controller-manager: it has no --in-memory form"
+        )
     counts = nodes or list(inmemory.DEFAULT_NODES)
     pods = inmemory.DEFAULT_PODS if args.pods is None else args.pods
     if pods < 0:

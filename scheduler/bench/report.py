@@ -10,7 +10,9 @@ bench.json:
                   "scheduler_max_rss_mb", "apiserver_cpu_s",
                   "gangs": {"groups", "groups_placed", "groups_per_s",           # gang
                             "quorum_to_bound_ms": {"p50", "p90", "p99"},         # workloads
-                            "partially_bound"}}, ...],                           # only
+                            "partially_bound"},                                  # only
+                  "claims": {"kind", "claims", "satisfied", "violations"}}, ...],  # devices,
+                                                                   # statefulset only
                                                                    # median over repeats
      "runs": [{"run": 1, <the same fields>}, ...],                     # every single run
      "environment": {...}}
@@ -194,6 +196,7 @@ def render_markdown(
             f"| {_ratio(cpu_ms_per_pod(r), cpu_ms_per_pod(kube) if kube else None)} |"
         )
     lines += _gang_table(results, runs)
+    lines += _claim_table(results, runs)
     lines += _cpu_table(runs, env.get("cpus"))
     lines += [
         "",
@@ -219,6 +222,15 @@ def render_markdown(
             "- the run ends when every pod is bound, or when no pod was bound for",
             "  --idle-timeout seconds after every pod was created (how many pods fit is not",
             "  known in advance: it depends on which gangs are placed).",
+        ]
+    if any("claims" in r for r in results):
+        lines += [
+            "- claims: the ResourceClaims (made from the templates by kube-controller-manager)",
+            "  or PersistentVolumeClaims of the namespace after the run; satisfied: allocated",
+            "  (devices) or bound to a volume (volumes); violations: a device allocated twice, a",
+            "  device or volume of another node than its pod's, a pod bound without its claims",
+            "  satisfied (scheduler.bench.claimcheck); a scheduler must leave none, the null",
+            "  binder, which ignores claims, leaves one per pod it binds.",
         ]
     lines.append("")
     return "\n".join(lines)
@@ -253,29 +265,60 @@ def _gang_table(results: Sequence[Result], runs: Sequence[RunData]) -> list[str]
     return lines
 
 
+def _claim_table(results: Sequence[Result], runs: Sequence[RunData]) -> list[str]:
+    """Per scheduler: the pods' claims, how many were satisfied, and the broken rules (with
+    the checker's messages for the first few of them)."""
+    claims = [(r, r["claims"]) for r in results if "claims" in r]
+    if not claims:
+        return []
+    satisfied = "allocated" if claims[0][1]["kind"] == "devices" else "bound to a volume"
+    lines = [
+        "",
+        f"Claims ({claims[0][1]['kind']}), as the API holds them after the run:",
+        "",
+        f"| scheduler | pods bound | claims | {satisfied} | violations |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for r, c in claims:
+        violations = f"**{c['violations']:,}**" if c["violations"] else "0"
+        lines.append(
+            f"| {r['scheduler']} | {r['bound']:,} | {c['claims']:,} | {c['satisfied']:,} "
+            f"| {violations} |"
+        )
+    shown = [(run, m) for run in runs for m in run.claim_violations[:5]]
+    if shown:
+        lines += ["", "Violations (the first five of each run):", ""]
+        lines += [f"- {run.scheduler} run {run.run}: {message}" for run, message in shown]
+    return lines
+
+
 def _cpu_table(runs: Sequence[RunData], cpus: int | None) -> list[str]:
     """Where the machine's CPU went during each scheduler's runs (median over its runs). On a
     small machine the API server, etcd and the benchmark itself share the cores with the
-    scheduler; "other" is everything else on the machine (another workload slows a run down
+    scheduler, and so does kube-controller-manager when the workload runs it (a column of its
+    own then); "other" is everything else on the machine (another workload slows a run down
     and shows up there); "machine busy" is all of it over duration * CPUs."""
     if not runs:
         return []
     by: dict[str, list[RunData]] = {}
     for run in runs:
         by.setdefault(run.scheduler, []).append(run)
+    kcm = any(r.controller_manager_cpu_s is not None for r in runs)
     lines = [
         "",
         "CPU seconds by process while the pods were created and scheduled:",
         "",
-        "| scheduler | scheduler | kube-apiserver | etcd | bench (create + watch) | other "
-        "| machine busy |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        "| scheduler | scheduler | kube-apiserver | etcd | "
+        + ("kube-controller-manager | " if kcm else "")
+        + "bench (create + watch) | other | machine busy |",
+        "|---|--:|--:|--:|--:|--:|--:|" + ("--:|" if kcm else ""),
     ]
     for name, group in by.items():
         parts = [
             _median([r.scheduler_cpu_s for r in group]),
             _median([r.apiserver_cpu_s for r in group]),
             _median([r.etcd_cpu_s for r in group]),
+            *([_median([r.controller_manager_cpu_s for r in group])] if kcm else []),
             _median([r.bench_cpu_s for r in group]),
         ]
         machine = _median([r.machine_cpu_s for r in group])

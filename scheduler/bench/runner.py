@@ -24,6 +24,16 @@ and a gang scheduler may report a pod unschedulable and place it later with its 
 no pod was bound for `idle_timeout` seconds after every pod was created (or at `timeout`).
 Then it reads the PodGroups and pods back from the API and counts the groups left partially
 bound (scheduler.bench.gangcheck).
+
+A workload whose pods claim devices or volumes (`devices`, `statefulset`) runs with
+kube-controller-manager in the fresh cluster (its resource-claim controller makes each pod's
+ResourceClaim from its template; its PV controller completes the binding of claim and volume
+that the scheduler starts), and gets its objects before the scheduler starts: fakedra's
+DeviceClass, one ResourceSlice per node and the ResourceClaimTemplates, or the StorageClass,
+the static local PVs and the pods' claims. After the run it reads the claims back and judges
+them (scheduler.bench.claimcheck): no device allocated twice, no volume on another node, no pod
+bound without its claims satisfied. On a shared cluster the run's slices and PVs are deleted
+afterwards with its namespace.
 """
 
 from __future__ import annotations
@@ -41,12 +51,12 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from scheduler.bench import gangcheck, processes, procstat
+from scheduler.bench import claimcheck, gangcheck, processes, procstat
 from scheduler.bench.processes import Limits, SchedulerProcess
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.stats import RunData
-from scheduler.bench.workloads import GANG_API, Workload, init_namespace
-from scheduler.harness import plane
+from scheduler.bench.workloads import DRA_API, GANG_API, Workload, init_namespace
+from scheduler.harness import fakedra, plane, storage
 from scheduler.harness.nodes import HOSTNAME, NodeShape, create_nodes
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.discovery import ServerInfo, discover
@@ -216,6 +226,7 @@ class Watched:
     scheduler: SchedulerProcess
     apiserver_pid: int | None
     etcd_pid: int | None = None
+    controller_manager_pid: int | None = None  # workloads with claims only
 
     def cpu(self) -> dict[str, float | None]:
         """CPU seconds so far of each process measured (None: unknown or gone)."""
@@ -223,6 +234,7 @@ class Watched:
             "scheduler": self.scheduler.pid,
             "apiserver": self.apiserver_pid,
             "etcd": self.etcd_pid,
+            "controller_manager": self.controller_manager_pid,
             "bench": os.getpid(),
         }
         out = {k: procstat.cpu_seconds(pid) if pid else None for k, pid in pids.items()}
@@ -247,6 +259,7 @@ async def measure(
         min_count={job.name: job.size for job in jobs},
     )
     partial: list[str] = []
+    checked = claimcheck.ClaimCount()
     async with (
         Client.from_kubeconfig(kubeconfig, qps=0, user_agent="berth-bench-watch") as watcher,
         Client.from_kubeconfig(
@@ -308,6 +321,8 @@ async def measure(
                 await creating
             if jobs:
                 partial = await _partially_bound(watcher, namespace)
+            if opts.workload.claims:
+                checked = await check_claims(watcher, namespace, opts.workload.claims)
         finally:
             for task in tasks:
                 task.cancel()
@@ -326,6 +341,7 @@ async def measure(
         scheduler_max_rss_mb=rss,
         apiserver_cpu_s=_delta(cpu0, cpu1, "apiserver"),
         etcd_cpu_s=_delta(cpu0, cpu1, "etcd"),
+        controller_manager_cpu_s=_delta(cpu0, cpu1, "controller_manager"),
         bench_cpu_s=_delta(cpu0, cpu1, "bench"),
         machine_cpu_s=_delta(cpu0, cpu1, "machine"),
         scheduler_version=watched.scheduler.version,
@@ -333,7 +349,25 @@ async def measure(
         min_count=tracker.min_count,
         group_of=tracker.group_of,
         partially_bound=partial,
+        claim_kind=opts.workload.claims,
+        claims=checked.claims,
+        claims_satisfied=checked.satisfied,
+        claim_violations=checked.violations,
     )
+
+
+async def check_claims(client: Client, namespace: str, kind: str) -> claimcheck.ClaimCount:
+    """The namespace's claims, judged by claimcheck: `kind` "devices" (ResourceClaims against
+    the ResourceSlices) or "volumes" (PersistentVolumeClaims against the PVs and nodes)."""
+    pods = (await client.get(f"/api/v1/namespaces/{namespace}/pods"))["items"]
+    if kind == "devices":
+        slices = (await client.get(fakedra.SLICES))["items"]
+        path = f"/apis/{DRA_API}/namespaces/{namespace}/resourceclaims"
+        return claimcheck.devices(slices, (await client.get(path))["items"], pods)
+    claims = (await client.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"))["items"]
+    volumes = (await client.get(storage.VOLUMES))["items"]
+    nodes = (await client.get("/api/v1/nodes"))["items"]
+    return claimcheck.volumes(volumes, claims, pods, nodes)
 
 
 async def _partially_bound(client: Client, namespace: str) -> list[str]:
@@ -360,11 +394,24 @@ async def check_server(kubeconfig: str, workload: Workload) -> None:
     if missing:
         raise Unsupported(
             f"workload {workload.name!r} needs {', '.join(missing)}, which this API server "
-            f"({server.git_version or 'version unknown'}) does not serve. Kubernetes v1.37 "
-            "serves it with kube-apiserver --runtime-config=scheduling.k8s.io/v1beta1=true "
-            "--feature-gates=GenericWorkload=true (the local control plane passes both from "
-            "v1.37: K8S_VERSION=v1.37); v1.35 and v1.36 have no v1beta1 PodGroup."
+            f"({server.git_version or 'version unknown'}) does not serve. "
+            + " ".join(API_HINTS.get(gv, "") for gv in missing).strip()
         )
+
+
+# What to do when a workload's API is not served.
+API_HINTS = {
+    GANG_API: (
+        "Kubernetes v1.37 serves it with kube-apiserver "
+        "--runtime-config=scheduling.k8s.io/v1beta1=true --feature-gates=GenericWorkload=true "
+        "(the local control plane passes both from v1.37: K8S_VERSION=v1.37); v1.35 and "
+        "v1.36 have no v1beta1 PodGroup."
+    ),
+    DRA_API: (
+        "DRA's API is GA and served by default from Kubernetes v1.34; the cluster's admin "
+        "turned it off (kube-apiserver --runtime-config=resource.k8s.io/v1=false)."
+    ),
+}
 
 
 def _delta(
@@ -422,7 +469,10 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
     plane.down(directory, log=quiet)  # leftovers of an interrupted run
     label = _label(kind, run, opts)
     progress.say(f"{label}: starting a control plane with {opts.nodes} nodes in {directory}")
-    state = plane.up(directory, plane.ClusterSpec(nodes=0, shape=NodeShape()), log=quiet)
+    spec = plane.ClusterSpec(
+        nodes=0, shape=NodeShape(), controller_manager=opts.workload.needs_control_plane
+    )
+    state = plane.up(directory, spec, log=quiet)
     try:
         asyncio.run(check_server(state.kubeconfig, opts.workload))
         nodes = opts.workload.nodes(opts.nodes)
@@ -431,6 +481,7 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
         asyncio.run(
             _create_init_pods(state.kubeconfig, opts.workload, node_names, "bench", opts.pods)
         )
+        asyncio.run(create_claimed(state.kubeconfig, opts.workload, node_names, "bench", opts.pods))
         name = processes.scheduler_name(kind)
         scheduler = processes.start(
             kind,
@@ -446,7 +497,12 @@ def run_fresh(kind: str, run: int, opts: Options, progress: Progress) -> RunData
         state.save()
         try:
             pods = opts.workload.pods(opts.pods, name, "bench")
-            watched = Watched(scheduler, state.pids.get("kube-apiserver"), state.pids.get("etcd"))
+            watched = Watched(
+                scheduler,
+                state.pids.get("kube-apiserver"),
+                state.pids.get("etcd"),
+                state.pids.get("kube-controller-manager"),
+            )
             return _run_loop(
                 measure(state.kubeconfig, "bench", pods, watched, opts, progress, label, run)
             )
@@ -505,6 +561,60 @@ async def _create_init_pods(
         await _post_all(client, path, pods[1:])
 
 
+async def create_claimed(
+    kubeconfig: str, workload: Workload, node_names: list[str], namespace: str, count: int
+) -> list[str]:
+    """What the pods of a workload with claims claim from (see the module docstring), before
+    the scheduler starts, so its caches hold it: the DeviceClass and StorageClass (kept if
+    they exist), a ResourceSlice per node, and in `namespace` the claim templates; the static
+    PVs (named after `namespace`) and the first `count` pods' claims. Returns the PVs' names."""
+    if not workload.claims:
+        return []
+    volumes = workload.local_volumes(node_names, count, namespace)
+    async with Client.from_kubeconfig(
+        kubeconfig, qps=0, connections=CREATE_CONCURRENCY, user_agent="berth-bench-init"
+    ) as client:
+        with contextlib.suppress(ApiError):  # 409: it exists
+            await client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+        for device_class in workload.device_classes():
+            with contextlib.suppress(ApiError):  # 409: it exists
+                await client.post(fakedra.DEVICE_CLASSES, device_class)
+        if workload.gpus_per_node:
+            await fakedra.publish(client, node_names, count=workload.gpus_per_node)
+        await _post_all(
+            client,
+            f"/apis/{DRA_API}/namespaces/{namespace}/resourceclaimtemplates",
+            workload.claim_templates(),
+        )
+        for storage_class in workload.storage_classes():
+            with contextlib.suppress(ApiError):  # 409: it exists
+                await client.post(storage.CLASSES, storage_class)
+        await _post_all(client, storage.VOLUMES, volumes)
+        await _post_all(
+            client,
+            f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+            workload.volume_claims(count),
+        )
+    return [v["metadata"]["name"] for v in volumes]
+
+
+async def _remove_claimed(
+    kubeconfig: str, workload: Workload, node_names: list[str], volumes: list[str]
+) -> None:
+    """Undo create_claimed on a shared cluster: the slices and the PVs (the namespace's
+    deletion takes the claims and templates)."""
+    async with Client.from_kubeconfig(kubeconfig, qps=0) as client:
+        if workload.gpus_per_node:
+            await fakedra.unpublish(client, node_names)
+        gate = asyncio.Semaphore(32)
+
+        async def remove(name: str) -> None:
+            async with gate:
+                await storage.delete_volume(client, name)
+
+        await asyncio.gather(*(remove(v) for v in volumes))
+
+
 async def _post_all(client: Client, path: str, objects: list[JSON]) -> None:
     """POST every object to `path`, CREATE_CONCURRENCY at a time."""
     items = iter(objects)
@@ -533,6 +643,7 @@ class SharedCluster:
         running = state.running() if state else {}
         self.apiserver_pid = running.get("kube-apiserver")
         self.etcd_pid = running.get("etcd")
+        self.controller_manager_pid = running.get("kube-controller-manager")
 
     def __enter__(self) -> SharedCluster:
         _run_loop(check_server(self.kubeconfig, self.opts.workload))
@@ -552,6 +663,9 @@ class SharedCluster:
         _run_loop(
             _create_init_pods(self.kubeconfig, opts.workload, self.node_names, namespace, opts.pods)
         )
+        volumes = _run_loop(
+            create_claimed(self.kubeconfig, opts.workload, self.node_names, namespace, opts.pods)
+        )
         scheduler = processes.start(
             kind,
             kubeconfig=self.kubeconfig,
@@ -563,7 +677,9 @@ class SharedCluster:
         )
         try:
             pods = opts.workload.pods(opts.pods, name, namespace)
-            watched = Watched(scheduler, self.apiserver_pid, self.etcd_pid)
+            watched = Watched(
+                scheduler, self.apiserver_pid, self.etcd_pid, self.controller_manager_pid
+            )
             return _run_loop(
                 measure(self.kubeconfig, namespace, pods, watched, opts, progress, label, run)
             )
@@ -571,6 +687,7 @@ class SharedCluster:
             scheduler.stop()
             _run_loop(self._remove_namespace(namespace))
             _run_loop(self._remove_namespace(init_namespace(namespace)))
+            _run_loop(_remove_claimed(self.kubeconfig, opts.workload, self.node_names, volumes))
 
     async def _add_nodes(self) -> list[str]:
         nodes = self.opts.workload.nodes(self.opts.nodes)

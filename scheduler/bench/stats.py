@@ -25,6 +25,16 @@ A run of gangs (the `gang` workload) also has `gangs` in its Result (GangFigures
 - partially bound: groups with 0 < bound members < minCount in the API's final state (read
   after the run, judged by scheduler.bench.gangcheck, the conformance suite's checker). A gang
   scheduler must leave none.
+
+A run whose pods claim devices or volumes (`devices`, `statefulset`) also has `claims` in its
+Result (ClaimFigures), from the API's final state read after the run and judged by
+scheduler.bench.claimcheck:
+- claims: ResourceClaims (made by kube-controller-manager from the templates) or
+  PersistentVolumeClaims in the namespace;
+- satisfied: of which allocated (devices) or bound to a volume (volumes);
+- violations: broken rules (a device allocated twice, a volume on another node than its pod,
+  a pod bound without its claim satisfied, ...); a scheduler must leave none. The null binder
+  ignores claims, so it leaves one per pod it binds.
 """
 
 from __future__ import annotations
@@ -56,6 +66,15 @@ class GangFigures(TypedDict):
     partially_bound: int
 
 
+class ClaimFigures(TypedDict):
+    """A run whose pods claim devices or volumes: see the module docstring."""
+
+    kind: str  # "devices" or "volumes"
+    claims: int
+    satisfied: int
+    violations: int
+
+
 class _IssueFields(TypedDict):
     """One scheduler's numbers in bench.json; the field names are the issue's, exactly."""
 
@@ -71,13 +90,16 @@ class _IssueFields(TypedDict):
 
 
 class Result(_IssueFields, total=False):
-    """The issue's fields, then `gangs` for a workload of gangs only."""
+    """The issue's fields, then `gangs` for a workload of gangs only and `claims` for a
+    workload whose pods claim devices or volumes only."""
 
     gangs: GangFigures
+    claims: ClaimFigures
 
 
 RESULT_FIELDS: tuple[str, ...] = tuple(_IssueFields.__annotations__)
 GANG_FIELDS: tuple[str, ...] = tuple(GangFigures.__annotations__)
+CLAIM_FIELDS: tuple[str, ...] = tuple(ClaimFigures.__annotations__)
 LATENCY_FIELDS: tuple[str, ...] = tuple(Latency.__annotations__)
 
 
@@ -99,6 +121,7 @@ class RunData:
     apiserver_cpu_s: float | None = None
     # Not in bench.json's results: where the rest of the machine's CPU went during the run.
     etcd_cpu_s: float | None = None
+    controller_manager_cpu_s: float | None = None  # when it runs (workloads with claims)
     bench_cpu_s: float | None = None  # this process: creating the pods and watching them
     machine_cpu_s: float | None = None  # every process on the machine (/proc/stat)
     # What the scheduler reported about itself (kube-scheduler: version and scheduling gates).
@@ -109,6 +132,12 @@ class RunData:
     min_count: dict[str, int] = field(default_factory=dict)
     group_of: dict[str, str] = field(default_factory=dict)
     partially_bound: list[str] = field(default_factory=list)
+    # Claims ("" without): what the pods claim ("devices" or "volumes"), the claims in the
+    # namespace, how many were satisfied, and the checker's message for every broken rule.
+    claim_kind: str = ""
+    claims: int = 0
+    claims_satisfied: int = 0
+    claim_violations: list[str] = field(default_factory=list)
 
     def latencies_ms(self) -> list[float]:
         """Create-to-bind latency of every bound pod, sorted."""
@@ -164,6 +193,7 @@ class RunData:
             "scheduler_max_rss_mb": self.scheduler_max_rss_mb,
             "apiserver_cpu_s": self.apiserver_cpu_s,
             "etcd_cpu_s": self.etcd_cpu_s,
+            "controller_manager_cpu_s": self.controller_manager_cpu_s,
             "bench_cpu_s": self.bench_cpu_s,
             "machine_cpu_s": self.machine_cpu_s,
             "created_at": {k: round(v, 6) for k, v in sorted(self.created_at.items())},
@@ -177,6 +207,16 @@ class RunData:
                     "partially_bound": list(self.partially_bound),
                 }
                 if self.min_count
+                else {}
+            ),
+            **(
+                {
+                    "claim_kind": self.claim_kind,
+                    "claims": self.claims,
+                    "claims_satisfied": self.claims_satisfied,
+                    "claim_violations": list(self.claim_violations),
+                }
+                if self.claim_kind
                 else {}
             ),
         }
@@ -197,11 +237,16 @@ class RunData:
             scheduler_max_rss_mb=doc.get("scheduler_max_rss_mb"),
             apiserver_cpu_s=doc.get("apiserver_cpu_s"),
             etcd_cpu_s=doc.get("etcd_cpu_s"),
+            controller_manager_cpu_s=doc.get("controller_manager_cpu_s"),
             bench_cpu_s=doc.get("bench_cpu_s"),
             machine_cpu_s=doc.get("machine_cpu_s"),
             min_count=dict(doc.get("min_count") or {}),
             group_of=dict(doc.get("group_of") or {}),
             partially_bound=list(doc.get("partially_bound") or []),
+            claim_kind=doc.get("claim_kind", ""),
+            claims=doc.get("claims", 0),
+            claims_satisfied=doc.get("claims_satisfied", 0),
+            claim_violations=list(doc.get("claim_violations") or []),
         )
 
 
@@ -232,6 +277,13 @@ def summarize(run: RunData) -> Result:
     )
     if run.min_count:
         result["gangs"] = gang_figures(run)
+    if run.claim_kind:
+        result["claims"] = ClaimFigures(
+            kind=run.claim_kind,
+            claims=run.claims,
+            satisfied=run.claims_satisfied,
+            violations=len(run.claim_violations),
+        )
     return result
 
 
@@ -304,6 +356,15 @@ def aggregate(results: Sequence[Result]) -> Result:
             ),
             # The worst run, not the median: one partial group in any run is a failure.
             partially_bound=max(g["partially_bound"] for g in gangs),
+        )
+    claims = [r["claims"] for r in results if "claims" in r]
+    if claims:
+        out["claims"] = ClaimFigures(
+            kind=claims[0]["kind"],
+            claims=med_int(c["claims"] for c in claims),
+            satisfied=med_int(c["satisfied"] for c in claims),
+            # The worst run, as for gangs: one broken rule in any run is a failure.
+            violations=max(c["violations"] for c in claims),
         )
     return out
 

@@ -20,6 +20,18 @@ workload uses a pod asking for 9 CPU (`pod-large-cpu.yaml`), which no node can h
 - `gang` is upstream's GangScheduling (podgroup/gangscheduling) with jobs of 8, 16, 32 and 64
   workers and more demand than capacity: one scheduling.k8s.io/v1beta1 PodGroup per job
   (gang minCount = the job's size), needing the GenericWorkload gate (Kubernetes v1.37).
+- `devices` is upstream's SchedulingWithResourceClaimTemplate (dra/) with GPUs of a fake DRA
+  driver (scheduler.harness.fakedra), 8 a node, and pods claiming 1 to 8 of them each through
+  one ResourceClaimTemplate per count.
+- `statefulset` is a StatefulSet's pods, each with its own claim (`data-<pod>`) of a
+  WaitForFirstConsumer class, bound at scheduling time to static local PVs made per node
+  (upstream's SchedulingInTreePVs/SchedulingCSIPVs, with the binding left to the scheduler).
+
+A workload may also need objects besides nodes and pods, created before the scheduler starts
+like the init pods: a DeviceClass, ResourceSlices and ResourceClaimTemplates (`devices`), or a
+StorageClass, PVs and the pods' claims (`statefulset`); and kube-controller-manager, whose
+resource-claim controller makes each pod's ResourceClaim from its template and whose PV
+controller completes the binding of claim and volume that the scheduler starts.
 
 A workload may start from pods already on the nodes ("init" pods, upstream's first
 `createPods`): the benchmark creates them bound (spec.nodeName set), in a namespace of their own,
@@ -33,10 +45,13 @@ same objects, so a run can be checked afterwards from its placements alone.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.harness import fakedra, storage
 from scheduler.harness.nodes import HOSTNAME, ZONE, NodeShape, make_node, zone_name
 
 JSON = dict[str, Any]
@@ -87,6 +102,17 @@ def priority_class(name: str) -> JSON:
     }
 
 
+def gpu_template_name(gpus: int) -> str:
+    """gpus-1, gpus-2, ...: the ResourceClaimTemplate of the pods that claim `gpus` GPUs."""
+    return f"gpus-{gpus}"
+
+
+def claim_name(pod: str) -> str:
+    """data-pod-000001, ...: the claim of a pod with a volume, named as a StatefulSet names
+    the claim of its volumeClaimTemplate `data` for that pod."""
+    return f"data-{pod}"
+
+
 def pod_term(labels: Mapping[str, str], topology_key: str) -> JSON:
     """A pod (anti-)affinity term over pods with `labels`; its namespaces are filled in when
     the pods are generated (the measured pods' namespace and the init namespace)."""
@@ -111,21 +137,31 @@ class PodGroup:
     spread: tuple[JSON, ...] = ()  # topologySpreadConstraints
     anti_affinity: tuple[JSON, ...] = ()  # required podAntiAffinity terms (pod_term)
     preferred_anti_affinity: tuple[tuple[int, JSON], ...] = ()  # (weight, pod_term)
+    # Fake GPUs (fakedra's driver) the pod claims, through the ResourceClaimTemplate
+    # gpu_template_name(gpus) under the claim name "gpu"; 0: none.
+    gpus: int = 0
+    # A volume "data" from a claim of this size of its own, claim_name(pod); "": none.
+    volume: str = ""
 
     def template(self, namespaces: Sequence[str] = ()) -> JSON:
         """The pod without name or schedulerName. `namespaces`: what pod (anti-)affinity terms
         select (empty: the pod's own namespace)."""
         resources = {"cpu": self.cpu, "memory": self.memory}
-        spec: JSON = {
-            "containers": [
-                {
-                    "name": "pause",
-                    "image": PAUSE_IMAGE,
-                    "resources": {"requests": dict(resources), "limits": dict(resources)},
-                }
-            ],
-            "terminationGracePeriodSeconds": 0,
+        container: JSON = {
+            "name": "pause",
+            "image": PAUSE_IMAGE,
+            "resources": {"requests": dict(resources), "limits": dict(resources)},
         }
+        spec: JSON = {"containers": [container], "terminationGracePeriodSeconds": 0}
+        if self.gpus:
+            spec["resourceClaims"] = [
+                {"name": "gpu", "resourceClaimTemplateName": gpu_template_name(self.gpus)}
+            ]
+            container["resources"]["claims"] = [{"name": "gpu"}]
+        if self.volume:
+            # The claim's name is the pod's: Workload.pods() fills it in.
+            spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": ""}}]
+            container["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
         if self.node_selector:
             spec["nodeSelector"] = dict(self.node_selector)
         affinity: JSON = {}
@@ -248,6 +284,28 @@ class Workload:
     # The workload as run on so many nodes with so many pods (for_size); None: the same at
     # every size.
     sized: Callable[[int, int], Workload] | None = None
+    # Fake GPUs on every node: one fakedra ResourceSlice per node, published before the
+    # scheduler starts, with the DeviceClass the claim templates name. 0: none.
+    gpus_per_node: int = 0
+    # Static local PVs for the groups with a volume: this many per measured pod (rounded up
+    # to a whole number per node), dealt evenly over the nodes.
+    volumes_per_pod: float = 0.0
+
+    @property
+    def claims(self) -> str:
+        """What the pods claim: "devices" (DRA), "volumes" (PVCs) or "" (nothing)."""
+        if any(g.gpus for g in self.groups):
+            return "devices"
+        if any(g.volume for g in self.groups):
+            return "volumes"
+        return ""
+
+    @property
+    def needs_control_plane(self) -> bool:
+        """The pods' claims need kube-controller-manager (the resource-claim controller makes
+        ResourceClaims from templates; the PV controller binds claims to the PVs a scheduler
+        chose), so the workload runs against an API server only, not `--in-memory`."""
+        return bool(self.claims)
 
     @property
     def slots(self) -> tuple[PodGroup, ...]:
@@ -289,6 +347,8 @@ class Workload:
             name = pod_name(i)
             pod["metadata"]["name"] = name
             pod["spec"]["schedulerName"] = scheduler_name
+            for volume in pod["spec"].get("volumes") or ():
+                volume["persistentVolumeClaim"]["claimName"] = claim_name(name)
             if name in gang_of:
                 pod["spec"]["schedulingGroup"] = {"podGroupName": gang_of[name]}
             out.append(pod)
@@ -344,6 +404,52 @@ class Workload:
                 "spec": {"selector": dict(selector), "ports": [{"port": 80}]},
             }
             for name, selector in self.services
+        ]
+
+    def device_classes(self) -> list[JSON]:
+        """The DeviceClass of fakedra's GPUs, for a workload whose pods claim some."""
+        return [fakedra.device_class()] if self.gpus_per_node else []
+
+    def claim_templates(self) -> list[JSON]:
+        """One ResourceClaimTemplate per GPU count a group claims, without namespace."""
+        counts = sorted({g.gpus for g in self.groups} - {0})
+        return [fakedra.claim_template(gpu_template_name(n), count=n) for n in counts]
+
+    def storage_classes(self) -> list[JSON]:
+        """The WaitForFirstConsumer class without a provisioner that the claims name."""
+        if not any(g.volume for g in self.groups):
+            return []
+        return [storage.storage_class(STORAGE_CLASS, storage.NO_PROVISIONER)]
+
+    def volumes_per_node(self, nodes: int, count: int) -> int:
+        """Static PVs on each of `nodes` nodes for `count` measured pods:
+        ceil(count x volumes_per_pod / nodes), 0 without volumes."""
+        wanted = sum(1 for i in range(1, count + 1) if self.group_of(i).volume)
+        if not wanted or nodes < 1:
+            return 0
+        return math.ceil(wanted * self.volumes_per_pod / nodes - 1e-9)
+
+    def local_volumes(self, node_names: Sequence[str], count: int, prefix: str) -> list[JSON]:
+        """Static local PVs for the first `count` pods' claims: volumes_per_node() on each
+        node (node_names[i] is node i + 1, its hostname label its name), named
+        <prefix>-<node>-<k>, of the claims' size, in the workload's class."""
+        sizes = sorted({g.volume for g in self.groups} - {""})
+        if not sizes:
+            return []
+        per_node = self.volumes_per_node(len(node_names), count)
+        return [
+            storage.local_volume(f"{prefix}-{node}-{k}", node, STORAGE_CLASS, size=sizes[-1])
+            for node in node_names
+            for k in range(1, per_node + 1)
+        ]
+
+    def volume_claims(self, count: int) -> list[JSON]:
+        """The claims of the first `count` pods that have a volume, claim_name(pod), without
+        namespace: created before the pods, as a StatefulSet creates each pod's claim first."""
+        return [
+            storage.claim(claim_name(pod_name(i)), STORAGE_CLASS, self.group_of(i).volume)
+            for i in range(1, count + 1)
+            if self.group_of(i).volume
         ]
 
     def priority_classes(self) -> list[JSON]:
@@ -627,6 +733,85 @@ def gang(zones: int = 3, nodes: int = 0, pods: int = 0) -> Workload:
     )
 
 
+DRA_API = "resource.k8s.io/v1"
+GPUS_PER_NODE = 8
+# devices: (GPUs claimed, weight in slots): small claims are the common case, as upstream's
+# one-GPU pods; every count up to a whole node appears. 20 slots, 2.8 GPUs a pod on average.
+GPU_MIX = ((1, 8), (2, 4), (3, 2), (4, 2), (5, 1), (6, 1), (7, 1), (8, 1))
+
+
+def devices(zones: int = 3, nodes: int = 0, pods: int = 0) -> Workload:
+    """Upstream SchedulingWithResourceClaimTemplate (dra/performance-config.yaml) with a mix of
+    claim sizes: every node has 8 GPUs of fakedra's driver (one ResourceSlice each, a pool per
+    node), and each pod claims 1 to 8 of them (GPU_MIX, interleaved) through the
+    ResourceClaimTemplate gpus-<n>; kube-controller-manager makes a ResourceClaim per pod.
+    Pods are upstream's default pod (100m CPU, 500Mi) on upstream's default nodes, so only the
+    GPUs limit how many fit; how many do depends on how the scheduler packs them (an 8-GPU pod
+    needs an empty node).
+
+    Needs resource.k8s.io/v1 (GA from v1.34, on by default). Sized, the description gives the
+    GPUs asked for against the GPUs there are."""
+    base = Workload(
+        name="devices",
+        description="",
+        node_shape=_default_shape(zones),
+        groups=tuple(
+            PodGroup(gpu_template_name(n), weight, "100m", "500Mi", gpus=n) for n, weight in GPU_MIX
+        ),
+        zones=zones,
+        apis=(DRA_API,),
+        gpus_per_node=GPUS_PER_NODE,
+    )
+    asked = sum(base.group_of(i).gpus for i in range(1, pods + 1))
+    demand = (
+        f": {asked:,} GPUs asked for, {nodes * GPUS_PER_NODE:,} on the nodes "
+        f"({asked / (nodes * GPUS_PER_NODE):.2f}x)"
+        if nodes and pods
+        else ""
+    )
+    return dataclasses.replace(
+        base,
+        description=(
+            f"pods claiming 1 to 8 GPUs each ({_mix_text()}, through one "
+            f"ResourceClaimTemplate per count) on nodes with {GPUS_PER_NODE} GPUs of a fake "
+            f"DRA driver each (4 CPU, 32Gi, 110 pods){demand}"
+        ),
+        sized=lambda n, p: devices(zones, n, p),
+    )
+
+
+def _mix_text() -> str:
+    total = sum(w for _, w in GPU_MIX)
+    return ", ".join(f"{w * 100 // total}% {n}" for n, w in GPU_MIX)
+
+
+STORAGE_CLASS = "bench-local"
+VOLUMES_PER_POD = 1.25  # a quarter spare, so the last pods are not left one PV on one node
+
+
+def statefulset(zones: int = 3) -> Workload:
+    """A StatefulSet's pods with a volume each: every pod (upstream's default, 100m CPU, 500Mi)
+    mounts its own claim data-<pod> (1Gi, ReadWriteOnce) of a WaitForFirstConsumer class
+    without a provisioner, which the scheduler binds to one of the static local PVs made on
+    every node beforehand (1.25 per pod, rounded up per node). The claims are created with the
+    PVs, before the scheduler starts, as the StatefulSet controller creates each pod's claim
+    before the pod; the pods are then created by the benchmark at the API server's pace, so
+    what is timed is scheduling (VolumeBinding's Filter, Reserve and PreBind, which waits
+    for the PV controller to bind the claim), not the StatefulSet controller."""
+    return Workload(
+        name="statefulset",
+        description=(
+            "pods (100m CPU, 500Mi) with a claim each of a WaitForFirstConsumer class, bound "
+            "at scheduling time to static local PVs (1.25 per pod, dealt over the nodes); "
+            "upstream's default nodes (4 CPU, 32Gi, 110 pods)"
+        ),
+        node_shape=_default_shape(zones),
+        groups=(PodGroup("replica", 1, "100m", "500Mi", volume="1Gi"),),
+        zones=zones,
+        volumes_per_pod=VOLUMES_PER_POD,
+    )
+
+
 WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "basic": basic,
     "service": service,
@@ -635,6 +820,8 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "affinity": affinity,
     "preemption": preemption,
     "gang": gang,
+    "devices": devices,
+    "statefulset": statefulset,
 }
 
 

@@ -23,135 +23,58 @@ the PV controller sets, has no volume yet, and carries a selected node). Like an
 provisioner it also deletes the volumes it made once the PV controller releases them (their
 claim deleted, reclaimPolicy Delete); on exit it deletes whatever of its volumes is left.
 
-`local_volume` builds a static local PV with node affinity, for the classes without a
-provisioner (`kubernetes.io/no-provisioner`) that the scheduler binds by matching.
+The storage builders (`storage_class`, `claim`, `local_volume`: a static local PV with node
+affinity, for the classes without a provisioner that the scheduler binds by matching) live in
+scheduler/harness/storage.py, shared with `berth bench`; they are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from scheduler.harness.storage import (
+    CLAIMS,
+    CLASSES,
+    HOSTNAME,
+    NO_PROVISIONER,
+    VOLUMES,
+    WAIT_FOR_FIRST_CONSUMER,
+    claim,
+    delete_volume,
+    local_volume,
+    storage_class,
+    volume_hostnames,
+)
 from scheduler.kube.client import ApiError, Client
+
+__all__ = [
+    "BETA_STORAGE_PROVISIONER",
+    "CLAIMS",
+    "CLASSES",
+    "HOSTNAME",
+    "NO_PROVISIONER",
+    "PROVISIONED_BY",
+    "SELECTED_NODE",
+    "STORAGE_PROVISIONER",
+    "VOLUMES",
+    "WAIT_FOR_FIRST_CONSUMER",
+    "TestProvisioner",
+    "claim",
+    "delete_volume",
+    "local_volume",
+    "storage_class",
+    "volume_hostnames",
+]
 
 JSON = dict[str, Any]
 
-HOSTNAME = "kubernetes.io/hostname"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
-NO_PROVISIONER = "kubernetes.io/no-provisioner"
-WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
-
-VOLUMES = "/api/v1/persistentvolumes"
-CLAIMS = "/api/v1/persistentvolumeclaims"
-CLASSES = "/apis/storage.k8s.io/v1/storageclasses"
-
-
-def storage_class(
-    name: str,
-    provisioner: str,
-    *,
-    binding_mode: str = WAIT_FOR_FIRST_CONSUMER,
-    allowed_topologies: Iterable[tuple[str, Iterable[str]]] = (),
-) -> JSON:
-    """A StorageClass; `allowed_topologies` is (label key, values) pairs, all of which a node
-    must match (one topology term)."""
-    body: JSON = {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {"name": name},
-        "provisioner": provisioner,
-        "volumeBindingMode": binding_mode,
-        "reclaimPolicy": "Delete",
-    }
-    expressions = [{"key": k, "values": list(v)} for k, v in allowed_topologies]
-    if expressions:
-        body["allowedTopologies"] = [{"matchLabelExpressions": expressions}]
-    return body
-
-
-def claim(
-    name: str, storage_class_name: str, size: str = "1Gi", access_mode: str = "ReadWriteOnce"
-) -> JSON:
-    """A PersistentVolumeClaim of `size` in the class (also a StatefulSet's claim template)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name},
-        "spec": {
-            "accessModes": [access_mode],
-            "storageClassName": storage_class_name,
-            "resources": {"requests": {"storage": size}},
-        },
-    }
-
-
-def local_volume(
-    name: str,
-    hostname: str,
-    storage_class_name: str,
-    *,
-    size: str = "1Gi",
-    access_modes: Iterable[str] = ("ReadWriteOnce",),
-    reclaim_policy: str = "Retain",
-    claim_ref: JSON | None = None,
-    annotations: dict[str, str] | None = None,
-) -> JSON:
-    """A local PV (`local.path` /tmp/<name>) usable only on the node whose
-    kubernetes.io/hostname label is `hostname` (the API server requires node affinity of a
-    local volume); `claim_ref` pre-binds it to a claim."""
-    spec: JSON = {
-        "capacity": {"storage": size},
-        "accessModes": list(access_modes),
-        "storageClassName": storage_class_name,
-        "persistentVolumeReclaimPolicy": reclaim_policy,
-        "local": {"path": f"/tmp/{name}"},
-        "nodeAffinity": {
-            "required": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": HOSTNAME, "operator": "In", "values": [hostname]}
-                        ]
-                    }
-                ]
-            }
-        },
-    }
-    if claim_ref is not None:
-        spec["claimRef"] = claim_ref
-    meta: JSON = {"name": name}
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta, "spec": spec}
-
-
-def volume_hostnames(volume: JSON) -> list[str]:
-    """The kubernetes.io/hostname values a PV's required node affinity allows."""
-    required = ((volume.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}
-    return [
-        value
-        for term in required.get("nodeSelectorTerms") or []
-        for expression in term.get("matchExpressions") or []
-        if expression.get("key") == HOSTNAME and expression.get("operator") == "In"
-        for value in expression.get("values") or []
-    ]
-
-
-async def delete_volume(client: Client, name: str) -> None:
-    """Delete a PV now: its protection finalizer (kept while it is Bound) is dropped first."""
-    path = f"{VOLUMES}/{name}"
-    try:
-        await client.patch(path, {"metadata": {"finalizers": None}}, kind="merge")
-        await client.delete(path)
-    except ApiError as err:
-        if err.status != 404:
-            raise
 
 
 class TestProvisioner:

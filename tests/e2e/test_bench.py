@@ -1,6 +1,8 @@
 """`berth bench` end to end: three schedulers, each on a fresh control plane, all pods bound,
-the three files written with sane numbers, and no node overcommitted; and the `gang` workload
-(Kubernetes v1.37's PodGroups), whole gangs or nothing. No timing thresholds."""
+the three files written with sane numbers, and no node overcommitted; the `gang` workload
+(Kubernetes v1.37's PodGroups), whole gangs or nothing; and the workloads with claims,
+`statefulset` (static local PVs) and `devices` (DRA, fake GPUs), whose claims the checker finds
+satisfied and never given twice. No timing thresholds."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from scheduler.bench import workloads
 from scheduler.bench.stats import (
+    CLAIM_FIELDS,
     GANG_FIELDS,
     LATENCY_FIELDS,
     RESULT_FIELDS,
@@ -165,3 +169,91 @@ def test_bench_gang_leaves_no_gang_partially_bound(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert "| partially bound |" in report
     assert "GenericWorkload=true for this workload" in report
+
+
+CLAIM_NODES = 20
+CLAIM_PODS = 40
+CLAIM_SCHEDULERS = ("berth", "kube-scheduler")
+
+
+def _bench(workload: str, out: Path) -> dict[str, Any]:
+    """Run `berth bench` on the claim workloads' size and return bench.json."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "bench",
+            "--workload",
+            workload,
+            "--nodes",
+            str(CLAIM_NODES),
+            "--pods",
+            str(CLAIM_PODS),
+            "--schedulers",
+            ",".join(CLAIM_SCHEDULERS),
+            "--idle-timeout",
+            "20",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, f"berth bench failed:\n{result.stderr[-4000:]}"
+    doc: dict[str, Any] = json.loads((out / "bench.json").read_text())
+    assert [r["scheduler"] for r in doc["results"]] == list(CLAIM_SCHEDULERS)
+    return doc
+
+
+def test_bench_statefulset_binds_every_claim_to_a_volume_of_its_node(tmp_path: Path) -> None:
+    """statefulset, 20 nodes, 40 pods with a WaitForFirstConsumer claim each and 60 static
+    local PVs: both schedulers bind every pod, every claim to a PV of the pod's node, and no
+    PV twice."""
+    out = tmp_path / "bench"
+    doc = _bench("statefulset", out)
+    for r in doc["results"]:
+        name, claims = r["scheduler"], r["claims"]
+        assert tuple(r) == (*RESULT_FIELDS, "claims"), name
+        assert tuple(claims) == CLAIM_FIELDS, name
+        assert (r["bound"], r["unschedulable"]) == (CLAIM_PODS, 0), name
+        assert claims == {
+            "kind": "volumes",
+            "claims": CLAIM_PODS,
+            "satisfied": CLAIM_PODS,
+            "violations": 0,
+        }, name
+    assert (
+        "| scheduler | pods bound | claims | bound to a volume | violations |"
+        in (out / "report.md").read_text()
+    )
+
+
+def test_bench_devices_allocates_no_gpu_twice(tmp_path: Path) -> None:
+    """devices, 20 nodes of 8 fake GPUs, 40 pods claiming 1 to 8 (112 GPUs of 160): every
+    pod a scheduler binds has its claim allocated on its node and reserved for it, no GPU is
+    allocated twice, and kube-scheduler binds at least half of them (the 8-GPU pods need an
+    empty node, so how many fit depends on the packing).
+
+    berth's side needs its DRA allocator (scheduler/dra/); a berth without one binds none of
+    these pods, and the run must still report (0 bound, every pod unschedulable, no
+    violation)."""
+    out = tmp_path / "bench"
+    doc = _bench("devices", out)
+    by = {r["scheduler"]: r for r in doc["results"]}
+    for name, r in by.items():
+        claims = r["claims"]
+        assert tuple(r) == (*RESULT_FIELDS, "claims"), name
+        assert claims["kind"] == "devices", name
+        assert claims["violations"] == 0, name
+        assert claims["claims"] == CLAIM_PODS, name  # one per pod, from the templates
+        assert claims["satisfied"] == r["bound"], name
+        assert r["bound"] + r["unschedulable"] == CLAIM_PODS, name
+    # Fragmentation decides how many of the big claims fit, not the GPUs there are.
+    assert by["kube-scheduler"]["bound"] >= CLAIM_PODS // 2
+    assert (
+        "| scheduler | pods bound | claims | allocated | violations |"
+        in (out / "report.md").read_text()
+    )
