@@ -80,6 +80,9 @@ class NodeTable:
         # Bumps when rows appear or disappear, or columns are added: per-row caches
         # (equivalence batching) must then start over.
         self.structure = 0
+        # Bumps when a node appears, goes, or changes its labels: caches of which rows a
+        # node selector matches (VolumeBinding's PV node affinity) start over.
+        self.labels_version = 0
         # Pods with inter-pod (anti-)affinity terms on all rows: while there are none, pods
         # without terms of their own cannot be affected by InterPodAffinity.
         self.affinity_pods = 0
@@ -112,6 +115,9 @@ class NodeTable:
                 self._leave_zone(old_zone, row)
                 self._zones.setdefault(new_zone, []).append(row)
                 self._order = None
+        previous = self.nodes[row]
+        if previous is None or previous.labels != node.labels:
+            self.labels_version += 1
         self.nodes[row] = node
         self.alive[row] = True
         self.unschedulable[row] = node.unschedulable
@@ -147,6 +153,7 @@ class NodeTable:
         self._free.append(row)
         self._order = None
         self.structure += 1
+        self.labels_version += 1
         return pods
 
     # --- pods ----------------------------------------------------------------------------

@@ -156,6 +156,10 @@ class VolumeStore:
     _capacities_by_class: dict[str, tuple[StorageCapacity, ...]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # PV names by storage class (upstream lists only the claim's class's PVs)
+    _volumes_by_class: dict[str, set[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def assume(self, pv: str, claim: Claim) -> None:
         self.assumed[pv] = (claim.namespace, claim.name)
@@ -176,6 +180,11 @@ class VolumeStore:
 
     def volume(self, name: str) -> Volume | None:
         return self.volumes.get(name)
+
+    def volumes_of_class(self, storage_class: str) -> list[Volume]:
+        """The PVs of one storage class ("" = those without a class)."""
+        names = self._volumes_by_class.get(storage_class, ())
+        return [self.volumes[n] for n in names]
 
     def storage_class(self, name: str) -> StorageClass | None:
         return self.classes.get(name)
@@ -227,12 +236,16 @@ class VolumeStore:
         if kind == CSI_STORAGE_CAPACITY:
             self._capacities_by_class = None
         old = table.pop(key, None)
+        if isinstance(old, Volume):
+            self._volumes_by_class.get(old.storage_class, set()).discard(name)
         if deleted:
             return old, None
         try:
             new = table[key] = compilers[kind](obj)
         except (ValueError, TypeError, AttributeError) as err:
             raise InvalidObject(f"{kind} {namespace}/{name}: {err}") from err
+        if isinstance(new, Volume):
+            self._volumes_by_class.setdefault(new.storage_class, set()).add(name)
         if isinstance(new, Volume) and new.claim_ref is not None:
             self.assumed.pop(name, None)  # the watch shows the binding: nothing to assume
         return old, new

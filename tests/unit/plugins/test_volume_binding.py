@@ -20,7 +20,7 @@ from plugins.volume_binding import (
 from scheduler.decode import ConfigError
 from scheduler.framework import SKIP, Code, CycleState, QueueingHint, Status, VolumeStore
 from scheduler.handle import ClusterHandle, in_memory
-from scheduler.model import InvalidObject, compile_pod
+from scheduler.model import InvalidObject, compile_node, compile_pod
 from scheduler.pluginargs import DEFAULT_SHAPE, VolumeBindingArgs
 from scheduler.volumes import CSI_DRIVER, CSI_NODE, CSI_STORAGE_CAPACITY, PV, PVC
 from tests.builders import make_node
@@ -393,6 +393,31 @@ def test_filter_without_pre_filter_recomputes() -> None:
     )
     assert missing.mask.tolist() == [False, False]
     assert [r.message for r in missing.reasons] == ['persistentvolumeclaim "x" not found']
+
+
+def test_pv_node_affinity_follows_relabelled_and_new_nodes() -> None:
+    """Which nodes a PV's node affinity admits is kept between pods (one lookup per PV, not
+    one mask per PV per pod) and recomputed when a node is relabelled, added or removed: the
+    same plugin, asked again, sees the change."""
+    objects = [WFFC, pvc("pvc-a", storage_class="wait")]
+    objects.append(pv("pv-a", storage_class="wait", node_affinity=FOO_BAR))
+    the_plugin = plugin(*objects)
+    table = build_table(NODES)
+    pod = compile_pod(with_volumes("p", claim_volume("pvc-a")))
+
+    def fits() -> list[str]:
+        state = CycleState()
+        assert the_plugin.pre_filter(state, pod, table) is None
+        result = the_plugin.filter(state, pod, table, table.live_rows())
+        return [table.node(int(r)).name for r in table.live_rows()[result.mask]]
+
+    assert fits() == ["node-a"]
+    table.upsert_node(compile_node(make_node("node-b").label("foo", "bar").obj_()))
+    assert fits() == ["node-a", "node-b"]
+    table.upsert_node(compile_node(make_node("node-c").label("foo", "bar").obj_()))
+    assert fits() == ["node-a", "node-b", "node-c"]
+    table.remove_node("node-a")
+    assert fits() == ["node-b", "node-c"]
 
 
 class FakeTime:
