@@ -78,6 +78,17 @@ def gpu_slice(
     }
 
 
+def mixed_slice(node: str) -> JSON:
+    """8 GPUs on `node` of two kinds: gpu-0..3 a100 with 40Gi, gpu-4..7 h100 with 80Gi (for
+    matchAttribute and capacity selectors)."""
+    body = gpu_slice(node, count=8)
+    for device in body["spec"]["devices"]:
+        big = int(device["name"].split("-")[1]) >= 4
+        device["attributes"]["model"] = {"string": "h100" if big else "a100"}
+        device["capacity"]["memory"] = {"value": "80Gi" if big else "40Gi"}
+    return body
+
+
 def device_class(
     name: str = DRIVER, *, driver: str = DRIVER, extended_resource_name: str | None = None
 ) -> JSON:
@@ -127,54 +138,24 @@ def claim_spec(
     return {"devices": devices}
 
 
-def claim_template(
-    name: str,
-    *,
-    count: int = 1,
-    device_class: str = DRIVER,
-    selectors: Sequence[str] = (),
-    match_attribute: str | None = None,
-    requests: int = 1,
-) -> JSON:
-    """A ResourceClaimTemplate whose claims have `claim_spec(...)` as their spec (namespace
-    it by the path it is posted to)."""
-    spec = claim_spec(
-        count=count,
-        device_class=device_class,
-        selectors=selectors,
-        match_attribute=match_attribute,
-        requests=requests,
-    )
+def claim_template(name: str, **spec: Any) -> JSON:
+    """A ResourceClaimTemplate whose claims have `claim_spec(**spec)` as their spec
+    (namespace it by the path it is posted to)."""
     return {
         "apiVersion": API_VERSION,
         "kind": "ResourceClaimTemplate",
         "metadata": {"name": name},
-        "spec": {"spec": spec},
+        "spec": {"spec": claim_spec(**spec)},
     }
 
 
-def claim(
-    name: str,
-    *,
-    count: int = 1,
-    device_class: str = DRIVER,
-    selectors: Sequence[str] = (),
-    match_attribute: str | None = None,
-    requests: int = 1,
-) -> JSON:
-    """A ResourceClaim with `claim_spec(...)` as its spec, for pods to share by name."""
-    spec = claim_spec(
-        count=count,
-        device_class=device_class,
-        selectors=selectors,
-        match_attribute=match_attribute,
-        requests=requests,
-    )
+def claim(name: str, **spec: Any) -> JSON:
+    """A ResourceClaim with `claim_spec(**spec)` as its spec, for pods to share by name."""
     return {
         "apiVersion": API_VERSION,
         "kind": "ResourceClaim",
         "metadata": {"name": name},
-        "spec": spec,
+        "spec": claim_spec(**spec),
     }
 
 

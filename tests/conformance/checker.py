@@ -1,10 +1,12 @@
 """An independent checker of placements, written from the Kubernetes documentation's
 definitions (Resource Management for Pods, Assigning Pods to Nodes, Taints and Tolerations, Pod
-Topology Spread Constraints). It deliberately imports nothing from berth, so that a bug shared by
-berth's plugins and this file would have to be written twice.
+Topology Spread Constraints, Persistent Volumes, Dynamic Resource Allocation). It deliberately
+imports nothing from berth, so that a bug shared by berth's plugins and this file would have to
+be written twice.
 
-`violations()` checks the hard rules of a final cluster state; `soft_quality()` measures how well
-the soft rules were met, for comparing two schedulers' results.
+`violations()` checks the hard rules of a final cluster state (with `Claimed`, also what the
+pods' volume and device claims got: claim_checker.py); `soft_quality()` measures how well the
+soft rules were met, for comparing two schedulers' results.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.conformance.claim_checker import Claimed
 
 JSON = dict[str, Any]
 
@@ -270,8 +275,11 @@ def _spread_constraints(pod: JSON, when: str) -> list[JSON]:
 # --- the checks ----------------------------------------------------------------------------
 
 
-def violations(nodes_list: list[JSON], placed: list[Placed]) -> list[str]:
-    """Every hard rule that the final state breaks, as readable lines (empty: all good).
+def violations(
+    nodes_list: list[JSON], placed: list[Placed], claimed: Claimed | None = None
+) -> list[str]:
+    """Every hard rule that the final state breaks, as readable lines (empty: all good); with
+    `claimed`, also the rules of the bound pods' volume and device claims.
 
     Spread and anti-affinity are checked on the final state, which is sound for the scenarios
     here: every pod a constraint's selector matches carries that same constraint (so each
@@ -351,6 +359,11 @@ def violations(nodes_list: list[JSON], placed: list[Placed]) -> list[str]:
                     continue
                 if _same_domain(nodes, p.node, q.node, key):
                     out.append(f"{p.name}: anti-affinity violated by {q.name} on {key}")
+    if claimed is not None:
+        # The claims' rules live beside (claim_checker.py), which builds on this module.
+        from tests.conformance.claim_checker import claim_violations
+
+        out += claim_violations(nodes, placed, claimed)
     return out
 
 

@@ -1,6 +1,7 @@
 """Test hardware for the conformance suite: one control plane for the session with upstream
 kube-scheduler (schedulerName default-scheduler) and one `berth run` (schedulerName berth) on
-the same API server. Nodes come and go per scenario; see test_conformance.py.
+the same API server, with kube-controller-manager for the volume and device claims. Nodes come
+and go per scenario; see test_conformance.py.
 
 The seed set is small by default (it runs in `make test`); `--conformance-seeds=full`, or
 BERTH_CONFORMANCE_SEEDS=full, selects the full set (`make conformance`), and a comma-separated
@@ -17,6 +18,7 @@ import pytest
 
 from scheduler.harness import plane
 from scheduler.kube.client import ApiError, Client
+from tests.conformance.claim_scenarios import claim_cases
 from tests.conformance.scenarios import FULL_SEEDS, PRIORITY_CLASSES, SMALL_SEEDS, select
 from tests.e2e.conftest import BERTH_CONFIG, Running, assert_no_traceback, start_berth
 
@@ -42,16 +44,20 @@ def seeds(config: pytest.Config) -> tuple[int, ...]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "scenario" in metafunc.fixturenames:
-        scenarios = select(seeds(metafunc.config))
+        scenarios = select(seeds(metafunc.config)) + claim_cases()
         metafunc.parametrize("scenario", scenarios, ids=[s.id for s in scenarios])
 
 
 @pytest.fixture(scope="session")
 def conformance_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A control plane without nodes, with upstream kube-scheduler; yields its kubeconfig."""
+    """A control plane without nodes, with upstream kube-scheduler and
+    kube-controller-manager (the PV controller binds the claims a scheduler chose volumes
+    for, the ResourceClaim controller makes the pods' claims from templates and frees them
+    when the pods go); yields its kubeconfig."""
     directory = tmp_path_factory.mktemp("conformance-plane")
+    spec = plane.ClusterSpec(nodes=0, kube_scheduler=True, controller_manager=True)
     try:
-        state = plane.up(directory, plane.ClusterSpec(nodes=0, kube_scheduler=True), log=_quiet)
+        state = plane.up(directory, spec, log=_quiet)
     except plane.ClusterError as err:
         pytest.fail(f"control plane did not start: {err}", pytrace=False)
     try:

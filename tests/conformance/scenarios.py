@@ -59,6 +59,19 @@ class Scenario:
     # Pods already bound (spec.nodeName set) in the namespace EXISTING, created with the nodes
     # and seen by both runs: they hold resources and their (anti-)affinity terms apply.
     existing: list[JSON] = field(default_factory=list)
+    # Cluster-scoped objects made with the nodes and deleted with them: StorageClasses,
+    # CSIDrivers, DeviceClasses, ResourceSlices. Named after the scenario, so that no other
+    # scenario sees them (claim_scenarios.py).
+    objects: list[JSON] = field(default_factory=list)
+    # Objects made afresh before each run's pods and deleted (and gone) after its pods, so that
+    # both runs start from the same free volumes and devices: the claims and templates, made in
+    # the run's namespace, and the static PersistentVolumes, which the first run's claims would
+    # otherwise keep (a PV's claimRef without a namespace gets the run's).
+    run_objects: list[JSON] = field(default_factory=list)
+    # The name of the external provisioner a TestProvisioner plays during each run, if any.
+    provisioner: str = ""
+    # Labels of each run's namespace (DRA admin access is allowed only in a labelled one).
+    namespace_labels: dict[str, str] = field(default_factory=dict)
 
 
 def pod_class(pod: JSON) -> str:
@@ -183,7 +196,8 @@ def edge_cases() -> list[Scenario]:
         )
     )
     # tolerationSeconds on a NoExecute toleration is legal and does not matter to scheduling.
-    cases[-1].pods[0]["spec"]["tolerations"][0]["tolerationSeconds"] = 30
+    # Long enough that kube-controller-manager's taint eviction never evicts the pod mid-run.
+    cases[-1].pods[0]["spec"]["tolerations"][0]["tolerationSeconds"] = 3600
 
     cases.append(
         Scenario(

@@ -163,23 +163,13 @@ async def test_pods_claiming_three_gpus_fill_two_nodes_and_the_fifth_waits(
     assert not (await get_pod(client, namespace, waiting))["spec"].get("nodeName")
 
 
-def mixed_slice(node: str) -> JSON:
-    """8 GPUs on `node`: gpu-0..3 a100 with 40Gi, gpu-4..7 h100 with 80Gi."""
-    body = fakedra.gpu_slice(node, count=8)
-    for device in body["spec"]["devices"]:
-        big = int(device["name"].split("-")[1]) >= 4
-        device["attributes"]["model"] = {"string": "h100" if big else "a100"}
-        device["capacity"]["memory"] = {"value": "80Gi" if big else "40Gi"}
-    return body
-
-
 async def test_match_attribute_and_a_memory_selector_are_honoured(
     scheduler: str, client: Client, namespace: str, gpus: Any
 ) -> None:
     """One node with 4 small a100s and 4 large h100s. A pod asking for 4 GPUs of >= 64Gi
     gets exactly the h100s; one asking for 2 of one model (matchAttribute) gets two of the
     same model; a second big-memory pod finds none left and waits."""
-    _, device_class = await gpus(1, slice_for=mixed_slice)
+    _, device_class = await gpus(1, slice_for=fakedra.mixed_slice)
     await template(
         client,
         namespace,
