@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,13 @@ import numpy as np
 
 from scheduler import pluginargs
 from scheduler.dra import extended
-from scheduler.dra.allocator import Allocation, AllocationError, allocate
+from scheduler.dra.allocator import (
+    Allocation,
+    AllocationError,
+    AllocationTimeout,
+    NodeFailure,
+    allocate,
+)
 from scheduler.dra.claims import Claim as DraClaim
 from scheduler.framework import (
     DEVICE_CLASS,
@@ -83,7 +90,7 @@ from scheduler.framework import (
 )
 from scheduler.model import PodInfo, SelectorTerm, node_selector_terms, term_matches
 from scheduler.pluginargs import DynamicResourcesArgs
-from scheduler.snapshot import NodeTable, Rows
+from scheduler.snapshot import Mask, NodeTable, Rows
 
 log = logging.getLogger("berth.plugins.dynamic_resources")
 
@@ -99,6 +106,7 @@ STALE_EXTENDED = "cannot schedule extended resource claim"
 NO_STATE = "not found"  # upstream's error reading a CycleState key that was never written
 STATE_KEY = "PreFilter" + NAME
 FIRST_AVAILABLE_MAX = 8  # upstream's FirstAvailableDeviceRequestMaxSize
+SEARCH_BUDGET_S = 2.0  # the most one Filter call's allocation search may block the loop
 
 
 @dataclass
@@ -246,6 +254,8 @@ class DynamicResources:
         classes = self.device_classes.classes
         to_allocate = [s.claims[i] for i in s.to_allocate]
         specials: dict[frozenset[str], tuple[DraClaim, list[JSON]]] = {}
+        broken: dict[str, Mask] = {}  # a node's own failure (an invalid pool) -> its rows
+        deadline = self._deadline()
         for i, row in enumerate(rows.tolist()):
             node = table.node(row)
             needs = _lacking(s.backed, table, row)
@@ -278,25 +288,45 @@ class DynamicResources:
                 continue
             pools = self.handle.resource_slices.pools_for(node.name, node.labels)
             try:
-                found = allocate(claims, node.name, node.labels, pools, classes, in_use)
+                found = allocate(claims, node.name, node.labels, pools, classes, in_use, deadline)
             except AllocationError as err:
                 raise PluginError(str(err), NAME) from err
+            except NodeFailure as err:
+                broken.setdefault(str(err), np.zeros(rows.size, dtype=np.bool_))[i] = True
+                continue
+            except AllocationTimeout as err:
+                raise PluginError(
+                    f"node {node.name}: timed out trying to allocate devices", NAME
+                ) from err
             if found is None:
                 misfit[i] = True
                 continue
             s.allocations[node.name] = found
             if special is not None:
                 s.extended[node.name] = special
+        rejected_rows = stale | unavailable | misfit
+        for mask in broken.values():
+            rejected_rows |= mask
         reasons = [
             Reason(message, rejected, resolvable=False)
             for message, rejected in (
                 (STALE_EXTENDED, stale),
                 (NOT_AVAILABLE, unavailable),
                 (CANNOT_ALLOCATE, misfit),
+                *broken.items(),
             )
             if rejected.any()
         ]
-        return FilterResult(~(stale | unavailable | misfit), tuple(reasons))
+        return FilterResult(~rejected_rows, tuple(reasons))
+
+    def _deadline(self) -> float | None:
+        """When one Filter call's allocation search gives up: upstream's filterTimeout (0 =
+        never), capped at SEARCH_BUDGET_S because berth's scheduling cycle runs on the event
+        loop and would starve everything else (leader lease renewal included) meanwhile."""
+        timeout = self.args.filter_timeout_ns / 1e9
+        if timeout <= 0:
+            return None
+        return time.monotonic() + min(timeout, SEARCH_BUDGET_S)
 
     def post_filter(
         self,

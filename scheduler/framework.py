@@ -290,6 +290,8 @@ class PluginError(Exception):
 
     def __init__(self, message: str, plugin: str = "") -> None:
         super().__init__(message)
+        if plugin:  # upstream's RunFilterPlugins wraps a plugin's error so
+            message = f'running "{plugin}" filter plugin: {message}'
         self.status = Status.error(message, plugin)
 
 

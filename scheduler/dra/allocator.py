@@ -17,6 +17,8 @@ inside one request changes nothing).
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,15 @@ RESULTS_MAX = 32  # upstream's AllocationResultsMaxSize: devices per claim
 class AllocationError(Exception):
     """Not a misfit on this node but a problem with a claim or class (upstream returns an
     error status: the pod backs off and is retried)."""
+
+
+class NodeFailure(Exception):
+    """This node cannot be used, for a reason of its own (upstream's
+    ErrFailedAllocationOnNode: an invalid pool there); other nodes may still do."""
+
+
+class AllocationTimeout(Exception):
+    """The search ran past its deadline (upstream's filterTimeout)."""
 
 
 class _TooMany(Exception):
@@ -94,6 +105,8 @@ class _Search:
     constraints: list[list[_MatchAttribute]]
     candidates: list[Device]
     in_use: set[str]
+    deadline: float | None = None  # time.monotonic() past which the search gives up
+    steps: int = 0
     taking: dict[str, set[int]] = field(default_factory=dict)  # device id -> claim indexes
     results: list[list[tuple[_Ask, Device]]] = field(default_factory=list)
     chosen: dict[tuple[int, int], int] = field(default_factory=dict)  # (claim, request) -> alt
@@ -142,6 +155,11 @@ class _Search:
                     f" {device.id} because a claim constraint would not be satisfied"
                 )
             return self.extend(ci, ri, ask, device, di, 0)
+        self.steps += 1
+        if self.deadline is not None and self.steps % 64 == 0 and time.monotonic() > self.deadline:
+            raise AllocationTimeout
+        if not self.enough_left(ci, ask, ask.count - di, start):
+            return False
         for index in range(start, len(self.candidates)):
             device = self.candidates[index]
             if not self.available(ci, ask, device) or not selectable(ask, device, self.claims[ci]):
@@ -162,6 +180,23 @@ class _Search:
             if not done:
                 self.give_back(ci, ask, device)
         return done
+
+    def enough_left(self, ci: int, ask: _Ask, needed: int, start: int) -> bool:
+        """Are there still `needed` devices from `start` on that this request could take, as
+        things stand (free, selected, and agreeing with every matchAttribute value already
+        fixed)? Without this check a constraint no group of devices can meet makes the
+        search try every subset of a group (2^20 for 21 of 40 devices in two groups)."""
+        fixed = [c for c in self.constraints[ci] if c.devices and c.applies(ask.ask)]
+        found = 0
+        for device in itertools.islice(self.candidates, start, None):
+            if not self.available(ci, ask, device) or not selectable(ask, device, self.claims[ci]):
+                continue
+            if any(device.attribute(c.attribute) != c.value for c in fixed):
+                continue
+            found += 1
+            if found >= needed:
+                return True
+        return False
 
     def available(self, ci: int, ask: _Ask, device: Device) -> bool:
         if device.unsupported:
@@ -231,8 +266,11 @@ def allocate(
     pools: Sequence[Pool],
     classes: Mapping[str, DeviceClass],
     in_use: set[str],
+    deadline: float | None = None,
 ) -> list[Allocation] | None:
-    """Allocate every claim on `node`, or None. Raises AllocationError (see module doc)."""
+    """Allocate every claim on `node`, or None. Raises AllocationError (see module doc),
+    NodeFailure (only this node is unusable) or, past `deadline` (time.monotonic()),
+    AllocationTimeout."""
     candidates = [
         d for p in pools if not p.incomplete and not p.invalid for d in p.devices(node, labels)
     ]
@@ -255,11 +293,11 @@ def allocate(
             mine.append(_MatchAttribute(c.requests, c.match_attribute))
         constraints.append(mine)
     _check_results_max(claims, asks)
-    search = _Search(claims, asks, constraints, candidates, in_use)
+    search = _Search(claims, asks, constraints, candidates, in_use, deadline)
     search.results = [[] for _ in claims]
     if not search.claim(0):
         if any(p.invalid for p in pools):
-            raise AllocationError("invalid resource pools were encountered")
+            raise NodeFailure("invalid resource pools were encountered")
         return None
     return [
         _allocation(claim, search.results[ci], asks[ci], search.chosen, ci, classes, node)

@@ -38,6 +38,10 @@ from cel_expr_python.ext import ext_bindings, ext_strings
 
 from scheduler.model import InvalidObject, parse_quantity_decimal
 
+NO_SUCH_KEY_HINT = (
+    "consider using CEL optional chaining (.? followed by orValue()) or guarding the check"
+    " with has() for optional fields"
+)
 QUANTITY = "kubernetes.Quantity"  # the key of the map that stands for a quantity
 SEMVER = "kubernetes.Semver"  # likewise for a semantic version
 
@@ -85,7 +89,11 @@ class Selector:
         if kind == _T.ERROR:
             raise CelRuntimeError(_runtime_message(str(result.value())))
         if kind != _T.BOOL:
-            raise CelRuntimeError(f"CEL result of type {kind.name().lower()} is not a bool")
+            name = kind.name().lower()
+            raise CelRuntimeError(
+                f"CEL result of type {name} could not be converted to bool:"
+                f" unsupported native conversion from {name} to 'bool'"
+            )
         return bool(result.value())
 
 
@@ -174,7 +182,8 @@ def _runtime_message(text: str) -> str:
     # "NOT_FOUND: Key not found in map : "nokey"" -> upstream's "no such key: nokey"
     match = re.fullmatch(r'NOT_FOUND: Key not found in map : "(.*)"', text)
     if match:
-        return f"no such key: {match.group(1)}"
+        # upstream's EnhanceRuntimeError adds the hint to every "no such key" error
+        return f"no such key: {match.group(1)}. {NO_SUCH_KEY_HINT}"
     return re.sub(r"^[A-Z_]+: ", "", text)
 
 

@@ -11,11 +11,19 @@ a pool whose newest generation does not reach the node is not allocated from at 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
 
-from scheduler.dra.allocator import RESULTS_MAX, AllocationError, _Search, allocate
+from scheduler.dra.allocator import (
+    RESULTS_MAX,
+    AllocationError,
+    AllocationTimeout,
+    NodeFailure,
+    _Search,
+    allocate,
+)
 from tests.unit.dra.builders import (
     ALL_NODES,
     CLASS_A,
@@ -1855,29 +1863,6 @@ def test_allocate(
 
 ERROR_CASES = [
     pytest.param(
-        [
-            claim(CLAIM0, request(REQ0, CLASS_A, 1)),
-        ],
-        [
-            slice_with_devices("slice-1", NODE1, device(D1), count=2),
-            slice_with_devices("slice-2", NODE1, device(D1), count=2),
-        ],
-        (),
-        "invalid resource pools were encountered",
-        id="duplicate-slice",
-    ),
-    pytest.param(
-        [claim(CLAIM0, request(REQ0, CLASS_A))],
-        [
-            slice_with_devices("slice-1", NODE1, device(D1), count=2),
-            slice_with_devices("slice-2", NODE1, device(D1), count=2),
-            slice_with_devices("slice-3", NODE1, device(D2), pool=POOL2),
-        ],
-        allocated(f"{DRIVER_A}/{POOL2}/{D2}"),
-        "invalid resource pools were encountered",
-        id="invalid-pool-is-error-if-no-other-device-can-be-allocated",
-    ),
-    pytest.param(
         [claim(CLAIM0, request(REQ0, "unknown-class"))],
         [one_device_slice("slice-1", NODE1)],
         (),
@@ -2024,7 +2009,7 @@ ERROR_CASES = [
         [claim(CLAIM0, request(REQ0, CLASS_A, 1, f'device.attributes["{DRIVER_A}"].model'))],
         [slice_with_devices("slice-1", NODE1, device(D1, typed(model="a100")))],
         (),
-        "CEL runtime error: CEL result of type string is not a bool",
+        "CEL runtime error: CEL result of type string could not be converted to bool:",
         id="CEL-runtime-result-not-bool",
     ),
     pytest.param(
@@ -2178,3 +2163,71 @@ def test_selector_results_kept_per_device() -> None:
     )
     first = next(iter(pools[0].devices(NODE1, {})))
     assert first.matches == {f'device.driver == "{DRIVER_A}"': True}
+
+
+@pytest.mark.parametrize(
+    ("claims", "slices", "in_use", "message"),
+    [
+        pytest.param(
+            [
+                claim(CLAIM0, request(REQ0, CLASS_A, 1)),
+            ],
+            [
+                slice_with_devices("slice-1", NODE1, device(D1), count=2),
+                slice_with_devices("slice-2", NODE1, device(D1), count=2),
+            ],
+            (),
+            "invalid resource pools were encountered",
+            id="duplicate-slice",
+        ),
+        pytest.param(
+            [claim(CLAIM0, request(REQ0, CLASS_A))],
+            [
+                slice_with_devices("slice-1", NODE1, device(D1), count=2),
+                slice_with_devices("slice-2", NODE1, device(D1), count=2),
+                slice_with_devices("slice-3", NODE1, device(D2), pool=POOL2),
+            ],
+            allocated(f"{DRIVER_A}/{POOL2}/{D2}"),
+            "invalid resource pools were encountered",
+            id="invalid-pool-is-error-if-no-other-device-can-be-allocated",
+        ),
+    ],
+)
+def test_invalid_pool_fails_only_this_node(
+    claims: list[Any], slices: list[JSON], in_use: set[str], message: str
+) -> None:
+    """upstream's ErrFailedAllocationOnNode: an invalid pool that left the claims without a
+    solution fails this node (NodeFailure), not the pod's whole scheduling attempt."""
+    with pytest.raises(NodeFailure, match=re.escape(message)):
+        allocate_on(claims, slices, CLASSES + ERROR_CLASSES, in_use=set(in_use))
+
+
+def test_a_constraint_no_group_meets_is_refused_without_trying_every_subset() -> None:
+    """21 devices of one `grp` value, from 40 in two groups of 20: no solution. The search
+    gives up at once (fewer devices of the fixed value are left than still needed) instead of
+    trying every subset of a group (2^20, seconds to minutes). The deadline has already
+    passed: a search that took 64 steps would raise AllocationTimeout."""
+    devices = [device(f"d{i}", {"grp": {"int": i % 2}}) for i in range(40)]
+    claims = [
+        claim(
+            CLAIM0,
+            request(REQ0, CLASS_A, 21),
+            constraints=[{"requests": [REQ0], "matchAttribute": f"{DRIVER_A}/grp"}],
+        )
+    ]
+    pools = store_of(slice_with_devices("slice-1", NODE1, *devices)).pools_for(NODE1, {})
+    classes = {c.name: c for c in CLASSES}
+    assert allocate(claims, NODE1, {}, pools, classes, set(), deadline=time.monotonic()) is None
+
+
+def test_a_long_search_stops_at_its_deadline() -> None:
+    """Two claims of 32 devices each take more than 64 steps: past the deadline that is an
+    AllocationTimeout (upstream's filterTimeout), not an answer."""
+    devices = [device(f"d{i}") for i in range(64)]
+    claims = [claim(f"c{i}", request(REQ0, CLASS_A, 32)) for i in range(2)]
+    pools = store_of(slice_with_devices("slice-1", NODE1, *devices)).pools_for(NODE1, {})
+    classes = {c.name: c for c in CLASSES}
+    with pytest.raises(AllocationTimeout):
+        allocate(claims, NODE1, {}, pools, classes, set(), deadline=time.monotonic() - 1)
+    found = allocate(claims, NODE1, {}, pools, classes, set())
+    assert found is not None and [len(a.results) for a in found] == [32, 32]

@@ -371,7 +371,7 @@ def test_compile_errors(expression: str, message: str) -> None:
         ),
         pytest.param(
             f'device.attributes["{DRIVER}"].int',
-            "CEL result of type int is not a bool",
+            "CEL result of type int could not be converted to bool",
             id="result-not-bool",
         ),
         pytest.param(
@@ -388,9 +388,11 @@ def test_runtime_errors(expression: str, message: str) -> None:
 
 
 def test_runtime_error_message_is_exact() -> None:
-    """The missing key is named as upstream names it (cel-go's "no such key: <key>")."""
+    """The missing key is named as upstream names it (cel-go's "no such key: <key>", with
+    EnhanceRuntimeError's hint)."""
     assert runtime_error(f'device.attributes["{DRIVER}"].nokey == 1', ATTRS) == (
-        "no such key: nokey"
+        "no such key: nokey. consider using CEL optional chaining (.? followed by orValue())"
+        " or guarding the check with has() for optional fields"
     )
 
 

@@ -15,6 +15,7 @@ from plugins import dynamic_resources
 from scheduler.decode import ConfigError
 from scheduler.dra import extended
 from scheduler.dra.claims import ClaimStore
+from scheduler.dra.slices import SliceStore
 from scheduler.framework import (
     RESOURCE_CLAIM,
     SKIP,
@@ -25,6 +26,7 @@ from scheduler.framework import (
     DeviceClassStore,
     Diagnosis,
     NodeCheck,
+    PluginError,
     QueueingHint,
     Status,
 )
@@ -481,8 +483,10 @@ async def test_a_selector_error_is_an_error_for_the_cycle() -> None:
     attempt = world.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
     assert attempt.status is not None and attempt.status.code is Code.ERROR
     assert attempt.status.message == (
-        "claim default/c: selector #0 on device gpu.example.com/n0/gpu-0:"
-        " CEL runtime error: no such key: nosuch"
+        'running "DynamicResources" filter plugin: claim default/c: selector #0 on device'
+        " gpu.example.com/n0/gpu-0: CEL runtime error: no such key: nosuch. consider using CEL"
+        " optional chaining (.? followed by orValue()) or guarding the check with has() for"
+        " optional fields"
     )
 
 
@@ -760,3 +764,53 @@ def test_is_schedulable_after_claim_change() -> None:
     assert hint(pod, allocated, other) is QueueingHint.QUEUE  # deallocated
     assert hint(pod, allocated, None) is QueueingHint.QUEUE  # deleted while allocated
     assert hint(pod, other, None) is QueueingHint.SKIP
+
+
+async def test_an_invalid_pool_fails_only_its_node() -> None:
+    """A pool with a device name twice (two slices) on n0: n0 fails with upstream's
+    "invalid resource pools were encountered", the pod goes to n1."""
+    world = gpu_world(nodes=2)
+    for part in ("a", "b"):
+        body = fakedra.gpu_slice("n0", count=1, pool="broken", name=f"broken-{part}")
+        body["spec"]["pool"]["resourceSliceCount"] = 2
+        world.handle.resource_slices.apply(body, deleted=False)
+    world.handle.resource_slices.apply(fakedra.gpu_slice("n0", count=0), deleted=False)
+    world.handle.resource_claims.apply(claim_obj("c", count=1), deleted=False)
+    attempt = world.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
+    assert attempt.node == "n1"
+    await world.scheduler.drain()
+    alone = gpu_world(nodes=1)
+    for part in ("a", "b"):
+        body = fakedra.gpu_slice("n0", count=1, pool="broken", name=f"broken-{part}")
+        body["spec"]["pool"]["resourceSliceCount"] = 2
+        alone.handle.resource_slices.apply(body, deleted=False)
+    alone.handle.resource_slices.apply(fakedra.gpu_slice("n0", count=0), deleted=False)
+    alone.handle.resource_claims.apply(claim_obj("c", count=1), deleted=False)
+    failed = alone.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
+    assert failed.status is not None and failed.status.message.startswith(
+        "0/1 nodes are available: 1 invalid resource pools were encountered."
+    )
+
+
+def test_a_search_past_filter_timeout_is_an_error() -> None:
+    """filterTimeout bounds the allocation search: past it, upstream's error for the node
+    (the pod backs off) instead of blocking the scheduler."""
+    store = ClaimStore()
+    slices = SliceStore()
+    slices.apply(fakedra.gpu_slice("n0", count=64), deleted=False)
+    classes = DeviceClassStore()
+    classes.apply(fakedra.device_class(), deleted=False)
+    for i in range(2):
+        store.apply(claim_obj(f"c{i}", count=32), deleted=False)
+    handle = in_memory(resource_claims=store, resource_slices=slices, device_classes=classes)
+    plugin = dynamic_resources.new({"filterTimeout": "1ns"}, handle)
+    raw = make_pod("p").resource_claim("a", claim="c0").resource_claim("b", claim="c1").obj_()
+    pod = compile_pod(raw)
+    table = build_table([make_node("n0").obj_()])
+    state = CycleState()
+    assert plugin.pre_filter(state, pod, table) is None
+    with pytest.raises(PluginError) as caught:
+        plugin.filter(state, pod, table, np.arange(1, dtype=np.int64))
+    assert caught.value.status.message == (
+        'running "DynamicResources" filter plugin: node n0: timed out trying to allocate devices'
+    )
