@@ -21,6 +21,8 @@ from scheduler import framework
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import Scheduler
+from scheduler.dra import extended
+from scheduler.dra.claims import Claim as DraClaim
 from scheduler.dra.diagnose import diagnose
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
 from scheduler.handle import ClusterHandle, KubeApi, generation
@@ -741,7 +743,8 @@ class App:
             out["scores"] = attempt.scoring.top() if attempt.scoring else None
             if attempt.group is not None:
                 out["group"] = attempt.group
-            if attempt.pod.claim_refs and not attempt.node:
+            backed = self.handle.device_classes.backed(attempt.pod.requests)
+            if (attempt.pod.claim_refs or backed) and not attempt.node:
                 out["devices"], out["nodes_without_devices"] = self._devices(attempt.pod)
         return out
 
@@ -754,6 +757,14 @@ class App:
             if ref.claim
             if (c := store.get(pod.namespace, ref.claim)) is not None
         ]
+        if len(claims) < sum(1 for ref in pod.claim_refs if ref.claim):
+            return [], 0  # a claim is missing: "gated" says which
+        backed = self.handle.device_classes.backed(pod.requests)
+        if backed:  # as if no node had a device plugin for them
+            requests, _ = extended.requests_and_mappings(pod.raw.get("spec") or {}, backed)
+            claims.append(DraClaim.compile(extended.claim_for(pod.raw, requests)))
+        if not claims:
+            return [], 0  # a claim is missing: "gated" says which
         table = self.cache.table
         nodes = [(n.name, n.labels) for row in table.row_of.values() if (n := table.nodes[row])]
         views, bare = diagnose(

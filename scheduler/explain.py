@@ -61,6 +61,18 @@ def render(view: JSON) -> str:
             f"Pod {pod}: waiting at Permit on {node} for plugin(s) {plugins} "
             f"({waiting.get('seconds', 0):.0f}s so far); not bound yet"
         )
+    elif node and queue == "assumed":
+        lines.append(
+            f"Pod {pod}: assumed on {node}, binding (PreBind: volumes or device claims being "
+            "written and bound); not bound yet"
+        )
+    elif node and queue:
+        # Still queued: the attempt that chose the node failed to bind since.
+        lines.append(f"Pod {pod}: pending (queue: {queue}, attempts: {attempts})")
+        lines.append(f"Its last scheduling cycle chose {node}; binding did not succeed.")
+        if gated := view.get("gated"):
+            lines.append(f"Gated: {gated}")
+        return "\n".join(lines) + "\n"
     elif node:
         lines.append(f"Pod {pod}: scheduled to {node}")
     elif "message" in view or queue:
@@ -145,7 +157,9 @@ def _devices(views: Sequence[JSON] | None, bare: int) -> list[str]:
         )
     rows = []
     for v in views:
-        rejected = "; ".join(f"{n} {why}" for why, n in sorted(v.get("rejected", {}).items()))
+        rejected = "; ".join(
+            f"{n} {why}" if n else why for why, n in sorted(v.get("rejected", {}).items())
+        )
         rows.append(
             (
                 str(v.get("node")),

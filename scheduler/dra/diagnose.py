@@ -6,8 +6,9 @@ For every node and every request of every unallocated claim it counts the node's
 sorts out those the request cannot have: held by another claim, not offered by berth
 (`Device.unsupported`), or rejected by a selector (the first that fails, named "class X
 selector #i" or "claim ns/c selector #i" with its expression). What is left are the devices
-that match; fewer than the request wants is why that node failed. A constraint across requests
-(matchAttribute) is named when every request alone would fit.
+that match; fewer than the request wants is why that node failed. A matchAttribute constraint
+that fewer matching devices meet than its requests want is named too (with 0 devices: it is
+about the group, not one device).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class RequestView:
     matching: int = 0
     in_use: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> devices
+    # The matching devices themselves, for the claim's constraints (not serialized).
+    matched: list[Device] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,13 +65,17 @@ def diagnose(
     bare = 0
     for name, labels in nodes:
         pools = pools_for(name, labels)
-        views = [
-            _view(claim, ask, name, labels, pools, classes, in_use)
-            for claim in claims
-            if claim.allocation is None
-            for request in claim.requests
-            for ask in request.alternatives
-        ]
+        views = []
+        for claim in claims:
+            if claim.allocation is not None:
+                continue
+            mine = [
+                (ask, _view(claim, ask, name, labels, pools, classes, in_use))
+                for request in claim.requests
+                for ask in request.alternatives
+            ]
+            _constraints(claim, mine)
+            views += [view for _, view in mine]
         if not any(v.devices for v in views):
             bare += 1
             continue
@@ -76,6 +83,37 @@ def diagnose(
         per_node.append((-matching, -sum(v.devices for v in views), name, views))
     per_node.sort(key=lambda item: item[:3])
     return [v for *_, views in per_node[:limit] for v in views], bare
+
+
+def _constraints(claim: Claim, views: list[tuple[DeviceAsk, RequestView]]) -> None:
+    """A matchAttribute the matching devices cannot meet (fewer of them share a value than
+    the requests it covers want) is named under the first request it covers."""
+    for constraint in claim.constraints:
+        if not constraint.match_attribute:
+            continue
+        covered = [
+            (ask, view)
+            for ask, view in views
+            if not constraint.requests
+            or ask.name in constraint.requests
+            or ask.name.partition("/")[0] in constraint.requests
+        ]
+        if not covered or any(ask.mode == ALL for ask, _ in covered):
+            continue
+        wanted = sum(ask.count for ask, _ in covered)
+        groups: dict[Any, set[str]] = {}
+        for _, view in covered:
+            for device in view.matched:
+                value = device.attribute(constraint.match_attribute)
+                if value is not None:
+                    groups.setdefault(value, set()).add(device.id)
+        best = max((len(ids) for ids in groups.values()), default=0)
+        if best < wanted:
+            reason = (
+                f"matchAttribute {constraint.match_attribute}: at most {best} matching"
+                f" device(s) share a value, {wanted} wanted"
+            )
+            covered[0][1].rejected[reason] = 0
 
 
 def _view(
@@ -101,6 +139,7 @@ def _view(
                 view.rejected[reason] = view.rejected.get(reason, 0) + 1
             else:
                 view.matching += 1
+                view.matched.append(device)
     return view
 
 

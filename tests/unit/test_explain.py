@@ -218,3 +218,54 @@ def test_devices_by_node_from_the_real_diagnosis() -> None:
     ]
     assert lines[start + 3].endswith(f"4 claim ns/c selector #0 ({big})")
     assert lines[start + 4] == "1 other node(s) publish no devices"
+
+
+def test_a_pod_in_pre_bind_is_not_called_scheduled() -> None:
+    """Assumed (its PreBind writing volumes or claims): not bound yet, and said so."""
+    view = {"pod": "ns/p", "queue": "assumed", "attempts": 1, "node": "n3"}
+    assert render(view).splitlines()[0] == (
+        "Pod ns/p: assumed on n3, binding (PreBind: volumes or device claims being written and"
+        " bound); not bound yet"
+    )
+
+
+def test_a_pod_whose_binding_failed_is_pending() -> None:
+    """Back in the queue after a failed binding: pending, with the node its last cycle chose
+    and why it waits now."""
+    view = {
+        "pod": "ns/p",
+        "queue": "gated",
+        "attempts": 2,
+        "node": "n4",
+        "gated": 'resourceclaim.resource.k8s.io "named" not found',
+    }
+    assert render(view).splitlines() == [
+        "Pod ns/p: pending (queue: gated, attempts: 2)",
+        "Its last scheduling cycle chose n4; binding did not succeed.",
+        'Gated: resourceclaim.resource.k8s.io "named" not found',
+    ]
+
+
+def test_devices_name_a_match_attribute_no_group_meets() -> None:
+    """Two requests of 2 that must share `index` (every device's index differs): each request
+    alone has 4 matching devices, and the table says the constraint is what fails."""
+    from scheduler.device_classes import DeviceClass
+    from scheduler.dra.claims import Claim
+    from scheduler.dra.diagnose import diagnose
+    from scheduler.dra.slices import SliceStore
+    from scheduler.harness import fakedra
+
+    slices = SliceStore()
+    slices.apply(fakedra.gpu_slice("a", count=4), deleted=False)
+    obj = fakedra.claim("c", count=2, requests=2, match_attribute="gpu.example.com/index")
+    obj["metadata"].update(namespace="ns", uid="u")
+    classes = {fakedra.DRIVER: DeviceClass.compile(fakedra.device_class())}
+    views, _ = diagnose([Claim.compile(obj)], [("a", {})], slices.pools_for, classes, set())
+    lines = render({"pod": "ns/p", "message": "m", "devices": [v.to_json() for v in views]})
+    rows = lines.splitlines()[-2:]
+    assert rows[0].split()[:5] == ["a", "ns/c/gpu-0", "2", "4/4", "0"]
+    assert rows[0].endswith(
+        "matchAttribute gpu.example.com/index: at most 1 matching device(s) share a value,"
+        " 4 wanted"
+    )
+    assert rows[1].split()[:6] == ["a", "ns/c/gpu-1", "2", "4/4", "0", "-"]
