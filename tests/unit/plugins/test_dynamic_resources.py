@@ -766,26 +766,26 @@ def test_is_schedulable_after_claim_change() -> None:
     assert hint(pod, other, None) is QueueingHint.SKIP
 
 
-async def test_an_invalid_pool_fails_only_its_node() -> None:
-    """A pool with a device name twice (two slices) on n0: n0 fails with upstream's
-    "invalid resource pools were encountered", the pod goes to n1."""
-    world = gpu_world(nodes=2)
+def broken_pool_on_n0(world: Any) -> None:
+    """n0's only pool names gpu-0 in two slices (invalid); the claim `c` wants 1 GPU."""
     for part in ("a", "b"):
         body = fakedra.gpu_slice("n0", count=1, pool="broken", name=f"broken-{part}")
         body["spec"]["pool"]["resourceSliceCount"] = 2
         world.handle.resource_slices.apply(body, deleted=False)
     world.handle.resource_slices.apply(fakedra.gpu_slice("n0", count=0), deleted=False)
     world.handle.resource_claims.apply(claim_obj("c", count=1), deleted=False)
+
+
+async def test_an_invalid_pool_fails_only_its_node() -> None:
+    """A pool with a device name twice (two slices) on n0: n0 fails with upstream's
+    "invalid resource pools were encountered", the pod goes to n1."""
+    world = gpu_world(nodes=2)
+    broken_pool_on_n0(world)
     attempt = world.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
     assert attempt.node == "n1"
     await world.scheduler.drain()
     alone = gpu_world(nodes=1)
-    for part in ("a", "b"):
-        body = fakedra.gpu_slice("n0", count=1, pool="broken", name=f"broken-{part}")
-        body["spec"]["pool"]["resourceSliceCount"] = 2
-        alone.handle.resource_slices.apply(body, deleted=False)
-    alone.handle.resource_slices.apply(fakedra.gpu_slice("n0", count=0), deleted=False)
-    alone.handle.resource_claims.apply(claim_obj("c", count=1), deleted=False)
+    broken_pool_on_n0(alone)
     failed = alone.schedule(make_pod("p").scheduler(CYCLE).resource_claim("g", claim="c").obj_())
     assert failed.status is not None and failed.status.message.startswith(
         "0/1 nodes are available: 1 invalid resource pools were encountered."
