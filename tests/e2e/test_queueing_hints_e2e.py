@@ -17,9 +17,9 @@ request no shared node can hold, holders of a host port or disk on every node, a
 or feature they lack). Nodes added for a case carry a taint of their own where that keeps other
 pods off them. Each case has its own namespace, nodes, labels and cluster-scoped objects.
 
-A few events move the pod but cannot get it bound, because berth allocates no DRA devices:
-those cases check that the pod was retried (its next failure names the next obstacle)
-instead.
+A few events move the pod but cannot get it bound, because no driver publishes the DRA devices
+a DeviceClass would allocate: those cases check that the pod was retried (its next failure
+names the next obstacle) instead.
 """
 
 from __future__ import annotations
@@ -983,7 +983,7 @@ async def test_event_moves_the_rejected_pod_and_it_is_bound(
 
 async def fit_device_class_added(ctx: Ctx) -> Case:
     """No node lists the extended resource the pod asks for; a DeviceClass starts backing it,
-    which hands it to DynamicResources (which allocates nothing)."""
+    which hands it to DynamicResources (no slice publishes a device: nothing to allocate)."""
     resource = f"example.com/{ctx.name('gpu')}"
     await ctx.pending(extended_request(ctx.waiting(), resource))
     return Case(lambda: ctx.device_class(resource))
@@ -1034,13 +1034,13 @@ MOVED = [
         "NodeResourcesFit",
         "resource.k8s.io/DeviceClassAdd",
         fit_device_class_added,
-        "which berth does not allocate yet",
+        "cannot allocate all claims",
     ),
     moved_param(
         "NodeResourcesFit",
         "resource.k8s.io/DeviceClassUpdate",
         fit_device_class_changed,
-        "which berth does not allocate yet",
+        "cannot allocate all claims",
     ),
     moved_param(
         "DynamicResources",
@@ -1071,7 +1071,7 @@ async def test_event_moves_the_rejected_pod_berth_cannot_bind(
 ) -> None:
     """The pod waits, rejected by `plugin`, until `event` moves it; the move is counted and
     the pod tried again, which fails on the next obstacle (`next_reason`), one that berth
-    cannot remove (it allocates no devices)."""
+    cannot remove (no driver publishes the devices the class would allocate)."""
     case = await scenario(ctx)
     await ctx.parked(plugin)
 

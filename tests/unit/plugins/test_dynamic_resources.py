@@ -559,8 +559,9 @@ async def test_post_filter_is_no_preemption_attempt() -> None:
 
 def test_args_are_decoded_and_validated() -> None:
     """DynamicResourcesArgs (v1.37, every gate on): filterTimeout defaults to 10 s and must be
-    >= 0, bindingTimeout to 600 s and must be >= 1 s. They are kept, unused: berth allocates no
-    devices."""
+    >= 0, bindingTimeout to 600 s and must be >= 1 s. filterTimeout bounds the allocation
+    search; bindingTimeout has nothing to wait for (no device with binding conditions is
+    allocated)."""
     defaults = dynamic_resources.new({}, in_memory()).args
     assert (defaults.filter_timeout_ns, defaults.binding_timeout_ns) == (10 * 10**9, 600 * 10**9)
     set_ = dynamic_resources.new({"filterTimeout": "0s", "bindingTimeout": "1m"}, in_memory())
