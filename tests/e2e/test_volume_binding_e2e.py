@@ -174,13 +174,23 @@ async def test_a_pod_with_an_unbound_claim_gets_a_volume_provisioned_on_its_node
     assert pvc["metadata"]["annotations"][SELECTED_NODE] == node
 
 
+@pytest.mark.parametrize("volumes", ["provisioned", "static"])
 async def test_a_stateful_set_gets_a_volume_on_each_replicas_node(
-    scheduler: str, client: Client, namespace: str, extra_nodes: Any, make: Make
+    scheduler: str, volumes: str, client: Client, namespace: str, extra_nodes: Any, make: Make
 ) -> None:
-    """Three replicas with a claim template: all Running, each claim Bound to a PV on the node
-    of its pod."""
-    await pool(extra_nodes, namespace, 3)
-    await make(CLASSES, storage_class(f"{namespace}-local", PROVISIONER))
+    """Five replicas with a claim template on a WaitForFirstConsumer class: all Running, each
+    claim Bound to a PV on the node of its pod. `provisioned`: the test provisioner makes each
+    PV on the node the scheduler chose; `static`: local PVs made beforehand, two per node on
+    three nodes (one left over), none given twice."""
+    nodes = await pool(extra_nodes, namespace, 3)
+    replicas = 5
+    if volumes == "provisioned":
+        await make(CLASSES, storage_class(f"{namespace}-local", PROVISIONER))
+    else:
+        await make(CLASSES, storage_class(f"{namespace}-local", NO_PROVISIONER))
+        for i in range(6):
+            name = f"{namespace}-pv-{i}"
+            await make(VOLUMES, local_volume(name, nodes[i % 3], f"{namespace}-local"))
     pod = pool_pod("web", scheduler, namespace)
     pod["spec"].pop("volumes")  # the StatefulSet controller adds one per claim template
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
@@ -189,7 +199,7 @@ async def test_a_stateful_set_gets_a_volume_on_each_replicas_node(
         "kind": "StatefulSet",
         "metadata": {"name": "web"},
         "spec": {
-            "replicas": 3,
+            "replicas": replicas,
             "serviceName": "web",
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": "web"}},
@@ -197,7 +207,7 @@ async def test_a_stateful_set_gets_a_volume_on_each_replicas_node(
             "volumeClaimTemplates": [claim("data", f"{namespace}-local")],
         },
     }
-    names = [f"web-{i}" for i in range(3)]
+    names = [f"web-{i}" for i in range(replicas)]
     async with TestProvisioner(client, PROVISIONER, namespace=namespace):
         await client.post(f"/apis/apps/v1/namespaces/{namespace}/statefulsets", stateful_set)
 
@@ -207,11 +217,15 @@ async def test_a_stateful_set_gets_a_volume_on_each_replicas_node(
             return ready if len(ready) == len(names) else None
 
         pods = await wait_for(running, timeout=TIMEOUT)
-        volumes = [await bound_volume(client, namespace, f"data-{name}") for name in names]
-    for pod_, volume in zip(pods, volumes, strict=True):
+        bound = [await bound_volume(client, namespace, f"data-{name}") for name in names]
+    assert len({v["metadata"]["name"] for v in bound}) == replicas
+    for pod_, volume in zip(pods, bound, strict=True):
         assert volume_hostnames(volume) == [pod_["spec"]["nodeName"]]
         assert await scheduled_by(client, namespace, pod_["metadata"]["name"]) == scheduler
-        assert volume["metadata"]["annotations"][PROVISIONED_BY] == PROVISIONER
+        if volumes == "provisioned":
+            assert volume["metadata"]["annotations"][PROVISIONED_BY] == PROVISIONER
+        else:
+            assert PROVISIONED_BY not in (volume["metadata"].get("annotations") or {})
 
 
 async def get_pod_or_none(client: Client, namespace: str, name: str) -> JSON | None:
