@@ -213,7 +213,12 @@ class _Reporter:
 
     def scheduled(self, pod: PodInfo, node: str) -> None:
         self.recorder.scheduled(
-            pod.namespace, pod.name, pod.uid, node, controller=pod.scheduler_name
+            pod.namespace,
+            pod.name,
+            pod.uid,
+            node,
+            controller=pod.scheduler_name,
+            resource_version=pod.resource_version,
         )
 
     def failed(self, pod: PodInfo, message: str, reason: str) -> None:
@@ -225,6 +230,7 @@ class _Reporter:
             reason,
             controller=pod.scheduler_name,
             generation=generation(pod.raw),
+            resource_version=pod.resource_version,
         )
 
 
@@ -460,6 +466,7 @@ class App:
             "SchedulerError",
             controller=spec.get("schedulerName") or "default-scheduler",
             generation=generation(obj),
+            resource_version=meta.get("resourceVersion", ""),
         )
 
     def _group_result(

@@ -257,9 +257,10 @@ class KubeApi:
                 victim.namespace,
                 victim.name,
                 victim.uid,
-                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
+                reference(preemptor),
                 node,
                 controller=preemptor.scheduler_name,
+                resource_version=victim.resource_version,
                 in_memory=True,
             )
 
@@ -281,9 +282,10 @@ class KubeApi:
                 victim.namespace,
                 victim.name,
                 victim.uid,
-                {"namespace": preemptor.namespace, "name": preemptor.name, "uid": preemptor.uid},
+                reference(preemptor),
                 node,
                 controller=preemptor.scheduler_name,
+                resource_version=victim.resource_version,
             )
 
 
@@ -378,3 +380,12 @@ def generation(obj: Mapping[str, Any]) -> int:
     """An object's metadata.generation (0 when unset or not an integer)."""
     value = (obj.get("metadata") or {}).get("generation")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def reference(pod: PodInfo) -> dict[str, str]:
+    """The pod as an event's `related` object reference (kind and apiVersion added by the
+    recorder), with the resourceVersion the scheduler holds, as client-go's GetReference."""
+    ref = {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
+    if pod.resource_version:
+        ref["resourceVersion"] = pod.resource_version
+    return ref
