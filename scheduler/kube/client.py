@@ -3,8 +3,10 @@
 It is a thin aiohttp session: requests and responses are raw JSON (orjson), never client model
 objects, because the scheduler's hot path cannot afford them. Credentials come from a kubeconfig
 or the in-cluster service account, read with the `kubernetes` package (which knows every auth
-variant) and then handed to aiohttp. A token-bucket limiter gives client-go's qps/burst meaning,
-and idempotent requests are retried on connection errors, 429 and 5xx with jittered backoff.
+variant); a token file or an exec plugin stays a live source (`scheduler.kube.credentials`) that
+every request asks for its Authorization header, and a 401 refreshes it and retries once. A
+token-bucket limiter gives client-go's qps/burst meaning; any request is retried on 429, and
+idempotent ones on connection errors and 5xx, after Retry-After (capped) or jittered backoff.
 
 Silent connections (a flow dropped by a NAT or load balancer without a reset) are noticed on
 every path: the lean write pool aborts a connection that answers nothing for 20 s
@@ -23,18 +25,17 @@ last answer, and every pass through the rate limiter is timed.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
+from scheduler.kube.credentials import Auth, ClientCert
+from scheduler.kube.credentials import Credentials as Credentials  # its historical home
 from scheduler.kube.http import Pool
 
 JSON = dict[str, Any]
@@ -52,6 +53,11 @@ connection is found in tens of seconds rather than at the end of the request tim
 
 WRITE_STALL_SECONDS = 20.0
 """The lean write pool's stall bound (see scheduler.kube.http)."""
+
+RETRY_AFTER_CAP_SECONDS = 30.0
+"""The longest Retry-After honoured. client-go waits whatever it says, bounded only by the
+request's context; berth's bindings and status writes have no such deadline, so an absurd value
+(a proxy's, say) must not park them for an hour. API Priority and Fairness asks for 1 s."""
 
 NO_RESPONSE = "<error>"
 """The code reported for an attempt that got no HTTP response, whatever the error (client-go's)."""
@@ -82,61 +88,23 @@ class StreamIdle(TimeoutError):
 
 
 class ApiError(Exception):
-    """A non-2xx answer from the API server, with the Status object's reason and message."""
+    """A non-2xx answer from the API server, with the Status object's reason and message, and
+    the seconds its Retry-After asked for (capped; None when absent or not a number)."""
 
-    def __init__(self, status: int, reason: str, message: str, method: str, path: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        method: str,
+        path: str,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{method} {path}: {status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Where the API server is and how to authenticate to it."""
-
-    server: str
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    token: str | None = None
-    insecure: bool = False
-
-    @classmethod
-    def load(cls, kubeconfig: str | None = None) -> Credentials:
-        """From the named kubeconfig, else $KUBECONFIG, else the in-cluster service account."""
-        from kubernetes import client as kclient
-        from kubernetes import config as kconfig
-
-        conf = kclient.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path:
-            kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path, client_configuration=conf
-            )
-        else:
-            kconfig.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
-        auth = conf.api_key.get("authorization") or conf.api_key.get("BearerToken")
-        token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
-        return cls(
-            server=conf.host.rstrip("/"),
-            ca_file=conf.ssl_ca_cert,
-            cert_file=conf.cert_file,
-            key_file=conf.key_file,
-            token=token,
-            insecure=not conf.verify_ssl,
-        )
-
-    def ssl_context(self) -> ssl.SSLContext | bool:
-        if not self.server.startswith("https"):
-            return False
-        ctx = ssl.create_default_context(cafile=self.ca_file)
-        if self.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.cert_file and self.key_file:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-        return ctx
+        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -183,7 +151,8 @@ class Client:
     """Async Kubernetes API client over one aiohttp session.
 
     `observer`, when set, hears about every request (see RequestObserver); it may be set after
-    construction. `clock` (monotonic seconds) times requests and the rate limiter.
+    construction. `clock` (monotonic seconds) times requests and the rate limiter; `sleep`
+    waits out retries (Retry-After, backoff).
     """
 
     def __init__(
@@ -198,37 +167,71 @@ class Client:
         write_connections: int = 64,
         observer: RequestObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.creds = creds
+        # Resolved now, not at import, so that a test's patched asyncio.sleep is seen too.
+        self._sleep = sleep if sleep is not None else asyncio.sleep
         self.limiter = RateLimiter(qps, burst, clock)
         self.retries = retries
         self.observer = observer
         # client-go's host label: the URL's host[:port], without any user info.
         self.host = urlsplit(creds.server).netloc.rpartition("@")[2]
         self._clock = clock
-        headers = {"Accept": "application/json", "User-Agent": user_agent}
-        if creds.token:
-            headers["Authorization"] = f"Bearer {creds.token}"
-        self._headers = headers
+        self.auth = creds.credential_source()
+        """Where each request gets its Authorization header (and client certificate)."""
+        # No Authorization here: each request sets the one its credential source gives.
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._user_agent = user_agent
         self._connections = connections
+        self._write_connections = write_connections
+        self._cert: ClientCert | None = None  # the exec plugin's, that connections present
+        self.tls_rotations = 0
         self._session: aiohttp.ClientSession | None = None
         self._streams: aiohttp.ClientSession | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.sessions_replaced = 0
         self.last_response = clock()
         """When the API server last answered (any status, or a watch's bytes), by `clock`."""
-        self._fast = (
-            Pool(
-                creds.server,
-                ssl_context=creds.ssl_context(),
-                token=creds.token,
-                connections=write_connections,
-                user_agent=user_agent,
-                stall_seconds=WRITE_STALL_SECONDS,
-            )
-            if write_connections > 0
-            else None
+        self._fast = self._new_pool()
+
+    def _new_pool(self) -> Pool | None:
+        if self._write_connections <= 0:
+            return None
+        return Pool(
+            self.creds.server,
+            ssl_context=self.creds.ssl_context(self._cert),
+            token=None,  # each request passes its own
+            connections=self._write_connections,
+            user_agent=self._user_agent,
+            stall_seconds=WRITE_STALL_SECONDS,
         )
+
+    async def _credential(self) -> Auth:
+        """The credential for one request. When an exec plugin's client certificate changed,
+        new connections present the new one: the sessions and the write pool are replaced
+        (as client-go closes every connection when the exec certificate rotates)."""
+        auth = await self.auth.get()
+        if auth.cert != self._cert:
+            self._rotate_tls(auth.cert)
+        return auth
+
+    def _rotate_tls(self, cert: ClientCert | None) -> None:
+        self._cert = cert
+        self.tls_rotations += 1
+        old: list[Awaitable[None]] = []
+        for session in (self._session, self._streams):
+            if session is not None:
+                old.append(session.close())
+        if self._fast is not None:
+            old.append(self._fast.close())
+        self._session = self._streams = None
+        self._fast = self._new_pool()
+        loop = asyncio.get_running_loop()
+        for closing in old:
+            task = loop.create_task(_drain(closing))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def silent_for(self) -> float:
         """Seconds since the API server last answered this client (see `last_response`)."""
@@ -243,7 +246,7 @@ class Client:
         """The session for reads and lists: a pool of keep-alive connections."""
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._connections, ssl=self.creds.ssl_context(), ttl_dns_cache=300
+                limit=self._connections, ssl=self.creds.ssl_context(self._cert), ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -258,7 +261,10 @@ class Client:
         watch never inherits a keep-alive connection that died while idle."""
         if self._streams is None:
             connector = aiohttp.TCPConnector(
-                limit=0, force_close=True, ssl=self.creds.ssl_context(), ttl_dns_cache=300
+                limit=0,
+                force_close=True,
+                ssl=self.creds.ssl_context(self._cert),
+                ttl_dns_cache=300,
             )
             self._streams = aiohttp.ClientSession(
                 connector=connector,
@@ -305,7 +311,12 @@ class Client:
         content_type: str = "application/json",
         timeout: float = 30.0,
     ) -> Any:
-        """Send one request and return the decoded JSON answer; raise ApiError on non-2xx."""
+        """Send one request and return the decoded JSON answer; raise ApiError on non-2xx,
+        CredentialError when no credential can be had.
+
+        A 429 (any method) and a 5xx (idempotent methods) are retried up to `retries` times,
+        waiting what Retry-After says (at most RETRY_AFTER_CAP_SECONDS), else jittered backoff.
+        A 401 refreshes the credential once and, if that changed it, sends once more."""
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else None
         # Writes without query parameters (bindings, events, patches) take the lean pipelined
@@ -314,31 +325,42 @@ class Client:
         transport_errors = _FAST_TRANSPORT_ERRORS if fast else _AIOHTTP_TRANSPORT_ERRORS
         start = self._clock()
         attempt = 0
+        reauthorized = False
         try:
             while True:
                 await self._throttle(method)
+                auth = await self._credential()
                 try:
                     status, raw, retry_after = await self._send(
-                        fast, method, path, data, params, headers, content_type, timeout
+                        fast,
+                        method,
+                        path,
+                        data,
+                        params,
+                        headers,
+                        content_type,
+                        timeout,
+                        auth.header(),
                     )
                 except transport_errors:
                     if method not in _IDEMPOTENT or attempt >= self.retries:
                         raise
-                    await asyncio.sleep(_backoff(attempt))
+                    await self._sleep(_backoff(attempt))
                     attempt += 1
                     continue
                 if status < 300:
                     return orjson.loads(raw) if raw else None
-                error = _api_error(status, raw, method, path)
+                if status == 401 and not reauthorized:
+                    reauthorized = True
+                    if not (await self.auth.refresh(auth)).same(auth):
+                        continue  # once: a second 401 is the caller's
+                error = _api_error(status, raw, method, path, retry_after)
                 retriable = error.status == 429 or (error.status >= 500 and method in _IDEMPOTENT)
                 if not retriable or attempt >= self.retries:
                     raise error
-                wait = (
-                    float(retry_after)
-                    if retry_after and retry_after.isdigit()
-                    else _backoff(attempt)
+                await self._sleep(
+                    error.retry_after if error.retry_after is not None else _backoff(attempt)
                 )
-                await asyncio.sleep(wait)
                 attempt += 1
         finally:
             # client-go's Request.request() times the whole call, throttling included, however
@@ -357,6 +379,7 @@ class Client:
         headers: Mapping[str, str] | None,
         content_type: str,
         timeout: float,
+        authorization: str | None = None,
     ) -> tuple[int, bytes, str | None]:
         """One attempt: (status, body, Retry-After), counted with the observer however it ends
         (client-go counts the attempt when its response headers arrive, or its error)."""
@@ -368,10 +391,12 @@ class Client:
                 # and a cancelled worker (Recorder.stop) then runs on forever.
                 async with asyncio.timeout(timeout):
                     status, raw, retry_after = await self._fast.request(
-                        method, path, data or b"", content_type
+                        method, path, data or b"", content_type, authorization
                     )
                 return status, raw, retry_after
             session = self.session
+            if authorization is not None:
+                headers = {**(headers or {}), "Authorization": authorization}
             try:
                 async with session.request(
                     method,
@@ -440,55 +465,106 @@ class Client:
         how long it may go without a byte, after which it raises `StreamIdle` (a TimeoutError)
         and its connection is closed.
 
-        The request is counted when its response headers arrive, as client-go counts a watch,
+        Opening it is retried as client-go's Watch retries it: a 429 or 5xx that carries
+        Retry-After, up to `retries` times after waiting that long (capped); other failures are
+        raised (ApiError, with `retry_after` when the server said one) for the informer's
+        backoff. A 401 refreshes the credential and, if that changed it, opens once more.
+        Nothing is retried once a line was yielded.
+
+        Each attempt is counted when its response headers arrive, as client-go counts a watch,
         and not timed. Unlike client-go, berth rate-limits watches, so their wait is reported.
         """
-        await self._throttle("GET")
-        observer = self.observer
-        answered = False
-        try:
-            async with self.streams.get(
-                self.creds.server + path,
-                params=params,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_read=idle or timeout),
-            ) as resp:
-                answered = True
-                self.last_response = self._clock()
-                if observer is not None:
-                    observer.count_request("GET", self.host, str(resp.status))
-                if resp.status >= 300:
-                    raise _api_error(resp.status, await resp.read(), "GET", path)
-                buf = bytearray()
-                chunks = resp.content.iter_any()
-                while True:
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        break
-                    except aiohttp.ServerTimeoutError as err:
-                        raise StreamIdle(f"no data for {idle or timeout:g}s on {path}") from err
+        attempt = 0
+        reauthorized = False
+        while True:
+            await self._throttle("GET")
+            auth = await self._credential()
+            header = auth.header()
+            observer = self.observer
+            answered = False
+            retry: float | None = None  # seconds to wait before the next attempt
+            try:
+                async with self.streams.get(
+                    self.creds.server + path,
+                    params=params,
+                    headers={"Authorization": header} if header else None,
+                    timeout=aiohttp.ClientTimeout(total=timeout, sock_read=idle or timeout),
+                ) as resp:
+                    answered = True
                     self.last_response = self._clock()
-                    buf += chunk
-                    start = 0
-                    while (end := buf.find(b"\n", start)) >= 0:
-                        if end > start:
-                            yield bytes(buf[start:end])
-                        start = end + 1
-                    del buf[:start]
-                if buf.strip():
-                    yield bytes(buf)
-        finally:
-            if not answered and observer is not None:
-                observer.count_request("GET", self.host, NO_RESPONSE)
+                    if observer is not None:
+                        observer.count_request("GET", self.host, str(resp.status))
+                    if resp.status == 401 and not reauthorized:
+                        reauthorized = True
+                        if not (await self.auth.refresh(auth)).same(auth):
+                            retry = 0.0
+                    if retry is None and resp.status >= 300:
+                        error = _api_error(
+                            resp.status,
+                            await resp.read(),
+                            "GET",
+                            path,
+                            resp.headers.get("Retry-After"),
+                        )
+                        # client-go's checkWait: a 429 or 5xx is retried when it says when.
+                        if error.retry_after is None or attempt >= self.retries:
+                            raise error
+                        attempt += 1
+                        retry = error.retry_after
+                    if retry is None:
+                        async for line in self._lines(resp, path, idle or timeout):
+                            yield line
+                        return
+            finally:
+                if not answered and observer is not None:
+                    observer.count_request("GET", self.host, NO_RESPONSE)
+            await self._sleep(retry)  # with the refused stream's connection closed
+
+    async def _lines(
+        self, resp: aiohttp.ClientResponse, path: str, idle: float
+    ) -> AsyncIterator[bytes]:
+        buf = bytearray()
+        chunks = resp.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except aiohttp.ServerTimeoutError as err:
+                raise StreamIdle(f"no data for {idle:g}s on {path}") from err
+            self.last_response = self._clock()
+            buf += chunk
+            start = 0
+            while (end := buf.find(b"\n", start)) >= 0:
+                if end > start:
+                    yield bytes(buf[start:end])
+                start = end + 1
+            del buf[:start]
+        if buf.strip():
+            yield bytes(buf)
 
 
-def _api_error(status: int, raw: bytes, method: str, path: str) -> ApiError:
+def _api_error(
+    status: int, raw: bytes, method: str, path: str, retry_after: str | None = None
+) -> ApiError:
     try:
         doc = orjson.loads(raw)
         reason, message = doc.get("reason", ""), doc.get("message", "")
     except (orjson.JSONDecodeError, AttributeError):
         reason, message = "", raw[:500].decode(errors="replace")
-    return ApiError(status, reason, message, method, path)
+    return ApiError(status, reason, message, method, path, retry_after_seconds(retry_after))
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Retry-After as client-go reads it (whole seconds; an HTTP date is ignored), capped at
+    RETRY_AFTER_CAP_SECONDS; None when absent or unreadable."""
+    if not header or not header.strip().isdigit():
+        return None
+    return min(float(header.strip()), RETRY_AFTER_CAP_SECONDS)
+
+
+async def _drain(closing: Awaitable[None]) -> None:
+    await closing
 
 
 def _backoff(attempt: int) -> float:

@@ -301,6 +301,7 @@ class StatusDispatcher:
         start = self._clock()
         path = f"/api/v1/namespaces/{patch.namespace}/pods/{patch.name}/status"
         for attempt in range(self.attempts):
+            server_wait = 0.0  # a 5xx's Retry-After: wait at least that long
             if patch.uid in self._bound or patch.uid in self._binding:
                 self.observer.api_call_skipped(POD_STATUS_PATCH, "stale")
                 return
@@ -318,6 +319,7 @@ class StatusDispatcher:
                 if not transient(err) or attempt + 1 == self.attempts:
                     self._give_up(patch, err, start)
                     return
+                server_wait = err.retry_after or 0.0
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -327,7 +329,7 @@ class StatusDispatcher:
             else:
                 self.observer.api_call_done(POD_STATUS_PATCH, "success", self._clock() - start)
                 return
-            await self._pause(patch.uid, backoff(attempt))
+            await self._pause(patch.uid, max(backoff(attempt), server_wait))
 
     def _give_up(self, patch: StatusPatch, err: BaseException, start: float) -> None:
         log.warning(

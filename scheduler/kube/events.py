@@ -361,14 +361,18 @@ class Recorder:
             self.dropped += 1
             self.observer.api_call_skipped(EVENT, "backlog")
 
-    def _retry(self, write: Callable[[], Awaitable[Any]], attempt: int) -> None:
-        """Queue `write` again after its backoff, without holding a worker meanwhile."""
+    def _retry(
+        self, write: Callable[[], Awaitable[Any]], attempt: int, at_least: float = 0.0
+    ) -> None:
+        """Queue `write` again after its backoff (at least `at_least` seconds: a 5xx's
+        Retry-After), without holding a worker meanwhile."""
 
         def again() -> None:
             self._retrying.discard(handle)
             self._put(write, attempt)
 
-        handle = asyncio.get_running_loop().call_later(backoff(attempt - 1), again)
+        delay = max(backoff(attempt - 1), at_least)
+        handle = asyncio.get_running_loop().call_later(delay, again)
         self._retrying.add(handle)
 
     async def _every(self, seconds: float, task: Callable[[Sequence[Key]], None]) -> None:
@@ -397,7 +401,8 @@ class Recorder:
                 elif isinstance(err, ApiError) and err.status == 404:
                     self.observer.api_call_skipped(EVENT, "gone")  # the namespace is gone
                 elif (transient(err) or isinstance(err, _Again)) and attempt + 1 < EVENT_ATTEMPTS:
-                    self._retry(write, attempt + 1)
+                    wait = err.retry_after if isinstance(err, ApiError) else None
+                    self._retry(write, attempt + 1, at_least=wait or 0.0)
                 else:
                     log.warning("event write failed", extra={"error": str(err) or repr(err)})
                     self.observer.api_call_done(EVENT, "error", self._clock() - start)

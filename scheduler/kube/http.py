@@ -205,22 +205,38 @@ class Pool:
         self._watchdog: asyncio.Task[None] | None = None
         self._swept = 0.0  # when _pick last closed idle connections
         head = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n"
+        self._base_head = head.encode()
         if token:
             head += f"Authorization: Bearer {token}\r\n"
         self._head = head.encode()
+        # The head for the last per-request Authorization: tokens change once a minute at most,
+        # so one formatted copy serves thousands of bindings.
+        self._auth_head: tuple[str, bytes] = ("", self._head)
 
     async def request(
-        self, method: str, path: str, body: bytes, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        content_type: str = "application/json",
+        authorization: str | None = None,
     ) -> Answer:
-        """Send one request; returns (status, body, Retry-After). Raises ConnectionLost if the
-        connection dropped or was declared dead before the answer (the request may or may not
-        have taken effect). If the caller is cancelled (its timeout) before the answer, the
-        connection is aborted."""
+        """Send one request; returns (status, body, Retry-After). `authorization`, when given,
+        is this request's Authorization header, in place of the pool's `token`. Raises
+        ConnectionLost if the connection dropped or was declared dead before the answer (the
+        request may or may not have taken effect). If the caller is cancelled (its timeout)
+        before the answer, the connection is aborted."""
         conn = await self._pick()
+        head = self._head
+        if authorization is not None:
+            if self._auth_head[0] != authorization:
+                line = f"Authorization: {authorization}\r\n".encode()
+                self._auth_head = (authorization, self._base_head + line)
+            head = self._auth_head[1]
         data = b"".join(
             (
                 f"{method} {path} HTTP/1.1\r\n".encode(),
-                self._head,
+                head,
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode(),
                 body,
             )

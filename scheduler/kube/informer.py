@@ -150,6 +150,10 @@ class Informer:
                 )
                 if isinstance(err, ApiError) and err.status == 410:
                     need_list = True
+                if isinstance(err, ApiError) and err.retry_after is not None:
+                    # The server said when (a 429 the client's own retries did not outlast):
+                    # never sooner than that.
+                    delay = max(delay, err.retry_after)
                 await asyncio.sleep(delay)
 
     async def _list(self) -> None:

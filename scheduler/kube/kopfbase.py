@@ -19,15 +19,16 @@ def register_login(registry: Any, kubeconfig: str | None) -> None:
     import kopf
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    async def login(**_: Any) -> kopf.ConnectionInfo:
         # Re-read on every call: kopf logs in again on a 401, and an in-cluster token rotates.
         creds = Credentials.load(kubeconfig)
+        token = (await creds.credential_source().get()).token  # an exec plugin's, too
         return kopf.ConnectionInfo(
             server=creds.server,
             ca_path=creds.ca_file,
             insecure=creds.insecure,
-            token=creds.token,
-            scheme="Bearer" if creds.token else None,
+            token=token,
+            scheme="Bearer" if token else None,
             certificate_path=creds.cert_file,
             private_key_path=creds.key_file,
         )

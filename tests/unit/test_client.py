@@ -25,7 +25,9 @@ class _Answer:
     def __init__(self) -> None:
         self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
 
-    async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
+    async def request(
+        self, method: str, path: str, data: bytes, ctype: str, auth: str | None = None
+    ) -> Answer:
         return await self.answer
 
     async def close(self) -> None:
@@ -56,7 +58,9 @@ class _Answers:
         self.answers = list(answers)
         self.requests = 0
 
-    async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
+    async def request(
+        self, method: str, path: str, data: bytes, ctype: str, auth: str | None = None
+    ) -> Answer:
         self.requests += 1
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -402,7 +406,9 @@ async def test_a_429_on_the_write_path_waits_its_retry_after(
         def __init__(self) -> None:
             self.answers: list[Answer] = [(429, b"{}", "7"), (201, b"{}", None)]
 
-        async def request(self, method: str, path: str, data: bytes, ctype: str) -> Answer:
+        async def request(
+        self, method: str, path: str, data: bytes, ctype: str, auth: str | None = None
+    ) -> Answer:
             return self.answers.pop(0)
 
         async def close(self) -> None:

@@ -314,3 +314,24 @@ async def test_pods_bound_without_writes_are_not_remembered() -> None:
     await d.binding("u1")
     d.bound("u1")
     assert list(d._bound) == ["u1"]
+
+
+async def test_a_5xx_retry_waits_at_least_what_retry_after_said() -> None:
+    """A 503 whose answer carried Retry-After (the client does not retry a PATCH's 5xx itself)
+    is tried again no sooner than the server asked, even when the backoff is shorter."""
+    client, seen = FakeClient(), Seen()
+    client.fail = [ApiError(503, "", "", "PATCH", "/", retry_after=7.0)]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    d = StatusDispatcher(
+        cast(Client, client), workers=1, observer=seen, clock=lambda: 0.0, sleep=sleep
+    )
+    d.start()
+    d.patch(failed())
+    await d.flush()
+    await d.stop()
+    assert slept == [7.0] and len(client.calls) == 1
