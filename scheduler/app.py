@@ -25,6 +25,7 @@ from scheduler.dra import extended
 from scheduler.dra.claims import Claim as DraClaim
 from scheduler.dra.diagnose import diagnose
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
+from scheduler.extender_client import build_extenders
 from scheduler.handle import ClusterHandle, KubeApi, generation
 from scheduler.kube import podgroups as podgroup_status
 from scheduler.kube.client import ApiError, Client
@@ -374,6 +375,7 @@ class App:
             clock=clock,
             pod_groups=self.handle.pod_groups,
             on_group=self._group_result,
+            on_prioritizing=self.metrics.goroutines.labels("prioritizing_extender").inc,
         )
         self.handle.activator = self.queue.activate
         self.handle.ungater = self.queue.ungate
@@ -389,8 +391,14 @@ class App:
             observe=self.metrics.observe_event,
         )
         handlers = self.handlers
+        nodes = Informer(client, "/api/v1/nodes", handlers.on_node)
+        # The HTTP extenders (config `extenders`), in order; they send nodes as the node
+        # informer holds them (its store is replaced on a relist: looked up per call).
+        self.scheduler.extenders = build_extenders(
+            config.extenders, lambda name: nodes.store.get(name)
+        )
         self.informers = [
-            Informer(client, "/api/v1/nodes", handlers.on_node),
+            nodes,
             Informer(client, "/api/v1/pods", handlers.on_pod),
             Informer(
                 client, "/apis/scheduling.k8s.io/v1/priorityclasses", handlers.on_priority_class

@@ -9,7 +9,8 @@ A document goes through three steps, each mirroring an upstream stage:
    duration string such as `"15s"`, and so on.
 2. **Default** (upstream: `pkg/scheduler/apis/config/v1/defaults.go` and component-base's
    recommended leader-election defaults). A missing or null field takes the upstream default;
-   like upstream, `qps: 0`, `burst: 0` and zero leader-election durations also mean "default".
+   like upstream, `qps: 0`, `burst: 0` and zero leader-election durations also mean "default"
+   (for the client limits, berth's default: see below).
    `percentageOfNodesToScore` stays `None` when unset, which means adaptive, like 0.
 3. **Validate** (upstream: `pkg/scheduler/apis/config/validation` and component-base's
    leader-election validation, plus client-go's leader-elector checks, which kube-scheduler would
@@ -41,9 +42,13 @@ Where berth differs from upstream, on purpose:
 - `nodeSelector` (top level) is a **berth extension** for sharding: a map of node label key to
   value, in Kubernetes label syntax. A berth instance only sees nodes carrying all of these
   labels, so several schedulers can split one cluster. The default `{}` selects every node.
-- `extenders` are not supported: a non-empty list is an error rather than being ignored.
+- `extenders` (scheduler/extenders.py) are upstream's, but `urlPrefix` must be an http(s) URL.
 - `clientConnection.contentType` may be JSON or protobuf, but berth always speaks JSON; any other
   value is an error.
+- `clientConnection.qps`/`burst` default to 1000/2000 (`DEFAULT_CLIENT_QPS`/`_BURST`), not
+  kube-scheduler's 50/100, which would cap a burst at about 50 bindings a second; the API
+  server's Priority and Fairness protects it, not the client (docs/compat.md, measured in
+  docs/performance.md). An explicit value wins; 0 or a missing field means this default.
 - A plugin name that berth does not know is an error everywhere, `disabled` lists included
   (upstream silently ignores unknown names in `disabled`).
 - `enableProfiling`, `enableContentionProfiling`, `delayCacheUntilActive` and
@@ -53,7 +58,7 @@ Where berth differs from upstream, on purpose:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +75,13 @@ from scheduler.decode import (
     q,
     show,
 )
+from scheduler.extenders import ExtenderConfig, ignored_resources, parse_extenders
 from scheduler.labels import is_qualified_name, is_valid_label_value
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_CLIENT_BURST",
+    "DEFAULT_CLIENT_QPS",
     "DEFAULT_SCHEDULER_NAME",
     "EXTENSION_POINTS",
     "KIND",
@@ -88,6 +96,7 @@ __all__ = [
     "expand_plugins",
     "load",
     "parse",
+    "read_document",
 ]
 
 API_VERSION = pluginargs.API_VERSION
@@ -111,6 +120,14 @@ EXTENSION_POINTS = (
 )
 _ALL_POINTS = (MULTI_POINT, *EXTENSION_POINTS)
 _WILDCARD = "*"
+
+# berth's client limits when clientConnection leaves them unset or 0 (kube-scheduler: 50/100).
+# Chosen by `berth bench --qps upstream-default` at 5,000 nodes (docs/performance.md): the
+# limiter must not be what caps a burst; batch schedulers go as high (YuniKorn 1000, Volcano
+# 2000), and an API server with Priority and Fairness queues or rejects what it cannot take.
+# The burst is two seconds' worth, as kube-scheduler's 100 is of its 50.
+DEFAULT_CLIENT_QPS = 1000.0
+DEFAULT_CLIENT_BURST = 2000
 
 CONTENT_TYPE_JSON = "application/json"
 _CONTENT_TYPE_PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -197,14 +214,16 @@ class Profile:
 
 @dataclass(frozen=True)
 class ClientConnection:
-    """API client settings. `qps` <= 0 disables client-side rate limiting (client-go semantics).
+    """API client settings: `qps` requests a second with `burst` saved up, per client (berth's
+    bindings and its events each have one). A negative `qps` disables client-side rate
+    limiting (client-go semantics). Defaults: DEFAULT_CLIENT_QPS/BURST, not upstream's 50/100.
 
     Upstream defaults `content_type` to protobuf; berth only speaks JSON, so it is always JSON.
     """
 
     kubeconfig: str = ""
-    qps: float = 50.0
-    burst: int = 100
+    qps: float = DEFAULT_CLIENT_QPS
+    burst: int = DEFAULT_CLIENT_BURST
     content_type: str = CONTENT_TYPE_JSON
 
 
@@ -244,6 +263,7 @@ class SchedulerConfig:
     enable_profiling: bool = True
     enable_contention_profiling: bool = True
     delay_cache_until_active: bool = False
+    extenders: tuple[ExtenderConfig, ...] = ()  # in order; see scheduler/extenders.py
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,6 +273,12 @@ class SchedulerConfig:
 
 def load(path: str | Path, known_plugins: Collection[str]) -> SchedulerConfig:
     """Read a YAML file and parse() it. Unreadable files and bad YAML raise ConfigError too."""
+    return parse(read_document(path), known_plugins)
+
+
+def read_document(path: str | Path) -> Mapping[str, Any]:
+    """The YAML mapping in a file, undecoded (berth run lays command-line flags over it
+    before parse(), as kube-scheduler's options do). Raises ConfigError as load() does."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -266,7 +292,7 @@ def load(path: str | Path, known_plugins: Collection[str]) -> SchedulerConfig:
         raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from exc
     if not isinstance(doc, Mapping):
         raise ConfigError([f"{source}: must be a YAML mapping (got {show(doc)})"])
-    return parse(doc, known_plugins)
+    return doc
 
 
 def parse(doc: Any, known_plugins: Collection[str]) -> SchedulerConfig:
@@ -284,6 +310,7 @@ def parse(doc: Any, known_plugins: Collection[str]) -> SchedulerConfig:
     percentage = _percentage(top, "percentageOfNodesToScore")
     initial_backoff, max_backoff = _backoff(top)
     enable_profiling = default(top.get_bool("enableProfiling"), True)
+    extenders = parse_extenders(top)
     config = SchedulerConfig(
         parallelism=parallelism,
         percentage_of_nodes_to_score=percentage,
@@ -291,15 +318,15 @@ def parse(doc: Any, known_plugins: Collection[str]) -> SchedulerConfig:
         pod_max_backoff_seconds=float(max_backoff),
         client_connection=_client_connection(top.section("clientConnection", _CLIENT_FIELDS)),
         leader_election=_leader_election(top.section("leaderElection", _LEADER_FIELDS)),
-        profiles=_profiles(top, frozenset(known_plugins)),
+        profiles=_with_ignored_resources(_profiles(top, frozenset(known_plugins)), extenders),
         node_selector=_node_selector(top),
         enable_profiling=enable_profiling,
         enable_contention_profiling=default(
             top.get_bool("enableContentionProfiling"), enable_profiling
         ),
         delay_cache_until_active=default(top.get_bool("delayCacheUntilActive"), False),
+        extenders=extenders,
     )
-    _check_extenders(top)
     if errs:
         raise ConfigError(errs)
     return config
@@ -398,9 +425,9 @@ def _client_connection(section: Section) -> ClientConnection:
             f"must be {q(CONTENT_TYPE_JSON)} or {q(_CONTENT_TYPE_PROTOBUF)} "
             f"(got {q(content_type)})",
         )
-    # Upstream treats 0 as unset for both (kube-scheduler's own defaults, not client-go's).
-    qps = section.get_number("qps") or 50.0
-    burst = section.get_int("burst") or 100
+    # Like upstream, 0 means unset for both; unset takes berth's defaults, not upstream's 50/100.
+    qps = section.get_number("qps") or DEFAULT_CLIENT_QPS
+    burst = section.get_int("burst") or DEFAULT_CLIENT_BURST
     if burst < 0:
         section.error(section.at("burst"), f"must be non-negative (got {burst})")
     return ClientConnection(
@@ -452,10 +479,23 @@ def _check_leader_durations(section: Section, lease: int, renew: int, retry: int
         )
 
 
-def _check_extenders(top: Section) -> None:
-    extenders = top.get_list("extenders")
-    if extenders:
-        top.error("extenders", f"not supported by berth (got {len(extenders)} extender(s))")
+def _with_ignored_resources(
+    profiles: tuple[Profile, ...], extenders: Sequence[ExtenderConfig]
+) -> tuple[Profile, ...]:
+    """Upstream's buildExtenders: resources an extender manages with ignoredByScheduler become
+    every profile's NodeResourcesFit `ignoredResources` (replacing what the args said)."""
+    ignored = ignored_resources(extenders)
+    if not ignored:
+        return profiles
+    fit = "NodeResourcesFit"
+    out = []
+    for profile in profiles:
+        args = profile.plugin_config.get(fit)
+        if not isinstance(args, pluginargs.NodeResourcesFitArgs):
+            args = pluginargs.NodeResourcesFitArgs()
+        args = replace(args, ignored_resources=ignored)
+        out.append(replace(profile, plugin_config={**profile.plugin_config, fit: args}))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------

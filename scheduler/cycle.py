@@ -3,6 +3,10 @@
 The scheduling cycle is synchronous: from PreFilter to Reserve nothing awaits, so the live
 NodeTable is a consistent snapshot. After Reserve the pod is assumed in the cache and its
 binding runs as a task (bounded concurrency) while the next pod is scheduled.
+
+The exception is a pod an HTTP extender is interested in (config `extenders`): its cycle
+awaits the extenders between Filter and Score and revalidates the table after the await
+(`schedule_one_extended`; docs/extenders.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ import numpy.typing as npt
 
 from scheduler import batch
 from scheduler.cache import Cache, CacheError
+from scheduler.extender_client import ExtenderError, HTTPExtender
+from scheduler.extender_cycle import (
+    call_extenders_preemption,
+    extenders_binding,
+    find_nodes_that_pass_extenders,
+    interested,
+    prioritize_with_extenders,
+)
 from scheduler.framework import (
     AlreadyBound,
     Code,
@@ -39,7 +51,7 @@ from scheduler.podgroups import (
     placement_message,
     quorum_message,
 )
-from scheduler.preemption import filter_pods_with_pdb_violation, more_important_pod
+from scheduler.preemption import Preempting, filter_pods_with_pdb_violation, more_important_pod
 from scheduler.queue import QueuedPod, SchedulingQueue
 from scheduler.runtime import Framework, Observer
 from scheduler.snapshot import NodeTable, Rows
@@ -141,6 +153,8 @@ class Scheduler:
         on_binding: Callable[[int], None] | None = None,
         pod_groups: PodGroupStore | None = None,
         on_group: Callable[[PodGroup, str, float, str, str], None] | None = None,
+        extenders: Sequence[HTTPExtender] = (),
+        on_prioritizing: Callable[[int], None] = lambda delta: None,
     ) -> None:
         """`pod_groups` (the Handle's) turns on group cycles for PodGroup members;
         `on_group(group, result, seconds, message, profile)` is told each group cycle's
@@ -149,7 +163,9 @@ class Scheduler:
         `nominate(pod, node)` writes status.nominatedNodeName ("" clears it);
         `on_preemption(victims)` counts a preemption attempt (None: no node found);
         `on_binding(running)` is told how many binding cycles run (waiting in Permit
-        included, as upstream's binding goroutines) whenever that changes."""
+        included, as upstream's binding goroutines) whenever that changes. `extenders` are
+        the configured HTTP extenders in order (see schedule_one_extended);
+        `on_prioritizing(+1/-1)` counts their prioritize calls in flight."""
         self.cache = cache
         self.queue = queue
         self.profiles = profiles
@@ -181,6 +197,9 @@ class Scheduler:
         self._starving: dict[tuple[str, str, str], float] = {}
         self._head: tuple[tuple[str, str, str], int] | None = None
         self._held: set[str] = set()
+        self.extenders = tuple(extenders)
+        self._on_prioritizing = on_prioritizing
+        self._mark_at_filter: tuple[int, int, bytes] = (0, 0, b"")
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -193,7 +212,11 @@ class Scheduler:
                 if entry is not None:
                     self.queue.requeue(entry, error=True)
                 return
-            self.schedule_one(entry)
+            consulted = self._consulted(entry.pod) if self.extenders else ()
+            if consulted:
+                await self.schedule_one_extended(entry, consulted)
+            else:
+                self.schedule_one(entry)
             # Let the informer and the binding tasks in at least every few milliseconds.
             if time.perf_counter() - budget_start > 0.005:
                 await asyncio.sleep(0)
@@ -235,6 +258,20 @@ class Scheduler:
         start = time.perf_counter()
         state = CycleState()
         attempt = self.scheduling_cycle(pod, profile, state)
+        return self._conclude(entry, profile, state, attempt, start)
+
+    def _conclude(
+        self,
+        entry: QueuedPod,
+        profile: Framework,
+        state: CycleState,
+        attempt: Attempt,
+        start: float,
+        plugins: frozenset[str] | None = None,
+    ) -> Attempt:
+        """After a scheduling cycle: start the binding cycle, or requeue and report the
+        failure with the rejecting `plugins` (default: the attempt's)."""
+        pod = entry.pod
         self._remember(attempt)
         if attempt.node:
             bind_state, attempt.bind_state = attempt.bind_state or state, None
@@ -254,7 +291,9 @@ class Scheduler:
             # Upstream's clearNominatedNode: every failure but one that went through PostFilter
             # (whose own result says whether the nomination stays) clears it.
             self._nominated(pod, "")
-        self.queue.requeue(entry, _rejecting_plugins(attempt), error=error)
+        if plugins is None:
+            plugins = _rejecting_plugins(attempt)
+        self.queue.requeue(entry, plugins, error=error)
         message = status.message if status else "unknown"
         self.reporter.failed(pod, message, "SchedulerError" if error else "Unschedulable")
         return attempt
@@ -271,19 +310,7 @@ class Scheduler:
                 self._post_filter(pod, profile, state, attempt)
                 return attempt
             row, state = placed
-            node = table.node(row).name
-            self.cache.assume(pod, node)
-            status = profile.run_reserve(state, pod, node)
-            if status is None:
-                status = profile.run_permit(state, pod, node)
-                if status is not None and status.code is Code.WAIT:
-                    status = None  # the binding cycle waits on it
-            if status is not None:
-                profile.run_unreserve(state, pod, node)
-                self._forget(pod)
-                attempt.status = self._rejected_at(status, node)
-                attempt.diagnosis = _one_node_diagnosis(status)
-                return attempt
+            self._commit(pod, profile, state, table.node(row).name, attempt)
         except PluginError as err:
             attempt.status = err.status
             return attempt
@@ -291,10 +318,27 @@ class Scheduler:
             log.exception("scheduling cycle failed", extra={"pod": pod.key})
             self.classes.clear()
             attempt.status = Status.error(f"scheduling cycle failed: {err}")
-            return attempt
+        return attempt
+
+    def _commit(
+        self, pod: PodInfo, profile: Framework, state: CycleState, node: str, attempt: Attempt
+    ) -> None:
+        """Assume the pod on `node`, then Reserve and Permit; a rejection undoes the assume
+        and becomes the attempt's status, success sets `attempt.node`."""
+        self.cache.assume(pod, node)
+        status = profile.run_reserve(state, pod, node)
+        if status is None:
+            status = profile.run_permit(state, pod, node)
+            if status is not None and status.code is Code.WAIT:
+                status = None  # the binding cycle waits on it
+        if status is not None:
+            profile.run_unreserve(state, pod, node)
+            self._forget(pod)
+            attempt.status = self._rejected_at(status, node)
+            attempt.diagnosis = _one_node_diagnosis(status)
+            return
         attempt.node = node
         attempt.bind_state = state
-        return attempt
 
     def _algorithm(
         self, pod: PodInfo, profile: Framework, state: CycleState, attempt: Attempt
@@ -328,6 +372,16 @@ class Scheduler:
     ) -> tuple[int, CycleState] | None:
         """The one-pod-at-a-time path: every plugin runs for this pod alone, and a failure
         is explained node by node (the diagnosis)."""
+        feasible = self._find_nodes(pod, profile, state, attempt)
+        if feasible is None:
+            return None
+        return self._prioritize(pod, profile, state, feasible, attempt, {})
+
+    def _find_nodes(
+        self, pod: PodInfo, profile: Framework, state: CycleState, attempt: Attempt
+    ) -> Rows | None:
+        """PreFilter and Filter (upstream's findNodesThatPassFilters): the feasible rows, or
+        None with the attempt's status and diagnosis set."""
         table = self.cache.table
         diagnosis = attempt.diagnosis = Diagnosis(total_nodes=len(table))
         if len(table) == 0:
@@ -351,13 +405,31 @@ class Scheduler:
         if feasible.size == 0:
             attempt.status = Status.unschedulable(diagnosis.message())
             return None
+        return feasible
+
+    def _prioritize(
+        self,
+        pod: PodInfo,
+        profile: Framework,
+        state: CycleState,
+        feasible: Rows,
+        attempt: Attempt,
+        extra: Mapping[str, npt.NDArray[np.int64]],
+    ) -> tuple[int, CycleState] | None:
+        """PreScore, Score and select_host over the feasible rows (upstream's
+        prioritizeNodes); `extra` are the extenders' weighted scores, by extender, added to
+        the plugins' totals. A single feasible row wins unscored, as upstream."""
         if feasible.size == 1:
-            return int(feasible[0]), state  # upstream skips scoring with a single candidate
+            return int(feasible[0]), state
+        table = self.cache.table
         status = profile.run_pre_score(state, pod, table, feasible)
         if status is not None:
             attempt.status = status
             return None
         totals, parts = profile.run_scores(state, pod, table, feasible)
+        if extra:
+            totals = totals + sum(extra.values())
+            parts = {**parts, **extra}
         return self.select_host(feasible, totals, parts, attempt), state
 
     def _place_batched(
@@ -454,6 +526,207 @@ class Scheduler:
         choice = int(best[0]) if best.size == 1 else int(best[self._rng.randrange(best.size)])
         attempt.scoring = Scoring(self.cache.table, rows, totals, parts, choice)
         return int(rows[choice])
+
+    # --- extenders (upstream's HTTPExtender calls inside schedulePod) ----------------------
+
+    def _consulted(self, pod: PodInfo) -> list[HTTPExtender]:
+        """The extenders interested in a popped pod; none for a gang member (group cycles do
+        not call extenders, see docs/extenders.md) or when no extender manages what it asks."""
+        profile = self.profiles.get(pod.scheduler_name)
+        if profile is None or self._group_of(pod, profile) is not None:
+            return []
+        return interested(self.extenders, pod)
+
+    async def schedule_one_extended(
+        self, entry: QueuedPod, extenders: Sequence[HTTPExtender]
+    ) -> Attempt:
+        """schedule_one for a pod some extender is interested in. An extender is an HTTP call,
+        so the cycle is cut in two where upstream calls them:
+
+        1. synchronously, the nominated node or PreFilter + Filter, on the table as it is;
+        2. awaited: the filter verbs in order on the feasible node names, then the prioritize
+           verbs concurrently on the names that passed;
+        3. synchronously again: if the table or the nominations moved meanwhile (any row's
+           generation, a row added or removed), PreFilter and Filter run again on the nodes
+           the extenders passed, so what is assumed fits the table as it is now; then
+           PreScore/Score plus the extenders' scores, select_host, assume, Reserve, Permit.
+
+        Nothing else is scheduled while the calls run (the loop awaits them, as upstream's
+        scheduleOne blocks on them), so only informer events and binding results can move
+        the table. Equivalence batching is not used: an extender may answer per pod."""
+        pod = entry.pod
+        profile = self.profiles[pod.scheduler_name]
+        self._cycles += 1
+        profile.sample_plugins = self._cycles % PLUGIN_SAMPLE_EVERY == 0
+        start = time.perf_counter()
+        attempt = Attempt(pod)
+        state = CycleState()
+        filtered = False
+        try:
+            state, filtered = await self._extended_cycle(pod, profile, state, attempt, extenders)
+        except PluginError as err:
+            attempt.status = err.status
+        except ExtenderError as err:
+            attempt.status = Status.error(str(err))
+        except Exception as err:  # a plugin bug must not stop the scheduler
+            log.exception("scheduling cycle failed", extra={"pod": pod.key})
+            attempt.status = Status.error(f"scheduling cycle failed: {err}")
+        # A pod an extender rejected nodes for moves on any cluster event (upstream puts
+        # ExtenderName, which registers every event, among its unschedulable plugins).
+        plugins: frozenset[str] | None = frozenset() if filtered else None
+        return self._conclude(entry, profile, state, attempt, start, plugins)
+
+    async def _extended_cycle(
+        self,
+        pod: PodInfo,
+        profile: Framework,
+        state: CycleState,
+        attempt: Attempt,
+        extenders: Sequence[HTTPExtender],
+    ) -> tuple[CycleState, bool]:
+        """The three steps of schedule_one_extended; returns the cycle state that holds, and
+        whether an extender filtered nodes out."""
+        table = self.cache.table
+        algorithm_start = time.perf_counter()
+        before = self._mark_at_filter = self._table_mark()
+        diagnosis = Diagnosis(total_nodes=len(table))
+        names: list[str] = []
+        passed: list[str] = []
+        nominated = self._place_nominated(pod, profile)
+        if nominated is not None:  # upstream's evaluateNominatedNode runs the extenders too
+            names = table.names([nominated[0]])
+            passed = await find_nodes_that_pass_extenders(
+                extenders, pod, names, diagnosis, table.row_of
+            )
+            if passed:
+                state = nominated[1]
+        if not passed:
+            feasible = self._find_nodes(pod, profile, state, attempt)
+            if feasible is None:
+                await self._extended_post_filter(pod, profile, state, attempt, extenders)
+                return state, False
+            diagnosis = attempt.diagnosis or diagnosis
+            names = table.names(feasible)
+            passed = await find_nodes_that_pass_extenders(
+                extenders, pod, names, diagnosis, table.row_of
+            )
+        attempt.diagnosis = diagnosis
+        sent = set(names)  # a NodeList answer could name nodes never asked about: dropped
+        passed = [name for name in passed if name in sent]
+        filtered = len(passed) != len(names)
+        extra: dict[str, npt.NDArray[np.int64]] = {}
+        if len(passed) > 1:
+            extra = await prioritize_with_extenders(extenders, pod, passed, self._on_prioritizing)
+        # Step 3: synchronous from here to Reserve.
+        table = self.cache.table
+        rows = np.asarray([table.row_of.get(name, -1) for name in passed], dtype=np.int64)
+        if self._table_mark() != before:
+            state, rows, extra = self._refilter(pod, profile, attempt, rows, extra)
+        if rows.size == 0:
+            if attempt.status is None:
+                attempt.status = Status.unschedulable(diagnosis.message())
+            await self._extended_post_filter(pod, profile, state, attempt, extenders)
+            return state, filtered
+        placed = self._prioritize(pod, profile, state, rows, attempt, extra)
+        self.observer.algorithm(time.perf_counter() - algorithm_start)
+        if placed is not None:
+            row, state = placed
+            self._commit(pod, profile, state, table.node(row).name, attempt)
+        return state, filtered
+
+    async def _extended_post_filter(
+        self,
+        pod: PodInfo,
+        profile: Framework,
+        state: CycleState,
+        attempt: Attempt,
+        extenders: Sequence[HTTPExtender],
+    ) -> None:
+        """PostFilter for a pod extenders are interested in. With an extender that has a
+        preempt verb, upstream's Preempt calls it between the dry run and the choice of a
+        candidate; here: a dry run (synchronous) to learn the candidates, the preempt verbs
+        awaited on them, then _post_filter as usual with the extenders' verdict handed to
+        the evaluator, which builds its candidates from it (a node gone meanwhile is left
+        out; the dry run itself runs again on the table as it is then). An extender error
+        fails the attempt as upstream's PostFilter error does."""
+        preempters = [e for e in extenders if e.supports_preemption]
+        diagnosis, status = attempt.diagnosis, attempt.status
+        evaluators = [p.evaluator for p in profile.post_filter if isinstance(p, Preempting)]
+        if (
+            not preempters
+            or not evaluators
+            or diagnosis is None
+            or diagnosis.total_nodes == 0
+            or status is None
+            or status.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+        ):
+            self._post_filter(pod, profile, state, attempt)
+            return
+        evaluator, table = evaluators[0], self.cache.table
+        check = self._node_check(profile, state, pod, finished=diagnosis.pre_filter is None)
+        eligible, _ = evaluator.interface.pod_eligible_to_preempt_others(pod, table, diagnosis)
+        candidates = evaluator.find_candidates(pod, table, diagnosis, check)[0] if eligible else []
+        if not candidates:
+            self._post_filter(pod, profile, state, attempt)
+            return
+        victims = {c.node: (c.victims, c.pdb_violations) for c in candidates}
+
+        def pods_on(node: str) -> Mapping[str, PodInfo]:
+            row = self.cache.table.row_of.get(node)
+            return self.cache.table.pods[row] if row is not None else {}
+
+        try:
+            verdict = await call_extenders_preemption(extenders, pod, victims, pods_on)
+        except ExtenderError as err:
+            attempt.status = Status.error(str(err), evaluator.plugin_name)
+            return
+        if diagnosis.pre_filter is None and self._table_mark() != self._mark_at_filter:
+            # The table moved while the extenders answered: the dry run needs PreFilter's
+            # state for the table as it is now.
+            state = CycleState()
+            if profile.run_pre_filter(state, pod, self.cache.table) is not None:
+                self._post_filter(pod, profile, state, attempt)
+                return
+        evaluator.extender_verdict = verdict
+        try:
+            self._post_filter(pod, profile, state, attempt)
+        finally:
+            evaluator.extender_verdict = None
+
+    def _table_mark(self) -> tuple[int, int, bytes]:
+        """What the cycle's verdicts depend on besides the pod: rows, their generations, and
+        the nominations (a copy of the generation column: O(nodes), once per await)."""
+        table = self.cache.table
+        return table.structure, self.queue.nominator.version, table.generation.tobytes()
+
+    def _refilter(
+        self,
+        pod: PodInfo,
+        profile: Framework,
+        attempt: Attempt,
+        rows: Rows,
+        extra: dict[str, npt.NDArray[np.int64]],
+    ) -> tuple[CycleState, Rows, dict[str, npt.NDArray[np.int64]]]:
+        """The table moved while the extenders answered: PreFilter afresh, and Filter again on
+        the rows the extenders passed that still exist. Rows that fail now count in the
+        diagnosis; the extenders' scores follow the rows that stay."""
+        table = self.cache.table
+        diagnosis = attempt.diagnosis or Diagnosis(total_nodes=len(table))
+        state = CycleState()
+        status = profile.run_pre_filter(state, pod, table)
+        if status is not None:
+            if status.code is Code.ERROR:
+                attempt.status = status
+            else:
+                diagnosis.pre_filter = status
+                attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
+            return state, rows[:0], {}
+        alive = rows >= 0
+        kept = self._filter(
+            profile, state, pod, rows[alive], self._nominated_by_row(pod), diagnosis
+        )
+        keep = alive & np.isin(rows, kept)
+        return state, rows[keep], {name: scores[keep] for name, scores in extra.items()}
 
     # --- group cycle (PodGroups) ---------------------------------------------------------
 
@@ -1355,7 +1628,7 @@ class Scheduler:
             try:
                 status = await self._pre_bind(profile, state, pod, node)
                 if status is None:
-                    status = await profile.run_bind(state, pod, node)
+                    status = await self._bind(profile, state, pod, node)
             except AlreadyBound:
                 # Someone bound it first; the watch will show where. Never bind twice.
                 self._forget(pod)
@@ -1381,6 +1654,16 @@ class Scheduler:
         self.observer.attempt("scheduled", profile.scheduler_name, time.perf_counter() - start)
         self.observer.scheduled(entry.attempts, self._clock() - entry.arrival, entry.flushed)
         self.reporter.scheduled(pod, node)
+
+    async def _bind(
+        self, profile: Framework, state: CycleState, pod: PodInfo, node: str
+    ) -> Status | None:
+        """Upstream's bind: an interested binder extender first, else the Bind plugins."""
+        if self.extenders:
+            bound, error = await extenders_binding(self.extenders, pod, node)
+            if bound:
+                return Status.error(error) if error else None
+        return await profile.run_bind(state, pod, node)
 
     async def _pre_bind(
         self, profile: Framework, state: CycleState, pod: PodInfo, node: str

@@ -56,7 +56,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -76,6 +76,12 @@ NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 # What a successful preemption adds to the pod's failure message since v1.37 (v1.33: nothing).
 FOUND = "found a potential placement for pod on node {node}, preempting {victims} victims"
+# Upstream's Preempt when the extenders left no candidate.
+NO_CANDIDATE = "no candidate node for preemption"
+
+# What the extenders' preempt verbs kept (upstream's callExtenders result): node -> (its
+# victims, their PDB violations). Set by the cycle for one PostFilter run (see Evaluator).
+ExtenderVerdict = Mapping[str, tuple[Sequence[PodInfo], int]]
 # Priorities are int32; adding 2^31 makes them all >= 0 so that a sum over more pods of negative
 # priority is never smaller than a sum over fewer (upstream's minSumPrioritiesScoreFunc).
 _SHIFT = 2**31
@@ -151,10 +157,23 @@ class Victims:
     num_pdb_violations: int
 
 
+@runtime_checkable
+class Preempting(Protocol):
+    """A PostFilter plugin that preempts through an Evaluator (DefaultPreemption): the cycle
+    hands its extenders' verdict on the candidates to it."""
+
+    evaluator: Evaluator
+
+
 class Evaluator:
     """Runs preemption for one plugin (upstream's preemption.Evaluator): `preempt` is its
     PostFilter. Keeps the victims it chose until their deletion is seen, and the dry-run
-    outcomes of recent preemptor classes."""
+    outcomes of recent preemptor classes.
+
+    `extender_verdict`, when the cycle sets it for one run, stands for upstream's
+    callExtenders between findCandidates and SelectCandidate: the candidates become the
+    extenders' nodes with the extenders' victims (the cycle awaited their answers before,
+    on the candidates of the same dry run; see cycle.Scheduler._extended_post_filter)."""
 
     def __init__(
         self,
@@ -164,6 +183,7 @@ class Evaluator:
         resources: ResourceRules | None = None,
     ) -> None:
         self.plugin_name = plugin_name
+        self.extender_verdict: ExtenderVerdict | None = None
         self.handle = handle
         self.interface = interface
         self.resources = resources
@@ -195,6 +215,10 @@ class Evaluator:
         if not eligible:
             return PostFilterResult(Status.unschedulable(why, plugin=self.plugin_name))
         candidates, statuses = self.find_candidates(pod, table, diagnosis, check)
+        if self.extender_verdict is not None and candidates:
+            candidates = _extender_candidates(table, self.extender_verdict)
+            if not candidates:
+                return PostFilterResult(Status.unschedulable(NO_CANDIDATE, plugin=self.plugin_name))
         best = select_candidate(candidates)
         if best is None:
             return PostFilterResult(
@@ -743,6 +767,18 @@ def pod_terminating_by_preemption(pod: PodInfo) -> bool:
 
 
 # --- choosing the node -------------------------------------------------------------------------
+
+
+def _extender_candidates(table: NodeTable, verdict: ExtenderVerdict) -> list[Candidate]:
+    """The extenders' nodes as candidates (upstream builds them from the victims map alone);
+    a node gone since is left out. Victims are ordered most important first, as berth's."""
+    out = []
+    for node, (victims, pdb) in verdict.items():
+        row = table.row_of.get(node)
+        if row is not None:
+            ordered = tuple(sorted(victims, key=more_important_pod))
+            out.append(Candidate(node, row, ordered, pdb))
+    return out
 
 
 def select_candidate(candidates: Sequence[Candidate]) -> Candidate | None:

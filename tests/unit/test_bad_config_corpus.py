@@ -193,7 +193,15 @@ TABLE = [
         ("profiles[0].pluginConfig[0].args.kind: must be",),
         id="plugin-args-wrong-kind",
     ),
-    pytest.param("extenders", ("extenders: not supported",), id="extenders"),
+    pytest.param(
+        "extenders",
+        (
+            "extenders[0].weight: Invalid value: 0: must have a positive weight",
+            "extenders[1].managedResources[0].name: Invalid value: \"cpu\"",
+            'extenders: Invalid value: "found 2 extenders implementing bind"',
+        ),
+        id="extenders",
+    ),
     pytest.param(
         "node-selector-bad-key",
         ("nodeSelector[-zone]: invalid label key",),

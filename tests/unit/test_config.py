@@ -175,7 +175,8 @@ def expand_errors(profile: Profile, **kwargs: Any) -> list[str]:
 
 
 def test_minimal_document_gets_upstream_defaults() -> None:
-    """apiVersion + kind alone give kube-scheduler's defaults and one default profile."""
+    """apiVersion + kind alone give kube-scheduler's defaults and one default profile, except the
+    client limits: berth's 1000/2000, not upstream's 50/100 (test_config_client_defaults.py)."""
     config = parse(doc(), KNOWN)
 
     assert config == SchedulerConfig(
@@ -184,7 +185,7 @@ def test_minimal_document_gets_upstream_defaults() -> None:
         pod_initial_backoff_seconds=1.0,
         pod_max_backoff_seconds=10.0,
         client_connection=ClientConnection(
-            kubeconfig="", qps=50.0, burst=100, content_type="application/json"
+            kubeconfig="", qps=1000.0, burst=2000, content_type="application/json"
         ),
         leader_election=LeaderElection(
             leader_elect=True,
@@ -216,7 +217,7 @@ def test_minimal_document_gets_upstream_defaults() -> None:
         pytest.param(
             doc(clientConnection={"qps": 0, "burst": 0}),
             lambda c: (c.client_connection.qps, c.client_connection.burst),
-            (50.0, 100),
+            (1000.0, 2000),
             id="zero-qps-and-burst-mean-default",
         ),
         pytest.param(
@@ -915,9 +916,11 @@ profiles:
             "(got true)",
             id="selector-value-yaml-bool",
         ),
-        # Unsupported upstream features
         pytest.param(
-            doc(extenders=[{"urlPrefix": "http://x"}]), "extenders", "1 extender", id="extenders"
+            doc(extenders=[{"urlPrefix": "http://x", "prioritizeVerb": "p"}]),
+            "extenders[0].weight",
+            "Invalid value: 0",
+            id="extenders",
         ),
     ],
 )
