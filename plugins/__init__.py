@@ -32,6 +32,7 @@ from plugins import (
     volume_restrictions,
     volume_zone,
 )
+from scheduler import features
 from scheduler.framework import Factory
 
 _BUILTIN: tuple[ModuleType, ...] = (
@@ -90,6 +91,24 @@ DEFAULTS: tuple[tuple[str, int], ...] = (
     # v1.37). berth has it on: it does nothing for pods that name no PodGroup.
     ("GangScheduling", 0),
 )
+
+
+# Default plugins that upstream's applyFeatureGates adds only with their gate on.
+_GATED_DEFAULTS = {
+    "DynamicResources": "DynamicResourceAllocation",
+    "NodeDeclaredFeatures": "NodeDeclaredFeatures",
+    "GangScheduling": "GenericWorkload",
+}
+
+
+def defaults() -> tuple[tuple[str, int], ...]:
+    """DEFAULTS with the process's feature gates applied (scheduler/features.py), as upstream's
+    getDefaultPlugins applies them: a gated plugin is left out while its gate is off."""
+    return tuple(
+        (name, weight)
+        for name, weight in DEFAULTS
+        if name not in _GATED_DEFAULTS or features.enabled(_GATED_DEFAULTS[name])
+    )
 
 
 class PluginLoadError(ValueError):

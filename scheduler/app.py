@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 
 import plugins as plugin_registry
-from scheduler import framework
+from scheduler import configdump, features, framework, health
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
 from scheduler.cycle import Scheduler
@@ -29,16 +30,29 @@ from scheduler.extender_client import build_extenders
 from scheduler.handle import ClusterHandle, KubeApi, generation
 from scheduler.kube import podgroups as podgroup_status
 from scheduler.kube.client import ApiError, Client
+from scheduler.kube.debug_endpoint import base_url
 from scheduler.kube.discovery import ServerInfo, discover
 from scheduler.kube.events import Recorder
 from scheduler.kube.informer import Informer
 from scheduler.kube.leader import LeaderElector, LeaseConfig
 from scheduler.metrics import Metrics
 from scheduler.model import COSCHEDULING_POD_GROUPS, UPSTREAM_POD_GROUPS, PodInfo
+from scheduler.node_verdict import node_verdict
 from scheduler.podgroups import PodGroup
-from scheduler.queue import ACTIVE, BACKOFF, GATED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
+from scheduler.queue import (
+    ACTIVE,
+    ASSUMED,
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
+from scheduler.resource_metrics import PodResourceCollector
 from scheduler.runtime import Framework, NullObserver, Observer, WaitingPods
-from scheduler.server import Server
+from scheduler.secure_serving import Prepared, SetupError, prepare
+from scheduler.server import HealthChecks, Server
+from scheduler.serving import ServingOptions
 
 log = logging.getLogger("berth")
 
@@ -93,7 +107,7 @@ def build_profiles(
     ConfigError with the path. Every Framework shares the handle's waiting pods."""
     registry = plugin_registry.registry()
     points, problems = plugin_points(registry)
-    defaults = [PluginRef(name, weight) for name, weight in plugin_registry.DEFAULTS]
+    defaults = [PluginRef(name, weight) for name, weight in plugin_registry.defaults()]
     profiles: dict[str, Framework] = {}
     errors: list[str] = []
     for i, spec in enumerate(config.profiles):
@@ -281,6 +295,7 @@ def queue_for(
             metrics.add_unschedulable if metrics is not None else lambda p, profile, d: None
         ),
         on_inflight=metrics.inflight if metrics is not None else lambda event, delta: None,
+        pop_from_backoff=features.enabled("SchedulerPopFromBackoffQ"),
     )
 
 
@@ -310,8 +325,7 @@ class App:
         config: SchedulerConfig,
         client: Client,
         *,
-        port: int = 10259,
-        host: str = "0.0.0.0",
+        serving: ServingOptions | None = None,
         identity: str = "",
         clock: Callable[[], float] = time.monotonic,
         api_unreachable_timeout: float = API_UNREACHABLE_SECONDS,
@@ -367,6 +381,8 @@ class App:
             _Reporter(self.recorder),
             observer,
             percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+            # berth's equivalence batching is what upstream's OpportunisticBatching gates.
+            batching=features.enabled("OpportunisticBatching"),
             nominate=lambda pod, node: self.recorder.nominate(
                 pod.namespace, pod.name, pod.uid, node
             ),
@@ -445,20 +461,36 @@ class App:
             if informer.path.startswith(f"/apis/{api}/")
         }
         self.server_info: ServerInfo | None = None
+        # Where and how the endpoints are served (scheduler.serving): plain HTTP on a free
+        # loopback port unless told otherwise, which is what in-process callers want.
+        self.serving = serving or ServingOptions.local()
+        self._stopping = False
+        self._resource_metrics = PodResourceCollector(self._pods_for_metrics)
         self.server = Server(
-            self.metrics, host=host, port=port, ready=self.ready, unhealthy=self.unhealthy
+            self.metrics,
+            checks=self._health_checks(),
+            configz=self._configz,
+            resource_metrics=self._resource_metrics.render,
+            leading=self._leads,
+            bind_address=self.serving.bind_address,
         )
+        self._secure: Prepared | None = None
         self.server.add_json_route("/debug/pods/{namespace}/{name}", self._debug_pod)
         self.server.add_json_route("/debug/queue", self._debug_queue)
         self.metrics.before_render.append(self._collect)
-        self.host = host
+        self.host = self.serving.bind_address
         self.leader: LeaderElector | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []  # informers, housekeeping, the elector
         # Optional informers whose API the server did not serve: tried again now and then.
         self._unserved: dict[Informer, tuple[str, str]] = {}
         self._leading = asyncio.Event()
-        self.port = port
+        self.port = 0
+        """The plain HTTP port bound (0: none), once run() listens."""
+        self.secure_port = 0
+        """The HTTPS port bound (0: none), once run() listens."""
+        self.serving_cert_sha256 = ""
+        """Hex SHA-256 of the HTTPS serving certificate ("": no HTTPS), once run() listens."""
 
     @property
     def priority_classes(self) -> dict[str, int]:
@@ -520,6 +552,90 @@ class App:
         for name, profile in self.profiles.items():
             for (plugin, point), count in profile.take_evaluations().items():
                 self.metrics.plugin_evaluated(plugin, point, name, count)
+
+    async def _serve(self) -> None:
+        """Listen as `self.serving` says: HTTPS with delegated authn/authz on the secure port,
+        plain HTTP on --port; raises ServeError naming the address or the flag."""
+        serving = self.serving
+        try:
+            if serving.secure_port:
+                self._secure = await prepare(serving, self.client)
+                self.serving_cert_sha256 = self._secure.cert_sha256
+        except SetupError as err:
+            raise ServeError(str(err)) from err
+        plain = serving.port if serving.serves_plain else None
+        try:
+            await self.server.start(
+                secure=self._secure.security if self._secure is not None else None,
+                secure_port=serving.secure_port,
+                plain_port=plain,
+            )
+        except OSError as err:
+            ports = [p for p in (serving.secure_port, serving.port) if p]
+            where = ", ".join(f"{serving.bind_address}:{p}" for p in ports) or serving.bind_address
+            if self._secure is not None:
+                await self._secure.close()
+            raise ServeError(f"cannot serve on {where}: {err.strerror or err}") from err
+        self.port, self.secure_port = self.server.plain_port, self.server.secure_port
+
+    def _health_checks(self) -> HealthChecks:
+        """kube-scheduler's checks (cmd/kube-scheduler/app/server.go): /healthz has the
+        leader-election watchdog when electing, and berth's apiserver-reachable; /livez only
+        ping; /readyz the watchdog, shutdown and sched-handler-sync (informers synced)."""
+        election = self.config.leader_election
+        watchdog: list[health.Check] = []
+        if election.leader_elect:
+            lease = f"{election.resource_namespace}/{election.resource_name}"
+            watchdog.append(
+                health.LeaderWatchdog(
+                    lambda: self.leader, lease_duration=election.lease_duration_s
+                ).check(lease)
+            )
+
+        def reachable() -> str | None:
+            failing = self.unhealthy()
+            return None if failing is None else failing[1]
+
+        def shutdown() -> str | None:
+            return "process is shutting down" if self._stopping else None
+
+        def synced() -> str | None:
+            return None if self.ready() else "handlers are not fully synchronized"
+
+        return HealthChecks(
+            healthz=[*watchdog, health.Check("apiserver-reachable", reachable)],
+            livez=[],
+            readyz=[
+                *watchdog,
+                health.Check("shutdown", shutdown),
+                health.Check("sched-handler-sync", synced),
+            ],
+        )
+
+    def _configz(self) -> JSON:
+        """/configz's componentconfig: the defaulted KubeSchedulerConfiguration v1 document."""
+        return configdump.to_v1(self.config)
+
+    def _leads(self) -> bool:
+        """kube-scheduler's isLeader for /metrics/resources: leading began (at once without
+        leader election, once the caches synced)."""
+        if self.config.leader_election.leader_elect:
+            return self._leading.is_set() and self.should_schedule()
+        return True
+
+    def _pods_for_metrics(self) -> list[tuple[JSON, str]]:
+        """Every pod the scheduler knows, with its node ("" while pending): the cache's pods
+        (bound and assumed) and the queue's."""
+        table = self.cache.table
+        pods = [
+            (pod.raw, name)
+            for name, row in table.row_of.items()
+            for pod in table.pods[row].values()
+        ]
+        pods += [
+            (entry.pod.raw, "") for entry in self.queue.pods.values() if entry.where != ASSUMED
+        ]
+        return pods
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
@@ -610,11 +726,7 @@ class App:
     async def run(self) -> int:
         """Serve until cancelled or leadership is lost (then return 1, as kube-scheduler
         exits so a fresh process can rejoin the election)."""
-        try:
-            self.port = await self.server.start()
-        except OSError as err:
-            where = f"{self.host}:{self.port}"
-            raise ServeError(f"cannot serve on {where}: {err.strerror or err}") from err
+        await self._serve()
         self.server_info = await self._discover()
         self._drop_unserved(self.server_info)
         self.handle.pod_groups.served = {
@@ -643,6 +755,8 @@ class App:
                         lease_duration=election.lease_duration_s,
                         renew_deadline=election.renew_deadline_s,
                         retry_period=election.retry_period_s,
+                        debug_url=self._debug_url(),
+                        debug_cert_sha256=self.serving_cert_sha256 if self.secure_port else "",
                     ),
                     on_started_leading=self._leading.set,
                     on_stopped_leading=lost.set,
@@ -676,9 +790,14 @@ class App:
                 async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
                     await self.recorder.flush()
             await self.recorder.stop()
+            self._stopping = True
             await self.server.stop()
+            if self._secure is not None:
+                await self._secure.close()
             await self.event_client.close()
             await self.lease_client.close()
+            for extender in self.scheduler.extenders:
+                await extender.close()
 
     @staticmethod
     async def _wait_either(*things: asyncio.Event | asyncio.Task[None]) -> None:
@@ -718,6 +837,8 @@ class App:
     # --- debug endpoints -----------------------------------------------------------------
 
     async def _debug_pod(self, request: Any) -> Any:
+        """The pod's last attempt and where it waits (explain.render's input); with
+        `?node=NAME`, also each Filter plugin's verdict on that node now ("node_check")."""
         key = f"{request.match_info['namespace']}/{request.match_info['name']}"
         attempt = self.scheduler.last.get(key)
         entry = next((e for e in self.queue.pods.values() if e.pod.key == key), None)
@@ -725,7 +846,11 @@ class App:
             "pod": key,
             "queue": entry.where if entry else None,
             "attempts": entry.attempts if entry else None,
+            # Which replica answers: a standby has tried no pod (explain says so).
+            "scheduler": {"identity": self.identity, "leading": self.should_schedule()},
         }
+        if "node" in request.query:
+            out["node_check"] = self._node_check(entry, request.query["node"])
         if entry is not None and entry.gate_message:
             out["gated"] = entry.gate_message
         waiting = self.handle.waiting_pods.get(entry.pod.uid) if entry is not None else None
@@ -762,6 +887,51 @@ class App:
             if (attempt.pod.claim_refs or backed) and not attempt.node:
                 out["devices"], out["nodes_without_devices"] = self._devices(attempt.pod)
         return out
+
+    def _node_check(self, entry: QueuedPod | None, node: str) -> JSON:
+        """Why not `node`, now, for a pod in the queue (scheduler.node_verdict), or why that
+        cannot be said. Changes nothing: no assume, no queue move."""
+        if entry is None or entry.where == ASSUMED:
+            return {
+                "node": node,
+                "error": "only a pending pod can be checked against a node, and this scheduler"
+                " has no such pod waiting (bound or binding, not its schedulerName, or not"
+                " seen)",
+            }
+        profile = self.profiles.get(entry.pod.scheduler_name)
+        if profile is None:
+            return {"node": node, "error": f"no profile {entry.pod.scheduler_name!r}"}
+        if node not in self.cache.table.row_of:
+            return {
+                "node": node,
+                "error": f"node {node!r} is not in the scheduler's cache (no such node, or left"
+                " out by the configuration's nodeSelector)",
+            }
+        try:
+            return node_verdict(profile, entry.pod, self.cache.table, node, self.queue.nominator)
+        except Exception as err:  # a plugin's bug: say so rather than answer 500
+            log.exception("node check failed", extra={"pod": entry.pod.key, "node": node})
+            return {"node": node, "error": f"a plugin failed: {type(err).__name__}: {err}"}
+
+    def _debug_url(self) -> str:
+        """Where this replica serves /debug, for the Lease's debug-endpoint annotation
+        (kube.debug_endpoint): HTTPS on the secure port if served, else plain HTTP on --port;
+        at the address in $POD_IP (the downward API's status.podIP), else the bind address when
+        it names one, else this host name's address. Empty when nothing is served or no
+        address can be told (then no annotation is written)."""
+        scheme, port = ("https", self.secure_port) if self.secure_port else ("http", self.port)
+        if not port:
+            return ""
+        address = os.environ.get("POD_IP", "")
+        if not address and self.host not in ("", "0.0.0.0", "::"):
+            address = self.host
+        if not address:
+            try:
+                address = socket.gethostbyname(socket.gethostname())
+            except OSError as err:
+                log.warning("no address to advertise for /debug", extra={"error": str(err)})
+                return ""
+        return base_url(scheme, address, port)
 
     def _devices(self, pod: PodInfo) -> tuple[list[JSON], int]:
         """Why the pod's claims get no devices, node by node (scheduler.dra.diagnose)."""

@@ -8,8 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scheduler import __version__
+from scheduler import __version__, flags, serving
+
+if TYPE_CHECKING:
+    from scheduler.config import SchedulerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,21 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"berth {__version__}")
     sub = parser.add_subparsers(title="commands")
 
-    run = sub.add_parser("run", help="run the scheduler against a cluster")
-    run.add_argument(
-        "--config",
-        required=True,
-        type=Path,
-        help="KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file",
+    run = sub.add_parser(
+        "run",
+        help="run the scheduler against a cluster (kube-scheduler's flags: docs/flags.md)",
+        usage="berth run [flags]  (berth run -h lists them)",  # a bad flag: two lines, not 50
     )
-    run.add_argument(
-        "--kubeconfig",
-        default=None,
-        help="default: clientConnection.kubeconfig, $KUBECONFIG, then in-cluster",
-    )
-    run.add_argument("--port", type=int, default=10259, help="metrics and health port")
-    run.add_argument("--bind-address", default="0.0.0.0")
-    run.add_argument("--log-level", default="info")
+    run.add_argument("--version", action="version", version=f"berth {__version__}")
+    flags.add_run_flags(run)  # --config, deprecated, leader election, gates, metrics, logs
+    serving.add_serving_flags(run)  # --secure-port, --port, --bind-address, authn/authz, TLS
     run.add_argument(
         "--api-unreachable-timeout",
         type=float,
@@ -141,16 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--zones", type=int, default=3)
     demo.set_defaults(func=_demo)
 
+    from scheduler import explain as explain_command  # argparse only; cheap to import
+
     explain = sub.add_parser(
-        "explain", help="ask a running berth why a pod is pending, or why it went where it went"
+        "explain",
+        help="ask the leading berth why a pod is pending, why it went where it went, or why"
+        " not to a given node",
     )
-    explain.add_argument("pod", metavar="NAMESPACE/POD")
-    explain.add_argument(
-        "--server",
-        default="http://127.0.0.1:10259",
-        help="the scheduler's metrics/debug address (default %(default)s)",
-    )
-    explain.set_defaults(func=_explain)
+    explain_command.add_arguments(explain)
+    explain.set_defaults(func=explain_command.main)
 
     from scheduler.bench import command as bench_command  # argparse only; cheap to import
 
@@ -164,44 +160,77 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import dataclasses
     import logging
     import signal
 
     import plugins
+    from scheduler import features, logs
     from scheduler.app import App, ServeError, build_profiles
-    from scheduler.config import ConfigError, load
+    from scheduler.config import ConfigError, parse, read_document
     from scheduler.handle import in_memory
     from scheduler.kube.client import Client, Credentials
-    from scheduler.logs import setup
 
+    try:
+        serving_options = serving.serving_options(args)
+    except serving.ServingError as err:
+        print(f"berth run: {err}", file=sys.stderr)
+        return 2
     if not args.api_unreachable_timeout >= 0:  # NaN fails every comparison
         print(
             "berth run: --api-unreachable-timeout: must be a number >= 0 (0: never)",
             file=sys.stderr,
         )
         return 2
-    setup(args.log_level)
+    # As kube-scheduler: feature gates first (PersistentPreRunE), then logging, then config.
+    try:
+        features.set_current(features.parse(args.feature_gates))
+    except features.FeatureGateError as err:
+        print(f"berth run: --feature-gates: {err}", file=sys.stderr)
+        return 2
+    log_options, alpha = flags.log_options(args)
+    problems = logs.validate(log_options, alpha, features.enabled("LoggingAlphaOptions"))
+    if problems:
+        print(f"berth run: invalid logging flags: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    logs.setup(log_options)
+    log = logging.getLogger("berth")
     try:
         registered = plugins.registry().keys()
     except plugins.PluginLoadError as err:
         print(f"berth run: cannot load the installed plugins: {err}", file=sys.stderr)
         return 2
+    source = args.config or "(defaults and flags)"
     try:
-        config = load(args.config, registered)
+        file_doc = read_document(args.config) if args.config else None
+        config = parse(flags.config_document(args, file_doc), registered)
         # Plugin args are checked before anything touches the cluster: a bad config exits 2
         # naming its fields whether or not credentials are at hand.
         build_profiles(config, in_memory())
     except ConfigError as err:
-        print(f"berth run: invalid configuration {args.config}:\n{err}", file=sys.stderr)
+        print(f"berth run: invalid configuration {source}:\n{err}", file=sys.stderr)
         return 2
+    if unhonoured := features.unhonoured(features.current()):
+        log.warning(
+            "feature gates berth does not act on: it keeps its behaviour (docs/flags.md)",
+            extra={"gates": unhonoured},
+        )
+    if ignored := flags.ignored_flags(args):
+        log.warning("deprecated flags ignored: --config is given", extra={"flags": ignored})
+    if args.write_config_to:
+        return _write_config(config, args.write_config_to)
     conn = config.client_connection
-    kubeconfig = args.kubeconfig or conn.kubeconfig or None
+    kubeconfig = conn.kubeconfig or None
     try:
         creds = Credentials.load(kubeconfig)
     except Exception as err:  # kubernetes' ConfigException, a missing or unreadable file
-        where = kubeconfig or "$KUBECONFIG / in-cluster service account"
-        print(f"berth run: cannot load cluster credentials ({where}): {err}", file=sys.stderr)
-        return 1
+        if not args.master:
+            where = kubeconfig or "$KUBECONFIG / in-cluster service account"
+            print(f"berth run: cannot load cluster credentials ({where}): {err}", file=sys.stderr)
+            return 1
+        creds = Credentials(server=args.master)  # client-go: --master alone, no credentials
+    if args.master:  # overrides the kubeconfig's server, as upstream's BuildConfigFromFlags
+        creds = dataclasses.replace(creds, server=args.master.rstrip("/"))
 
     async def main() -> int:
         # SIGTERM (a pod being deleted) and SIGINT stop berth the way kube-scheduler stops:
@@ -217,10 +246,11 @@ def _run(args: argparse.Namespace) -> int:
             app = App(
                 config,
                 client,
-                port=args.port,
-                host=args.bind_address,
+                serving=serving_options,
                 api_unreachable_timeout=args.api_unreachable_timeout,
             )
+            # Not a configuration field upstream either: a flag for the queue alone.
+            app.queue.unschedulable_flush = flags.unschedulable_flush_seconds(args)
             try:
                 return await app.run()
             except asyncio.CancelledError:
@@ -236,13 +266,31 @@ def _run(args: argparse.Namespace) -> int:
     try:
         code: int = asyncio.run(main())
     except ConfigError as err:
-        print(f"berth run: invalid configuration {args.config}:\n{err}", file=sys.stderr)
+        print(f"berth run: invalid configuration {source}:\n{err}", file=sys.stderr)
         return 2
     except ServeError as err:
         print(f"berth run: {err}", file=sys.stderr)
         return 1
     logging.getLogger("berth").info("stopped", extra={"code": code})
     return code
+
+
+def _write_config(config: SchedulerConfig, path: str) -> int:
+    """--write-config-to: the defaulted configuration (v1 YAML), then exit 0, as
+    kube-scheduler's LogOrWriteConfig; a file that cannot be written is exit 1."""
+    import logging
+
+    import yaml
+
+    from scheduler.configdump import to_v1
+
+    try:
+        Path(path).write_text(yaml.safe_dump(to_v1(config), sort_keys=True), encoding="utf-8")
+    except OSError as err:
+        print(f"berth run: --write-config-to: {err.strerror or err}: {path}", file=sys.stderr)
+        return 1
+    logging.getLogger("berth").info("Wrote configuration", extra={"file": path})
+    return 0
 
 
 def _webhook(args: argparse.Namespace) -> int:
@@ -383,12 +431,6 @@ def _demo(args: argparse.Namespace) -> int:
     except (ClusterError, MissingBinary) as err:
         print(f"berth demo: {err}", file=sys.stderr)
         return 1
-
-
-def _explain(args: argparse.Namespace) -> int:
-    from scheduler import explain
-
-    return explain.main(args.pod, args.server)
 
 
 def _say(message: str) -> None:

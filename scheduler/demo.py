@@ -128,6 +128,7 @@ async def run_demo(kubeconfig: str, out: Any = sys.stderr) -> int:
     import plugins
     from scheduler import config as cfg
     from scheduler.app import App
+    from scheduler.serving import ServingOptions
 
     watcher = Watcher()
     config = cfg.parse(CONFIG, plugins.registry().keys())
@@ -143,8 +144,7 @@ async def run_demo(kubeconfig: str, out: Any = sys.stderr) -> int:
         app = App(
             config,
             Client.from_kubeconfig(kubeconfig, qps=500, burst=1000),
-            port=0,
-            host="127.0.0.1",
+            serving=ServingOptions.local(),
         )
         tasks = [asyncio.create_task(informer.run()), asyncio.create_task(app.run())]
         await informer.synced.wait()

@@ -1,55 +1,144 @@
-"""`berth explain NAMESPACE/POD`: why a pod is pending, or why it went where it went.
+"""`berth explain NAMESPACE/POD [--node NODE]`: why a pod is pending, why it went where it
+went, or why it does not go to one node.
 
-It asks a running scheduler for its last attempt at the pod (`GET /debug/pods/NS/NAME` on the
-metrics port) and renders it:
+It asks the leading berth (found through its Lease, or the one `--server` names:
+scheduler.explain_client) for its last attempt at the pod (`GET /debug/pods/NS/NAME`) and
+renders it:
 
 - the pod's effective requests as the attempt counted them (pod-level requests and a resize
   in progress included), when the scheduler kept its attempt;
 - a pending pod: the upstream FailedScheduling message, then which plugin rejected how many
   nodes for which reason, and what preemption decided (nominated node and victims);
 - a bound pod: the top-scoring nodes of the attempt with each score plugin's (normalized)
-  score and the weighted total.
+  score and the weighted total;
+- with `--node X` (the view's "node_check", scheduler.node_verdict): each Filter plugin's
+  verdict on X now, and the score X would get among the feasible nodes.
 
-Rendering is pure (`render(view) -> str`), so it is tested without a server.
+Rendering is pure (`render(view) -> str`), so it is tested without a server. The arguments live
+here too (`add_arguments`), as `berth explain` and `kubectl berth explain` share them.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 JSON = dict[str, Any]
-DEFAULT_SERVER = "http://127.0.0.1:10259"
+
+DEFAULT_LEASE_NAMESPACE = "berth-system"
+DEFAULT_LEASE_NAME = "berth"
+"""deploy/configmap.yaml's leaderElection.resourceNamespace/resourceName (the chart names the
+Lease after the release, in the release namespace: pass those)."""
 
 
-class ExplainError(Exception):
-    """The scheduler could not be asked (the message says why)."""
-
-
-def fetch(server: str, namespace: str, name: str, timeout: float = 10.0) -> JSON:
-    """The scheduler's debug view of one pod."""
-    path = "/debug/pods/{}/{}".format(
-        urllib.parse.quote(namespace, safe=""), urllib.parse.quote(name, safe="")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`berth explain`'s arguments."""
+    parser.add_argument("pod", metavar="NAMESPACE/POD")
+    parser.add_argument(
+        "--node",
+        default=None,
+        help="also say, for a pending pod, what each Filter plugin says about this node now"
+        " and the score it would get there",
     )
-    url = server.rstrip("/") + path
+    parser.add_argument(
+        "--server",
+        default=None,
+        help="ask this berth (http://HOST:PORT or https://HOST:PORT) instead of the leader"
+        " its Lease names",
+    )
+    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then in-cluster")
+    parser.add_argument(
+        "--lease-namespace",
+        default=DEFAULT_LEASE_NAMESPACE,
+        help="leaderElection.resourceNamespace of the berth to ask (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lease-name",
+        default=DEFAULT_LEASE_NAME,
+        help="leaderElection.resourceName of the berth to ask (default %(default)s)",
+    )
+    parser.add_argument(
+        "--certificate-authority",
+        default=None,
+        metavar="FILE",
+        help="CA bundle that signed berth's serving certificate (default: the certificate"
+        " the Lease pins, else the system's CAs)",
+    )
+    parser.add_argument(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="accept any certificate from berth (your credentials go to whoever answers)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="for each connection and answer (default %(default)s)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the report; 0 when the scheduler answered, 1 when it could not be asked, 2 for
+    bad arguments."""
+    from scheduler.explain_client import ExplainError, Options, ask
+
+    namespace, sep, name = args.pod.partition("/")
+    problem = ""
+    if not sep or not namespace or not name or "/" in name:
+        problem = f"NAMESPACE/POD: give the pod as NAMESPACE/NAME, not {args.pod!r}"
+    elif args.node is not None and not args.node:
+        problem = "--node: must name a node"
+    elif not args.timeout > 0:  # NaN fails every comparison
+        problem = "--timeout: must be a number of seconds > 0"
+    elif args.server is not None and not args.server.startswith(("http://", "https://")):
+        problem = f"--server: must be an http:// or https:// URL, not {args.server!r}"
+    if problem:
+        print(f"berth explain: {problem}", file=sys.stderr)
+        return 2
+    options = Options(
+        server=args.server,
+        kubeconfig=args.kubeconfig,
+        lease_namespace=args.lease_namespace,
+        lease_name=args.lease_name,
+        certificate_authority=args.certificate_authority,
+        insecure_skip_tls_verify=args.insecure_skip_tls_verify,
+        timeout=args.timeout,
+    )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            view: JSON = json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        raise ExplainError(f"{url}: HTTP {err.code} {err.reason}") from err
-    except (urllib.error.URLError, OSError) as err:
-        raise ExplainError(f"cannot reach the scheduler at {server}: {err}") from err
-    except ValueError as err:
-        raise ExplainError(f"{url}: not JSON: {err}") from err
-    return view
+        view, where = ask(options, namespace, name, args.node)
+    except ExplainError as err:
+        print(f"berth explain: {err}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(view))
+    print(f"berth explain: answered by {where}", file=sys.stderr)
+    return 0
 
 
 def render(view: JSON) -> str:
-    """The report for one pod's debug view."""
+    """The report for one pod's debug view (then the node check, when it has one)."""
+    report = _render_pod(view)
+    if "node_check" in view:
+        report += "\n" + render_node(view["node_check"])
+    return report
+
+
+def _answered_by(view: JSON) -> list[str]:
+    """Which replica answered (views of berth before this field have none)."""
+    replica = view.get("scheduler")
+    if not replica:
+        return []
+    role = (
+        "the leader"
+        if replica.get("leading")
+        else "a standby: it schedules nothing while another replica leads"
+    )
+    return [f"Answered by {replica.get('identity')} ({role})"]
+
+
+def _render_pod(view: JSON) -> str:
     pod = view.get("pod", "?")
     lines: list[str] = []
     node = view.get("node")
@@ -70,6 +159,7 @@ def render(view: JSON) -> str:
         # Still queued: the attempt that chose the node failed to bind since.
         lines.append(f"Pod {pod}: pending (queue: {queue}, attempts: {attempts})")
         lines.append(f"Its last scheduling cycle chose {node}; binding did not succeed.")
+        lines += _answered_by(view)
         if gated := view.get("gated"):
             lines.append(f"Gated: {gated}")
         return "\n".join(lines) + "\n"
@@ -79,10 +169,12 @@ def render(view: JSON) -> str:
         where = f" (queue: {queue}, attempts: {attempts})" if queue else ""
         lines.append(f"Pod {pod}: pending{where}")
     else:
-        return (
+        lines.append(
             f"Pod {pod}: this scheduler has not tried to schedule it (not its schedulerName, "
-            "not seen yet, or too long ago).\n"
+            "not seen yet, or too long ago)."
         )
+        return "\n".join(lines + _answered_by(view)) + "\n"
+    lines += _answered_by(view)
     if gated := view.get("gated"):
         lines.append(f"Gated: {gated}")
     if (requests := view.get("requests")) is not None:
@@ -237,19 +329,56 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def main(target: str, server: str = DEFAULT_SERVER) -> int:
-    """Print the report; 0 when the scheduler answered, 1 when it could not be asked, 2 for a
-    malformed target."""
-    import sys
+def render_node(check: JSON) -> str:
+    """The report for one node (scheduler.node_verdict's shape): each Filter plugin's verdict,
+    then the score the node would get, or why it cannot be checked."""
+    node = check.get("node", "?")
+    if error := check.get("error"):
+        return f"Node {node}: cannot be checked: {error}\n"
+    if pre_filter := check.get("pre_filter"):
+        return (
+            f"Node {node}: no Filter ran: PreFilter plugin {pre_filter.get('plugin')} rejects"
+            f" every node for this pod: {pre_filter.get('reason')}\n"
+        )
+    lines = [f"Node {node}, each Filter plugin's verdict for this pod now:"]
+    rows = []
+    for entry in check.get("filters") or []:
+        reasons = "; ".join(entry.get("reasons") or [])
+        if entry.get("verdict") == "skip":
+            reasons = "nothing to check for this pod (PreFilter: Skip)"
+        if entry.get("unresolvable"):
+            reasons += " (unresolvable: preemption cannot help)"
+        if entry.get("with_nominated"):
+            reasons += " (only with the pods nominated to this node counted)"
+        rows.append((str(entry.get("plugin")), str(entry.get("verdict")), reasons))
+    lines += _table(("PLUGIN", "VERDICT", "REASON"), rows)
+    if nominated := check.get("nominated"):
+        lines.append(
+            f"Pods nominated to {node} and counted against this pod: {', '.join(nominated)}"
+        )
+    failed = sum(1 for e in check.get("filters") or [] if e.get("verdict") == "fail")
+    if not check.get("feasible"):
+        lines.append(f"Not feasible: {failed} plugin(s) reject {node}.")
+        return "\n".join(lines) + "\n"
+    lines += _node_score(node, check.get("score"))
+    return "\n".join(lines) + "\n"
 
-    namespace, sep, name = target.partition("/")
-    if not sep or not namespace or not name:
-        print("berth explain: give the pod as NAMESPACE/NAME", file=sys.stderr)
-        return 2
-    try:
-        view = fetch(server, namespace, name)
-    except ExplainError as err:
-        print(f"berth explain: {err}", file=sys.stderr)
-        return 1
-    sys.stdout.write(render(view))
-    return 0
+
+def _node_score(node: str, score: JSON | None) -> list[str]:
+    if not score:
+        return [f"Feasible: every Filter plugin passes {node}."]
+    if error := score.get("error"):
+        return [f"Feasible; its score cannot be told: {error}"]
+    best = score.get("best") or {}
+    out = [
+        "",
+        f"Feasible; it would score {score.get('total')} (rank {score.get('rank')} of"
+        f" {score.get('feasible_nodes')} feasible nodes; the best, {best.get('node')},"
+        f" scores {best.get('total')}):",
+    ]
+    weights = score.get("weights") or {}
+    rows = [
+        (plugin, str(value), str(weights.get(plugin, "")))
+        for plugin, value in (score.get("plugins") or {}).items()
+    ]
+    return out + _table(("PLUGIN", "SCORE (0-100)", "WEIGHT"), rows)

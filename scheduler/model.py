@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from scheduler import features
 from scheduler.declared_features import REGISTRY as DECLARED_FEATURES
 
 # Selectors live in scheduler.labels; the model re-exports them, as plugins import them here.
@@ -139,7 +140,25 @@ class Toleration:
             return self.value == taint.value
         # Lt and Gt compare numbers only with TaintTolerationComparisonOperators (alpha, off in
         # v1.37); with the gate off they tolerate nothing, as does any unknown operator.
+        if self.operator in ("Lt", "Gt") and features.enabled("TaintTolerationComparisonOperators"):
+            return _compare_numbers(self.value, taint.value, self.operator)
         return False
+
+
+_DECIMAL_INTEGER = re.compile(r"(0|-?[1-9][0-9]*)")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _compare_numbers(toleration: str, taint: str, operator: str) -> bool:
+    """k8s.io/api's compareNumericValues: both must be decimal int64s (no sign on 0, no
+    leading zeros); Lt tolerates a taint below the toleration's value, Gt one above it."""
+    values = []
+    for text in (toleration, taint):
+        if not _DECIMAL_INTEGER.fullmatch(text) or not _INT64_MIN <= int(text) <= _INT64_MAX:
+            return False
+        values.append(int(text))
+    want, have = values
+    return have < want if operator == "Lt" else have > want
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ class SchedulingQueue:
         on_unschedulable: Callable[[Iterable[str], str, int], None] = lambda p, profile, d: None,
         on_inflight: Callable[[str, int], None] = lambda event, delta: None,
         pop_from_backoff: bool = True,
+        unschedulable_flush: float = UNSCHEDULABLE_FLUSH_SECONDS,
     ) -> None:
         """`on_incoming(queue, event label)` counts a pod entering a queue;
         `on_unschedulable(plugins, profile, delta)` keeps scheduler_unschedulable_pods;
@@ -161,6 +162,8 @@ class SchedulingQueue:
         self._backoff: list[tuple[float, int, str, int]] = []
         self._error_backoff: list[tuple[float, int, str, int]] = []
         self.pop_from_backoff = pop_from_backoff
+        # Seconds (kube-scheduler's --pod-max-in-unschedulable-pods-duration, default 5m).
+        self.unschedulable_flush = unschedulable_flush
         self._seq = itertools.count()
         self._tokens = itertools.count(1)
         self.scheduling_cycle = 0
@@ -372,7 +375,7 @@ class SchedulingQueue:
         for entry in list(self.pods.values()):
             # Strictly longer than the limit, as upstream's flushUnschedulablePodsLeftover.
             if entry.where in (UNSCHEDULABLE, GATED) and (
-                now - entry.unschedulable_since > UNSCHEDULABLE_FLUSH_SECONDS
+                now - entry.unschedulable_since > self.unschedulable_flush
             ):
                 entry.flushed = True
                 entry.unschedulable_since = now  # the flush timestamp, should it stay gated

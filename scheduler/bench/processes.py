@@ -146,6 +146,7 @@ def start(
             "run",
             f"--config={config}",
             f"--kubeconfig={kubeconfig}",
+            "--secure-port=0",  # local use: plain HTTP only
             f"--port={port}",
             "--bind-address=127.0.0.1",
         ]

@@ -18,6 +18,9 @@ How a candidate decides, on every attempt:
   on create means another candidate created it first: re-read.
 - Taking the Lease from someone else (or from nobody) sets `acquireTime` and adds one to
   `leaseTransitions`; renewing keeps both and sets `renewTime`.
+- berth's one addition: every write naming us holder also sets the berth.dev/debug-endpoint
+  annotation (`LeaseConfig.debug_url`; kube.debug_endpoint), and a release removes it, so that
+  `berth explain` can find the leader. The spec is client-go's.
 
 The holder's loop, on a timeline (defaults 15 s / 10 s / 2 s):
 
@@ -66,6 +69,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from scheduler.kube.client import JSON, ApiError
+from scheduler.kube.debug_endpoint import DebugEndpoint, annotate
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,12 @@ class LeaseConfig:
     """How long the leader keeps retrying a renew, from its last good one, before giving up."""
     retry_period: float = 2.0
     """The time between attempts: the leader's renews, and a standby's reads (with jitter)."""
+    debug_url: str = ""
+    """Where this candidate serves its /debug views (`https://10.0.0.7:10259`), written into
+    the Lease's berth.dev/debug-endpoint annotation while it holds the Lease (kube.debug_endpoint);
+    empty: no annotation (one left by an earlier holder is removed)."""
+    debug_cert_sha256: str = ""
+    """Hex SHA-256 of the serving certificate behind `debug_url`, for clients to pin ("")."""
 
     def validate(self) -> list[str]:
         """Every problem with this config, each prefixed by its field; empty when valid.
@@ -346,6 +356,13 @@ class LeaderElector:
         )
 
     @property
+    def observed_at(self) -> float | None:
+        """When the Lease record last seen was first seen in that form (a renew changes it),
+        by `clock`; None before the first read. The healthz watchdog (client-go's
+        HealthzAdaptor) reads it."""
+        return self._seen.at if self._seen is not None else None
+
+    @property
     def leader(self) -> str:
         """The holder in the Lease as last seen ("" when free or not read yet)."""
         return self._seen.record.holder if self._seen is not None else ""
@@ -536,18 +553,27 @@ class LeaderElector:
         """POST or PUT (with the cached resourceVersion) `record`; note it as seen on success."""
         assert record is not None, "only WAIT decisions carry no record"
         started = self._clock()  # before sending: no standby can have seen the write earlier
+        # The debug endpoint goes in with the holder, in the same write, so the two never
+        # disagree for a holder that is berth; writing anyone else (a release) removes it.
+        url = self.config.debug_url if record.holder == self.identity else ""
+        endpoint = DebugEndpoint(self.identity, url, self.config.debug_cert_sha256) if url else None
         if create:
             body: JSON = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
-                "metadata": {"name": self.config.name, "namespace": self.config.namespace},
+                "metadata": annotate(
+                    {"name": self.config.name, "namespace": self.config.namespace}, endpoint
+                ),
                 "spec": record.to_spec(),
             }
             obj = await self._client.post(self.config.collection_path, body)
         else:
             assert self._lease is not None, "PUT needs a Lease read or written before"
             spec = {**(self._lease.get("spec") or {}), **record.to_spec()}
-            obj = await self._client.put(self.config.path, {**self._lease, "spec": spec})
+            metadata = annotate(self._lease.get("metadata") or {}, endpoint)
+            obj = await self._client.put(
+                self.config.path, {**self._lease, "metadata": metadata, "spec": spec}
+            )
         self._lease = obj
         # What the server stored, so that our next read of it compares equal.
         self._seen = Observation(LeaseRecord.from_spec(obj.get("spec") or {}), started)

@@ -161,6 +161,9 @@ def start_berth(
                 str(path),
                 "--kubeconfig",
                 kubeconfig,
+                # Local use: plain HTTP on a free port, no HTTPS.
+                "--secure-port",
+                "0",
                 "--port",
                 str(port),
                 "--bind-address",

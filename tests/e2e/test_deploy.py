@@ -30,11 +30,14 @@ import pytest
 import yaml
 
 import plugins
+from scheduler.cli import _parser as cli_parser
 from scheduler.config import SchedulerConfig
 from scheduler.config import load as _load
 from scheduler.harness.binaries import binary
 from scheduler.kube.client import ApiError, Client
+from scheduler.metrics import Metrics
 from scheduler.webhook import parse_rules
+from tests import promql
 from tests.builders import make_pod
 from tests.e2e.conftest import Cluster, start_berth
 
@@ -132,6 +135,9 @@ def relocate(objects: list[JSON], namespace: str, suffix: str) -> list[JSON]:
     """Move RBAC objects into `namespace` and give cluster-scoped ones a unique name, so a test
     never touches a real installation on a shared cluster."""
     out = []
+    # Only the ClusterRoles shipped alongside are renamed; built-in ones (system:auth-delegator)
+    # keep their names.
+    shipped = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
     for obj in objects:
         obj = json.loads(json.dumps(obj))
         meta = obj["metadata"]
@@ -139,7 +145,7 @@ def relocate(objects: list[JSON], namespace: str, suffix: str) -> list[JSON]:
             meta["name"] = f"{meta['name']}-{suffix}"
         else:
             meta["namespace"] = namespace
-        if obj["kind"] == "ClusterRoleBinding":
+        if obj["kind"] == "ClusterRoleBinding" and obj["roleRef"]["name"] in shipped:
             obj["roleRef"]["name"] = f"{obj['roleRef']['name']}-{suffix}"
         for subject in obj.get("subjects", []):
             subject["namespace"] = namespace
@@ -239,6 +245,8 @@ def test_dockerfile_installs_berth_as_a_non_root_user() -> None:
     assert bases and all(b == "python:3.11-slim" for b in bases), bases
     runs = " ".join(a for i, a in steps if i == "RUN")
     assert re.search(r"pip install (--\S+ )*\.(\s|$)", runs), "the package is pip-installed"
+    # Without extras: matplotlib (`bench`) stays out of the image.
+    assert not re.search(r"pip install [^&]*\.\[", runs), "no extras in the image"
     final = steps[max(n for n, (i, _) in enumerate(steps) if i == "FROM") :]
     users = [a for i, a in final if i == "USER"]
     assert users, "the final stage sets USER"
@@ -315,6 +323,16 @@ def test_docker_build_context_builds_the_package(tmp_path: Path) -> None:
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "berth = scheduler.cli:main" in archive.read(entry_points).decode()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+    # What `pip install .` pulls in: matplotlib only with the `bench` extra.
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in metadata.decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    plain = [r for r in requires if "extra ==" not in r]
+    assert plain and not any(r.startswith("matplotlib") for r in plain), plain
+    assert any(r.startswith("matplotlib") and 'extra == "bench"' in r for r in requires), requires
     for module in REPO.glob("scheduler/**/*.py"):
         assert module.relative_to(REPO).as_posix() in names
     for module in REPO.glob("plugins/**/*.py"):
@@ -352,21 +370,30 @@ def test_deploy_manifests_pass_server_dry_run(
         [
             "Namespace",
             "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
+            "ClusterRole",  # berth
+            "ClusterRole",  # berth-metrics-reader
+            "ClusterRoleBinding",  # berth
+            "ClusterRoleBinding",  # berth-auth-delegator
+            "ClusterRoleBinding",  # berth-metrics-reader
             "Role",
-            "RoleBinding",
+            "RoleBinding",  # leader election
+            "RoleBinding",  # kube-system: extension-apiserver-authentication-reader
             "ConfigMap",
             "ConfigMap",
             "Deployment",
             "Service",
+            "FlowSchema",
+            "FlowSchema",
         ]
     )
     assert {
         d["metadata"].get("namespace")
         for d in rendered
-        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")
+        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "FlowSchema")
+        and d["metadata"]["name"] != "berth-extension-apiserver-authentication-reader"
     } == {"berth-system"}
+    (reader,) = [d for d in rendered if d["kind"] == "RoleBinding" and "authentication" in str(d)]
+    assert reader["metadata"]["namespace"] == "kube-system"  # not moved by kustomize
     out = kubectl(cluster, "apply", "-k", overlay(tmp_path, namespace), "--dry-run=server")
     assert out.count("(server dry run)") == len(rendered), out
 
@@ -376,6 +403,11 @@ def test_deploy_manifests_pass_server_dry_run(
     assert deployment["spec"]["replicas"] == 2
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # HTTPS on 10259 as kube-scheduler; no plain port.
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert "--secure-port=10259" in container["args"]
+    assert not any(a.startswith("--port") for a in container["args"])
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert spec["securityContext"]["runAsNonRoot"] is True
     config_map = next(d for d in rendered if d["metadata"]["name"] == "berth-config")
@@ -494,14 +526,25 @@ async def test_service_monitors_pass_server_dry_run(
 # --- the Helm chart ----------------------------------------------------------------------
 
 
+MONITORING = ("serviceMonitor.enabled=true", "prometheusRule.enabled=true")
+
+
 @pytest.mark.parametrize(
-    "values", [pytest.param((), id="defaults"), pytest.param((CI_VALUES,), id="two-shards")]
+    ("values", "sets"),
+    [
+        pytest.param((), (), id="defaults"),
+        pytest.param((CI_VALUES,), (), id="two-shards"),
+        pytest.param((CI_VALUES,), MONITORING, id="two-shards-monitored"),
+    ],
 )
-def test_helm_lint(values: tuple[Path, ...]) -> None:
-    """`helm lint --strict` passes with the default values and with two shards + webhook."""
+def test_helm_lint(values: tuple[Path, ...], sets: tuple[str, ...]) -> None:
+    """`helm lint --strict` passes with the default values, with two shards + webhook, and
+    with the ServiceMonitor and the PrometheusRule on."""
     args: list[str | Path] = ["lint", "--strict", CHART]
     for path in values:
         args += ["--values", path]
+    for item in sets:
+        args += ["--set", item]
     assert "0 chart(s) failed" in helm(*args)
 
 
@@ -528,6 +571,17 @@ def test_helm_lint(values: tuple[Path, ...]) -> None:
             "additional properties 'nodeselector' not allowed",
             id="misspelt-shard-field",
         ),
+        pytest.param(
+            ("prometheusRule.enabled=true",),
+            "prometheusRule.enabled: needs serviceMonitor.enabled",
+            id="alerts-without-a-scrape",
+        ),
+        pytest.param(
+            ("featureGates.SchedulerAsyncPreemption=yes",),
+            "at '/featureGates/SchedulerAsyncPreemption': got string, want boolean",
+            id="feature-gate-not-a-bool",
+        ),
+        pytest.param(("logLevel=-1",), "at '/logLevel': minimum", id="negative-log-level"),
     ],
 )
 def test_chart_refuses_broken_values(sets: tuple[str, ...], message: str) -> None:
@@ -560,10 +614,25 @@ def test_rendered_chart_passes_server_dry_run(
     (cluster_role,) = [
         d for d in rendered if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "berth"
     ]
-    (deployed,) = [
-        d for d in documents((DEPLOY / "rbac.yaml").read_text()) if d["kind"] == "ClusterRole"
+    deployed_roles = {
+        d["metadata"]["name"]: d
+        for d in documents((DEPLOY / "rbac.yaml").read_text())
+        if d["kind"] == "ClusterRole"
+    }
+    assert cluster_role["rules"] == deployed_roles["berth"]["rules"]
+    (reader,) = [
+        d
+        for d in rendered
+        if d["metadata"]["name"] == "berth-metrics-reader" and d["kind"] == "ClusterRole"
     ]
-    assert cluster_role["rules"] == deployed["rules"]
+    assert reader["rules"] == deployed_roles["berth-metrics-reader"]["rules"]
+    bindings = {
+        (d["kind"], d["roleRef"]["name"], d["metadata"].get("namespace"))
+        for d in rendered
+        if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+    }
+    assert ("ClusterRoleBinding", "system:auth-delegator", None) in bindings
+    assert ("RoleBinding", "extension-apiserver-authentication-reader", "kube-system") in bindings
     role = next(d for d in rendered if d["kind"] == "Role")
     leases = set(role["rules"][1]["resourceNames"])
     for shard in shard_values:
@@ -593,6 +662,91 @@ def test_rendered_chart_passes_server_dry_run(
         assert hook["webhooks"][0]["timeoutSeconds"] <= 5
     else:
         assert not rules
+
+
+def berth_series_names() -> set[str]:
+    """Every sample name berth's /metrics can carry (each family with its type's suffixes),
+    and Prometheus's own `up`."""
+    metrics = Metrics()
+    metrics.set_leader("berth", True)  # leader_election_* registers with the first elector
+    names = {"up"}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    for family in metrics.registry.collect():
+        names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    return names
+
+
+def test_prometheus_rule_alerts_on_berth_series() -> None:
+    """The PrometheusRule renders; every alert has a `for`, a severity, a summary, a
+    description and a runbook that docs/deploy.md has; every expression is PromQL whose
+    selectors name a series berth exposes, scraped by the chart's ServiceMonitor (its job and
+    shard label) in the release namespace."""
+    rendered = documents(render_chart("berth-system", CI_VALUES, sets=MONITORING))
+    (rule,) = [d for d in rendered if d["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    (monitor,) = [d for d in rendered if d["kind"] == "ServiceMonitor"]
+    (relabel,) = monitor["spec"]["endpoints"][0]["relabelings"]
+    assert relabel["targetLabel"] == "job" and relabel["replacement"] == "kube-scheduler"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
+    docs = (REPO / "docs" / "deploy.md").read_text()
+    names = berth_series_names()
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) >= 8
+    for alert in alerts:
+        name = alert["alert"]
+        assert re.fullmatch(r"Berth[A-Za-z]+", name) and alert["for"], name
+        assert alert["labels"]["severity"] in ("critical", "warning", "info"), name
+        notes = alert["annotations"]
+        assert notes["summary"] and notes["description"], name
+        assert notes["runbook_url"] == f"{values['runbookURL']}#{name.lower()}"
+        assert re.search(rf"^#+ {name}$", docs, re.MULTILINE), f"docs/deploy.md: no {name}"
+        for selector in promql.selectors(alert["expr"]):
+            assert selector.name in names, (name, selector.name)
+            matchers = {(m.name, str(m.op), m.value) for m in selector.matchers.matchers}
+            assert ("job", "MatchOp.Equal", "kube-scheduler") in matchers, (name, str(selector))
+            assert ("namespace", "MatchOp.Equal", "berth-system") in matchers, name
+            assert ("berth_dev_shard", "MatchOp.NotEqual", "") in matchers, name
+
+
+@pytest.mark.parametrize(
+    ("sets", "extra"),
+    [
+        pytest.param((), [], id="defaults"),
+        pytest.param(
+            (
+                "logLevel=4",
+                "featureGates.SchedulerAsyncPreemption=true",
+                "featureGates.SchedulerQueueingHints=false",
+                "extraArgs[0]=--api-unreachable-timeout=120",
+            ),
+            [
+                "--v=4",
+                "--feature-gates=SchedulerAsyncPreemption=true,SchedulerQueueingHints=false",
+                "--api-unreachable-timeout=120",
+            ],
+            id="log-level-gates-extra-args",
+        ),
+        pytest.param(("logLevel=0",), ["--v=0"], id="log-level-zero"),
+    ],
+)
+def test_chart_values_become_berth_run_flags(sets: tuple[str, ...], extra: list[str]) -> None:
+    """logLevel, featureGates and extraArgs follow the chart's own flags of every shard's
+    `berth run`, in a form `berth run` parses."""
+    rendered = documents(render_chart("berth-system", CI_VALUES, sets=sets))
+    deployments = [
+        d
+        for d in rendered
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"].get("app.kubernetes.io/component") == "scheduler"
+    ]
+    assert len(deployments) == 2  # the CI values' shards
+    for deployment in deployments:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        args = container["args"]
+        chart_own = args[: len(args) - len(extra)]
+        assert args[len(chart_own) :] == extra, args
+        assert not any(a.startswith(("--v=", "--feature-gates")) for a in chart_own), args
+        assert cli_parser().parse_args(args).func is not None
 
 
 # --- RBAC: berth with the deployed ServiceAccount's token ---------------------------------

@@ -17,7 +17,8 @@ from scheduler.harness import binaries
 from scheduler.kube.client import Client
 from scheduler.kube.discovery import discover
 from scheduler.kube.informer import Informer
-from tests.e2e.conftest import BERTH_CONFIG, Cluster, free_port
+from scheduler.serving import ServingOptions
+from tests.e2e.conftest import BERTH_CONFIG, Cluster
 
 
 async def test_discover_reads_version_and_groups(cluster: Cluster, client: Client) -> None:
@@ -39,7 +40,7 @@ async def test_unserved_api_turns_its_feature_off(
     scheduler still becomes ready (a 404 retried forever would keep /readyz failing)."""
     config = parse(yaml.safe_load(BERTH_CONFIG), plugin_registry.registry().keys())
     async with Client.from_kubeconfig(cluster.kubeconfig) as api:
-        app = App(config, api, port=free_port(), host="127.0.0.1")
+        app = App(config, api, serving=ServingOptions.local())
         missing = Informer(api, "/apis/berth.example.com/v1/widgets", lambda *_: None)
         app.informers.append(missing)
         app.optional_informers[missing] = ("berth.example.com/v1", "widgets")

@@ -259,7 +259,16 @@ def test_malformed_config_exits_2(tmp_path: Path) -> None:
         "      enabled:\n      - name: NoSuchPlugin\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", "run", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "run",
+            "--config",
+            str(config),
+            "--secure-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

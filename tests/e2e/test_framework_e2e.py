@@ -244,7 +244,16 @@ def test_an_invalid_sample_plugin_arg_exits_2_naming_the_field(
     config = tmp_path / "bad.yaml"
     config.write_text(CONFIG.replace("timeoutSeconds: 3", "timeoutSeconds: 3\n      bogus: 1"))
     result = subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", "run", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "scheduler.cli",
+            "run",
+            "--config",
+            str(config),
+            "--secure-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,6 +15,7 @@ from scheduler.app import App
 from scheduler.config import API_VERSION, KIND, parse
 from scheduler.kube.client import Client, Credentials
 from scheduler.queue import ACTIVE, GATED, UNSCHEDULABLE
+from scheduler.serving import ServingOptions
 from tests.builders import make_node, make_pod
 
 
@@ -51,7 +52,7 @@ def build(clock: Clock, profiles: list[dict[str, Any]] | None = None) -> App:
         doc["profiles"] = profiles
     config = parse(doc, plugins.registry().keys())
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
-    return App(config, client, port=0, host="127.0.0.1", clock=clock)
+    return App(config, client, serving=ServingOptions.local(), clock=clock)
 
 
 @pytest.fixture

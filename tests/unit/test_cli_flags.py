@@ -61,7 +61,8 @@ def test_sigterm_stops_berth_run_cleanly(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     argv = [sys.executable, "-m", "scheduler.cli", "run", "--config", str(config)]
-    argv += ["--kubeconfig", str(kubeconfig), "--port", str(port), "--bind-address", "127.0.0.1"]
+    argv += ["--kubeconfig", str(kubeconfig), "--secure-port", "0", "--port", str(port)]
+    argv += ["--bind-address", "127.0.0.1"]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(300):  # its health port answers once it runs
@@ -103,7 +104,8 @@ def test_a_taken_port_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-m", "scheduler.cli", "run", "--config", str(config),
-             "--kubeconfig", str(kubeconfig), "--port", str(port), "--bind-address", "127.0.0.1"],
+             "--kubeconfig", str(kubeconfig), "--secure-port", "0", "--port", str(port),
+             "--bind-address", "127.0.0.1"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert done.returncode == 1, done.stderr

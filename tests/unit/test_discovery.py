@@ -13,6 +13,7 @@ from scheduler.app import App
 from scheduler.config import API_VERSION, KIND, parse
 from scheduler.kube.client import Client, Credentials
 from scheduler.kube.discovery import ServerInfo
+from scheduler.serving import ServingOptions
 
 API = {"kind": "APIVersions", "versions": ["v1"]}
 APIS = {
@@ -69,7 +70,7 @@ async def app_without_server() -> AsyncIterator[App]:
     """An App over the default config whose client points nowhere (nothing is started)."""
     config = parse({"apiVersion": API_VERSION, "kind": KIND}, plugins.registry().keys())
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
-    app = App(config, client, port=0, host="127.0.0.1")
+    app = App(config, client, serving=ServingOptions.local())
     try:
         yield app
     finally:

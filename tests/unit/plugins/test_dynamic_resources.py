@@ -668,10 +668,11 @@ async def test_app_feeds_device_classes_to_the_plugins() -> None:
     from scheduler.config import API_VERSION, KIND, parse
     from scheduler.kube.client import Client, Credentials
     from scheduler.queue import UNSCHEDULABLE
+    from scheduler.serving import ServingOptions
 
     config = parse({"apiVersion": API_VERSION, "kind": KIND}, plugins.registry().keys())
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
-    app = App(config, client, port=0, host="127.0.0.1")
+    app = App(config, client, serving=ServingOptions.local())
     try:
         (profile,) = app.profiles.values()
         stores = {

@@ -1110,10 +1110,11 @@ async def test_app_feeds_storage_capacity_to_volume_binding() -> None:
     from scheduler.config import API_VERSION, KIND, parse
     from scheduler.kube.client import Client, Credentials
     from scheduler.queue import UNSCHEDULABLE
+    from scheduler.serving import ServingOptions
 
     config = parse({"apiVersion": API_VERSION, "kind": KIND}, registry().keys())
     client = Client(Credentials("http://127.0.0.1:9"), qps=0)
-    app = App(config, client, port=0, host="127.0.0.1")
+    app = App(config, client, serving=ServingOptions.local())
     try:
         paths = {i.path for i in app.informers}
         assert "/apis/storage.k8s.io/v1/csidrivers" in paths
