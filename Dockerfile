@@ -18,8 +18,8 @@ COPY pyproject.toml README.md ./
 COPY scheduler ./scheduler
 COPY plugins ./plugins
 # Every dependency ships manylinux wheels for CPython 3.11 (numpy, orjson, uvloop, aiohttp,
-# cryptography), so no compiler is needed. Byte-compile now: the root filesystem is read-only
-# at run time.
+# cryptography), so no compiler is needed. No extras: matplotlib (`bench`, for `berth bench`'s
+# chart) stays out of the image. Byte-compile now: the root filesystem is read-only at run time.
 RUN /opt/berth/bin/pip install . \
  && /opt/berth/bin/python -m compileall -q /opt/berth/lib \
  && /opt/berth/bin/berth --version
@@ -39,8 +39,8 @@ ENV PATH=/opt/berth/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER 65532:65532
 WORKDIR /tmp
-# /metrics, /healthz, /readyz (berth run --port; kube-scheduler's port). The webhook uses 9443
-# (HTTPS admission) and 8080 (/healthz).
+# /metrics, /healthz, /readyz over HTTPS (berth run --secure-port; kube-scheduler's port).
+# The webhook uses 9443 (HTTPS admission) and 8080 (/healthz).
 EXPOSE 10259
 ENTRYPOINT ["berth"]
 CMD ["run", "--config", "/etc/berth/config.yaml"]

@@ -202,9 +202,10 @@ def _api(args: argparse.Namespace, nodes: int, schedulers: tuple[str, ...]) -> i
     report.write_all(out, meta, runs)
     markdown = (out / "report.md").read_text()
     print(report.main_table(markdown))
+    png = out / "bench.png"  # absent without matplotlib (the `bench` extra)
+    wrote = [out / "bench.json", out / "report.md", *([png] if png.exists() else [])]
     print(
-        f"\nberth bench: {time.monotonic() - began:.0f}s; wrote {out / 'bench.json'}, "
-        f"{out / 'report.md'}, {out / 'bench.png'}",
+        f"\nberth bench: {time.monotonic() - began:.0f}s; wrote {', '.join(map(str, wrote))}",
         file=sys.stderr,
     )
     return 0

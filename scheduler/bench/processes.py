@@ -40,8 +40,10 @@ class StartError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Client-side rate limits given to every scheduler. None: each keeps its own default
-    (kube-scheduler and berth both default to qps 50, burst 100)."""
+    """Client-side rate limits given to every scheduler. None (`upstream-default`): each keeps
+    its own default, which is what a user trying it out gets: kube-scheduler qps 50, burst 100;
+    berth qps 1000, burst 2000 (scheduler/config.py DEFAULT_CLIENT_QPS/BURST); the null
+    binder its client's 50/100."""
 
     qps: float | None = DEFAULT_QPS
     burst: int | None = int(DEFAULT_QPS)

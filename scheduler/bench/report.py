@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,10 +345,30 @@ def _median(values: Sequence[float | None]) -> float | None:
 # --- bench.png ----------------------------------------------------------------------------
 
 
-def render_png(path: Path, meta: Meta, runs: Sequence[RunData]) -> None:
+# matplotlib is the optional `bench` extra (the image leaves it out): without it the PNG is
+# skipped, and the notice below is printed once per process however many reports are written.
+PNG_NEEDS = "pip install 'berth-scheduler[bench]'"
+_png_notice_given = False
+
+
+def render_png(path: Path, meta: Meta, runs: Sequence[RunData]) -> bool:
     """Bound pods over time per scheduler (left) and latency CDFs (right); for gangs also
-    groups placed over time and quorum-to-bound CDFs (second row)."""
-    import matplotlib
+    groups placed over time and quorum-to-bound CDFs (second row).
+
+    Returns False, writing nothing, when matplotlib is not installed; the first such call
+    says on stderr what to install.
+    """
+    global _png_notice_given
+    try:
+        import matplotlib
+    except ImportError:
+        if not _png_notice_given:
+            _png_notice_given = True
+            print(
+                f"berth bench: {path.name} not written: the chart needs matplotlib ({PNG_NEEDS})",
+                file=sys.stderr,
+            )
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -396,6 +417,7 @@ def render_png(path: Path, meta: Meta, runs: Sequence[RunData]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def _render_gangs(groups: Any, quorum: Any, runs: Sequence[RunData]) -> None:
@@ -448,14 +470,17 @@ def load_runs(out: Path) -> list[RunData]:
 
 
 def write_all(out: Path, meta: Meta, runs: Sequence[RunData]) -> list[Result]:
-    """bench.json, report.md and bench.png in `out`; returns the per-scheduler results."""
+    """bench.json, report.md and bench.png (when matplotlib is installed) in `out`; returns
+    the per-scheduler results."""
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
     doc = bench_json(meta, runs, env)
     (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
     results: list[Result] = doc["results"]
     (out / "report.md").write_text(render_markdown(meta, results, env, runs))
-    render_png(out / "bench.png", meta, runs)
+    if not render_png(out / "bench.png", meta, runs):
+        # A chart left by an earlier run would sit beside figures it does not show.
+        (out / "bench.png").unlink(missing_ok=True)
     return results
 
 

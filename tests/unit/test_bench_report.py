@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,23 @@ def test_write_all_writes_the_three_files(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "bench.json").read_text())["results"] == results
     assert "| berth |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_matplotlib_the_table_and_json_are_written_and_the_png_asked_for_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matplotlib is the `bench` extra: without it bench.json and report.md are written, no
+    PNG (nor a stale one from an earlier run), and stderr says once what to install."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises
+    monkeypatch.setattr(report, "_png_notice_given", False)
+    (tmp_path / "bench.png").write_bytes(b"an earlier run's chart")
+    for _ in range(2):
+        results = report.write_all(tmp_path, META, RUNS)
+    assert json.loads((tmp_path / "bench.json").read_text())["results"] == results
+    assert "| berth |" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "bench.png").exists()
+    err = capsys.readouterr().err
+    assert err.count("pip install 'berth-scheduler[bench]'") == 1, err
 
 
 def test_png_copes_with_a_run_that_bound_nothing(tmp_path: Path) -> None:

@@ -1,14 +1,17 @@
 """clientConnection.qps/burst: berth's defaults (1000/2000, not kube-scheduler's 50/100), what
 counts as unset (a missing field, null, or 0, as upstream's SetDefaults_KubeSchedulerConfiguration
-reads it), and that any explicit value wins, upstream's own 50/100 included."""
+reads it), and that any explicit value wins, upstream's own 50/100 included, as do the
+deprecated --kube-api-qps/--kube-api-burst flags without --config."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
 
 import plugins as plugin_registry
+from scheduler import flags
 from scheduler.bench import processes
 from scheduler.config import API_VERSION, KIND, ClientConnection, parse
 
@@ -65,3 +68,21 @@ def test_bench_upstream_default_leaves_berth_its_own_default() -> None:
 
     given = processes._config("/k", processes.Limits.parse("300"), "berth", [])
     assert limits(given["clientConnection"]) == (300.0, 300)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([], (1000.0, 2000), id="no-flags-berths-default"),
+        pytest.param(["--kube-api-qps=75", "--kube-api-burst=150"], (75.0, 150), id="flags-win"),
+        pytest.param(["--kube-api-qps=0"], (1000.0, 2000), id="zero-flag-means-default"),
+    ],
+)
+def test_deprecated_flags_without_config_file(argv: list[str], expected: tuple[float, int]) -> None:
+    """Without --config, upstream's ApplyDeprecated copies --kube-api-qps/--kube-api-burst into
+    clientConnection, so they win over berth's default as an explicit field does."""
+    parser = argparse.ArgumentParser()
+    flags.add_run_flags(parser)
+    doc = flags.config_document(parser.parse_args(argv), None)
+    conn = parse(doc, KNOWN).client_connection
+    assert (conn.qps, conn.burst) == expected
