@@ -821,6 +821,17 @@ profiles:
                 return reasons if {"Scheduled", "FailedScheduling"} <= reasons else None
 
             await wait_for(events)
+            # A repeated failure PATCHes the event's series (client-go's events broadcaster):
+            # the ServiceAccount may patch the events berth wrote.
+            items = (await client.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"))[
+                "items"
+            ]
+            failed = next(e for e in items if e["reason"] == "FailedScheduling")
+            event_path = (
+                f"/apis/events.k8s.io/v1/namespaces/{namespace}/events/{failed['metadata']['name']}"
+            )
+            series = {"series": {"count": 2, "lastObservedTime": failed["eventTime"]}}
+            await restricted.patch(event_path, series, kind="merge")
             lease = await client.get(
                 f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/berth"
             )
