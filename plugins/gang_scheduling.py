@@ -5,7 +5,7 @@ Upstream v1.37's pkg/scheduler/framework/plugins/gangscheduling (GenericWorkload
   gang, until at least minCount members exist (assumed and bound ones count).
 - Permit makes a placed member wait (5 minutes, or the CRD's scheduleTimeoutSeconds) until
   minCount members are assumed or bound, then allows every waiting member of the group.
-  berth's group cycle (scheduler/cycle.py) assumes all the members it placed before their
+  berth's group cycle (scheduler/group_cycle.py) assumes all the members it placed before their
   Permit runs, so within one cycle the quorum is already there and Permit allows at once;
   the wait matters for members placed in a later cycle whose quorum broke meanwhile.
 - The queueing hints move a waiting member when another member arrives (pending or bound),

@@ -14,20 +14,39 @@ ExtenderName and the extender's Name()), so `berth explain` names the extender a
 FailedScheduling message counts them as upstream's FitError does; nodes it drops without a
 reason are not counted, as upstream. Errors of an ignorable extender skip it; others fail the
 attempt (raised as ExtenderError).
+
+The extended cycle (`extended_cycle`, run by Scheduler.schedule_one_extended for a pod some
+extender is interested in) is the one-pod cycle cut in two around these calls: the
+nominated node or PreFilter + Filter on the table as it is; the filter verbs, then the
+prioritize verbs, awaited; then, if the table or the nominations moved meanwhile
+(`_table_mark`), PreFilter and Filter again on the nodes the extenders passed
+(`_refilter`), and Score, select_host, assume, Reserve, Permit as usual. Its PostFilter
+(`_extended_post_filter`) awaits the preempt verbs between the dry run and the choice of a
+candidate. These take the Scheduler, whose state they share (scheduler/cycle.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from scheduler import nomination
+from scheduler.attempt import Attempt
 from scheduler.extender_client import ExtenderError, HTTPExtender, extender_scores
-from scheduler.framework import Diagnosis
+from scheduler.framework import Code, CycleState, Diagnosis, Status
 from scheduler.model import PodInfo
+from scheduler.preemption import Preempting
+from scheduler.runtime import Framework
+from scheduler.snapshot import Rows
+
+if TYPE_CHECKING:
+    from scheduler.cycle import Scheduler
 
 log = logging.getLogger("berth.extenders")
 
@@ -36,6 +55,7 @@ EXTENDER = "Extender"  # upstream's framework.ExtenderName, the rejector the que
 __all__ = [
     "EXTENDER",
     "call_extenders_preemption",
+    "extended_cycle",
     "extenders_binding",
     "find_nodes_that_pass_extenders",
     "interested",
@@ -194,3 +214,175 @@ async def call_extenders_preemption(
         if not current:  # no preemption can happen, whatever the others say
             break
     return current
+
+
+# --- the extended cycle (Scheduler.schedule_one_extended) ------------------------------
+
+
+async def extended_cycle(
+    sched: Scheduler,
+    pod: PodInfo,
+    profile: Framework,
+    state: CycleState,
+    attempt: Attempt,
+    extenders: Sequence[HTTPExtender],
+) -> tuple[CycleState, bool]:
+    """The three steps of schedule_one_extended; returns the cycle state that holds, and
+    whether an extender filtered nodes out."""
+    table = sched.cache.table
+    algorithm_start = time.perf_counter()
+    before = sched._mark_at_filter = _table_mark(
+        sched,
+    )
+    diagnosis = Diagnosis(total_nodes=len(table))
+    names: list[str] = []
+    passed: list[str] = []
+    nominated = nomination.place_nominated(sched, pod, profile)
+    if nominated is not None:  # upstream's evaluateNominatedNode runs the extenders too
+        names = table.names([nominated[0]])
+        passed = await find_nodes_that_pass_extenders(
+            extenders, pod, names, diagnosis, table.row_of
+        )
+        if passed:
+            state = nominated[1]
+    if not passed:
+        feasible = sched._find_nodes(pod, profile, state, attempt)
+        if feasible is None:
+            await _extended_post_filter(sched, pod, profile, state, attempt, extenders)
+            return state, False
+        diagnosis = attempt.diagnosis or diagnosis
+        names = table.names(feasible)
+        passed = await find_nodes_that_pass_extenders(
+            extenders, pod, names, diagnosis, table.row_of
+        )
+    attempt.diagnosis = diagnosis
+    sent = set(names)  # a NodeList answer could name nodes never asked about: dropped
+    passed = [name for name in passed if name in sent]
+    filtered = len(passed) != len(names)
+    extra: dict[str, npt.NDArray[np.int64]] = {}
+    if len(passed) > 1:
+        extra = await prioritize_with_extenders(extenders, pod, passed, sched._on_prioritizing)
+    # Step 3: synchronous from here to Reserve.
+    table = sched.cache.table
+    rows = np.asarray([table.row_of.get(name, -1) for name in passed], dtype=np.int64)
+    if (
+        _table_mark(
+            sched,
+        )
+        != before
+    ):
+        state, rows, extra = _refilter(sched, pod, profile, attempt, rows, extra)
+    if rows.size == 0:
+        if attempt.status is None:
+            attempt.status = Status.unschedulable(diagnosis.message())
+        await _extended_post_filter(sched, pod, profile, state, attempt, extenders)
+        return state, filtered
+    placed = sched._prioritize(pod, profile, state, rows, attempt, extra)
+    sched.observer.algorithm(time.perf_counter() - algorithm_start)
+    if placed is not None:
+        row, state = placed
+        sched._commit(pod, profile, state, table.node(row).name, attempt)
+    return state, filtered
+
+
+async def _extended_post_filter(
+    sched: Scheduler,
+    pod: PodInfo,
+    profile: Framework,
+    state: CycleState,
+    attempt: Attempt,
+    extenders: Sequence[HTTPExtender],
+) -> None:
+    """PostFilter for a pod extenders are interested in. With an extender that has a
+    preempt verb, upstream's Preempt calls it between the dry run and the choice of a
+    candidate; here: a dry run (synchronous) to learn the candidates, the preempt verbs
+    awaited on them, then post_filter as usual with the extenders' verdict handed to
+    the evaluator, which builds its candidates from it (a node gone meanwhile is left
+    out; the dry run itself runs again on the table as it is then). An extender error
+    fails the attempt as upstream's PostFilter error does."""
+    preempters = [e for e in extenders if e.supports_preemption]
+    diagnosis, status = attempt.diagnosis, attempt.status
+    evaluators = [p.evaluator for p in profile.post_filter if isinstance(p, Preempting)]
+    if (
+        not preempters
+        or not evaluators
+        or diagnosis is None
+        or diagnosis.total_nodes == 0
+        or status is None
+        or status.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+    ):
+        nomination.post_filter(sched, pod, profile, state, attempt)
+        return
+    evaluator, table = evaluators[0], sched.cache.table
+    check = nomination.node_check(sched, profile, state, pod, finished=diagnosis.pre_filter is None)
+    eligible, _ = evaluator.interface.pod_eligible_to_preempt_others(pod, table, diagnosis)
+    candidates = evaluator.find_candidates(pod, table, diagnosis, check)[0] if eligible else []
+    if not candidates:
+        nomination.post_filter(sched, pod, profile, state, attempt)
+        return
+    victims = {c.node: (c.victims, c.pdb_violations) for c in candidates}
+
+    def pods_on(node: str) -> Mapping[str, PodInfo]:
+        row = sched.cache.table.row_of.get(node)
+        return sched.cache.table.pods[row] if row is not None else {}
+
+    try:
+        verdict = await call_extenders_preemption(extenders, pod, victims, pods_on)
+    except ExtenderError as err:
+        attempt.status = Status.error(str(err), evaluator.plugin_name)
+        return
+    if (
+        diagnosis.pre_filter is None
+        and _table_mark(
+            sched,
+        )
+        != sched._mark_at_filter
+    ):
+        # The table moved while the extenders answered: the dry run needs PreFilter's
+        # state for the table as it is now.
+        state = CycleState()
+        if profile.run_pre_filter(state, pod, sched.cache.table) is not None:
+            nomination.post_filter(sched, pod, profile, state, attempt)
+            return
+    evaluator.extender_verdict = verdict
+    try:
+        nomination.post_filter(sched, pod, profile, state, attempt)
+    finally:
+        evaluator.extender_verdict = None
+
+
+def _table_mark(sched: Scheduler) -> tuple[int, int, bytes]:
+    """What the cycle's verdicts depend on besides the pod: rows, their generations, and
+    the nominations (a copy of the generation column: O(nodes), once per await)."""
+    table = sched.cache.table
+    return table.structure, sched.queue.nominator.version, table.generation.tobytes()
+
+
+def _refilter(
+    sched: Scheduler,
+    pod: PodInfo,
+    profile: Framework,
+    attempt: Attempt,
+    rows: Rows,
+    extra: dict[str, npt.NDArray[np.int64]],
+) -> tuple[CycleState, Rows, dict[str, npt.NDArray[np.int64]]]:
+    """The table moved while the extenders answered: PreFilter afresh, and Filter again on
+    the rows the extenders passed that still exist. Rows that fail now count in the
+    diagnosis; the extenders' scores follow the rows that stay."""
+    table = sched.cache.table
+    diagnosis = attempt.diagnosis or Diagnosis(total_nodes=len(table))
+    state = CycleState()
+    status = profile.run_pre_filter(state, pod, table)
+    if status is not None:
+        if status.code is Code.ERROR:
+            attempt.status = status
+        else:
+            diagnosis.pre_filter = status
+            attempt.status = Status.unschedulable(diagnosis.message(), plugin=status.plugin)
+        return state, rows[:0], {}
+    alive = rows >= 0
+    kept = nomination.run_filters_with_nominated(
+        sched, profile, state, pod, rows[alive], nomination.nominated_by_row(sched, pod), diagnosis
+    )
+    keep = alive & np.isin(rows, kept)
+    return state, rows[keep], {name: scores[keep] for name, scores in extra.items()}

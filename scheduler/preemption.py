@@ -173,7 +173,7 @@ class Evaluator:
     `extender_verdict`, when the cycle sets it for one run, stands for upstream's
     callExtenders between findCandidates and SelectCandidate: the candidates become the
     extenders' nodes with the extenders' victims (the cycle awaited their answers before,
-    on the candidates of the same dry run; see cycle.Scheduler._extended_post_filter)."""
+    on the candidates of the same dry run; see extender_cycle._extended_post_filter)."""
 
     def __init__(
         self,
