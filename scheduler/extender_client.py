@@ -19,10 +19,11 @@ ends it. Errors are raised as ExtenderError with upstream's wording where it has
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,12 +105,18 @@ class HTTPExtender:
         if not self.is_filter:
             return FilterResult(tuple(nodes), {}, {})
         result = await self._send(self.config.filter_verb, self._args(pod, nodes))
+        with _decoding(self.name, "filter"):
+            return self._filter_result(result, nodes)
+
+    def _filter_result(self, result: Any, nodes: Sequence[str]) -> FilterResult:
         if error := _get(result, "Error"):
             raise ExtenderError(str(error))
         sent = set(nodes)
         passed: list[str] = []
         if self.config.node_cache_capable and _get(result, "NodeNames") is not None:
             for name in _get(result, "NodeNames") or ():
+                if not isinstance(name, str):
+                    raise TypeError(f"NodeNames holds {type(name).__name__}, not a string")
                 if name not in sent:
                     raise ExtenderError(
                         f"extender {self.name!r} claims a filtered node {name!r} which is "
@@ -121,8 +128,8 @@ class HTTPExtender:
                 passed.append(str(((item or {}).get("metadata") or {}).get("name", "")))
         return FilterResult(
             tuple(passed),
-            dict(_get(result, "FailedNodes") or {}),
-            dict(_get(result, "FailedAndUnresolvableNodes") or {}),
+            _failed_map(_get(result, "FailedNodes")),
+            _failed_map(_get(result, "FailedAndUnresolvableNodes")),
         )
 
     async def prioritize(self, pod: PodInfo, nodes: Sequence[str]) -> list[tuple[str, int]]:
@@ -132,7 +139,8 @@ class HTTPExtender:
         result = await self._send(self.config.prioritize_verb, self._args(pod, nodes))
         if not isinstance(result, list):
             raise ExtenderError(f"prioritize of {self.name!r} answered {type(result).__name__}")
-        return [(str(_get(h, "Host")), int(_get(h, "Score") or 0)) for h in result]
+        with _decoding(self.name, "prioritize"):
+            return [(str(_get(_entry(h), "Host")), _integer(_get(h, "Score"))) for h in result]
 
     async def bind(self, pod: PodInfo, node: str) -> None:
         """The bind verb (ExtenderBindingArgs); the extender writes the Binding itself."""
@@ -166,9 +174,11 @@ class HTTPExtender:
             }
         result = await self._send(self.config.preempt_verb, args)
         out: dict[str, tuple[list[str], int]] = {}
-        for node, meta in (_get(result, "NodeNameToMetaVictims") or {}).items():
-            pods = [str(_get(p, "UID")) for p in (_get(meta, "Pods") or ()) if p] if meta else []
-            out[node] = (pods, int(_get(meta, "NumPDBViolations") or 0) if meta else 0)
+        with _decoding(self.name, "preempt"):
+            for node, meta in (_get(result, "NodeNameToMetaVictims") or {}).items():
+                listed = (_get(meta, "Pods") or ()) if meta else ()
+                pods = [str(_get(p, "UID")) for p in listed if p]
+                out[node] = (pods, _integer(_get(meta, "NumPDBViolations")) if meta else 0)
         return out
 
     async def close(self) -> None:
@@ -223,6 +233,42 @@ def extender_scores(
         for host, score in answer:
             totals[host] = totals.get(host, 0) + score * weight * (100 // 10)
     return totals
+
+
+@contextlib.contextmanager
+def _decoding(name: str, verb: str) -> Iterator[None]:
+    """An answer of the wrong shape (a number where a list belongs, a string score) is that
+    extender's error, as Go's json.Unmarshal fails upstream: an ignorable extender is then
+    skipped, and no cycle fails on a TypeError."""
+    try:
+        yield
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ExtenderError(f"extender {name!r}: cannot decode its {verb} answer: {err}") from err
+
+
+def _entry(value: Any) -> Mapping[str, Any]:
+    """One HostPriority: a JSON object."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a HostPriority object, got {value!r}")
+    return value
+
+
+def _integer(value: Any) -> int:
+    """A JSON integer field (null: 0); anything else is a decoding error."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _failed_map(value: Any) -> dict[str, str]:
+    """FailedNodes / FailedAndUnresolvableNodes: a JSON object of node name to message."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object of node name to message, got {value!r}")
+    return {str(node): str(why) for node, why in value.items()}
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -28,6 +28,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from scheduler.decode import (
     NS_PER_S,
@@ -122,9 +123,18 @@ class ExtenderConfig:
 def parse_extenders(top: Section) -> tuple[ExtenderConfig, ...]:
     """Decode, default and validate `extenders` of the document `top`; errors go to its list,
     each with its field path (`extenders[0].weight: ...`)."""
-    decoded = [_extender(section) for section in top.sections("extenders", _FIELDS)]
+    decoded: list[tuple[int, ExtenderConfig, tuple[int, ...]]] = []
+    for i, raw in enumerate(top.get_list("extenders")):
+        before = len(top.errs)
+        section = top.section_at(raw, f"{top.at('extenders')}[{i}]", _FIELDS)
+        extender, positions = _extender(section)
+        # An entry with a field that does not decode is not validated further: upstream's
+        # strict decoding stops before validation, and its defaults would only add noise
+        # (`weight: "five"` is not also "weight 0 must be positive").
+        if len(top.errs) == before:
+            decoded.append((i, extender, positions))
     _validate(top, decoded)
-    return tuple(extender for extender, _ in decoded)
+    return tuple(extender for _, extender, _ in decoded)
 
 
 def ignored_resources(extenders: Sequence[ExtenderConfig]) -> tuple[str, ...]:
@@ -135,12 +145,6 @@ def ignored_resources(extenders: Sequence[ExtenderConfig]) -> tuple[str, ...]:
 def _extender(section: Section) -> tuple[ExtenderConfig, tuple[int, ...]]:
     """One extender, and the index in `managedResources` of each resource it kept."""
     url = default(section.get_str("urlPrefix"), "")
-    if not url:
-        section.errs.append(required(section.at("urlPrefix"), "the extender's URL"))
-    elif not url.startswith(("http://", "https://")):
-        section.errs.append(
-            invalid(section.at("urlPrefix"), url, "must be an http:// or https:// URL")
-        )
     timeout_ns = default(section.get_duration_ns("httpTimeout"), 0)
     timeout: float | None = DEFAULT_TIMEOUT_S
     if timeout_ns < 0:
@@ -208,12 +212,20 @@ def _bytes(section: Section, key: str) -> bytes:
         return b""
 
 
-def _validate(top: Section, extenders: Sequence[tuple[ExtenderConfig, tuple[int, ...]]]) -> None:
-    """Upstream's validateExtenders, message for message."""
+def _validate(
+    top: Section, extenders: Sequence[tuple[int, ExtenderConfig, tuple[int, ...]]]
+) -> None:
+    """Upstream's validateExtenders, message for message, plus berth's urlPrefix rule;
+    `extenders` are (index in the list, decoded extender, kept managedResources positions)."""
     binders = 0
     managed: set[str] = set()
-    for i, (extender, positions) in enumerate(extenders):
+    for i, extender, positions in extenders:
         path = f"extenders[{i}]"
+        if problem := _url_problem(extender.url_prefix):
+            if extender.url_prefix:
+                top.errs.append(invalid(f"{path}.urlPrefix", extender.url_prefix, problem))
+            else:
+                top.errs.append(required(f"{path}.urlPrefix", "the extender's URL"))
         if extender.prioritize_verb and extender.weight <= 0:
             top.errs.append(
                 invalid(
@@ -249,3 +261,20 @@ def _extended_resource_name(path: str, name: str) -> list[str]:
     if native or name.startswith(_REQUESTS_PREFIX) or is_qualified_name(_REQUESTS_PREFIX + name):
         return [invalid(path, name, "is an invalid extended resource name")]
     return []
+
+
+def _url_problem(url: str) -> str:
+    """Why `url` cannot be an extender's urlPrefix ("" when it can): berth calls it, so it
+    must be an http(s) URL with a host and, if given, a port number."""
+    if not url:
+        return "required"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    if not parts.hostname:
+        return "must name a host (http://HOST[:PORT]/PATH)"
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return "must have a port number between 0 and 65535 after the host"
+    return ""

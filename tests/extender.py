@@ -40,6 +40,7 @@ class TestExtender:
     bind_client: Any = None
     refuse_preemption_on: frozenset[str] = frozenset()
     fail_with: int = 0
+    answers: Mapping[str, Any] = field(default_factory=dict)  # verb -> JSON sent as it is
     delay: float = 0.0  # seconds each answer waits (to let a test change the cluster)
     calls: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -96,6 +97,8 @@ class TestExtender:
     async def _filter(self, request: web.Request) -> web.Response:
         if self.fail_with:
             return web.Response(status=self.fail_with)
+        if "filter" in self.answers:
+            return web.json_response(self.answers["filter"])
         args, names, labels = await self._read(request, "filter")
         annotations = ((args.get("Pod") or {}).get("metadata") or {}).get("annotations") or {}
         allowed = self.allowed
@@ -118,6 +121,8 @@ class TestExtender:
     async def _prioritize(self, request: web.Request) -> web.Response:
         if self.fail_with:
             return web.Response(status=self.fail_with)
+        if "prioritize" in self.answers:
+            return web.json_response(self.answers["prioritize"])
         _, names, labels = await self._read(request, "prioritize")
         return web.json_response(
             [

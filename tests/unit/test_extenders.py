@@ -199,6 +199,35 @@ def test_ignored_by_scheduler_goes_to_node_resources_fit() -> None:
             ['extenders[0].urlPrefix: Invalid value: "e:80": must be an http:// or https:// URL'],
             id="berth-url-scheme",
         ),
+        pytest.param(
+            [{"urlPrefix": "http://"}],
+            [
+                'extenders[0].urlPrefix: Invalid value: "http://": '
+                "must name a host (http://HOST[:PORT]/PATH)"
+            ],
+            id="berth-url-without-host",
+        ),
+        pytest.param(
+            [{"urlPrefix": "http://host:notaport/x"}],
+            [
+                'extenders[0].urlPrefix: Invalid value: "http://host:notaport/x": '
+                "must have a port number between 0 and 65535 after the host"
+            ],
+            id="berth-url-bad-port",
+        ),
+        pytest.param(
+            [{"urlPrefix": "http://e", "prioritizeVerb": "p", "weight": "five"}],
+            ['extenders[0].weight: must be an integer (got "five")'],
+            id="undecodable-weight-is-not-also-zero",
+        ),
+        pytest.param(
+            ["not a mapping", {"urlPrefix": "http://e", "prioritizeVerb": "p", "weight": 0}],
+            [
+                'extenders[0]: must be a mapping (got "not a mapping")',
+                "extenders[1].weight: Invalid value: 0: must have a positive weight applied to it",
+            ],
+            id="entry-not-a-mapping-reported-once",
+        ),
     ],
 )
 def test_validation_messages(extenders: list[JSON], expected: list[str]) -> None:
@@ -406,6 +435,48 @@ async def test_extender_error_fails_unless_ignorable(server: TestExtender) -> No
     ignorable = world_with(server, ignorable=True)
     attempt = await schedule(ignorable, pod("q"))
     assert attempt.node  # placed by the plugins alone
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"NodeNames": 5, "FailedNodes": "x"}, id="number-for-list"),
+        pytest.param({"FailedNodes": "x"}, id="string-for-map"),
+        pytest.param({"NodeNames": [1, 2]}, id="numbers-for-names"),
+    ],
+)
+async def test_a_filter_answer_of_the_wrong_shape_is_the_extenders_error(
+    server: TestExtender, answer: Any
+) -> None:
+    """JSON that does not decode into upstream's ExtenderFilterResult is that extender's error,
+    as Go's json.Unmarshal fails: the attempt fails with it (no TypeError in the cycle), and an
+    ignorable extender is skipped, the pod placed by the plugins alone."""
+    server.answers = {"filter": answer}
+    world = world_with(server, nodeCacheCapable=True)
+    attempt = await schedule(world, pod("p"))
+    assert (
+        attempt.status is not None and "cannot decode its filter answer" in attempt.status.message
+    )
+    ignorable = world_with(server, nodeCacheCapable=True, ignorable=True)
+    attempt = await schedule(ignorable, pod("q"))
+    assert attempt.node
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param([{"Host": "n2", "Score": "high"}], id="text-score"),
+        pytest.param([{"Host": "n2", "Score": 10}, 7], id="number-for-object"),
+    ],
+)
+async def test_a_prioritize_answer_of_the_wrong_shape_only_loses_its_scores(
+    server: TestExtender, answer: Any
+) -> None:
+    """A prioritize answer that does not decode is an error upstream ignores: the pod is
+    placed on the filter's verdict and the plugins' scores."""
+    server.answers = {"prioritize": answer}
+    attempt = await schedule(world_with(server), pod("p"))
+    assert attempt.status is None and attempt.node in {"n1", "n2", "n4", "n5"}
 
 
 async def test_pods_it_does_not_manage_skip_the_extender(server: TestExtender) -> None:
