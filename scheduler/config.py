@@ -119,6 +119,10 @@ EXTENSION_POINTS = (
     "postBind",
 )
 _ALL_POINTS = (MULTI_POINT, *EXTENSION_POINTS)
+# v1.36/v1.37's workload-aware points (TopologyAwareWorkloadScheduling, alpha, off). Upstream's
+# own --write-config-to writes them empty, so berth reads them; it runs no plugin there, so an
+# `enabled` entry is refused, and `disabled` ones change nothing.
+GROUP_POINTS = ("placementGenerate", "placementScore", "podGroupPostFilter")
 _WILDCARD = "*"
 
 # berth's client limits when clientConnection leaves them unset or 0 (kube-scheduler: 50/100).
@@ -559,13 +563,21 @@ def _profile(
     profile = Profile(
         scheduler_name=name or "",
         percentage_of_nodes_to_score=_percentage(section, "percentageOfNodesToScore"),
-        plugins=_plugins(section.section("plugins", _ALL_POINTS), known),
+        plugins=_plugins(section.section("plugins", (*_ALL_POINTS, *GROUP_POINTS)), known),
         plugin_config=plugin_config,
     )
     return profile, positions
 
 
 def _plugins(section: Section, known: frozenset[str]) -> dict[str, PluginSet]:
+    for point in GROUP_POINTS:
+        group_set = section.section(point, _PLUGIN_SET_FIELDS)
+        for j, _ in enumerate(_plugin_set(group_set, known).enabled):
+            section.error(
+                f"{group_set.at('enabled')}[{j}].name",
+                "berth runs no plugins at this extension point (upstream's "
+                "TopologyAwareWorkloadScheduling, alpha, off in v1.37)",
+            )
     return {
         point: _plugin_set(section.section(point, _PLUGIN_SET_FIELDS), known)
         for point in _ALL_POINTS

@@ -19,8 +19,8 @@ Differences from upstream's document, each because berth's meaning differs:
 - `clientConnection.contentType` is `application/json`, the only one berth speaks.
 - `nodeSelector` (berth's shard selector) is written when it is not empty.
 - The v1.37 extension points berth has no plugins for (`placementGenerate`,
-  `placementScore`, `podGroupPostFilter`) are not written: berth's configuration does not
-  accept them yet.
+  `placementScore`, `podGroupPostFilter`) are not written: berth reads them only empty or
+  disabling (config.GROUP_POINTS), so they would say nothing.
 - A multiPoint plugin disabled at every extension point it implements still has its args
   written (berth does not load the plugin registry here to tell).
 

@@ -1452,9 +1452,14 @@ def test_run_refuses_plugins_berth_does_not_have(
         pytest.param("podGroupPostFilter", id="pod-group-post-filter"),
     ],
 )
-def test_v1_37_plugin_sets_are_unknown_fields(point: str) -> None:
-    """The plugin sets v1.36/v1.37 added for gang scheduling are refused as unknown fields, so
-    a file that sets them does not load (pins today's behaviour; changes with #13)."""
+def test_v1_37_plugin_sets_load_empty_and_refuse_plugins(point: str) -> None:
+    """The plugin sets v1.36/v1.37 added for workload-aware scheduling load when empty or only
+    disabling (kube-scheduler's own --write-config-to writes them as `{}`); a plugin enabled
+    there is refused by path, since berth runs none at these points."""
+    parse(one_profile(plugins={point: {}}), KNOWN)
+    parse(one_profile(plugins={point: {"disabled": [{"name": "*"}]}}), KNOWN)
     errors = errors_of(one_profile(plugins={point: plugin_set(("ImageLocality",))}))
-
-    assert errors == [f'profiles[0].plugins.{point}: unknown field "{point}"']
+    assert errors == [
+        f"profiles[0].plugins.{point}.enabled[0].name: berth runs no plugins at this extension"
+        " point (upstream's TopologyAwareWorkloadScheduling, alpha, off in v1.37)"
+    ]
