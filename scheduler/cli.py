@@ -251,6 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             # Not a configuration field upstream either: a flag for the queue alone.
             app.queue.unschedulable_flush = flags.unschedulable_flush_seconds(args)
+            app.metrics.disable(flags.metrics_options(args).disabled)
             try:
                 return await app.run()
             except asyncio.CancelledError:

@@ -778,6 +778,11 @@ class Metrics:
             )
         return series
 
+    def disable(self, names: Iterable[str]) -> None:
+        """component-base's `--disabled-metrics`: these families are not exported (a counter
+        may be named with or without its `_total`, as upstream names it with)."""
+        self._view.disabled = frozenset(names)
+
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every family, and its Content-Type. The `before_render`
         hooks run first (counts kept in plain ints on the hot path are handed over there)."""
@@ -872,10 +877,13 @@ class _UpstreamView:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
+        self.disabled: frozenset[str] = frozenset()
 
     def collect(self) -> Iterator[Metric]:
         # collect() builds fresh Metric objects on every call, so editing them here is safe.
         for family in self._registry.collect():
+            if family.name in self.disabled or f"{family.name}_total" in self.disabled:
+                continue
             if family.type in ("counter", "histogram"):
                 created = family.name + "_created"
                 family.samples = [_go_le(s) for s in family.samples if s.name != created]

@@ -15,7 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from scheduler.kube.client import ApiError, Client
+from scheduler.kube.client import ApiError, Client, Credentials
 from tests.builders import make_pod
 from tests.e2e.conftest import Cluster, free_port
 from tests.e2e.test_engine import bound_to, create, wait_for
@@ -67,6 +67,26 @@ def ready(port: int) -> bool:
         return False
 
 
+async def scrape(port: int, kubeconfig: str) -> str:
+    """/metrics over HTTPS as the kubeconfig's user (a token or a client certificate)."""
+    creds = Credentials.load(kubeconfig)
+    auth = await creds.credential_source().get()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if creds.cert_file and creds.key_file:
+        context.load_cert_chain(creds.cert_file, creds.key_file)
+    request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics")
+    if auth.token:
+        request.add_header("Authorization", f"Bearer {auth.token}")
+
+    def get() -> str:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            return str(answer.read().decode())
+
+    return await asyncio.to_thread(get)
+
+
 async def test_kubeadm_command_line_binds_pods(
     cluster: Cluster, client: Client, namespace: str, tmp_path: Path
 ) -> None:
@@ -76,6 +96,8 @@ async def test_kubeadm_command_line_binds_pods(
     log = tmp_path / "berth.log"
     argv = [sys.executable, "-m", "scheduler.cli", "run", *kubeadm_command(cluster.kubeconfig)]
     argv += [f"--config={path}", f"--secure-port={port}", "-v=2"]
+    # A kube-scheduler Deployment's metric flag, applied as upstream applies it.
+    argv += ["--disabled-metrics=scheduler_schedule_attempts_total"]
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -104,6 +126,9 @@ async def test_kubeadm_command_line_binds_pods(
             await create(client, namespace, make_pod(name).scheduler(SCHEDULER).for_api())
         nodes = [await bound_to(client, namespace, name) for name in names]
         assert all(nodes)
+        exposed = await scrape(port, cluster.kubeconfig)
+        assert "scheduler_pending_pods" in exposed
+        assert "scheduler_schedule_attempts_total" not in exposed  # --disabled-metrics
     finally:
         if process.poll() is None:
             process.terminate()
