@@ -66,7 +66,7 @@ class DefaultPreemption:
         self, args: DefaultPreemptionArgs, handle: Handle, rng: random.Random | None = None
     ) -> None:
         self.args = args
-        self._rng = rng or random.Random()
+        self._rng = rng or handle.new_random()
         self.evaluator = Evaluator(NAME, handle, self, RESOURCES)
 
     def pre_enqueue(self, pod: PodInfo) -> Status | None:

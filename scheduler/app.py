@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -329,10 +330,13 @@ class App:
         identity: str = "",
         clock: Callable[[], float] = time.monotonic,
         api_unreachable_timeout: float = API_UNREACHABLE_SECONDS,
+        tie_break_seed: int | None = None,
     ) -> None:
         """`clock` drives the queue (backoff, the 5-minute flush) and the SLI; tests inject
         a virtual one. `api_unreachable_timeout` (seconds, 0 = never) is how long the API server
-        may stay silent while pods wait before /healthz fails (see `unhealthy`)."""
+        may stay silent while pods wait before /healthz fails (see `unhealthy`).
+        `tie_break_seed` seeds the choice among equally scored nodes (None: unseeded), so a
+        `berth sim --seed` run on the same pods predicts this one."""
         self.config = config
         self.client = client
         self.api_unreachable_timeout = api_unreachable_timeout
@@ -341,7 +345,7 @@ class App:
         client.observer = self.metrics  # rest_client_* (component-base)
         self.cache = Cache()
         self.api = KubeApi(client)
-        self.handle = ClusterHandle(self.api, snapshot=self.cache.table)
+        self.handle = ClusterHandle(self.api, snapshot=self.cache.table, seed=tie_break_seed)
         cache = self.cache
         self.handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
         observer = MetricsObserver(self.metrics)
@@ -392,6 +396,7 @@ class App:
             pod_groups=self.handle.pod_groups,
             on_group=self._group_result,
             on_prioritizing=self.metrics.goroutines.labels("prioritizing_extender").inc,
+            rng=random.Random(tie_break_seed) if tie_break_seed is not None else None,
         )
         self.handle.activator = self.queue.activate
         self.handle.ungater = self.queue.ungate

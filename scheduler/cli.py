@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         help="/healthz fails once the API server has not answered for this long while pods"
         " wait (0: never)",
     )
+    run.add_argument(
+        "--tie-break-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed the random choice among equally scored nodes (berth sim --seed N"
+        " predicts this run); default: unseeded, as kube-scheduler",
+    )
     run.set_defaults(func=_run)
 
     webhook = sub.add_parser("webhook", help="mutating admission webhook: route pods to shards")
@@ -89,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     controller.add_argument("--bind-address", default="0.0.0.0", help="for /healthz")
     controller.add_argument("--log-level", default="info")
     controller.set_defaults(func=_controller)
+
+    from scheduler.sim.command import add_parser as add_sim
+
+    add_sim(sub)
 
     cluster = sub.add_parser("cluster", help="a local control plane on loopback (tests, demos)")
     csub = cluster.add_subparsers(title="cluster commands")
@@ -248,6 +260,7 @@ def _run(args: argparse.Namespace) -> int:
                 client,
                 serving=serving_options,
                 api_unreachable_timeout=args.api_unreachable_timeout,
+                tie_break_seed=args.tie_break_seed,
             )
             # Not a configuration field upstream either: a flag for the queue alone.
             app.queue.unschedulable_flush = flags.unschedulable_flush_seconds(args)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import random
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -213,6 +214,11 @@ class Handle(Protocol):
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         """The PodDisruptionBudgets (policy/v1), as last seen."""
+
+    def new_random(self) -> random.Random:
+        """A random source for a plugin's random choices (upstream's rand calls, e.g.
+        DefaultPreemption's dry-run offset): unseeded, unless the scheduler was given
+        `--tie-break-seed`, so that `berth sim --seed` can predict the run."""
 
     def default_spread_selector(self, pod: PodInfo) -> LabelSelector | None:
         """The selector PodTopologySpread's default constraints use for `pod`: built from

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,6 +101,11 @@ class ClusterHandle:
     activator: Callable[[Iterable[str]], None] = lambda uids: None
     # The queue's ungate(uids, plugin), wired likewise.
     ungater: Callable[[Iterable[str], str], None] = lambda uids, plugin: None
+    # Seeds every plugin's random source (new_random); None: unseeded.
+    seed: int | None = None
+
+    def new_random(self) -> random.Random:
+        return random.Random(self.seed)
 
     def disruption_budgets(self) -> Sequence[DisruptionBudget]:
         return list(self.budgets.values())

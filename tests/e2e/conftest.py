@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,9 +142,10 @@ def start_berth(
     directory: Path,
     name: str = "berth",
     env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Running:
     """Start `berth run` with the given KubeSchedulerConfiguration text (and extra
-    environment variables, e.g. a PYTHONPATH with out-of-tree plugins)."""
+    environment variables, e.g. a PYTHONPATH with out-of-tree plugins; extra flags)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.yaml"
     path.write_text(config)
@@ -168,6 +169,7 @@ def start_berth(
                 str(port),
                 "--bind-address",
                 "127.0.0.1",
+                *args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

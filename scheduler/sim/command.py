@@ -1,0 +1,423 @@
+"""The `berth sim` commands: what-if scheduling with berth's own engine, read only.
+
+    berth sim snapshot --out FILE                 save the cluster (gzip JSON, versioned)
+    berth sim place -f MANIFESTS [options]        where would these pods go?
+    berth sim capacity -f POD [options]           how many more of this pod fit?
+
+    the cluster      --kubeconfig FILE (default $KUBECONFIG / in-cluster: get and list only)
+                     or --snapshot FILE
+    the scheduler    --scheduler-config FILE (default: the defaults), --seed N (ties)
+    what-if          --drain NODE..., --add-nodes N --like NODE, --config OTHER.yaml: the run
+                     with these is compared side by side with the run without
+    output           -o table|json, --png FILE (utilisation before/after), --group-by LABEL
+
+Exit codes: 0 done, 1 the cluster could not be read, 2 bad usage, config, manifest or
+snapshot (the message names the flag, field or file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scheduler.bench.progress import Progress
+    from scheduler.config import SchedulerConfig
+    from scheduler.sim.snapshot import ClusterSnapshot
+
+JSON = dict[str, Any]
+
+
+def add_parser(sub: Any) -> None:
+    sim = sub.add_parser(
+        "sim", help="what-if scheduling on a cluster or a snapshot (read only): place, capacity"
+    )
+    ssub = sim.add_subparsers(title="sim commands")
+    snap = ssub.add_parser("snapshot", help="save the cluster's scheduling state to a file")
+    snap.add_argument("--out", required=True, type=Path, help="file to write (gzip JSON)")
+    snap.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster")
+    snap.set_defaults(func=_snapshot)
+
+    place = ssub.add_parser("place", help="where would these pods go, and what stays pending?")
+    place.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="MANIFESTS",
+        help="YAML file or directory (repeatable; - reads stdin): Pods, Deployments, "
+        "ReplicaSets, StatefulSets, Jobs, PodGroups and the objects they need",
+    )
+    _common(place)
+    place.set_defaults(func=_place)
+
+    cap = ssub.add_parser("capacity", help="how many more of this pod fit, and what runs out?")
+    cap.add_argument(
+        "-f",
+        "--filename",
+        required=True,
+        metavar="POD_OR_TEMPLATE",
+        help="a Pod, or a workload whose pod template is used",
+    )
+    cap.add_argument(
+        "--max",
+        type=int,
+        default=None,
+        metavar="N",
+        help="offer at most N copies (default: the free-resource bound + 1, at most 100,000)",
+    )
+    _common(cap)
+    cap.set_defaults(func=_capacity)
+    sim.set_defaults(func=lambda args: (sim.print_help(), 2)[1])
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--kubeconfig", default=None, help="read the live cluster (default)")
+    where.add_argument("--snapshot", type=Path, default=None, help="a `berth sim snapshot` file")
+    p.add_argument(
+        "--scheduler-config",
+        default=None,
+        metavar="FILE",
+        help="the KubeSchedulerConfiguration to simulate (default: the defaults)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="OTHER.yaml",
+        help="what-if: another configuration, compared side by side",
+    )
+    p.add_argument(
+        "--drain",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NODE",
+        help="what-if: cordon and drain these nodes first",
+    )
+    p.add_argument(
+        "--add-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="what-if: add N nodes like --like NODE",
+    )
+    p.add_argument("--like", default=None, metavar="NODE", help="the node --add-nodes copies")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for ties between equally scored nodes (berth run --tie-break-seed)",
+    )
+    p.add_argument(
+        "-n", "--namespace", default="default", help="namespace for manifests that name none"
+    )
+    p.add_argument(
+        "--scheduler-name",
+        default=None,
+        help="set every manifest pod's schedulerName to this profile's name",
+    )
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.add_argument("--png", type=Path, default=None, help="write a utilisation chart here")
+    p.add_argument(
+        "--group-by",
+        default="",
+        metavar="LABEL",
+        help="node label to group utilisation (and capacity) by; default: per "
+        "node, or per zone for large clusters (capacity: the zone)",
+    )
+
+
+class UsageError(Exception):
+    """Bad flags or input: exit 2 with this message."""
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
+    print(f"berth sim {command}: {message}", file=sys.stderr)
+    return code
+
+
+# --- snapshot -------------------------------------------------------------------------------
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from scheduler.sim import snapshot
+
+    try:
+        snap = asyncio.run(_take(args.kubeconfig, _progress()))
+    except snapshot.SnapshotError as err:
+        return _fail("snapshot", str(err), 1)
+    except UsageError as err:
+        return _fail("snapshot", str(err), 1)
+    try:
+        size = snapshot.save(snap, args.out)
+    except OSError as err:
+        return _fail("snapshot", f"--out: {err.strerror or err}: {args.out}", 1)
+    counts = ", ".join(f"{n:,} {k}" for k, n in snap.counts().items())
+    print(f"wrote {args.out} ({size:,} bytes): {counts}")
+    for key, why in snap.missing.items():
+        print(f"  {key}: {why} (simulated as none)")
+    return 0
+
+
+def _progress() -> Progress:
+    from scheduler.bench.progress import Progress
+
+    return Progress()
+
+
+async def _take(kubeconfig: str | None, progress: Progress) -> ClusterSnapshot:
+    from scheduler.kube.client import ApiError, Client, Credentials
+    from scheduler.sim import snapshot
+
+    try:
+        creds = Credentials.load(kubeconfig)
+    except Exception as err:  # kubernetes' ConfigException, a missing or unreadable file
+        where = kubeconfig or "$KUBECONFIG / in-cluster service account"
+        raise UsageError(f"cannot load cluster credentials ({where}): {err}") from None
+    async with Client(creds, qps=50, burst=100) as client:
+        try:
+            version = (await client.get("/version")).get("gitVersion", "")
+        except ApiError:
+            version = ""
+        except OSError as err:
+            raise snapshot.SnapshotError(f"cannot reach {creds.server}: {err}") from None
+
+        def shown(key: str, n: int) -> None:
+            progress.update(f"listing {key}: {n:,}")
+
+        snap = await snapshot.take(
+            lambda path, params: client.get(path, **params),
+            server=str(version),
+            source=creds.server,
+            on_progress=shown,
+        )
+        progress.done(f"listed {sum(snap.counts().values()):,} objects")
+        return snap
+
+
+# --- place and capacity ---------------------------------------------------------------------
+
+
+def _config(path: str | None) -> SchedulerConfig:
+    import plugins
+    from scheduler.app import build_profiles
+    from scheduler.config import parse, read_document
+    from scheduler.handle import in_memory
+
+    doc = (
+        read_document(path)
+        if path
+        else {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+        }
+    )
+    config = parse(doc, plugins.registry().keys())
+    build_profiles(config, in_memory())  # plugin args are checked here
+    return config
+
+
+def _load(args: argparse.Namespace, command: str) -> tuple[ClusterSnapshot, str]:
+    from scheduler.sim import snapshot
+
+    if args.snapshot is not None:
+        return snapshot.load(args.snapshot), str(args.snapshot)
+    snap = asyncio.run(_take(args.kubeconfig, _progress()))
+    return snap, snap.source
+
+
+def _prepare(args: argparse.Namespace, command: str) -> tuple[Any, ...]:
+    """Configs, the cluster, the what-if cluster. Raises UsageError / errors of each part."""
+    from scheduler.config import ConfigError
+    from scheduler.sim import whatif
+
+    if args.add_nodes and not args.like:
+        raise UsageError("--add-nodes needs --like NODE")
+    if args.like and not args.add_nodes:
+        raise UsageError("--like needs --add-nodes N")
+    configs = []
+    for flag, path in (("--scheduler-config", args.scheduler_config), ("--config", args.config)):
+        try:
+            configs.append(_config(path) if path or flag == "--scheduler-config" else None)
+        except ConfigError as err:
+            raise UsageError(f"{flag}: invalid configuration {path}:\n{err}") from None
+    snap, source = _load(args, command)
+    other = snap
+    notes: list[str] = []
+    if args.drain:
+        other, lines = whatif.drain(other, args.drain)
+        notes += lines
+    if args.add_nodes:
+        other, lines = whatif.add_nodes(other, args.add_nodes, args.like)
+        notes += lines
+    if args.config:
+        notes.append(f"configuration {args.config}")
+    what_if = bool(args.drain or args.add_nodes or args.config)
+    return configs[0], configs[1] or configs[0], snap, other if what_if else None, notes, source
+
+
+def _run_sim(snap: ClusterSnapshot, config: SchedulerConfig, seed: int, label: str) -> Any:
+    from scheduler.bench.progress import render
+    from scheduler.sim.engine import simulate
+
+    progress = _progress()
+
+    def shown(done: int, total: int) -> None:
+        progress.update(render(f"simulating {label}", done, total))
+
+    outcome = asyncio.run(simulate(snap, config, seed=seed, on_progress=shown))
+    total = len(outcome.placed) + len(outcome.pending)
+    progress.done(render(f"simulated {label}", total, total, f"{outcome.seconds:.2f} s"))
+    return outcome
+
+
+def _guarded(command: str, body: Any, args: argparse.Namespace) -> int:
+    from scheduler.sim.manifests import ManifestError
+    from scheduler.sim.snapshot import SnapshotError
+    from scheduler.sim.whatif import WhatIfError
+
+    try:
+        code: int = body(args)
+        return code
+    except (UsageError, ManifestError, WhatIfError) as err:
+        return _fail(command, str(err))
+    except SnapshotError as err:
+        return _fail(command, str(err), 2 if args.snapshot is not None else 1)
+
+
+def _place(args: argparse.Namespace) -> int:
+    return _guarded("place", _place_body, args)
+
+
+def _manifests(args: argparse.Namespace, snap: ClusterSnapshot, files: list[str]) -> Any:
+    from scheduler.sim import manifests
+
+    expanded = manifests.expand(
+        manifests.read(files),
+        namespace=args.namespace,
+        priority_classes=snap.of("priorityclasses"),
+    )
+    if args.scheduler_name:
+        for pod in expanded.pods:
+            pod["spec"]["schedulerName"] = args.scheduler_name
+    for line in expanded.warnings:
+        print(f"berth sim: {line}", file=sys.stderr)
+    return expanded
+
+
+def _place_body(args: argparse.Namespace) -> int:
+    from scheduler.sim import report, whatif
+    from scheduler.sim.engine import owners
+
+    base_config, other_config, snap, other, notes, source = _prepare(args, "place")
+    expanded = _manifests(args, snap, args.filename)
+    added = {**expanded.objects, "pods": expanded.pods}
+    scenarios = []
+    runs: list[tuple[str, ClusterSnapshot, SchedulerConfig, list[str]]] = [
+        ("base", snap, base_config, [])
+    ]
+    if other is not None:
+        runs.append(("what-if", other, other_config, notes))
+    for title, cluster, config, lines in runs:
+        full = whatif.with_objects(cluster, added)
+        outcome = _run_sim(full, config, args.seed, title)
+        owner_of = {**owners(full.of("pods")), **expanded.owner_of}
+        scenarios.append(report.Scenario(title, outcome, owner_of, lines))
+    _emit(args, scenarios, source)
+    return 0
+
+
+def _emit(args: argparse.Namespace, scenarios: list[Any], source: str) -> None:
+    import orjson
+
+    from scheduler.sim import report
+
+    if args.output == "json":
+        doc = report.to_json(scenarios)
+        doc["cluster"] = source
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.output == "table":
+        print(f"# berth sim: {source}\n")
+        for s in scenarios:
+            print(report.placement_markdown(s))
+        if len(scenarios) == 2:
+            print(report.comparison_markdown(scenarios[0], scenarios[1]))
+    if args.png is not None:
+        try:
+            report.chart(scenarios, args.png, args.group_by)
+        except ImportError:
+            print(
+                "berth sim: --png needs matplotlib: pip install 'berth-scheduler[bench]'",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        print(f"wrote {args.png}", file=sys.stderr)
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    return _guarded("capacity", _capacity_body, args)
+
+
+def _capacity_body(args: argparse.Namespace) -> int:
+    import orjson
+
+    from scheduler.sim import capacity, report, whatif
+
+    base_config, other_config, snap, other, notes, source = _prepare(args, "capacity")
+    expanded = _manifests(args, snap, [args.filename])
+    if not expanded.pods:
+        raise UsageError(f"-f {args.filename}: no pod or pod template in it")
+    template = expanded.pods[0]
+    group_by = args.group_by or report.ZONE
+    runs: list[tuple[str, ClusterSnapshot, SchedulerConfig, list[str]]] = [
+        ("base", snap, base_config, [])
+    ]
+    if other is not None:
+        runs.append(("what-if", other, other_config, notes))
+    results: list[tuple[str, Any, Any]] = []
+    for title, cluster, config, lines in runs:
+        bound = capacity.upper_bound(cluster, template)
+        limit = args.max if args.max is not None else capacity.DEFAULT_MAX
+        if limit < 1:
+            raise UsageError("--max: must be at least 1")
+        offered = min(bound + 1, limit)
+        pods = capacity.copies(template, offered)
+        full = whatif.with_objects(cluster, {**expanded.objects, "pods": pods})
+        outcome = _run_sim(full, config, args.seed, f"{title}: {offered:,} copies")
+        cap = capacity.summarise(outcome, template, offered, bound + 1 > limit, group_by)
+        results.append((title, cap, report.Scenario(title, outcome, {}, lines)))
+    name = template["metadata"]["name"]
+    if args.output == "json":
+        doc = {
+            "cluster": source,
+            "pod": name,
+            "groupBy": group_by,
+            "scenarios": [
+                {
+                    "title": t,
+                    "notes": list(s.notes),
+                    "fits": c.fits,
+                    "atLeast": c.capped,
+                    "stopMessage": c.stop_message,
+                    "groups": {
+                        g: {"nodes": v.nodes, "fits": v.fits, "nodesFull": dict(v.limits)}
+                        for g, v in sorted(c.groups.items())
+                    },
+                }
+                for t, c, s in results
+            ],
+        }
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(f"# berth sim capacity: {source}\n")
+        for title, cap, s in results:
+            print(f"### {title}" + "".join(f"\n- {n}" for n in s.notes) + "\n")
+            print(capacity.markdown(cap, name, group_by))
+    if args.png is not None:
+        out = argparse.Namespace(**{**vars(args), "output": "none"})
+        _emit(out, [s for _, _, s in results], source)
+    return 0

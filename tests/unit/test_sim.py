@@ -1,0 +1,376 @@
+"""`berth sim`: manifests expanded as controllers would, snapshots saved and read, what-if
+changes, and the engine's answers on small in-memory clusters."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scheduler.cli import main
+from scheduler.sim import capacity, manifests, snapshot, whatif
+from scheduler.sim.command import _config
+from scheduler.sim.engine import simulate
+from tests.builders import make_node, make_pod
+
+JSON = dict[str, Any]
+
+
+def _deployment(name: str, replicas: int, cpu: str = "1", **spec: Any) -> JSON:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}],
+                    **spec,
+                },
+            },
+        },
+    }
+
+
+def _cluster(*nodes: JSON, pods: tuple[JSON, ...] = ()) -> snapshot.ClusterSnapshot:
+    return snapshot.ClusterSnapshot(
+        objects={
+            "namespaces": [{"metadata": {"name": "default"}}],
+            "nodes": list(nodes),
+            "pods": list(pods),
+        }
+    )
+
+
+def test_deployment_expands_to_replica_set_pods() -> None:
+    """Names <deploy>-<hash>-<suffix>, pod-template-hash, the ReplicaSet for default spreading,
+    and the defaults admission gives a pod."""
+    out = manifests.expand([("f", _deployment("web", 3))])
+    assert len(out.pods) == 3
+    (rs,) = out.objects["replicasets"]
+    pod_hash = rs["spec"]["selector"]["matchLabels"]["pod-template-hash"]
+    for pod in out.pods:
+        assert pod["metadata"]["name"].startswith(f"web-{pod_hash}-")
+        assert pod["metadata"]["labels"] == {"app": "web", "pod-template-hash": pod_hash}
+        assert pod["spec"]["schedulerName"] == "default-scheduler"
+        assert pod["spec"]["priority"] == 0
+        keys = {t["key"] for t in pod["spec"]["tolerations"]}
+        assert keys == {manifests.NOT_READY, manifests.UNREACHABLE}
+    assert len({p["metadata"]["name"] for p in out.pods}) == 3
+    assert set(out.owner_of.values()) == {"Deployment/default/web"}
+    again = manifests.expand([("f", _deployment("web", 3))])
+    assert [p["metadata"]["name"] for p in again.pods] == [p["metadata"]["name"] for p in out.pods]
+
+
+def test_stateful_set_gets_ordinals_and_claims() -> None:
+    """db-0, db-1 with hostname and pod-name label; one PVC per template and ordinal."""
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "db",
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "c"}]},
+            },
+            "volumeClaimTemplates": [
+                {"metadata": {"name": "data"}, "spec": {"storageClassName": "fast"}}
+            ],
+        },
+    }
+    out = manifests.expand([("f", sts)], namespace="ns")
+    assert [p["metadata"]["name"] for p in out.pods] == ["db-0", "db-1"]
+    assert out.pods[1]["spec"]["hostname"] == "db-1"
+    assert out.pods[1]["spec"]["subdomain"] == "db"
+    assert out.pods[1]["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-1"
+    assert [c["metadata"]["name"] for c in out.objects["persistentvolumeclaims"]] == [
+        "data-db-0",
+        "data-db-1",
+    ]
+    assert out.pods[0]["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "count"),
+    [
+        pytest.param({"parallelism": 4}, 4, id="parallelism"),
+        pytest.param({"parallelism": 4, "completions": 2}, 2, id="fewer-completions"),
+        pytest.param({}, 1, id="defaults"),
+    ],
+)
+def test_job_runs_min_of_parallelism_and_completions(spec: JSON, count: int) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {**spec, "template": {"spec": {"containers": [{"name": "c"}]}}},
+    }
+    out = manifests.expand([("f", job)])
+    assert len(out.pods) == count
+    assert all(p["metadata"]["labels"]["job-name"] == "j" for p in out.pods)
+
+
+def test_priority_class_is_resolved_and_an_unknown_one_refused() -> None:
+    """Admission: the class's value and preemptionPolicy; a missing class is an error."""
+    pc = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "high"},
+        "value": 1000,
+        "preemptionPolicy": "Never",
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"priorityClassName": "high", "containers": [{"name": "c"}]},
+    }
+    (out,) = manifests.expand([("f", pc), ("f", pod)]).pods
+    assert (out["spec"]["priority"], out["spec"]["preemptionPolicy"]) == (1000, "Never")
+    with pytest.raises(manifests.ManifestError, match="priorityClassName: no PriorityClass"):
+        manifests.expand([("f", pod)])
+
+
+def test_limits_default_requests() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "2"}}}]},
+    }
+    (out,) = manifests.expand([("f", pod)]).pods
+    assert out["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "2"}
+
+
+def test_snapshot_round_trip_and_bad_files(tmp_path: Path) -> None:
+    """gzip JSON, versioned; a newer format or a foreign file is refused by name."""
+    snap = _cluster(make_node("n1").obj_())
+    path = tmp_path / "s.gz"
+    snapshot.save(snap, path)
+    assert snapshot.load(path).of("nodes")[0]["metadata"]["name"] == "n1"
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    doc["formatVersion"] = 99
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    with pytest.raises(snapshot.SnapshotError, match="formatVersion: 99; this berth reads 1"):
+        snapshot.load(path)
+    path.write_text("hello")
+    with pytest.raises(snapshot.SnapshotError, match="not a berth snapshot"):
+        snapshot.load(path)
+
+
+async def test_place_reports_nodes_pending_message_and_preemption() -> None:
+    """Two 4-CPU nodes with 3 CPU used by low-priority pods: a high-priority 2-CPU pod
+    preempts one of them and lands there; a 6-CPU pod and a 4-CPU one stay pending with
+    upstream's messages."""
+    lows = tuple(
+        make_pod(f"low{i}").req(cpu="3").priority(0).node(f"n{i}").uid(f"u{i}").obj_()
+        for i in (1, 2)
+    )
+    cluster = _cluster(make_node("n1").obj_(), make_node("n2").obj_(), pods=lows)
+    docs = [
+        (
+            "f",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "big"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "6"}}}]},
+            },
+        ),
+        ("f", _deployment("fill", 1, "4")),
+        (
+            "f",
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": "high"},
+                "value": 100,
+            },
+        ),
+        (
+            "f",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "vip"},
+                "spec": {
+                    "priorityClassName": "high",
+                    "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}],
+                },
+            },
+        ),
+    ]
+    out = manifests.expand(docs)
+    full = whatif.with_objects(cluster, {**out.objects, "pods": out.pods})
+    outcome = await simulate(full, _config(None), seed=1, timeout=60)
+    (victim,) = outcome.preempted
+    assert victim.victim in ("default/low1", "default/low2")
+    assert outcome.placed == {"default/vip": victim.node}
+    fill = next(k for k in out.owner_of if k.startswith("default/fill-"))
+    assert outcome.pending == {
+        "default/big": "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes "
+        "are available: 2 Preemption is not helpful for scheduling.",
+        fill: "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes "
+        "are available: 2 No preemption victims found for incoming pod.",
+    }
+    assert outcome.nodes[victim.node].cpu_after == 2000
+    again = await simulate(full, _config(None), seed=1, timeout=60)
+    assert again.preempted == outcome.preempted  # the seed fixes the choice
+
+
+def test_drain_recreates_controller_pods_and_loses_bare_ones() -> None:
+    owned = make_pod("a").node("n1").uid("ua").obj_()
+    owned["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "name": "rs", "controller": True}
+    ]
+    bare = make_pod("b").node("n1").uid("ub").obj_()
+    other = make_pod("c").node("n2").uid("uc").obj_()
+    snap = _cluster(make_node("n1").obj_(), make_node("n2").obj_(), pods=(owned, bare, other))
+    drained, lines = whatif.drain(snap, ["n1"])
+    pods = {p["metadata"]["uid"]: p for p in drained.of("pods")}
+    assert set(pods) == {"drained-ua", "uc"}
+    assert "nodeName" not in pods["drained-ua"]["spec"]
+    node = drained.of("nodes")[0]
+    assert node["spec"]["unschedulable"] is True
+    assert "1 pods recreated" in lines[0] and "1 lost" in lines[0]
+    assert snap.of("pods")[0]["spec"]["nodeName"] == "n1"  # the input is unchanged
+    with pytest.raises(whatif.WhatIfError, match="--drain: no node named nx"):
+        whatif.drain(snap, ["nx"])
+
+
+def test_add_nodes_copies_a_node() -> None:
+    snap = _cluster(make_node("n1").zone("z1").obj_())
+    grown, _ = whatif.add_nodes(snap, 2, "n1")
+    names = [n["metadata"]["name"] for n in grown.of("nodes")]
+    assert names == ["n1", "n1-sim-1", "n1-sim-2"]
+    assert grown.of("nodes")[2]["metadata"]["labels"]["kubernetes.io/hostname"] == "n1-sim-2"
+    with pytest.raises(whatif.WhatIfError, match="--like: no node named zz"):
+        whatif.add_nodes(snap, 1, "zz")
+
+
+async def test_capacity_counts_copies_and_what_runs_out() -> None:
+    """3 nodes of 4 CPU, one with 1 CPU used: 1.5-CPU copies fit 2 + 2 + 2 = 6 (the used
+    node has 3 CPU left: 2 fit); the seventh fails on cpu."""
+    used = make_pod("u").req(cpu="1").node("n1").uid("uu").obj_()
+    snap = _cluster(*(make_node(f"n{i}").zone(f"z{i}").obj_() for i in (1, 2, 3)), pods=(used,))
+    pod = manifests.expand(
+        [
+            (
+                "f",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "p"},
+                    "spec": {
+                        "containers": [{"name": "c", "resources": {"requests": {"cpu": "1500m"}}}]
+                    },
+                },
+            )
+        ]
+    ).pods[0]
+    bound = capacity.upper_bound(snap, pod)
+    assert bound == 6
+    full = whatif.with_objects(snap, {"pods": capacity.copies(pod, bound + 1)})
+    outcome = await simulate(full, _config(None), timeout=60)
+    cap = capacity.summarise(outcome, pod, bound + 1, False, "topology.kubernetes.io/zone")
+    assert cap.fits == 6
+    assert "Insufficient cpu" in cap.stop_message
+    assert {g: (v.fits, v.limits["cpu"]) for g, v in cap.groups.items()} == {
+        "z1": (2, 1),
+        "z2": (2, 1),
+        "z3": (2, 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--drain", "nope"], "--drain: no node named nope", id="unknown-drain"),
+        pytest.param(["--add-nodes", "2"], "--add-nodes needs --like", id="add-without-like"),
+        pytest.param(["--scheduler-config", "BAD"], "profiles[0].plugins", id="bad-config"),
+    ],
+)
+def test_place_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Every bad flag or file: exit 2, the flag or field named, no traceback."""
+    snap = tmp_path / "s.gz"
+    snapshot.save(_cluster(make_node("n1").obj_()), snap)
+    pods = tmp_path / "p.yaml"
+    pods.write_text(yaml.safe_dump(_deployment("web", 1)))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+        "profiles:\n- plugins: {score: {enabled: [{name: Nope}]}}\n"
+    )
+    argv = [str(bad) if a == "BAD" else a for a in argv]
+    assert main(["sim", "place", "-f", str(pods), "--snapshot", str(snap), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_place_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o json lists every pod; --config compares two configurations; --png writes a chart."""
+    pytest.importorskip("matplotlib")
+    snap = tmp_path / "s.gz"
+    snapshot.save(_cluster(make_node("n1").obj_(), make_node("n2").obj_()), snap)
+    pods = tmp_path / "p.yaml"
+    pods.write_text(yaml.safe_dump(_deployment("web", 3)))
+    other = tmp_path / "most.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1",
+                "kind": "KubeSchedulerConfiguration",
+                "profiles": [
+                    {
+                        "schedulerName": "default-scheduler",
+                        "pluginConfig": [
+                            {
+                                "name": "NodeResourcesFit",
+                                "args": {
+                                    "scoringStrategy": {
+                                        "type": "MostAllocated",
+                                        "resources": [{"name": "cpu", "weight": 1}],
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    png = tmp_path / "u.png"
+    code = main(
+        [
+            "sim",
+            "place",
+            "-f",
+            str(pods),
+            "--snapshot",
+            str(snap),
+            "--config",
+            str(other),
+            "-o",
+            "json",
+            "--png",
+            str(png),
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["title"] for s in doc["scenarios"]] == ["base", "what-if"]
+    assert all(len(s["pods"]) == 3 for s in doc["scenarios"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
