@@ -71,6 +71,49 @@ def add_parser(sub: Any) -> None:
     )
     _common(cap)
     cap.set_defaults(func=_capacity)
+    shards = ssub.add_parser(
+        "shards", help="simulate the shards of a Helm values file: pods/s and latency per shard"
+    )
+    shards.add_argument("--values", required=True, type=Path, help="the chart's values file")
+    where = shards.add_mutually_exclusive_group()
+    where.add_argument("--kubeconfig", default=None, help="read the live cluster (default)")
+    where.add_argument("--snapshot", type=Path, default=None, help="a `berth sim snapshot` file")
+    where.add_argument(
+        "--synthetic-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of a cluster: N bench nodes (4 CPU, 16Gi), labelled "
+        "pool=pool-<i mod --pools> and spread over --zones zones",
+    )
+    shards.add_argument("--pools", type=int, default=1, help="with --synthetic-nodes")
+    shards.add_argument("--zones", type=int, default=3, help="with --synthetic-nodes")
+    what = shards.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        metavar="MANIFESTS",
+        help="the pods to place (as for place)",
+    )
+    what.add_argument(
+        "--synthetic-pods",
+        type=int,
+        default=0,
+        metavar="M",
+        help="M bench pods (100m CPU, 500Mi) left at default-scheduler",
+    )
+    shards.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="PODS_PER_S",
+        help="pods arrive at this rate per shard (default: all at once)",
+    )
+    shards.add_argument("--seed", type=int, default=0)
+    shards.add_argument("-n", "--namespace", default="default")
+    shards.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    shards.set_defaults(func=_shards)
     sim.set_defaults(func=lambda args: (sim.print_help(), 2)[1])
 
 
@@ -260,7 +303,13 @@ def _prepare(args: argparse.Namespace, command: str) -> tuple[Any, ...]:
     return configs[0], configs[1] or configs[0], snap, other if what_if else None, notes, source
 
 
-def _run_sim(snap: ClusterSnapshot, config: SchedulerConfig, seed: int, label: str) -> Any:
+def _run_sim(
+    snap: ClusterSnapshot,
+    config: SchedulerConfig,
+    seed: int,
+    label: str,
+    rate: float | None = None,
+) -> Any:
     from scheduler.bench.progress import render
     from scheduler.sim.engine import simulate
 
@@ -269,7 +318,7 @@ def _run_sim(snap: ClusterSnapshot, config: SchedulerConfig, seed: int, label: s
     def shown(done: int, total: int) -> None:
         progress.update(render(f"simulating {label}", done, total))
 
-    outcome = asyncio.run(simulate(snap, config, seed=seed, on_progress=shown))
+    outcome = asyncio.run(simulate(snap, config, seed=seed, on_progress=shown, arrival_rate=rate))
     total = len(outcome.placed) + len(outcome.pending)
     progress.done(render(f"simulated {label}", total, total, f"{outcome.seconds:.2f} s"))
     return outcome
@@ -301,7 +350,7 @@ def _manifests(args: argparse.Namespace, snap: ClusterSnapshot, files: list[str]
         namespace=args.namespace,
         priority_classes=snap.of("priorityclasses"),
     )
-    if args.scheduler_name:
+    if getattr(args, "scheduler_name", None):
         for pod in expanded.pods:
             pod["spec"]["schedulerName"] = args.scheduler_name
     for line in expanded.warnings:
@@ -420,4 +469,112 @@ def _capacity_body(args: argparse.Namespace) -> int:
     if args.png is not None:
         out = argparse.Namespace(**{**vars(args), "output": "none"})
         _emit(out, [s for _, _, s in results], source)
+    return 0
+
+
+# --- shards ---------------------------------------------------------------------------------
+
+
+def _shards(args: argparse.Namespace) -> int:
+    from scheduler.sim.shards import ValuesError
+
+    try:
+        return _guarded("shards", _shards_body, args)
+    except ValuesError as err:
+        return _fail("shards", str(err))
+
+
+def _synthetic(args: argparse.Namespace) -> ClusterSnapshot:
+    from scheduler.bench import workloads
+    from scheduler.sim.snapshot import ClusterSnapshot
+
+    if args.synthetic_nodes < 1 or args.pools < 1 or args.zones < 1:
+        raise UsageError("--synthetic-nodes, --pools and --zones: must be at least 1")
+    nodes = workloads.get("basic", args.zones).nodes(args.synthetic_nodes)
+    for i, node in enumerate(nodes):
+        node["metadata"]["labels"]["pool"] = f"pool-{i % args.pools}"
+    return ClusterSnapshot(
+        objects={"namespaces": [{"metadata": {"name": args.namespace}}], "nodes": nodes},
+        source=f"{args.synthetic_nodes:,} synthetic nodes in {args.pools} pools",
+    )
+
+
+def _shards_body(args: argparse.Namespace) -> int:
+    import time
+
+    import orjson
+
+    from scheduler.bench import workloads
+    from scheduler.config import ConfigError, parse
+    from scheduler.sim import shards, whatif
+
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError("--rate: must be a number > 0")
+    values, rules = shards.read_values(args.values)
+    configs = {}
+    for shard in values:
+        try:
+            import plugins
+
+            configs[shard.name] = parse(shard.config, plugins.registry().keys())
+        except ConfigError as err:
+            raise UsageError(
+                f"--values: shard {shard.name}: invalid configuration:\n{err}"
+            ) from None
+    if args.synthetic_nodes:
+        start = time.perf_counter()
+        snap, source = _synthetic(args), ""
+        source = f"{snap.source} (made in {time.perf_counter() - start:.1f} s)"
+    else:
+        snap, source = _load(args, "shards")
+    if args.filename:
+        pods = _manifests(args, snap, args.filename).pods
+    else:
+        if args.synthetic_pods < 1:
+            raise UsageError("--synthetic-pods: must be at least 1")
+        pods = workloads.get("basic").pods(args.synthetic_pods, "default-scheduler")
+        for i, pod in enumerate(pods):
+            pod["metadata"].update(namespace=args.namespace, uid=f"synthetic-{i}")
+    routed = shards.route(pods, values, rules, snap)
+    rows = []
+    for shard in values:
+        full = whatif.with_objects(snap, {"pods": routed[shard.name]})
+        outcome = _run_sim(full, configs[shard.name], args.seed, f"shard {shard.name}", args.rate)
+        lat = outcome.latencies
+        rows.append(
+            {
+                "shard": shard.name,
+                "schedulerName": shard.scheduler_name,
+                "nodes": len(outcome.nodes),
+                "pods": len(routed[shard.name]),
+                "placed": len(outcome.placed),
+                "pending": len(outcome.pending),
+                "seconds": round(outcome.seconds, 3),
+                "podsPerSecond": round(len(outcome.placed) / outcome.seconds, 1)
+                if outcome.seconds > 0
+                else 0.0,
+                "latencySeconds": {
+                    "p50": round(shards.percentile(lat, 50), 4),
+                    "p99": round(shards.percentile(lat, 99), 4),
+                    "max": round(max(lat, default=0.0), 4),
+                },
+            }
+        )
+    if args.output == "json":
+        doc = {"cluster": source, "rate": args.rate, "shards": rows}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    rate = f"{args.rate:,.0f} pods/s per shard" if args.rate else "all pods at once"
+    print(f"# berth sim shards: {source}, {rate}\n")
+    print(
+        "| shard | nodes | pods | placed | pending | seconds | pods/s | latency p50 | p99 | max |"
+    )
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for r in rows:
+        lat = r["latencySeconds"]
+        print(
+            f"| {r['shard']} | {r['nodes']:,} | {r['pods']:,} | {r['placed']:,} "
+            f"| {r['pending']:,} | {r['seconds']:.2f} | {r['podsPerSecond']:,.0f} "
+            f"| {lat['p50']:.3f} s | {lat['p99']:.3f} s | {lat['max']:.3f} s |"
+        )
     return 0

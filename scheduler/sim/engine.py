@@ -68,6 +68,8 @@ class Outcome:
     # Per node: (allocatable, requested before, requested after) for cpu (millicores) and
     # memory (bytes), and the node's labels, for utilisation reports.
     nodes: dict[str, NodeUse] = field(default_factory=dict)
+    # Seconds from each placed pod's arrival (the start, for a burst) to its bind.
+    latencies: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,16 +137,22 @@ async def simulate(
     seed: int = 0,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     timeout: float = 3600.0,
+    arrival_rate: float | None = None,
 ) -> Outcome:
     """Schedule every pending pod of the snapshot (those of the config's profiles) on top of
-    it. `on_progress(placed or given up, pending in all)` now and then. Raises TimeoutError
+    it: all at once (a burst), or `arrival_rate` pods per second in list order.
+    `on_progress(placed or given up, pending in all)` now and then. Raises TimeoutError
     after `timeout` seconds of wall clock."""
     outcome = Outcome()
     reporter = _Reporter()
     cache = Cache()
+    arrival: dict[str, float] = {}  # pending pod key -> when it arrived (s since start)
+    start = time.perf_counter()
 
     def on_bound(pod: PodInfo, node: str) -> None:
         outcome.placed[pod.key] = node
+        if pod.key in arrival:
+            outcome.latencies.append(time.perf_counter() - start - arrival.pop(pod.key))
         reporter.messages.pop(pod.key, None)
         bound = copy.deepcopy(pod.raw)
         bound.setdefault("spec", {})["nodeName"] = node
@@ -246,21 +254,26 @@ async def simulate(
             feed(ADDED, obj, None)
     before = _usage(cache)
     pending_total = 0
+    paced: list[JSON] = []  # pending pods that arrive over time (arrival_rate)
     for obj in sorted(snapshot.of("pods"), key=_list_order):
         spec = obj.get("spec") or {}
         phase = (obj.get("status") or {}).get("phase")
         if not spec.get("nodeName") and phase not in ("Succeeded", "Failed"):
-            if (spec.get("schedulerName") or "default-scheduler") in profiles:
-                pending_total += 1
-            else:
+            if (spec.get("schedulerName") or "default-scheduler") not in profiles:
                 outcome.ignored += 1
+            else:
+                pending_total += 1
+                if arrival_rate:
+                    paced.append(obj)
+                    continue
+                arrival[_key(obj)] = 0.0
         handlers.on_pod(ADDED, obj, None)
     pending_total -= len(outcome.invalid)
 
     def settled() -> bool:
         counts = queue.counts()
         moving = counts[ACTIVE] + counts[BACKOFF] + counts[IN_FLIGHT] + counts[ASSUMED]
-        return moving == 0
+        return moving == 0 and not paced
 
     async def watch() -> None:
         while True:
@@ -272,14 +285,30 @@ async def simulate(
                     queue.close()
                     return
 
+    async def arrive() -> None:
+        """Pod i arrives at i / arrival_rate seconds: as a controller creating them would."""
+        assert arrival_rate
+        fed = 0
+        while fed < len(paced):
+            due = min(len(paced), int((time.perf_counter() - start) * arrival_rate) + 1)
+            for obj in paced[fed:due]:
+                arrival[_key(obj)] = time.perf_counter() - start
+                handlers.on_pod(ADDED, obj, None)
+            fed = max(fed, due)
+            await asyncio.sleep(0.001)
+        paced.clear()
+
     start = time.perf_counter()
     watcher = asyncio.create_task(watch())
+    feeder = asyncio.create_task(arrive()) if paced else None
     try:
         async with asyncio.timeout(timeout):
             await scheduler.run()
             await scheduler.drain()
     finally:
         watcher.cancel()
+        if feeder is not None:
+            feeder.cancel()
     outcome.seconds = time.perf_counter() - start
     outcome.cycles = queue.scheduling_cycle
     outcome.pending = {k: m for k, m in reporter.messages.items() if k not in outcome.placed}
@@ -291,6 +320,11 @@ async def simulate(
     outcome.preempted = list(api.preemptions)
     outcome.nodes = _nodes(cache, before)
     return outcome
+
+
+def _key(obj: JSON) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
 def _list_order(obj: JSON) -> tuple[str, str]:

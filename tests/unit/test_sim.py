@@ -13,6 +13,7 @@ import yaml
 
 from scheduler.cli import main
 from scheduler.sim import capacity, manifests, snapshot, whatif
+from scheduler.sim import shards as sim_shards
 from scheduler.sim.command import _config
 from scheduler.sim.engine import simulate
 from tests.builders import make_node, make_pod
@@ -374,3 +375,69 @@ def test_place_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert [s["title"] for s in doc["scenarios"]] == ["base", "what-if"]
     assert all(len(s["pods"]) == 3 for s in doc["scenarios"])
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_shards_read_values_route_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shardDefaults merge under each shard; webhook rules route default-scheduler pods; each
+    shard places its pods on its own pool only."""
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "shardDefaults": {"config": {"percentageOfNodesToScore": 50}},
+                "shards": [
+                    {"name": "a", "schedulerName": "berth-a", "nodeSelector": {"pool": "pool-0"}},
+                    {
+                        "name": "b",
+                        "schedulerName": "berth-b",
+                        "nodeSelector": {"pool": "pool-1"},
+                        "config": {"percentageOfNodesToScore": 100},
+                    },
+                ],
+                "webhook": {
+                    "enabled": True,
+                    "rules": [
+                        {
+                            "name": "web",
+                            "schedulerName": "berth-b",
+                            "match": {"podSelector": {"matchLabels": {"app": "web"}}},
+                        },
+                        {"name": "rest", "schedulerName": "berth-a"},
+                    ],
+                },
+            }
+        )
+    )
+    shards, rules = sim_shards.read_values(values)
+    assert [s.config.get("percentageOfNodesToScore") for s in shards] == [50, 100]
+    assert shards[1].config["nodeSelector"] == {"pool": "pool-1"}
+    pods = manifests.expand([("f", _deployment("web", 2)), ("f", _deployment("db", 1))]).pods
+    routed = sim_shards.route(pods, shards, rules, _cluster())
+    assert {k: len(v) for k, v in routed.items()} == {"a": 1, "b": 2}
+    manifest = tmp_path / "pods.yaml"
+    manifest.write_text(yaml.safe_dump_all([_deployment("web", 2), _deployment("db", 1)]))
+    code = main(
+        [
+            "sim",
+            "shards",
+            "--values",
+            str(values),
+            "--synthetic-nodes",
+            "10",
+            "--pools",
+            "2",
+            "-f",
+            str(manifest),
+            "-o",
+            "json",
+            "--rate",
+            "100",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["shard"]: (r["nodes"], r["placed"]) for r in doc["shards"]}
+    assert rows == {"a": (5, 1), "b": (5, 2)}
+    assert all(r["latencySeconds"]["max"] > 0 for r in doc["shards"])
