@@ -24,10 +24,12 @@ import yaml
 from scheduler.harness.binaries import binary
 from scheduler.kube.client import Client
 from tests.e2e.conftest import Cluster, berth, start_berth, wait_ready
+from tests.e2e.test_deploy import installed, relocate, token_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
 SEED = "7"
+READER = Path(__file__).resolve().parents[2] / "deploy" / "optional" / "sim-reader.yaml"
 
 
 def _config(scheduler_name: str) -> str:
@@ -351,3 +353,25 @@ async def _requested(client: Client, node: str) -> int:
             cpu = (c.get("resources") or {}).get("requests", {}).get("cpu")
             total += _millis(cpu) if cpu else 0
     return total
+
+
+async def test_sim_needs_only_get_and_list(
+    cluster: Cluster, client: Client, namespace: str, tmp_path: Path
+) -> None:
+    """As deploy/optional/sim-reader.yaml's ServiceAccount (get and list, nothing else),
+    `berth sim place` reads every kind it needs and answers what an admin gets."""
+    objects = list(yaml.safe_load_all(READER.read_text()))
+    suffix = uuid.uuid4().hex[:8]
+    scheduler = f"sim-{suffix}"
+    config = tmp_path / "config.yaml"
+    config.write_text(_config(scheduler))
+    manifests = tmp_path / "mixed.yaml"
+    manifests.write_text(yaml.safe_dump_all(_mixed(scheduler)))
+    async with installed(client, relocate(objects, namespace, suffix), namespace):
+        reader = await token_kubeconfig(
+            client, cluster, namespace, "berth-sim", tmp_path / "reader.kubeconfig"
+        )
+        as_reader = _sim(Cluster(kubeconfig=reader, local=False), manifests, config, namespace)
+    as_admin = _sim(cluster, manifests, config, namespace)
+    assert as_reader["pods"] == as_admin["pods"]
+    assert len(as_reader["pods"]) == 19
