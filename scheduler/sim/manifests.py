@@ -169,6 +169,9 @@ def expand(
             continue
         owner = f"{kind}/{ns}/{name}"
         for pod_name, pod_meta, spec in templates:
+            made = out.owner_of.get(f"{ns}/{pod_name}")
+            if made is not None:
+                raise ManifestError(f"{where}: pod {ns}/{pod_name} is also made by {made}")
             serial += 1
             pod = _admit(where, pod_name, ns, pod_meta, spec, classes, serial)
             out.pods.append(pod)
@@ -177,8 +180,22 @@ def expand(
 
 
 def suffix(seed: str, length: int = 5) -> str:
+    """`length` characters of the safe alphabet, from a digest of `seed`."""
     digest = hashlib.sha256(seed.encode()).digest()
     return "".join(_SAFE[b % len(_SAFE)] for b in digest[:length])
+
+
+def replica_suffix(owner: str, index: int) -> str:
+    """Five safe characters for replica `index` of `owner`, distinct for every index below
+    27^5 (a controller's random suffix retries on a clash; this one cannot clash): the
+    index, shifted by a digest of the owner, written in base 27."""
+    space = len(_SAFE) ** 5
+    value = (index + int.from_bytes(hashlib.sha256(owner.encode()).digest()[:8], "big")) % space
+    out = []
+    for _ in range(5):
+        value, digit = divmod(value, len(_SAFE))
+        out.append(_SAFE[digit])
+    return "".join(reversed(out))
 
 
 def _replicas(where: str, spec: JSON, field_name: str = "replicas", default: int = 1) -> int:
@@ -231,7 +248,9 @@ def _replica_set(
     pods = []
     for i in range(count):
         meta = {**copy.deepcopy(tmeta), "labels": dict(labels), "ownerReferences": [owner]}
-        pods.append((f"{rs_name}-{suffix(f'{ns}/{rs_name}/{i}')}", meta, copy.deepcopy(tspec)))
+        pods.append(
+            (f"{rs_name}-{replica_suffix(f'{ns}/{rs_name}', i)}", meta, copy.deepcopy(tspec))
+        )
     return pods
 
 
@@ -347,7 +366,7 @@ def _job(where: str, doc: JSON, name: str) -> list[tuple[str, JSON, JSON]]:
             "annotations": annotations,
             "ownerReferences": [owner],
         }
-        pods.append((f"{base}-{suffix(f'{name}/{i}')}", meta, pod_spec))
+        pods.append((f"{base}-{replica_suffix(name, i)}", meta, pod_spec))
     return pods
 
 

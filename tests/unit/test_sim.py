@@ -441,3 +441,20 @@ def test_shards_read_values_route_and_report(
     rows = {r["shard"]: (r["nodes"], r["placed"]) for r in doc["shards"]}
     assert rows == {"a": (5, 1), "b": (5, 2)}
     assert all(r["latencySeconds"]["max"] > 0 for r in doc["shards"])
+
+
+def test_replica_names_never_clash_and_duplicates_are_refused() -> None:
+    """20,000 replicas get 20,000 names (random 5-character suffixes would clash); two
+    manifests making the same pod are an error naming both."""
+    out = manifests.expand([("f", _deployment("web", 20000))])
+    assert len({p["metadata"]["name"] for p in out.pods}) == 20000
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c"}]},
+    }
+    with pytest.raises(
+        manifests.ManifestError, match="pod default/p is also made by Pod/default/p"
+    ):
+        manifests.expand([("a.yaml", pod), ("b.yaml", pod)])
