@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,8 @@ def upper_bound(snapshot: ClusterSnapshot, pod: JSON) -> int:
         if node and (obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             p = compile_pod(obj)
             used[node].update(p.requests)
-            used[node]["pods"] += 1
+            if "pods" not in p.requests:  # a pod takes one slot, whether counted or not
+                used[node]["pods"] += 1
     total = 0
     for obj in snapshot.of("nodes"):
         if (obj.get("spec") or {}).get("unschedulable"):
@@ -67,17 +69,30 @@ def upper_bound(snapshot: ClusterSnapshot, pod: JSON) -> int:
     return total
 
 
-def copies(pod: JSON, count: int) -> list[JSON]:
-    """`count` copies of `pod`, named <name>-cap-000001..., preemptionPolicy Never."""
-    out = []
+def copies(
+    pod: JSON, count: int, claims: Mapping[str, JSON] | None = None
+) -> tuple[list[JSON], list[JSON]]:
+    """`count` copies of `pod`, named <name>-cap-000001..., preemptionPolicy Never, and for
+    each copy its own copy of the claims it uses that are in `claims` (claim name -> PVC:
+    those a StatefulSet's volumeClaimTemplates made), as each replica would get its own."""
+    claims = claims or {}
+    pods, pvcs = [], []
     meta = pod.get("metadata") or {}
     for i in range(1, count + 1):
         c = copy.deepcopy(pod)
         c["metadata"]["name"] = f"{meta.get('name')}-cap-{i:06d}"
         c["metadata"]["uid"] = f"{meta.get('uid')}-cap-{i:06d}"
         c["spec"]["preemptionPolicy"] = "Never"
-        out.append(c)
-    return out
+        for volume in c["spec"].get("volumes") or []:
+            ref = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
+            if isinstance(ref, dict) and ref.get("claimName") in claims:
+                pvc = copy.deepcopy(claims[ref["claimName"]])
+                pvc["metadata"]["name"] = f"{ref['claimName']}-cap-{i:06d}"
+                pvc["metadata"]["uid"] = f"{pvc['metadata'].get('uid')}-cap-{i:06d}"
+                ref["claimName"] = pvc["metadata"]["name"]
+                pvcs.append(pvc)
+        pods.append(c)
+    return pods, pvcs
 
 
 def summarise(outcome: Outcome, pod: JSON, offered: int, capped: bool, group_by: str) -> Capacity:

@@ -163,6 +163,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="set every manifest pod's schedulerName to this profile's name",
     )
+    p.add_argument(
+        "--order",
+        choices=("given", "name"),
+        default="given",
+        help="the order pending pods reach the queue: given (the cluster's pending pods, then "
+        "the manifests' as written: as they reach a running berth) or name (namespace/name: "
+        "berth starting on pods created before it looked)",
+    )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument("--png", type=Path, default=None, help="write a utilisation chart here")
     p.add_argument(
@@ -189,11 +197,11 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 def _snapshot(args: argparse.Namespace) -> int:
     from scheduler.sim import snapshot
 
+    if args.out.is_dir() or not args.out.parent.is_dir():
+        return _fail("snapshot", f"--out: not a file in an existing directory: {args.out}")
     try:
         snap = asyncio.run(_take(args.kubeconfig, _progress()))
     except snapshot.SnapshotError as err:
-        return _fail("snapshot", str(err), 1)
-    except UsageError as err:
         return _fail("snapshot", str(err), 1)
     try:
         size = snapshot.save(snap, args.out)
@@ -220,7 +228,7 @@ async def _take(kubeconfig: str | None, progress: Progress) -> ClusterSnapshot:
         creds = Credentials.load(kubeconfig)
     except Exception as err:  # kubernetes' ConfigException, a missing or unreadable file
         where = kubeconfig or "$KUBECONFIG / in-cluster service account"
-        raise UsageError(f"cannot load cluster credentials ({where}): {err}") from None
+        raise snapshot.SnapshotError(f"cannot load cluster credentials ({where}): {err}") from None
     async with Client(creds, qps=50, burst=100) as client:
         try:
             version = (await client.get("/version")).get("gitVersion", "")
@@ -278,17 +286,29 @@ def _prepare(args: argparse.Namespace, command: str) -> tuple[Any, ...]:
     from scheduler.config import ConfigError
     from scheduler.sim import whatif
 
+    if args.add_nodes < 0 or (args.like and args.add_nodes == 0):
+        raise UsageError("--add-nodes: must be at least 1")
     if args.add_nodes and not args.like:
         raise UsageError("--add-nodes needs --like NODE")
-    if args.like and not args.add_nodes:
-        raise UsageError("--like needs --add-nodes N")
+    if args.png is not None and (args.png.is_dir() or not args.png.parent.is_dir()):
+        raise UsageError(f"--png: not a file in an existing directory: {args.png}")
     configs = []
     for flag, path in (("--scheduler-config", args.scheduler_config), ("--config", args.config)):
         try:
             configs.append(_config(path) if path or flag == "--scheduler-config" else None)
         except ConfigError as err:
             raise UsageError(f"{flag}: invalid configuration {path}:\n{err}") from None
+    if args.scheduler_name:
+        for flag, config in (("--scheduler-config", configs[0]), ("--config", configs[1])):
+            names = [p.scheduler_name for p in config.profiles] if config else []
+            if config and args.scheduler_name not in names:
+                raise UsageError(
+                    f"--scheduler-name: {flag} has no profile named {args.scheduler_name}"
+                    f" (profiles: {', '.join(names)})"
+                )
     snap, source = _load(args, command)
+    for key, why in snap.missing.items():
+        print(f"berth sim: {key}: {why}, simulated as none", file=sys.stderr)
     other = snap
     notes: list[str] = []
     if args.drain:
@@ -309,6 +329,7 @@ def _run_sim(
     seed: int,
     label: str,
     rate: float | None = None,
+    order: str = "given",
 ) -> Any:
     from scheduler.bench.progress import render
     from scheduler.sim.engine import simulate
@@ -318,7 +339,9 @@ def _run_sim(
     def shown(done: int, total: int) -> None:
         progress.update(render(f"simulating {label}", done, total))
 
-    outcome = asyncio.run(simulate(snap, config, seed=seed, on_progress=shown, arrival_rate=rate))
+    outcome = asyncio.run(
+        simulate(snap, config, seed=seed, on_progress=shown, arrival_rate=rate, order=order)
+    )
     total = len(outcome.placed) + len(outcome.pending)
     progress.done(render(f"simulated {label}", total, total, f"{outcome.seconds:.2f} s"))
     return outcome
@@ -342,28 +365,49 @@ def _place(args: argparse.Namespace) -> int:
     return _guarded("place", _place_body, args)
 
 
-def _manifests(args: argparse.Namespace, snap: ClusterSnapshot, files: list[str]) -> Any:
+def _manifests(args: argparse.Namespace, snap: ClusterSnapshot, docs: list[Any]) -> Any:
+    """The documents (manifests.read's), expanded; ManifestError names a pod the API server
+    would refuse (its spec does not compile, its namespace does not exist)."""
+    from scheduler.model import InvalidObject, compile_pod
     from scheduler.sim import manifests
 
     expanded = manifests.expand(
-        manifests.read(files),
+        docs,
         namespace=args.namespace,
         priority_classes=snap.of("priorityclasses"),
     )
     if getattr(args, "scheduler_name", None):
         for pod in expanded.pods:
             pod["spec"]["schedulerName"] = args.scheduler_name
+    namespaces = {
+        str((ns.get("metadata") or {}).get("name"))
+        for ns in [*snap.of("namespaces"), *expanded.objects.get("namespaces", [])]
+    }
+    for pod in expanded.pods:
+        meta = pod["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        if meta["namespace"] not in namespaces:
+            raise manifests.ManifestError(
+                f"pod {key} ({expanded.owner_of[key]}): namespace {meta['namespace']} not found"
+            )
+        try:
+            compile_pod(pod)
+        except (InvalidObject, AttributeError, TypeError, ValueError) as err:
+            raise manifests.ManifestError(f"pod {key} ({expanded.owner_of[key]}): {err}") from None
     for line in expanded.warnings:
         print(f"berth sim: {line}", file=sys.stderr)
     return expanded
 
 
 def _place_body(args: argparse.Namespace) -> int:
-    from scheduler.sim import report, whatif
+    from scheduler.sim import manifests, report, whatif
     from scheduler.sim.engine import owners
 
+    docs = manifests.read(args.filename)  # a bad file fails before the cluster is listed
     base_config, other_config, snap, other, notes, source = _prepare(args, "place")
-    expanded = _manifests(args, snap, args.filename)
+    expanded = _manifests(args, snap, docs)
+    if not expanded.pods:
+        print("berth sim: the manifests make no pods", file=sys.stderr)
     added = {**expanded.objects, "pods": expanded.pods}
     scenarios = []
     runs: list[tuple[str, ClusterSnapshot, SchedulerConfig, list[str]]] = [
@@ -373,11 +417,27 @@ def _place_body(args: argparse.Namespace) -> int:
         runs.append(("what-if", other, other_config, notes))
     for title, cluster, config, lines in runs:
         full = whatif.with_objects(cluster, added)
-        outcome = _run_sim(full, config, args.seed, title)
+        outcome = _run_sim(full, config, args.seed, title, order=args.order)
+        _given_nodes(outcome, expanded.pods, full)
         owner_of = {**owners(full.of("pods")), **expanded.owner_of}
         scenarios.append(report.Scenario(title, outcome, owner_of, lines))
     _emit(args, scenarios, source)
     return 0
+
+
+def _given_nodes(outcome: Any, pods: list[JSON], cluster: ClusterSnapshot) -> None:
+    """Manifest pods that name their node (spec.nodeName) skip the scheduler: they are
+    reported where they were put, or as invalid when the node does not exist (the kubelet
+    would never run them)."""
+    nodes = {str((n.get("metadata") or {}).get("name")) for n in cluster.of("nodes")}
+    for pod in pods:
+        node = pod["spec"].get("nodeName")
+        if node:
+            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            if node in nodes:
+                outcome.placed[key] = node
+            else:
+                outcome.invalid[key] = f"spec.nodeName: no node named {node}"
 
 
 def _emit(args: argparse.Namespace, scenarios: list[Any], source: str) -> None:
@@ -395,9 +455,15 @@ def _emit(args: argparse.Namespace, scenarios: list[Any], source: str) -> None:
             print(report.placement_markdown(s))
         if len(scenarios) == 2:
             print(report.comparison_markdown(scenarios[0], scenarios[1]))
+    if args.group_by and not any(
+        args.group_by in use.labels for s in scenarios for use in s.outcome.nodes.values()
+    ):
+        print(f"berth sim: --group-by: no node has label {args.group_by}", file=sys.stderr)
     if args.png is not None:
         try:
             report.chart(scenarios, args.png, args.group_by)
+        except OSError as err:
+            raise UsageError(f"--png: {err.strerror or err}: {args.png}") from None
         except ImportError:
             print(
                 "berth sim: --png needs matplotlib: pip install 'berth-scheduler[bench]'",
@@ -414,13 +480,28 @@ def _capacity(args: argparse.Namespace) -> int:
 def _capacity_body(args: argparse.Namespace) -> int:
     import orjson
 
-    from scheduler.sim import capacity, report, whatif
+    from scheduler.sim import capacity, manifests, report, whatif
 
+    if args.max is not None and args.max < 1:
+        raise UsageError("--max: must be at least 1")
+    docs = manifests.read([args.filename])  # a bad file fails before the cluster is listed
     base_config, other_config, snap, other, notes, source = _prepare(args, "capacity")
-    expanded = _manifests(args, snap, [args.filename])
+    expanded = _manifests(args, snap, docs)
     if not expanded.pods:
         raise UsageError(f"-f {args.filename}: no pod or pod template in it")
     template = expanded.pods[0]
+    name = expanded.owner_of[f"{template['metadata']['namespace']}/{template['metadata']['name']}"]
+    if template["spec"].pop("nodeName", None):
+        print("berth sim: capacity ignores the template's spec.nodeName", file=sys.stderr)
+    served = [p.scheduler_name for p in base_config.profiles]
+    if template["spec"]["schedulerName"] not in served:
+        print(
+            f"berth sim: the template names scheduler {template['spec']['schedulerName']};"
+            f" its copies go to profile {served[0]}",
+            file=sys.stderr,
+        )
+        template["spec"]["schedulerName"] = served[0]
+    claims = {c["metadata"]["name"]: c for c in expanded.objects.pop("persistentvolumeclaims", [])}
     group_by = args.group_by or report.ZONE
     runs: list[tuple[str, ClusterSnapshot, SchedulerConfig, list[str]]] = [
         ("base", snap, base_config, [])
@@ -431,15 +512,13 @@ def _capacity_body(args: argparse.Namespace) -> int:
     for title, cluster, config, lines in runs:
         bound = capacity.upper_bound(cluster, template)
         limit = args.max if args.max is not None else capacity.DEFAULT_MAX
-        if limit < 1:
-            raise UsageError("--max: must be at least 1")
         offered = min(bound + 1, limit)
-        pods = capacity.copies(template, offered)
-        full = whatif.with_objects(cluster, {**expanded.objects, "pods": pods})
+        pods, pvcs = capacity.copies(template, offered, claims)
+        added = {**expanded.objects, "pods": pods, "persistentvolumeclaims": pvcs}
+        full = whatif.with_objects(cluster, added)
         outcome = _run_sim(full, config, args.seed, f"{title}: {offered:,} copies")
         cap = capacity.summarise(outcome, template, offered, bound + 1 > limit, group_by)
         results.append((title, cap, report.Scenario(title, outcome, {}, lines)))
-    name = template["metadata"]["name"]
     if args.output == "json":
         doc = {
             "cluster": source,
@@ -528,7 +607,9 @@ def _shards_body(args: argparse.Namespace) -> int:
     else:
         snap, source = _load(args, "shards")
     if args.filename:
-        pods = _manifests(args, snap, args.filename).pods
+        from scheduler.sim import manifests
+
+        pods = _manifests(args, snap, manifests.read(args.filename)).pods
     else:
         if args.synthetic_pods < 1:
             raise UsageError("--synthetic-pods: must be at least 1")

@@ -38,6 +38,7 @@ from scheduler.kube.informer import ADDED, DELETED, MODIFIED
 from scheduler.metrics import Metrics
 from scheduler.model import COSCHEDULING_POD_GROUPS, UPSTREAM_POD_GROUPS, PodInfo
 from scheduler.queue import ACTIVE, ASSUMED, BACKOFF, IN_FLIGHT
+from scheduler.sim import provisioning
 from scheduler.sim.snapshot import ClusterSnapshot
 from scheduler.volumes import Claim
 
@@ -62,7 +63,8 @@ class Outcome:
     nominated: dict[str, str] = field(default_factory=dict)  # pending pod -> nominated node
     preempted: list[Preemption] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)  # pod -> why it was not scheduled
-    ignored: int = 0  # pending pods of schedulers the config has no profile for
+    ignored: dict[str, int] = field(default_factory=dict)  # pending pods per schedulerName
+    # the configuration has no profile for
     cycles: int = 0
     seconds: float = 0.0
     # Per node: (allocatable, requested before, requested after) for cpu (millicores) and
@@ -138,9 +140,13 @@ async def simulate(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     timeout: float = 3600.0,
     arrival_rate: float | None = None,
+    order: str = "name",
 ) -> Outcome:
     """Schedule every pending pod of the snapshot (those of the config's profiles) on top of
-    it: all at once (a burst), or `arrival_rate` pods per second in list order.
+    it: all at once (a burst), or `arrival_rate` pods per second. `order` is the order they
+    reach the queue: "name" (namespace/name, as a list returns them: berth starting, or
+    restarting, on pods created before) or "given" (the snapshot's order: the cluster's pending
+    pods, then the manifests' in the order written, as they arrive at a running berth).
     `on_progress(placed or given up, pending in all)` now and then. Raises TimeoutError
     after `timeout` seconds of wall clock."""
     outcome = Outcome()
@@ -166,30 +172,28 @@ async def simulate(
         return True
 
     def on_volume(claim: Claim, volume: str) -> None:
-        """What the PV controller (or a provisioner) would do: bind the claim to `volume`,
-        and a chosen PV to the claim."""
+        """What the PV controller (and a provisioner, for a claim with no PV chosen) would
+        do: bind the claim and the PV to each other (scheduler.sim.provisioning)."""
         key = (claim.namespace, claim.name)
-        pvc = copy.deepcopy(raw_claims.get(key) or _claim_json(claim))
-        pvc.setdefault("spec", {})["volumeName"] = volume
-        pvc.setdefault("status", {})["phase"] = "Bound"
-        raw_claims[key] = pvc
-        feeders["persistentvolumeclaims"](MODIFIED, pvc, None)
+        pvc = raw_claims.get(key) or _claim_json(claim)
         pv = raw_volumes.get(volume)
-        if pv is not None:
-            pv = copy.deepcopy(pv)
-            pv.setdefault("spec", {})["claimRef"] = {
-                "namespace": claim.namespace,
-                "name": claim.name,
-                "uid": claim.uid,
-            }
-            pv.setdefault("status", {})["phase"] = "Bound"
-            raw_volumes[volume] = pv
-            feeders["persistentvolumes"](MODIFIED, pv, None)
+        if pv is None:
+            pv = provisioning.provisioned(pvc)
+        pvc, pv = provisioning.bind(pvc, pv)
+        raw_claims[key] = pvc
+        name = str(pv["metadata"]["name"])
+        feeders["persistentvolumes"](ADDED if name not in raw_volumes else MODIFIED, pv, None)
+        raw_volumes[name] = pv
+        feeders["persistentvolumeclaims"](MODIFIED, pvc, None)
 
-    raw_claims = {_list_order(obj): obj for obj in snapshot.of("persistentvolumeclaims")}
+    claims, made = provisioning.immediate(
+        snapshot.of("persistentvolumeclaims"), snapshot.of("storageclasses")
+    )
+    objects = {**snapshot.objects, "persistentvolumeclaims": claims}
+    objects["persistentvolumes"] = [*snapshot.of("persistentvolumes"), *made]
+    raw_claims = {_list_order(obj): obj for obj in claims}
     raw_volumes = {
-        str((obj.get("metadata") or {}).get("name")): obj
-        for obj in snapshot.of("persistentvolumes")
+        str((obj.get("metadata") or {}).get("name")): obj for obj in objects["persistentvolumes"]
     }
     api = SimApi(on_bound, on_evict, on_volume)
     handle = ClusterHandle(api, snapshot=cache.table, seed=seed)
@@ -250,25 +254,33 @@ async def simulate(
         if key not in snapshot.missing
     }
     for key, feed in feeders.items():
-        for obj in snapshot.of(key):
-            feed(ADDED, obj, None)
-    before = _usage(cache)
+        for obj in objects.get(key, ()):
+            _feed(outcome, key, feed, obj)
     pending_total = 0
     paced: list[JSON] = []  # pending pods that arrive over time (arrival_rate)
-    for obj in sorted(snapshot.of("pods"), key=_list_order):
-        spec = obj.get("spec") or {}
+    pods = snapshot.of("pods")
+    for obj in sorted(pods, key=_list_order) if order == "name" else pods:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict) or not isinstance(obj.get("metadata"), dict):
+            outcome.invalid[_key(obj)] = "malformed pod: metadata and spec must be mappings"
+            continue
         phase = (obj.get("status") or {}).get("phase")
         if not spec.get("nodeName") and phase not in ("Succeeded", "Failed"):
-            if (spec.get("schedulerName") or "default-scheduler") not in profiles:
-                outcome.ignored += 1
+            name = spec.get("schedulerName") or "default-scheduler"
+            if name not in profiles:
+                outcome.ignored[name] = outcome.ignored.get(name, 0) + 1
             else:
                 pending_total += 1
                 if arrival_rate:
                     paced.append(obj)
                     continue
                 arrival[_key(obj)] = 0.0
-        handlers.on_pod(ADDED, obj, None)
-    pending_total -= len(outcome.invalid)
+        _feed(outcome, "pods", handlers.on_pod, obj)
+    pending_total -= sum(1 for k in outcome.invalid if k in arrival)
+    for k in outcome.invalid:
+        arrival.pop(k, None)
+    # What the nodes held before anything was placed: the bound pods are in, no pending one.
+    before = _usage(cache)
 
     def settled() -> bool:
         counts = queue.counts()
@@ -322,8 +334,23 @@ async def simulate(
     return outcome
 
 
+def _feed(
+    outcome: Outcome, kind: str, handler: Callable[[str, JSON, JSON | None], None], obj: JSON
+) -> None:
+    """Give one snapshot object to its handler. The handlers expect what the API server
+    serves; a snapshot file edited by hand may hold shapes it never would (a node without
+    metadata, containers that are not a list): such an object is reported and skipped."""
+    try:
+        handler(ADDED, obj, None)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        key = _key(obj) if kind == "pods" else f"{kind}/{_key(obj)}"
+        outcome.invalid[key] = f"malformed {kind} object: {err!r}"
+
+
 def _key(obj: JSON) -> str:
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 

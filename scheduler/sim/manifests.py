@@ -144,8 +144,15 @@ def expand(
     for where, doc in docs:
         api, kind = doc.get("apiVersion"), doc.get("kind")
         meta = doc.get("metadata")
-        if not isinstance(meta, dict) or not meta.get("name"):
+        if not isinstance(meta, dict):
+            raise ManifestError(f"{where}: metadata: required")
+        if not meta.get("name") and meta.get("generateName"):  # as `kubectl create` takes
+            meta = {**meta, "name": f"{meta['generateName']}{replica_suffix(where, serial)}"}
+            doc = {**doc, "metadata": meta}
+        if not meta.get("name"):
             raise ManifestError(f"{where}: metadata.name: required")
+        if not isinstance(doc.get("spec", {}), dict):
+            raise ManifestError(f"{where}: spec: expected a mapping")
         name, ns = str(meta["name"]), str(meta.get("namespace") or namespace)
         key = PASSTHROUGH.get((str(api), str(kind)))
         if key is not None:
@@ -388,6 +395,8 @@ def _admit(
         spec.pop("nodeName", None)
     spec.setdefault("schedulerName", "default-scheduler")
     _priority(where, spec, classes)
+    if not isinstance(spec.get("tolerations") or [], list):
+        raise ManifestError(f"{where}: spec.tolerations: expected a list")
     tolerations = [t for t in spec.get("tolerations") or [] if isinstance(t, dict)]
     for key in (NOT_READY, UNREACHABLE):
         if not any(

@@ -50,9 +50,10 @@ def placement_markdown(s: Scenario) -> str:
     ]
     lines += [f"- {n}" for n in s.notes]
     if o.ignored:
+        names = ", ".join(f"{name} ({n:,})" for name, n in sorted(o.ignored.items()))
         lines.append(
-            f"- {o.ignored} pending pods name a scheduler this configuration has no "
-            "profile for: not simulated"
+            "- pending pods of schedulers this configuration has no profile for, not "
+            f"simulated: {names}"
         )
     if s.notes or o.ignored:
         lines.append("")
@@ -179,11 +180,18 @@ def to_json(scenarios: Sequence[Scenario]) -> JSON:
                 ],
                 "invalid": o.invalid,
                 "preempted": [asdict(p) for p in o.preempted],
-                "nodes": {
-                    name: {k: v for k, v in asdict(u).items()} for name, u in o.nodes.items()
-                },
+                "nodes": {name: _camel(asdict(u)) for name, u in o.nodes.items()},
             }
         )
+    return out
+
+
+def _camel(fields: Mapping[str, Any]) -> JSON:
+    """cpu_before -> cpuBefore: the JSON's keys in the API's style."""
+    out = {}
+    for key, value in fields.items():
+        head, *rest = key.split("_")
+        out[head + "".join(w.title() for w in rest)] = value
     return out
 
 

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from scheduler.labels import LabelSelector
+from scheduler.model import InvalidObject, label_selector
 from scheduler.sim.manifests import suffix
 from scheduler.sim.snapshot import ClusterSnapshot
 
@@ -69,7 +72,8 @@ def drain(snap: ClusterSnapshot, names: Iterable[str]) -> tuple[ClusterSnapshot,
         nodes.append(node)
     out.objects["nodes"] = nodes
     pods, lines = [], []
-    moved = lost = 0
+    moved = lost = blocked = 0
+    budgets = _budgets(snap)
     for pod in snap.of("pods"):
         spec, meta = pod.get("spec") or {}, pod.get("metadata") or {}
         if spec.get("nodeName") not in wanted:
@@ -82,11 +86,24 @@ def drain(snap: ClusterSnapshot, names: Iterable[str]) -> tuple[ClusterSnapshot,
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        guards = [b for b in budgets if b.covers(pod)]
+        stuck = next((b for b in guards if b.allowed <= 0), None)
+        if stuck is not None:
+            blocked += 1
+            pods.append(pod)
+            lines.append(
+                f"drain: pod {key} stays: PodDisruptionBudget {stuck.key} allows no more "
+                "disruptions (kubectl drain would retry the eviction until it does)"
+            )
+            continue
+        for budget in guards:
+            budget.allowed -= 1
         if kind not in RECREATED_BY:
             lost += 1
             lines.append(
-                f"drain: pod {meta.get('namespace')}/{meta.get('name')} has no "
-                "controller: evicted and not recreated"
+                f"drain: pod {key} has no controller: deleted and not recreated "
+                "(kubectl drain needs --force for it)"
             )
             continue
         moved += 1
@@ -100,12 +117,46 @@ def drain(snap: ClusterSnapshot, names: Iterable[str]) -> tuple[ClusterSnapshot,
         again["status"] = {"phase": "Pending"}
         pods.append(again)
     out.objects["pods"] = pods
-    lines.insert(
-        0,
-        f"drain {', '.join(wanted)}: {moved} pods recreated by their controllers"
-        + (f", {lost} lost" if lost else ""),
-    )
+    summary = f"drain {', '.join(wanted)}: {moved} pods recreated by their controllers"
+    summary += f", {lost} deleted" if lost else ""
+    summary += f", {blocked} held by PodDisruptionBudgets" if blocked else ""
+    lines.insert(0, summary)
     return out, lines
+
+
+@dataclass
+class _Budget:
+    key: str
+    namespace: str
+    selector: LabelSelector
+    allowed: int  # status.disruptionsAllowed, as the disruption controller last wrote it
+
+    def covers(self, pod: JSON) -> bool:
+        meta = pod.get("metadata") or {}
+        return meta.get("namespace") == self.namespace and self.selector.matches(
+            meta.get("labels") or {}
+        )
+
+
+def _budgets(snap: ClusterSnapshot) -> list[_Budget]:
+    """The snapshot's PDBs; a malformed selector selects nothing (the API server refuses it)."""
+    out = []
+    for pdb in snap.of("poddisruptionbudgets"):
+        meta = pdb.get("metadata") or {}
+        try:
+            selector = label_selector((pdb.get("spec") or {}).get("selector"), "spec.selector")
+        except InvalidObject:
+            continue
+        allowed = (pdb.get("status") or {}).get("disruptionsAllowed")
+        out.append(
+            _Budget(
+                f"{meta.get('namespace')}/{meta.get('name')}",
+                str(meta.get("namespace") or ""),
+                selector,
+                allowed if isinstance(allowed, int) else 0,
+            )
+        )
+    return out
 
 
 def add_nodes(snap: ClusterSnapshot, count: int, like: str) -> tuple[ClusterSnapshot, list[str]]:
@@ -140,6 +191,26 @@ def add_nodes(snap: ClusterSnapshot, count: int, like: str) -> tuple[ClusterSnap
         spec.pop("providerID", None)
         added.append(node)
     out.objects["nodes"] = [*snap.of("nodes"), *added]
+    # The DaemonSets that run on `like` run on its copies too (their pods, bound).
+    daemons = [
+        p
+        for p in snap.of("pods")
+        if (p.get("spec") or {}).get("nodeName") == like
+        and any(
+            r.get("kind") == "DaemonSet" and r.get("controller")
+            for r in (p.get("metadata") or {}).get("ownerReferences") or []
+        )
+    ]
+    extra = []
+    for node in added:
+        name = node["metadata"]["name"]
+        for pod in daemons:
+            copy_ = copy.deepcopy(pod)
+            copy_["metadata"]["name"] = f"{pod['metadata']['name'][:40]}-{suffix(name)}"
+            copy_["metadata"]["uid"] = f"sim-ds-{name}-{pod['metadata'].get('uid')}"
+            copy_["spec"]["nodeName"] = name
+            extra.append(copy_)
+    out.objects["pods"] = [*snap.of("pods"), *extra]
     return out, [
         f"add {count} nodes like {like}: {added[0]['metadata']['name']} .. "
         f"{added[-1]['metadata']['name']}"

@@ -168,6 +168,9 @@ def _sim(cluster: Cluster, manifests: Path, config: Path, namespace: str) -> dic
         str(config),
         "--seed",
         SEED,
+        # berth starts after the burst was created: its first list gives the pods by name
+        "--order",
+        "name",
         "-n",
         namespace,
         "-o",

@@ -244,7 +244,7 @@ def test_drain_recreates_controller_pods_and_loses_bare_ones() -> None:
     assert "nodeName" not in pods["drained-ua"]["spec"]
     node = drained.of("nodes")[0]
     assert node["spec"]["unschedulable"] is True
-    assert "1 pods recreated" in lines[0] and "1 lost" in lines[0]
+    assert "1 pods recreated" in lines[0] and "1 deleted" in lines[0]
     assert snap.of("pods")[0]["spec"]["nodeName"] == "n1"  # the input is unchanged
     with pytest.raises(whatif.WhatIfError, match="--drain: no node named nx"):
         whatif.drain(snap, ["nx"])
@@ -282,7 +282,7 @@ async def test_capacity_counts_copies_and_what_runs_out() -> None:
     ).pods[0]
     bound = capacity.upper_bound(snap, pod)
     assert bound == 6
-    full = whatif.with_objects(snap, {"pods": capacity.copies(pod, bound + 1)})
+    full = whatif.with_objects(snap, {"pods": capacity.copies(pod, bound + 1)[0]})
     outcome = await simulate(full, _config(None), timeout=60)
     cap = capacity.summarise(outcome, pod, bound + 1, False, "topology.kubernetes.io/zone")
     assert cap.fits == 6
@@ -458,3 +458,252 @@ def test_replica_names_never_clash_and_duplicates_are_refused() -> None:
         manifests.ManifestError, match="pod default/p is also made by Pod/default/p"
     ):
         manifests.expand([("a.yaml", pod), ("b.yaml", pod)])
+
+
+def _pod(name: str, cpu: str = "100m", **spec: Any) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}], **spec},
+    }
+
+
+def test_capacity_bound_counts_each_pod_once() -> None:
+    """A pod takes one of its node's 110 slots: two nodes with one pod each hold 218 more
+    pods that ask for nothing much (the bound counted each pod twice: 216)."""
+    used = [make_pod(f"u{i}").req(cpu="10m").node(f"n{i}").uid(f"u{i}").obj_() for i in (1, 2)]
+    snap = _cluster(make_node("n1").obj_(), make_node("n2").obj_(), pods=tuple(used))
+    (tiny,) = manifests.expand([("f", _pod("tiny", "1m"))]).pods
+    assert capacity.upper_bound(snap, tiny) == 218
+
+
+async def test_before_is_what_the_nodes_held() -> None:
+    """Utilisation before the simulation counts the pods already bound."""
+    used = make_pod("u").req(cpu="1").node("n1").uid("u").obj_()
+    snap = _cluster(make_node("n1").obj_(), pods=(used,))
+    out = manifests.expand([("f", _pod("p", "1"))])
+    outcome = await simulate(whatif.with_objects(snap, {"pods": out.pods}), _config(None))
+    assert (outcome.nodes["n1"].cpu_before, outcome.nodes["n1"].cpu_after) == (1000, 2000)
+
+
+def test_drain_keeps_what_a_budget_protects_and_copies_daemons() -> None:
+    """A PDB with no disruptions left holds its pod on the drained node (kubectl drain
+    retries); a node added like another gets its DaemonSet pods."""
+    guarded = make_pod("g").label("app", "db").node("n1").uid("ug").obj_()
+    guarded["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "name": "rs", "controller": True}
+    ]
+    daemon = make_pod("d").node("n1").uid("ud").obj_()
+    daemon["metadata"]["ownerReferences"] = [
+        {"kind": "DaemonSet", "name": "ds", "controller": True}
+    ]
+    pdb = {
+        "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "db"}}},
+        "status": {"disruptionsAllowed": 0},
+    }
+    snap = _cluster(make_node("n1").obj_(), pods=(guarded, daemon))
+    snap.objects["poddisruptionbudgets"] = [pdb]
+    drained, lines = whatif.drain(snap, ["n1"])
+    assert {p["metadata"]["uid"] for p in drained.of("pods")} == {"ug", "ud"}
+    assert "held by PodDisruptionBudgets" in lines[0]
+    assert any("PodDisruptionBudget default/db allows no more" in line for line in lines)
+    grown, _ = whatif.add_nodes(snap, 1, "n1")
+    copies = [p for p in grown.of("pods") if p["spec"]["nodeName"] == "n1-sim-1"]
+    assert [p["metadata"]["uid"] for p in copies] == ["sim-ds-n1-sim-1-ud"]
+
+
+async def test_claims_of_immediate_classes_are_provisioned() -> None:
+    """A StatefulSet whose claims' class binds Immediately has its volumes made at once;
+    one whose class waits for the first consumer gets them once placed."""
+    classes = [
+        {"metadata": {"name": "now"}, "provisioner": "csi.example.com"},
+        {
+            "metadata": {"name": "later"},
+            "provisioner": "csi.example.com",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        },
+    ]
+    docs = []
+    for cls in ("now", "later"):
+        docs.append(
+            (
+                "f",
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "metadata": {"name": f"db-{cls}"},
+                    "spec": {
+                        "replicas": 2,
+                        "template": {
+                            "metadata": {"labels": {"app": cls}},
+                            "spec": {"containers": [{"name": "c"}]},
+                        },
+                        "volumeClaimTemplates": [
+                            {
+                                "metadata": {"name": "data"},
+                                "spec": {
+                                    "storageClassName": cls,
+                                    "accessModes": ["ReadWriteOnce"],
+                                    "resources": {"requests": {"storage": "1Gi"}},
+                                },
+                            }
+                        ],
+                    },
+                },
+            )
+        )
+    out = manifests.expand(docs)
+    snap = _cluster(make_node("n1").obj_(), make_node("n2").obj_())
+    snap.objects["storageclasses"] = classes
+    full = whatif.with_objects(snap, {**out.objects, "pods": out.pods})
+    outcome = await simulate(full, _config(None), timeout=60)
+    assert outcome.pending == {}
+    assert len(outcome.placed) == 4
+
+
+@pytest.mark.parametrize(
+    ("docs", "argv", "message"),
+    [
+        pytest.param(
+            [_pod("p")],
+            ["--scheduler-name", "nosuch"],
+            "--scheduler-name: --scheduler-config has no profile named nosuch",
+            id="unknown-profile",
+        ),
+        pytest.param([_pod("p", "abc")], [], "pod default/p (Pod/default/p):", id="bad-quantity"),
+        pytest.param(
+            [{**_pod("p"), "metadata": {"name": "p", "namespace": "nope"}}],
+            [],
+            "namespace nope not found",
+            id="no-namespace",
+        ),
+        pytest.param(
+            [{**_pod("p"), "spec": "hello"}],
+            [],
+            "spec: expected a mapping",
+            id="spec-not-a-mapping",
+        ),
+        pytest.param([_pod("p")], ["--png", "."], "--png: not a file", id="png-directory"),
+        pytest.param(
+            [_pod("p")],
+            ["--add-nodes", "0", "--like", "n1"],
+            "--add-nodes: must be at least 1",
+            id="add-zero",
+        ),
+    ],
+)
+def test_place_refuses_what_the_api_server_would(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    docs: list[JSON],
+    argv: list[str],
+    message: str,
+) -> None:
+    snap = tmp_path / "s.gz"
+    snapshot.save(_cluster(make_node("n1").obj_()), snap)
+    pods = tmp_path / "p.yaml"
+    pods.write_text(yaml.safe_dump_all(docs))
+    assert main(["sim", "place", "-f", str(pods), "--snapshot", str(snap), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_place_reports_given_nodes_order_and_malformed_snapshot_objects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pod with spec.nodeName is reported where it was put (or invalid); pods reach the
+    queue in the order written unless --order name; a node without metadata in a hand-made
+    snapshot is reported, not a traceback."""
+    cluster = _cluster(make_node("n1").capacity(cpu="7").obj_())
+    cluster.objects["nodes"].append({"kind": "Node"})
+    snap = tmp_path / "s.gz"
+    snapshot.save(cluster, snap)
+    pods = tmp_path / "p.yaml"
+    pods.write_text(
+        yaml.safe_dump_all(
+            [
+                _deployment("zeta", 1, "6"),
+                _deployment("alpha", 1, "6"),
+                _pod("pinned", nodeName="n1"),
+                _pod("lost", nodeName="n9"),
+            ]
+        )
+    )
+    for order, winner in (("given", "zeta"), ("name", "alpha")):
+        code = main(
+            [
+                "sim",
+                "place",
+                "-f",
+                str(pods),
+                "--snapshot",
+                str(snap),
+                "-o",
+                "json",
+                "--order",
+                order,
+            ]
+        )
+        assert code == 0
+        (scenario,) = json.loads(capsys.readouterr().out)["scenarios"]
+        placed = {p["owner"].split("/")[-1]: p["node"] for p in scenario["pods"] if p["node"]}
+        assert placed == {winner: "n1", "pinned": "n1"}
+        assert scenario["invalid"]["default/lost"] == "spec.nodeName: no node named n9"
+        assert any(k.startswith("nodes/") for k in scenario["invalid"])
+
+
+def test_capacity_of_a_stateful_template_and_a_pinned_pod(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each copy of a StatefulSet's pod gets its own claim (2 CPU pods on two 4-CPU nodes:
+    4 fit, not 1); a template's nodeName and foreign schedulerName are set aside."""
+    snap = tmp_path / "s.gz"
+    cluster = _cluster(make_node("n1").zone("a").obj_(), make_node("n2").zone("b").obj_())
+    cluster.objects["storageclasses"] = [
+        {
+            "metadata": {"name": "fast"},
+            "provisioner": "csi.example.com",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+    ]
+    snapshot.save(cluster, snap)
+    sts = tmp_path / "sts.yaml"
+    sts.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "db"},
+                "spec": {
+                    "replicas": 1,
+                    "template": {
+                        "metadata": {"labels": {"app": "db"}},
+                        "spec": {
+                            "schedulerName": "elsewhere",
+                            "nodeName": "n1",
+                            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}],
+                        },
+                    },
+                    "volumeClaimTemplates": [
+                        {
+                            "metadata": {"name": "data"},
+                            "spec": {
+                                "storageClassName": "fast",
+                                "accessModes": ["ReadWriteOncePod"],
+                                "resources": {"requests": {"storage": "1Gi"}},
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    assert main(["sim", "capacity", "-f", str(sts), "--snapshot", str(snap), "-o", "json"]) == 0
+    out = capsys.readouterr()
+    (scenario,) = json.loads(out.out)["scenarios"]
+    assert scenario["fits"] == 4
+    assert {g: v["fits"] for g, v in scenario["groups"].items()} == {"a": 2, "b": 2}
+    assert "ignores the template's spec.nodeName" in out.err
+    assert "its copies go to profile default-scheduler" in out.err
