@@ -14,7 +14,7 @@ import yaml
 from scheduler.cli import main
 from scheduler.sim import capacity, manifests, snapshot, whatif
 from scheduler.sim import shards as sim_shards
-from scheduler.sim.command import _config
+from scheduler.sim.common import load_config as _config
 from scheduler.sim.engine import simulate
 from tests.builders import make_node, make_pod
 
