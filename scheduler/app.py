@@ -22,13 +22,13 @@ import plugins as plugin_registry
 from scheduler import configdump, features, framework, health
 from scheduler.cache import Cache
 from scheduler.config import ConfigError, PluginRef, SchedulerConfig, expand_plugins
-from scheduler.cycle import Scheduler
+from scheduler.cycle import Reporter, Scheduler
 from scheduler.dra import extended
 from scheduler.dra.claims import Claim as DraClaim
 from scheduler.dra.diagnose import diagnose
 from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
 from scheduler.extender_client import build_extenders
-from scheduler.handle import ClusterHandle, KubeApi, generation
+from scheduler.handle import ClusterApi, ClusterHandle, KubeApi, generation
 from scheduler.kube import podgroups as podgroup_status
 from scheduler.kube.client import ApiError, Client
 from scheduler.kube.debug_endpoint import base_url
@@ -313,6 +313,74 @@ berth cannot heal itself. With the kubelet's default probe (every 10 s, three fa
 scheduler cut off from the API server is restarted about 90 s into the outage."""
 
 
+@dataclass
+class Engine:
+    """The scheduling engine, wired: what `berth run`, `berth sim` and the in-memory bench
+    share, so that a simulation schedules with exactly what berth runs."""
+
+    cache: Cache
+    handle: ClusterHandle
+    profiles: dict[str, Framework]
+    queue: SchedulingQueue
+    scheduler: Scheduler
+    handlers: EventHandlers
+
+
+def wire(
+    config: SchedulerConfig,
+    api: ClusterApi,
+    reporter: Reporter,
+    *,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.monotonic,
+    seed: int | None = None,
+    scheduler_hooks: Mapping[str, Any] | None = None,
+    handler_hooks: Mapping[str, Any] | None = None,
+) -> Engine:
+    """Cache, Handle (on `api`), the config's profiles, queue, Scheduler and EventHandlers,
+    connected as DESIGN.md's data flow draws them. `seed` seeds every random choice (ties
+    in select_host, plugins' Handle.new_random; None: unseeded). `scheduler_hooks` and
+    `handler_hooks` are keyword arguments for Scheduler and EventHandlers (events, metrics,
+    status writes). Raises ConfigError for a configuration the plugins refuse."""
+    cache = Cache()
+    handle = ClusterHandle(api, snapshot=cache.table, seed=seed)
+    handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
+    observer = MetricsObserver(metrics)
+    profiles = build_profiles(config, handle, observer)
+    queue = queue_for(
+        profiles,
+        clock=clock,
+        initial_backoff=config.pod_initial_backoff_seconds,
+        max_backoff=config.pod_max_backoff_seconds,
+        metrics=metrics,
+    )
+    handle.activator = queue.activate
+    handle.ungater = queue.ungate
+    scheduler = Scheduler(
+        cache,
+        queue,
+        profiles,
+        reporter,
+        observer,
+        percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+        # berth's equivalence batching is what upstream's OpportunisticBatching gates.
+        batching=features.enabled("OpportunisticBatching"),
+        clock=clock,
+        pod_groups=handle.pod_groups,
+        rng=random.Random(seed) if seed is not None else None,
+        **(scheduler_hooks or {}),
+    )
+    handlers = EventHandlers(
+        cache,
+        queue,
+        handle,
+        profiles=profiles,
+        node_selector=config.node_selector,
+        **(handler_hooks or {}),
+    )
+    return Engine(cache, handle, profiles, queue, scheduler, handlers)
+
+
 class ServeError(Exception):
     """The health and metrics server cannot listen (the port is taken, the address is not
     this host's); the message says where and why."""
@@ -343,21 +411,7 @@ class App:
         self.identity = identity or f"{socket.gethostname()}_{time.time_ns():x}"
         self.metrics = Metrics()
         client.observer = self.metrics  # rest_client_* (component-base)
-        self.cache = Cache()
         self.api = KubeApi(client)
-        self.handle = ClusterHandle(self.api, snapshot=self.cache.table, seed=tie_break_seed)
-        cache = self.cache
-        self.handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
-        observer = MetricsObserver(self.metrics)
-        self.profiles = build_profiles(config, self.handle, observer)
-        first = next(iter(self.profiles.values()))
-        self.queue = queue_for(
-            self.profiles,
-            clock=clock,
-            initial_backoff=config.pod_initial_backoff_seconds,
-            max_backoff=config.pod_max_backoff_seconds,
-            metrics=self.metrics,
-        )
         # As kube-scheduler does, events and leader election get clients of their own: a lease
         # renewal must never queue behind thousands of bindings (a shard lost its Lease during
         # a 2,000-pod burst when they shared one), and events must not slow bindings down.
@@ -373,44 +427,36 @@ class App:
         )
         self.recorder = Recorder(
             self.event_client,
-            controller=first.scheduler_name,
+            controller=config.profiles[0].scheduler_name,
             instance=self.identity,
             observer=self.metrics,
         )
         self.api.recorder = self.recorder
-        self.scheduler = Scheduler(
-            self.cache,
-            self.queue,
-            self.profiles,
+        engine = wire(
+            config,
+            self.api,
             _Reporter(self.recorder),
-            observer,
-            percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
-            # berth's equivalence batching is what upstream's OpportunisticBatching gates.
-            batching=features.enabled("OpportunisticBatching"),
-            nominate=lambda pod, node: self.recorder.nominate(
-                pod.namespace, pod.name, pod.uid, node
-            ),
-            on_preemption=self.metrics.observe_preemption,
-            on_binding=self.metrics.set_binding_goroutines,
+            metrics=self.metrics,
             clock=clock,
-            pod_groups=self.handle.pod_groups,
-            on_group=self._group_result,
-            on_prioritizing=self.metrics.goroutines.labels("prioritizing_extender").inc,
-            rng=random.Random(tie_break_seed) if tie_break_seed is not None else None,
+            seed=tie_break_seed,
+            scheduler_hooks={
+                "nominate": lambda pod, node: self.recorder.nominate(
+                    pod.namespace, pod.name, pod.uid, node
+                ),
+                "on_preemption": self.metrics.observe_preemption,
+                "on_binding": self.metrics.set_binding_goroutines,
+                "on_group": self._group_result,
+                "on_prioritizing": self.metrics.goroutines.labels("prioritizing_extender").inc,
+            },
+            handler_hooks={
+                "report_failure": self._invalid_pod,
+                "forget": self.recorder.forget,
+                "bound": self.recorder.status.bound,
+                "observe": self.metrics.observe_event,
+            },
         )
-        self.handle.activator = self.queue.activate
-        self.handle.ungater = self.queue.ungate
-        self.handlers = EventHandlers(
-            self.cache,
-            self.queue,
-            self.handle,
-            profiles=self.profiles,
-            node_selector=config.node_selector,
-            report_failure=self._invalid_pod,
-            forget=self.recorder.forget,
-            bound=self.recorder.status.bound,
-            observe=self.metrics.observe_event,
-        )
+        self.cache, self.handle, self.profiles = engine.cache, engine.handle, engine.profiles
+        self.queue, self.scheduler, self.handlers = engine.queue, engine.scheduler, engine.handlers
         handlers = self.handlers
         nodes = Informer(client, "/api/v1/nodes", handlers.on_node)
         # The HTTP extenders (config `extenders`), in order; they send nodes as the node

@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler import features
-from scheduler.app import MetricsObserver, build_profiles, queue_for
+from scheduler.app import wire
 from scheduler.cache import Cache
 from scheduler.config import SchedulerConfig
-from scheduler.cycle import Scheduler
-from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES, EventHandlers
-from scheduler.handle import ClusterHandle, InMemoryApi
+from scheduler.eventhandlers import SELECTOR_SOURCES, VOLUME_SOURCES
+from scheduler.handle import InMemoryApi
 from scheduler.kube.informer import ADDED, DELETED, MODIFIED
 from scheduler.metrics import Metrics
 from scheduler.model import COSCHEDULING_POD_GROUPS, UPSTREAM_POD_GROUPS, PodInfo
@@ -151,7 +148,6 @@ async def simulate(
     after `timeout` seconds of wall clock."""
     outcome = Outcome()
     reporter = _Reporter()
-    cache = Cache()
     arrival: dict[str, float] = {}  # pending pod key -> when it arrived (s since start)
     start = time.perf_counter()
 
@@ -195,43 +191,22 @@ async def simulate(
     raw_volumes = {
         str((obj.get("metadata") or {}).get("name")): obj for obj in objects["persistentvolumes"]
     }
-    api = SimApi(on_bound, on_evict, on_volume)
-    handle = ClusterHandle(api, snapshot=cache.table, seed=seed)
-    handle.pod_groups.placed = lambda uid: cache.node_of(uid) is not None
-    observer = MetricsObserver(Metrics(process_metrics=False))
-    profiles = build_profiles(config, handle, observer)
-    queue = queue_for(
-        profiles,
-        clock=time.monotonic,
-        initial_backoff=config.pod_initial_backoff_seconds,
-        max_backoff=config.pod_max_backoff_seconds,
-    )
-    handle.activator = queue.activate
-    handle.ungater = queue.ungate
-    scheduler = Scheduler(
-        cache,
-        queue,
-        profiles,
-        reporter,
-        observer,
-        percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
-        batching=features.enabled("OpportunisticBatching"),
-        rng=random.Random(seed),
-        pod_groups=handle.pod_groups,
-    )
-
     def invalid(obj: JSON, message: str) -> None:
         meta = obj.get("metadata") or {}
         outcome.invalid[f"{meta.get('namespace')}/{meta.get('name')}"] = message
 
-    handlers = EventHandlers(
-        cache,
-        queue,
-        handle,
-        profiles=profiles.keys(),
-        node_selector=config.node_selector,
-        report_failure=invalid,
+    api = SimApi(on_bound, on_evict, on_volume)
+    # Wired as `berth run` wires it (scheduler.app.wire), with no events or status writes.
+    engine = wire(
+        config,
+        api,
+        reporter,
+        metrics=Metrics(process_metrics=False),
+        seed=seed,
+        handler_hooks={"report_failure": invalid},
     )
+    cache, handle, handlers = engine.cache, engine.handle, engine.handlers
+    queue, scheduler, profiles = engine.queue, engine.scheduler, engine.profiles
     feeders: dict[str, Callable[[str, JSON, JSON | None], None]] = {
         "namespaces": handlers.on_namespace,
         "priorityclasses": handlers.on_priority_class,
