@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from plugins import default_preemption
 from plugins.default_preemption import NEVER, TERMINATING, DefaultPreemption, num_candidates
 from scheduler.decode import ConfigError
-from scheduler.framework import Code, CycleState, Diagnosis, FilterResult, Handle, Status
+from scheduler.framework import Code, CycleState, Diagnosis, FilterResult, Status
 from scheduler.handle import ClusterHandle, in_memory
 from scheduler.model import PodInfo
 from scheduler.pluginargs import DefaultPreemptionArgs as PreemptionArgs
@@ -109,11 +109,11 @@ def test_args(args: JSON, errors: str | None) -> None:
     """new() takes a raw mapping too: decoded, defaulted and validated as the configuration
     does (the cases of every args type are in tests/unit/test_pluginargs.py)."""
     if errors is None:
-        plugin = default_preemption.new(args, cast(Handle, None))
+        plugin = default_preemption.new(args, in_memory())
         assert plugin.args == PreemptionArgs(10, 100)
         return
     with pytest.raises(ConfigError) as caught:
-        default_preemption.new(args, cast(Handle, None))
+        default_preemption.new(args, in_memory())
     assert caught.value.errors == [errors]
 
 
