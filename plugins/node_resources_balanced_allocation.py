@@ -42,6 +42,10 @@ class BalancedAllocation:
         return None
 
     def score(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> Scores:
+        if self.resources == (CPU, MEMORY):
+            fast = _cpu_memory_score(table, pod, rows)
+            if fast is not None:
+                return fast
         with_pod = []
         without_pod = []
         present = []
@@ -75,6 +79,26 @@ class BalancedAllocation:
         return scores
 
 
+def _cpu_memory_score(table: NodeTable, pod: PodInfo, rows: Rows) -> Scores | None:
+    """score() for the default resources, cpu and memory, when every row has both: both
+    columns in one pass, with the operations of the general path (fractions capped at 1, the
+    two-resource std |a - b| / 2, balances truncated); None otherwise."""
+    capacity = table.allocatable[rows][:, :2]  # the table's first columns are cpu, memory
+    if rows.size == 0 or not (capacity > 0).all():
+        return None
+    allocated = table.requested[rows][:, :2]
+    want = np.asarray([pod.requests.get(CPU, 0), pod.requests.get(MEMORY, 0)], dtype=np.int64)
+    with_pod = np.minimum((allocated + want) / capacity, 1.0)
+    without_pod = np.minimum(allocated / capacity, 1.0)
+    balances = []
+    for fractions in (with_pod, without_pod):
+        std = np.abs((fractions.max(axis=1) - fractions.min(axis=1)) / 2)
+        balances.append(((1.0 - std) * MAX_NODE_SCORE).astype(np.int64))
+    half = MAX_NODE_SCORE // 2
+    out: Scores = half + (half + balances[0] - balances[1]) // 2
+    return out
+
+
 def _fraction(amount: Any, capacity: Any, have: Any) -> Any:
     """amount / capacity capped at 1, and 0 where the node lacks the resource (left out)."""
     fraction = np.minimum(amount / np.maximum(capacity, 1), 1.0)
@@ -91,6 +115,11 @@ def _std(fractions: list[Any], present: list[Any]) -> Any:
     """Per row, the standard deviation of the fractions of the resources the node has, computed
     in upstream's order of operations: |a - b| / 2 for two, the textbook formula for more, 0
     for fewer (so scores match kube-scheduler to the last truncated digit)."""
+    if len(fractions) == 2 and present[0].all() and present[1].all():
+        # The usual case (cpu and memory on every row): the two-resource formula alone, with
+        # the same operations as below, in a few numpy calls instead of thirty.
+        first, second = fractions
+        return np.abs((np.maximum(first, second) - np.minimum(first, second)) / 2)
     count = np.zeros(fractions[0].shape, dtype=np.int64)
     total = np.zeros(fractions[0].shape, dtype=np.float64)
     for f, have in zip(fractions, present, strict=True):

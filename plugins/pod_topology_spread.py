@@ -13,10 +13,12 @@ carry every constraint's topology key and pass the pod's required node affinity
 (`nodeAffinityPolicy: Honor`, the default) and, with `nodeTaintsPolicy: Honor`, its tolerations
 (`Ignore` is the default).
 
-Cost: a per-row count of matching pods per (namespace, selector), kept between cycles and
-refreshed only for rows whose generation moved (MatchCounter); per-domain counts are then one
-`np.bincount` over the interned label column of the topology key, and Filter / Score are vector
-lookups.
+Cost: per-row and per-domain counts of matching pods are kept between cycles and redone only
+for rows whose generation moved (plugins/topology_counts.py), so PreFilter and PreScore cost
+little more than the rows that changed since the last pod; Filter and Score are vector lookups.
+That is what lets a pod with only `ScheduleAnyway` constraints (the system defaults) take the
+equivalence-batched path: its Filter is row-local, and PreScore + Score run over each pod's
+sampled window (`window_scored_for`).
 
 Default constraints apply to pods without constraints of their own: the system defaults
 (hostname maxSkew 3, zone maxSkew 5, ScheduleAnyway) with `defaultingType: System`, or the
@@ -32,8 +34,6 @@ does for a pod that no workload object selects.
 from __future__ import annotations
 
 import math
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from plugins.topology_counts import DomainCounter, Domains, MatchCounter, all_keys
 from scheduler import pluginargs
 from scheduler.framework import (
     ASSIGNED_POD,
@@ -66,7 +67,7 @@ from scheduler.model import (
     SpreadConstraint,
 )
 from scheduler.pluginargs import PodTopologySpreadArgs
-from scheduler.snapshot import ZONE, Mask, NodeTable, Rows, selector_mask, term_mask
+from scheduler.snapshot import ZONE, Mask, NodeTable, Rows
 
 NAME = "PodTopologySpread"
 REASON = "node(s) didn't match pod topology spread constraints"
@@ -105,6 +106,31 @@ class Constraint:
     honor_taints: bool = False  # nodeTaintsPolicy Ignore (the default)
 
 
+class Counters:
+    """The plugin's counts kept between cycles (plugins/topology_counts.py)."""
+
+    def __init__(self) -> None:
+        self.matches = MatchCounter()
+        self.domains = DomainCounter()
+        # id(constraint) -> (it, required keys, namespace, what it counts): a constraint
+        # object is reused for every pod of a workload (the defaults), so this skips hashing
+        # its selector for each pod.
+        self._what: dict[int, tuple[Constraint, tuple[str, ...], str, Domains]] = {}
+
+    def what(self, c: Constraint, namespace: str, required: tuple[str, ...]) -> Domains:
+        """What constraint `c` counts for a pod of `namespace` (DomainCounter's key)."""
+        known = self._what.get(id(c))
+        if known is not None and known[0] is c and known[1] == required and known[2] == namespace:
+            return known[3]
+        what = Domains(
+            namespace, c.selector, c.topology_key, required, c.honor_affinity, c.honor_taints
+        )
+        if len(self._what) >= 256:
+            self._what.clear()
+        self._what[id(c)] = (c, required, namespace, what)
+        return what
+
+
 @dataclass
 class _FilterState:
     constraints: tuple[Constraint, ...]
@@ -123,7 +149,7 @@ class _ScoreState:
     counts: list[npt.NDArray[np.int64]]
     per_row: list[bool]  # True: counts[i] is indexed by row, else by value id
     weights: list[float]
-    ignored: Mask  # per row: misses a topology key (scored 0)
+    ignored: Mask | None  # per row: misses a topology key (scored 0); None: no row does
 
 
 class PodTopologySpread:
@@ -136,14 +162,36 @@ class PodTopologySpread:
         self.system_defaulted = args.defaulting_type == SYSTEM
         self.defaults = SYSTEM_DEFAULTS if self.system_defaulted else args.default_constraints
         self.default_selector = default_selector
-        self.counter = MatchCounter()
+        self._default_actions = tuple(
+            dict.fromkeys(
+                c.when_unsatisfiable
+                for c in self.defaults
+                if c.when_unsatisfiable in (DO_NOT_SCHEDULE, SCHEDULE_ANYWAY)
+            )
+        )
+        self.counts = Counters()
+        # (action, the default selector) -> the default constraints built on it, and what each
+        # counts: asked several times per pod, and the selector object is the same for every
+        # pod the same workload objects select (SelectorSources keeps its answers).
+        self._defaulted: dict[tuple[str, int], tuple[LabelSelector, tuple[Constraint, ...]]] = {}
 
     def row_local_for(self, pod: PodInfo) -> bool:
         """Only a pod this plugin does nothing for keeps the batched path: with constraints, a
         node's answer depends on the pods of every node in its domain."""
-        return not self.constraints(pod, DO_NOT_SCHEDULE) and not self.constraints(
-            pod, SCHEDULE_ANYWAY
-        )
+        if pod.spread_constraints:
+            return not any(
+                c.when_unsatisfiable in (DO_NOT_SCHEDULE, SCHEDULE_ANYWAY)
+                for c in pod.spread_constraints
+            )
+        # Without constraints of its own: only the actions the defaults have can apply (one
+        # question for the system defaults instead of two: this runs for every pod).
+        return not any(self.constraints(pod, action) for action in self._default_actions)
+
+    def window_scored_for(self, pod: PodInfo) -> bool:
+        """A pod with only ScheduleAnyway constraints (the system defaults, typically): PreFilter
+        skips, so Filter is row-local; Score reads per-domain counts and weights taken over the
+        scored nodes, so the batched path runs PreScore and Score over each pod's window."""
+        return not self.constraints(pod, DO_NOT_SCHEDULE)
 
     # --- events ------------------------------------------------------------------------
 
@@ -233,7 +281,7 @@ class PodTopologySpread:
         constraints = self.constraints(pod, DO_NOT_SCHEDULE)
         if not constraints:
             return SKIP
-        state.write(_FILTER_KEY, _filter_state(table, pod, constraints, self.counter))
+        state.write(_FILTER_KEY, _filter_state(table, pod, constraints, self.counts))
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows) -> FilterResult:
@@ -242,7 +290,7 @@ class PodTopologySpread:
             constraints = self.constraints(pod, DO_NOT_SCHEDULE)
             if not constraints:
                 return FilterResult.all_pass(rows.size)
-            s = _filter_state(table, pod, constraints, self.counter)
+            s = _filter_state(table, pod, constraints, self.counts)
             state.write(_FILTER_KEY, s)
         # As upstream, the first constraint a node fails decides its reason.
         undecided = np.ones(rows.size, dtype=np.bool_)
@@ -276,7 +324,7 @@ class PodTopologySpread:
         # a node; the system defaults still spread by hostname on nodes without a zone label.
         require_all = bool(pod.spread_constraints) or not self.system_defaulted
         state.write(
-            _SCORE_KEY, _score_state(table, pod, constraints, rows, require_all, self.counter)
+            _SCORE_KEY, _score_state(table, pod, constraints, rows, require_all, self.counts)
         )
         return None
 
@@ -288,19 +336,30 @@ class PodTopologySpread:
         for i, c in enumerate(s.constraints):
             ids = s.columns[i][rows]
             has = ids >= 0
-            count = s.counts[i][rows] if s.per_row[i] else _lookup(s.counts[i], ids)
+            # Per-domain counts end with a 0 that id -1 (no such label) indexes.
+            count = s.counts[i][rows] if s.per_row[i] else s.counts[i][ids]
             # Upstream's scoreForCount, summed in constraint order in float64.
             total += np.where(has, count * s.weights[i] + float(c.max_skew - 1), 0.0)
-        # math.Round: halves away from zero (every total here is >= 0).
+        # math.Round: halves away from zero (every total here is >= 0). The fraction is exact.
         rounded = np.floor(total)
-        rounded = np.where(total - rounded >= 0.5, rounded + 1, rounded).astype(np.int64)
-        # A negative raw score marks a node that misses a topology key: normalize() gives it 0.
-        out: Scores = np.where(s.ignored[rows], -1, rounded)
+        rounded += total - rounded >= 0.5
+        out: Scores = rounded.astype(np.int64)
+        if s.ignored is not None:
+            # A negative raw score marks a node that misses a topology key: normalize() gives
+            # it 0.
+            out = np.where(s.ignored[rows], -1, out)
         return out
 
     def normalize(self, scores: Scores) -> Scores:
         """Fewer matching pods is better: 100 * (max + min - score) / max over the scored
         nodes, 100 for all when max is 0; ignored nodes get 0."""
+        if scores.size and int(scores.min()) >= 0:
+            # No node ignored (the usual case): the same formula without the masks.
+            low, high = int(scores.min()), int(scores.max())
+            if high == 0:
+                return np.full(scores.size, 100, dtype=np.int64)
+            every: Scores = 100 * (high + low - scores) // high
+            return every
         valid = scores >= 0
         if not valid.any():
             return np.zeros(scores.size, dtype=np.int64)
@@ -327,7 +386,15 @@ class PodTopologySpread:
         selector = self.default_selector(pod)
         if selector is None or selector.nothing or not selector.requirements:
             return ()  # upstream: an empty default selector means no default constraints
-        return tuple(_internal(c, selector) for c in defaults)
+        key = (action, id(selector))
+        known = self._defaulted.get(key)
+        if known is not None and known[0] is selector:
+            return known[1]
+        built = tuple(_internal(c, selector) for c in defaults)
+        if len(self._defaulted) >= 256:
+            self._defaulted.clear()
+        self._defaulted[key] = (selector, built)
+        return built
 
 
 def _involved(other: PodInfo, pod: PodInfo) -> bool:
@@ -375,161 +442,25 @@ def _merged_selector(c: SpreadConstraint, labels: Mapping[str, str]) -> LabelSel
     return LabelSelector(tuple(sorted(extra, key=lambda r: r.key)) + c.selector.requirements)
 
 
-# --- counting ------------------------------------------------------------------------------
-
-
-class MatchCounter:
-    """Per (namespace, selector), the number of matching pods on each row: pods of the
-    namespace that are not terminating (upstream bypasses those, kubernetes#87621).
-
-    Counts are kept between cycles with the row generations they were taken at, so a cycle
-    rescans only the rows that changed since (in a burst, the node the last pod landed on);
-    a change of table structure, or another table, starts over."""
-
-    def __init__(self, capacity: int = 32) -> None:
-        self._entries: OrderedDict[tuple[str, LabelSelector], _Counts] = OrderedDict()
-        self._capacity = capacity
-
-    def counts(
-        self, table: NodeTable, namespace: str, selectors: Sequence[LabelSelector]
-    ) -> dict[LabelSelector, npt.NDArray[np.int64]]:
-        out: dict[LabelSelector, npt.NDArray[np.int64]] = {}
-        stale: dict[LabelSelector, _Counts] = {}
-        for selector in dict.fromkeys(selectors):
-            key = (namespace, selector)
-            entry = self._entries.get(key)
-            if entry is None or entry.table() is not table or entry.structure != table.structure:
-                entry = _Counts(
-                    weakref.ref(table),
-                    table.structure,
-                    np.full(table.generation.size, -1, dtype=np.int64),
-                    np.zeros(table.generation.size, dtype=np.int64),
-                )
-                self._entries[key] = entry
-                if len(self._entries) > self._capacity:
-                    self._entries.popitem(last=False)
-            self._entries.move_to_end(key)
-            stale[selector] = entry
-            out[selector] = entry.counts
-        # Rows to rescan: those whose generation moved for any of the selectors (usually
-        # the same rows for all), scanned once for all selectors together.
-        changed = np.zeros(table.generation.size, dtype=np.bool_)
-        for entry in stale.values():
-            changed |= entry.seen != table.generation
-        rows = np.flatnonzero(changed).tolist()
-        if rows:
-            _scan(table, namespace, stale, rows)
-        return out
-
-
-@dataclass
-class _Counts:
-    table: weakref.ref[NodeTable]
-    structure: int
-    seen: npt.NDArray[np.int64]  # row generations the counts were taken at
-    counts: npt.NDArray[np.int64]
-
-
-def _scan(
-    table: NodeTable, namespace: str, entries: Mapping[LabelSelector, _Counts], rows: list[int]
-) -> None:
-    selectors = list(entries)
-    for row in rows:
-        hits = [0] * len(selectors)
-        for pod in table.pods[row].values():
-            if pod.deleting or pod.namespace != namespace:
-                continue
-            for j, selector in enumerate(selectors):
-                if selector.matches(pod.labels):
-                    hits[j] += 1
-        for j, selector in enumerate(selectors):
-            entry = entries[selector]
-            entry.counts[row] = hits[j]
-            entry.seen[row] = table.generation[row]
-
-
-class _Inclusion:
-    """Which rows a constraint counts, per its nodeAffinityPolicy / nodeTaintsPolicy; the
-    affinity and taint masks are computed once per pod, on first use."""
-
-    def __init__(self, table: NodeTable, pod: PodInfo, rows: Rows) -> None:
-        self.table, self.pod, self.rows = table, pod, rows
-        self._affinity: Mask | None = None
-        self._taints: Mask | None = None
-
-    def mask(self, c: Constraint) -> Mask:
-        mask = np.ones(self.rows.size, dtype=np.bool_)
-        if c.honor_affinity:
-            mask &= self.affinity()
-        if c.honor_taints:
-            mask &= self.tolerated()
-        return mask
-
-    def affinity(self) -> Mask:
-        """The pod's nodeSelector and required node affinity (upstream's
-        GetRequiredNodeAffinity; the profile's addedAffinity is not part of it)."""
-        if self._affinity is None:
-            table, pod, rows = self.table, self.pod, self.rows
-            mask = selector_mask(table, pod.node_selector, rows)
-            if pod.required_terms is not None:
-                terms = np.zeros(rows.size, dtype=np.bool_)
-                for term in pod.required_terms:
-                    terms |= term_mask(table, term, rows)
-                mask &= terms
-            self._affinity = mask
-        return self._affinity
-
-    def tolerated(self) -> Mask:
-        """No NoSchedule / NoExecute taint the pod does not tolerate (judged per taint set)."""
-        if self._taints is None:
-            sets = self.table.taint_set[self.rows]
-            ok = np.ones(len(self.table.taint_sets), dtype=np.bool_)
-            for ident in np.unique(sets).tolist():
-                ok[ident] = all(
-                    taint.effect not in ("NoSchedule", "NoExecute")
-                    or any(t.tolerates(taint) for t in self.pod.tolerations)
-                    for taint in self.table.taint_sets[ident]
-                )
-            self._taints = ok[sets]
-        return self._taints
-
-
-def _all_keys(table: NodeTable, constraints: Sequence[Constraint], rows: Rows) -> Mask:
-    mask = np.ones(rows.size, dtype=np.bool_)
-    for c in constraints:
-        mask &= table.label_column(c.topology_key)[rows] >= 0
-    return mask
-
-
-def _per_domain(
-    table: NodeTable, key: str, rows: Rows, per_row: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], Mask]:
-    """Matching pods per value id of `key` over `rows` (which all carry the key), and which
-    value ids are domains at all (hold at least one of the rows)."""
-    size = len(table.label_values.get(key, {}))
-    ids = table.label_column(key)[rows]
-    counts = np.bincount(ids, weights=per_row[rows], minlength=size).astype(np.int64)
-    present = np.bincount(ids, minlength=size) > 0
-    return counts, present
+# --- states ---------------------------------------------------------------------------------
 
 
 def _filter_state(
-    table: NodeTable, pod: PodInfo, constraints: tuple[Constraint, ...], counter: MatchCounter
+    table: NodeTable, pod: PodInfo, constraints: tuple[Constraint, ...], counts: Counters
 ) -> _FilterState:
-    live = table.live_rows()
-    keyed = live[_all_keys(table, constraints, live)]
-    inclusion = _Inclusion(table, pod, keyed)
-    matches = counter.counts(table, pod.namespace, [c.selector for c in constraints])
+    matches = counts.matches.counts(table, pod.namespace, [c.selector for c in constraints])
+    keys = tuple(c.topology_key for c in constraints)  # a node must carry them all
     columns, domain_counts, minimum, self_match = [], [], [], []
-    for c in constraints:
-        eligible = keyed[inclusion.mask(c)]
-        counts, present = _per_domain(table, c.topology_key, eligible, matches[c.selector])
+    for c, matching in zip(constraints, matches, strict=True):
+        what = counts.what(c, pod.namespace, keys)
+        pods, rows = counts.domains.domains(table, pod, what, matching)
+        present = rows > 0
         domains = int(present.sum())
-        low = int(counts[present].min()) if domains else _NO_DOMAIN
+        low = int(pods[present].min()) if domains else _NO_DOMAIN
         # Fewer eligible domains than minDomains: the global minimum is taken as 0.
         minimum.append(0 if domains < c.min_domains else low)
         columns.append(table.label_column(c.topology_key))
-        domain_counts.append(counts)
+        domain_counts.append(pods)
         self_match.append(int(c.selector.matches(pod.labels)))
     return _FilterState(constraints, columns, domain_counts, minimum, self_match)
 
@@ -540,36 +471,38 @@ def _score_state(
     constraints: tuple[Constraint, ...],
     rows: Rows,
     require_all: bool,
-    counter: MatchCounter,
+    counts: Counters,
 ) -> _ScoreState:
-    ignored = np.zeros(table.generation.size, dtype=np.bool_)
+    keys = tuple(c.topology_key for c in constraints)
+    ignored: Mask | None = None
+    scored = rows
     if require_all:
-        ignored[rows] = ~_all_keys(table, constraints, rows)
-    scored = rows[~ignored[rows]]
-    live = table.live_rows()
-    counted = live[_all_keys(table, constraints, live)] if require_all else live
-    inclusion = _Inclusion(table, pod, counted)
-    matches = counter.counts(table, pod.namespace, [c.selector for c in constraints])
-    columns, counts, per_row, weights = [], [], [], []
-    for c in constraints:
+        ignored = np.zeros(table.generation.size, dtype=np.bool_)
+        ignored[rows] = ~all_keys(table, keys, rows)
+        scored = rows[~ignored[rows]]
+    matches = counts.matches.counts(table, pod.namespace, [c.selector for c in constraints])
+    columns, per_domain, per_row, weights = [], [], [], []
+    for c, matching in zip(constraints, matches, strict=True):
         column = table.label_column(c.topology_key)
         columns.append(column)
         if c.topology_key == HOSTNAME:
             # Counted on the node itself during Score, whatever the inclusion policies.
-            counts.append(matches[c.selector].copy())  # the counter's array moves on
+            per_domain.append(matching.copy())  # the counter's array moves on
             per_row.append(True)
             weights.append(_weight(scored.size))
             continue
         ids = column[scored]
         # Domains are the values on the scored nodes; as upstream, nodes without the key
         # (allowed for system defaults) form one more domain, the empty value.
-        domains = np.unique(ids[ids >= 0]).size + int((ids < 0).any())
-        eligible = counted[inclusion.mask(c) & (column[counted] >= 0)]
-        domain_counts, _ = _per_domain(table, c.topology_key, eligible, matches[c.selector])
-        counts.append(domain_counts)
+        named = ids[ids >= 0]
+        domains = int(np.count_nonzero(np.bincount(named))) if named.size else 0
+        domains += int(named.size < ids.size)
+        what = counts.what(c, pod.namespace, keys if require_all else ())
+        pods, _ = counts.domains.domains(table, pod, what, matching)
+        per_domain.append(np.append(pods, 0))  # for id -1: see score()
         per_row.append(False)
         weights.append(_weight(domains))
-    return _ScoreState(constraints, columns, counts, per_row, weights, ignored)
+    return _ScoreState(constraints, columns, per_domain, per_row, weights, ignored)
 
 
 def _weight(domains: int) -> float:

@@ -11,6 +11,12 @@ the placement is the same as scheduling the pods one at a time.
 Only pods for which every Filter/Score plugin is row-local take this path
 (Framework.batchable(pod)); the others are scheduled one at a time. Plugins are called
 through the runtime (runtime.Framework), exactly as on the one-pod path.
+
+A plugin whose Filter is row-local for the pod but whose Score is not (PodTopologySpread with
+ScheduleAnyway constraints: per-domain counts, weights over the scored nodes) is
+window-scored (Framework.window_scored(pod)): no per-row scores are kept for it; its PreScore
+and Score run for each pod over that pod's window, as on the one-pod path, and keep their own
+incremental counts so that costs little.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class ClassState:
     raw: list[npt.NDArray[np.int64]]  # per score plugin (profile order), per row
     state: CycleState
     scored: set[str] = field(default_factory=set)  # score plugins not skipped by PreScore
+    # Plugins scored per pod over its window (Framework.window_scored): no columns kept.
+    windowed: frozenset[str] = frozenset()
 
 
 class EquivalenceCache:
@@ -56,16 +64,23 @@ class EquivalenceCache:
         self._classes.pop(key, None)
 
     def lookup(
-        self, profile: Framework, pod: PodInfo, table: NodeTable
+        self,
+        profile: Framework,
+        pod: PodInfo,
+        table: NodeTable,
+        windowed: frozenset[str] = frozenset(),
     ) -> ClassState | Status | None:
-        """Up-to-date per-row results for the pod's class. Returns a PreFilter Status when the
+        """Up-to-date per-row results for the pod's class, `windowed` the plugins scored per
+        window for this pod (Framework.window_scored). Returns a PreFilter Status when the
         pod is rejected before filtering (the caller takes the slow path to explain it), and
         None when its PreFilter narrowed the nodes (the slow path filters only those)."""
         key = (profile.scheduler_name, pod.class_key)
         cached = self._classes.get(key)
-        if cached is None or cached.structure != table.structure:
+        # Which plugins are window-scored can change within a class (a Service now selects
+        # the pods): the kept columns then do not fit, start over.
+        if cached is None or cached.structure != table.structure or cached.windowed != windowed:
             self.misses += 1
-            fresh = _compute(profile, pod, table)
+            fresh = _compute(profile, pod, table, windowed)
             if isinstance(fresh, ClassState):
                 self._classes[key] = fresh
                 if len(self._classes) > self._max:
@@ -76,7 +91,9 @@ class EquivalenceCache:
         return cached
 
 
-def _compute(profile: Framework, pod: PodInfo, table: NodeTable) -> ClassState | Status | None:
+def _compute(
+    profile: Framework, pod: PodInfo, table: NodeTable, windowed: frozenset[str]
+) -> ClassState | Status | None:
     state = CycleState()
     status = profile.run_pre_filter(state, pod, table)
     if status is not None:
@@ -90,17 +107,19 @@ def _compute(profile: Framework, pod: PodInfo, table: NodeTable) -> ClassState |
     feasible = np.zeros(size, dtype=np.bool_)
     feasible[rows] = profile.filter_mask(state, pod, table, rows)
     passing = rows[feasible[rows]]
-    pre_score = profile.run_pre_score(state, pod, table, passing)
+    pre_score = profile.run_pre_score(state, pod, table, passing, exclude=windowed)
     if pre_score is not None:
         return pre_score
     raw = []
-    for column_scores in profile.raw_scores(state, pod, table, passing):
+    for column_scores in profile.raw_scores(state, pod, table, passing, exclude=windowed):
         column = np.zeros(size, dtype=np.int64)
         if column_scores is not None and passing.size:
             column[passing] = column_scores
         raw.append(column)
-    scored = {p.name for p, _ in profile.score} - state.skip_score
-    return ClassState(table.structure, table.generation.copy(), feasible, raw, state, scored)
+    scored = {p.name for p, _ in profile.score} - state.skip_score - windowed
+    return ClassState(
+        table.structure, table.generation.copy(), feasible, raw, state, scored, windowed
+    )
 
 
 def _refresh(
@@ -113,9 +132,8 @@ def _refresh(
     passing = rows[ok]
     if passing.size == 0:
         return
-    for column, scores in zip(
-        cached.raw, profile.raw_scores(cached.state, pod, table, passing), strict=True
-    ):
+    fresh = profile.raw_scores(cached.state, pod, table, passing, exclude=cached.windowed)
+    for column, scores in zip(cached.raw, fresh, strict=True):
         if scores is not None:
             column[passing] = scores
 
@@ -136,47 +154,66 @@ def window(
     inside the examined prefix: with the round-robin start, the node the previous pod landed on
     is usually outside the next window, so recomputations batch up and run many rows at once.
     """
-    total = order.size
-    while True:
-        rows, processed = _first_feasible(order, cached.feasible, start, wanted)
-        stale = np.flatnonzero(table.generation != cached.seen)
-        if stale.size == 0:
-            return rows, processed
-        offsets = (table.position()[stale] - start) % total
-        if not (offsets < processed).any():
-            return rows, processed
-        # Refresh every changed row at once, not just those in the window: one plugin call
-        # per few pods instead of one per pod (a call's fixed cost dwarfs a row's work).
-        _refresh(cached, profile, pod, table, stale[table.alive[stale]])
+    rows, processed = _first_feasible(order, cached.feasible, start, wanted)
+    stale = np.flatnonzero(table.generation != cached.seen)
+    if stale.size == 0:
+        return rows, processed
+    offsets = (table.position()[stale] - start) % order.size
+    if not (offsets < processed).any():
+        return rows, processed
+    # Refresh every changed row at once, not just those in the window: one plugin call
+    # per few pods instead of one per pod (a call's fixed cost dwarfs a row's work).
+    # Then no row of the order is stale (a row that left the table left the order).
+    _refresh(cached, profile, pod, table, stale[table.alive[stale]])
+    return _first_feasible(order, cached.feasible, start, wanted)
 
 
 def _first_feasible(order: Rows, feasible: Mask, start: int, wanted: int) -> tuple[Rows, int]:
-    """Walk `order` from `start` (wrapping) in chunks until `wanted` feasible rows are seen."""
+    """Walk `order` from `start` (wrapping) until `wanted` feasible rows are seen: one chunk
+    first (enough where most rows are feasible), then the rest of the order in one go
+    (where few are: one numpy pass instead of a chunk at a time)."""
     total = order.size
-    chunk = max(2 * wanted, 1024)
-    found: list[Rows] = []
-    count = processed = 0
-    while processed < total and count < wanted:
-        begin = (start + processed) % total
-        size = min(chunk, total - processed, total - begin)  # up to the end of the order
-        rows = order[begin : begin + size]
-        hits = np.flatnonzero(feasible[rows])
-        if count + hits.size >= wanted:
-            hits = hits[: wanted - count]
-            found.append(rows[hits])
-            return np.concatenate(found), processed + int(hits[-1]) + 1
-        found.append(rows[hits])
-        count += hits.size
-        processed += size
-    return (np.concatenate(found) if found else order[:0]), total
+    first = min(max(2 * wanted, 1024), total)
+    rows = _rotated(order, start, first)
+    hits = np.flatnonzero(feasible[rows])
+    if hits.size >= wanted:
+        return rows[hits[:wanted]], int(hits[wanted - 1]) + 1
+    if first == total:
+        return rows[hits], total
+    rest = _rotated(order, (start + first) % total, total - first)
+    more = np.flatnonzero(feasible[rest])
+    need = wanted - hits.size
+    if more.size >= need:
+        return np.concatenate((rows[hits], rest[more[:need]])), first + int(more[need - 1]) + 1
+    return np.concatenate((rows[hits], rest[more])), total
+
+
+def _rotated(order: Rows, begin: int, size: int) -> Rows:
+    """`size` rows of `order` from `begin`, wrapping around its end."""
+    end = begin + size
+    if end <= order.size:
+        return order[begin:end]
+    return np.concatenate((order[begin:], order[: end - order.size]))
 
 
 def window_scores(
-    profile: Framework, cached: ClassState, rows: Rows
-) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
-    """Normalized, weighted scores over the window, as Framework.run_scores would give."""
+    profile: Framework, cached: ClassState, pod: PodInfo, table: NodeTable, rows: Rows
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]] | Status:
+    """Normalized, weighted scores over the window, as Framework.run_scores would give
+    after PreScore over the same rows; a window-scored plugin's PreScore failure is returned
+    (the caller then takes the one-pod path, which reports it)."""
+    per_window: dict[str, npt.NDArray[np.int64] | None] = {}
+    if cached.windowed:
+        ran = profile.window_raw_scores(cached.state, pod, table, rows, cached.windowed)
+        if isinstance(ran, Status):
+            return ran
+        per_window = ran
     window_raw = [
-        column[rows] if plugin.name in cached.scored else None
+        per_window[plugin.name]
+        if plugin.name in per_window
+        else column[rows]
+        if plugin.name in cached.scored
+        else None
         for (plugin, _), column in zip(profile.score, cached.raw, strict=True)
     ]
     return profile.combine(window_raw, rows.size)

@@ -149,6 +149,10 @@ class Scheduler:
         self.extenders = tuple(extenders)
         self._on_prioritizing = on_prioritizing
         self._mark_at_filter: tuple[int, int, bytes] = (0, 0, b"")
+        # Set when the batched path has just found that no node fits the pod (its class's
+        # results are up to date on every row): the one-pod path, which must still explain
+        # the failure node by node, then filters every node in one chunk.
+        self._fits_nowhere = False
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -297,6 +301,7 @@ class Scheduler:
         topology domain) skips the two shortcuts, which do not see the narrowing."""
         algorithm_start = time.perf_counter()
         placed = None
+        self._fits_nowhere = False
         if state.node_names is None:
             placed = nomination.place_nominated(self, pod, profile)
             if placed is None and self.batching and not nomination.nominated_by_row(self, pod):
@@ -386,11 +391,12 @@ class Scheduler:
     ) -> tuple[int, CycleState] | None:
         """The equivalence-class path (batch.py); None means: take the one-pod path, which
         also explains failures."""
-        if not profile.batchable(pod):
+        windowed = profile.window_scored(pod)
+        if windowed is None:
             return None
         table = self.cache.table
         start = time.perf_counter()
-        cached = self.classes.lookup(profile, pod, table)
+        cached = self.classes.lookup(profile, pod, table, windowed)
         if not isinstance(cached, batch.ClassState):
             return None
         order = table.order()
@@ -401,15 +407,22 @@ class Scheduler:
         wanted = self._wanted(profile, total)
         rows, processed = batch.window(cached, profile, pod, table, order, first, wanted)
         if rows.size == 0:
+            self._fits_nowhere = True
             return None
-        self.next_start = (first + processed) % total
         self.observer.extension_point(
             "Filter", "Success", profile.scheduler_name, time.perf_counter() - start
         )
         if rows.size == 1:
+            self.next_start = (first + processed) % total
             return int(rows[0]), cached.state
         start = time.perf_counter()
-        totals, parts = batch.window_scores(profile, cached, rows)
+        scored = batch.window_scores(profile, cached, pod, table, rows)
+        if isinstance(scored, Status):
+            # The one-pod path filters again from the same start, runs PreScore again and
+            # reports its failure.
+            return None
+        self.next_start = (first + processed) % total
+        totals, parts = scored
         self.observer.extension_point(
             "Score", "Success", profile.scheduler_name, time.perf_counter() - start
         )
@@ -443,7 +456,8 @@ class Scheduler:
         wanted = self._wanted(profile, total)
         start = self.next_start % total
         rotated = np.concatenate((order[start:], order[:start]))
-        chunk = max(wanted, 256)
+        chunk = total if self._fits_nowhere else max(wanted, 256)
+        self._fits_nowhere = False
         found: list[Rows] = []
         count = processed = 0
         by_row = nomination.nominated_by_row(self, pod)

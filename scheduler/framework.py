@@ -473,6 +473,19 @@ class BatchablePlugin(Plugin, Protocol):
         this turns batching off for every pod; one that answers False, for that pod."""
 
 
+@runtime_checkable
+class WindowScoredPlugin(Plugin, Protocol):
+    """Equivalence batching for a plugin that is not row-local only in PreScore/Score."""
+
+    def window_scored_for(self, pod: PodInfo) -> bool:
+        """True when, for this pod, the plugin's PreFilter and Filter answer per row (as
+        row_local_for) but its PreScore/Score read more than the node's row: counts over other
+        nodes, or the set of nodes being scored. The batched path then keeps no per-row scores
+        for it and runs its PreScore and Score over each pod's sampled window, as the one-pod
+        path does; PreScore must be cheap when few rows changed since the last pod. Asked only
+        when row_local_for(pod) is False."""
+
+
 # --- cluster events and queueing hints (upstream's EnqueueExtensions) ---------------------
 
 

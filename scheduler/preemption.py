@@ -369,6 +369,10 @@ def potential_rows(table: NodeTable, diagnosis: Diagnosis) -> Rows:
         return order if diagnosis.pre_filter.code is Code.UNSCHEDULABLE else order[:0]
     if not diagnosis.unresolvable_rows:
         return order
+    if len(diagnosis.unresolvable_rows) >= order.size:
+        # Every node (the rows are live rows): a pod that fits no node even empty, whose
+        # set of thousands of rows is not worth turning into an array.
+        return order[:0]
     out = np.fromiter(diagnosis.unresolvable_rows, dtype=np.int64)
     return order[~np.isin(order, out)]
 

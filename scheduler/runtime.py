@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +57,7 @@ from scheduler.framework import (
     ScorePlugin,
     Scores,
     Status,
+    WindowScoredPlugin,
 )
 from scheduler.model import PodInfo
 from scheduler.snapshot import Mask, NodeTable, Rows
@@ -462,14 +463,22 @@ class Framework:
         return PostFilterOutcome(None, messages, stopped, results)
 
     def run_pre_score(
-        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        table: NodeTable,
+        rows: Rows,
+        exclude: Collection[str] = frozenset(),
     ) -> Status | None:
         """PreScore in order: SKIP turns that plugin's Score off; any other non-None status
-        fails the attempt as an error, named (upstream's RunPreScorePlugins)."""
+        fails the attempt as an error, named (upstream's RunPreScorePlugins). Plugins named in
+        `exclude` are left out (the batched path runs them per window: window_raw_scores)."""
         start = time.perf_counter()
         result: Status | None = None
         evaluations = self.evaluations
         for plugin in self.pre_score:
+            if plugin.name in exclude:
+                continue
             key = (plugin.name, "PreScore")
             evaluations[key] = evaluations.get(key, 0) + 1
             status = plugin.pre_score(state, pod, table, rows)
@@ -486,14 +495,19 @@ class Framework:
         return result
 
     def raw_scores(
-        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        table: NodeTable,
+        rows: Rows,
+        exclude: Collection[str] = frozenset(),
     ) -> list[Scores | None]:
         """Each Score plugin's raw scores over `rows` (profile order); None for a plugin its
-        PreScore skipped."""
+        PreScore skipped, and for those named in `exclude`."""
         out: list[Scores | None] = []
         evaluations, sample = self.evaluations, self.sample_plugins
         for plugin, _ in self.score:
-            if plugin.name in state.skip_score:
+            if plugin.name in state.skip_score or plugin.name in exclude:
                 out.append(None)
                 continue
             if rows.size == 0:
@@ -505,6 +519,44 @@ class Framework:
             out.append(plugin.score(state, pod, table, rows))
             if sample:
                 self.observer.plugin(plugin.name, "Score", "Success", time.perf_counter() - began)
+        return out
+
+    def window_raw_scores(
+        self, state: CycleState, pod: PodInfo, table: NodeTable, rows: Rows, names: Collection[str]
+    ) -> dict[str, Scores | None] | Status:
+        """PreScore then Score of the plugins in `names` over one pod's window `rows`, as
+        run_pre_score and raw_scores would run them for that pod alone: name -> raw scores,
+        None for a plugin its PreScore skipped (not recorded in `state`, which the class
+        shares), or PreScore's failure as run_pre_score would return it."""
+        evaluations, sample = self.evaluations, self.sample_plugins
+        skipped: set[str] = set()
+        for plugin in self.pre_score:
+            if plugin.name not in names:
+                continue
+            key = (plugin.name, "PreScore")
+            evaluations[key] = evaluations.get(key, 0) + 1
+            status = plugin.pre_score(state, pod, table, rows)
+            if status is None:
+                continue
+            if status.code is Code.SKIP:
+                skipped.add(plugin.name)
+                continue
+            return Status.error(
+                f'running PreScore plugin "{plugin.name}": {status.message}', plugin.name
+            )
+        out: dict[str, Scores | None] = {}
+        for scorer, _ in self.score:
+            if scorer.name not in names:
+                continue
+            if scorer.name in skipped or scorer.name in state.skip_score:
+                out[scorer.name] = None
+                continue
+            key = (scorer.name, "Score")
+            evaluations[key] = evaluations.get(key, 0) + int(rows.size)
+            began = time.perf_counter() if sample else 0.0
+            out[scorer.name] = scorer.score(state, pod, table, rows)
+            if sample:
+                self.observer.plugin(scorer.name, "Score", "Success", time.perf_counter() - began)
         return out
 
     def combine(self, raw: Sequence[Scores | None], size: int) -> tuple[Scores, dict[str, Scores]]:
@@ -715,23 +767,42 @@ class Framework:
         return list(unique.values())
 
     @functools.cached_property
-    def _row_local_checks(self) -> list[Callable[[PodInfo], bool]] | None:
+    def _row_local_checks(
+        self,
+    ) -> list[tuple[str, Callable[[PodInfo], bool], Callable[[PodInfo], bool] | None]] | None:
         plugins = self._cycle_plugins
         if not all(isinstance(p, BatchablePlugin) for p in plugins):
             return None
-        return [p.row_local_for for p in plugins]
+        return [
+            (
+                p.name,
+                p.row_local_for,
+                p.window_scored_for if isinstance(p, WindowScoredPlugin) else None,
+            )
+            for p in plugins
+        ]
 
     def batchable(self, pod: PodInfo) -> bool:
-        """True when every PreFilter, Filter, PreScore and Score plugin declares itself
-        row-local for this pod (framework.BatchablePlugin), so results for one equivalence
-        class can be kept and only changed rows redone."""
+        """True when the pod can take the equivalence-batched path (see window_scored)."""
+        return self.window_scored(pod) is not None
+
+    def window_scored(self, pod: PodInfo) -> frozenset[str] | None:
+        """None unless every PreFilter, Filter, PreScore and Score plugin declares itself
+        row-local for this pod (framework.BatchablePlugin) or, failing that, window-scored
+        (framework.WindowScoredPlugin); else the names of the window-scored ones. Results
+        for one equivalence class can then be kept and only changed rows redone, while the
+        window-scored plugins run PreScore and Score per pod over its window."""
         checks = self._row_local_checks
         if checks is None:
-            return False
-        for check in checks:  # noqa: SIM110 (a loop, not all(genexpr): it runs for every pod)
-            if not check(pod):
-                return False
-        return True
+            return None
+        windowed: frozenset[str] = frozenset()
+        for name, row_local, window in checks:
+            if row_local(pod):
+                continue
+            if window is None or not window(pod):
+                return None
+            windowed = windowed | {name}
+        return windowed
 
     def row_local(self, plugin: Any, pod: PodInfo) -> bool:
         """Does the plugin's answer for a node depend only on the pod and that node's row?"""
@@ -816,7 +887,7 @@ def _count(diagnosis: Diagnosis, plugin: str, rows: Rows, result: FilterResult) 
         diagnosis.counts[reason.message] = diagnosis.counts.get(reason.message, 0) + n
         per_plugin[reason.message] = per_plugin.get(reason.message, 0) + n
         if not reason.resolvable:
-            diagnosis.unresolvable_rows.update(int(r) for r in rows[hit])
+            diagnosis.unresolvable_rows.update(rows[hit].tolist())  # ints, not a genexpr
     missing = int((rejected & ~covered).sum())
     if missing:
         message = f"node(s) were rejected by {plugin}"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
 import numpy as np
@@ -887,6 +888,76 @@ def test_counts_follow_the_table() -> None:
     assert verdicts(filter_reasons(pl, pod, other)) == {"node-a": OK, "node-b": SKEW}
     table.upsert_node(compile_node(node("node-b", {"elsewhere": "x"})))
     assert verdicts(filter_reasons(pl, pod, table)) == {"node-a": OK, "node-b": LABEL}
+
+
+def _kept_counts_pods() -> list[JSON]:
+    """Pods whose counts take every path: DoNotSchedule with taints and node affinity honored
+    and minDomains, the pod's own ScheduleAnyway (every key required), the system defaults."""
+    return [
+        incoming("foo")
+        .spread(1, "zone", DNS, FOO, node_taints_policy="Honor", min_domains=3)
+        .obj_(),
+        incoming("foo").spread(2, "zone", DNS, FOO).node_selector(pool="a").obj_(),
+        incoming("foo").spread(1, "zone", SA, FOO).spread(1, HOST, SA, BAR).obj_(),
+        incoming().label("app", "web").obj_(),  # the Service's: system defaults
+    ]
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed-{s}") for s in range(3)])
+def test_kept_counts_equal_a_recount(seed: int) -> None:
+    """Counts kept between cycles (topology_counts) give the Filter and Score answers a plugin
+    counting from scratch gives, whatever happens to the table in between: pods added,
+    removed or terminating, nodes relabelled (zone moved or dropped) or retainted."""
+    rng = random.Random(seed)
+    handle = service_selector(app="web")
+    kept = plugin(handle=handle)
+    nodes = []
+    for i in range(24):
+        labels = {HOST: f"n{i}", "zone": rng.choice(["z0", "z1", "z2"]), "pool": "ab"[i % 2]}
+        nodes.append(node(f"n{i}", labels, tainted=rng.random() < 0.2))
+    table = build_table(nodes)
+    placed: list[tuple[int, Any]] = []
+    pods = _kept_counts_pods()
+    for step in range(120):
+        action = rng.random()
+        if action < 0.5 or not placed:
+            builder = make_pod(f"q{step}").uid(f"uid-q{step}")
+            for key in rng.sample(["foo", "bar", "app"], rng.randint(0, 2)):
+                builder.label(key, "web" if key == "app" else "")
+            if rng.random() < 0.1:
+                builder.terminating()
+            if rng.random() < 0.1:
+                builder.namespace("other")
+            row = rng.randrange(len(nodes))
+            pod = compile_pod(builder.obj_())
+            table.add_pod(row, pod)
+            placed.append((row, pod))
+        elif action < 0.75:
+            row, pod = placed.pop(rng.randrange(len(placed)))
+            table.remove_pod(row, pod)
+        else:
+            i = rng.randrange(len(nodes))
+            labels = {HOST: f"n{i}", "pool": "ab"[i % 2]}
+            if rng.random() < 0.8:
+                labels["zone"] = rng.choice(["z0", "z1", "z2", "z3"])
+            table.upsert_node(compile_node(node(f"n{i}", labels, tainted=rng.random() < 0.2)))
+        candidates = rng.sample(list(table.row_of), 10)
+        for pod_json in pods:
+            fresh = plugin(handle=handle)
+            assert filter_reasons(kept, pod_json, table) == filter_reasons(fresh, pod_json, table)
+            got = score_nodes(kept, pod_json, table, candidates)
+            assert got == score_nodes(fresh, pod_json, table, candidates), (step, pod_json)
+
+
+def test_window_scored_only_without_do_not_schedule() -> None:
+    """A pod with only ScheduleAnyway constraints (own or the system defaults) is
+    window-scored; one with a DoNotSchedule constraint is not (its Filter reads domains)."""
+    pl = plugin(handle=service_selector(app="web"))
+    defaults = compile_pod(incoming().label("app", "web").obj_())
+    own = compile_pod(incoming().spread(1, "zone", SA, FOO).obj_())
+    strict = compile_pod(incoming().spread(1, "zone", SA, FOO).spread(1, HOST, DNS, FOO).obj_())
+    assert [pl.row_local_for(p) for p in (defaults, own, strict)] == [False, False, False]
+    assert [pl.window_scored_for(p) for p in (defaults, own, strict)] == [True, True, False]
 
 
 def test_normalize_ignores_marked_nodes() -> None:
