@@ -46,8 +46,9 @@ class Cache:
 
     def upsert_node(self, node: NodeInfo) -> None:
         row = self.table.upsert_node(node)
-        for pod in self._orphans.pop(node.name, {}).values():
-            self.table.add_pod(row, pod)
+        if self._orphans:
+            for pod in self._orphans.pop(node.name, {}).values():
+                self.table.add_pod(row, pod)
 
     def remove_node(self, name: str) -> None:
         pods = self.table.remove_node(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -503,7 +504,8 @@ class PodInfo:
 
 @dataclass(slots=True)
 class NodeInfo:
-    """The scheduling-relevant parts of one Node version."""
+    """The scheduling-relevant parts of one Node version. Read-only: compile_node shares the
+    allocatable and images dicts between nodes (never mutate them; compile a new version)."""
 
     name: str
     resource_version: str
@@ -535,27 +537,71 @@ class NodeInfo:
 
 
 def compile_node(obj: JSON) -> NodeInfo:
+    """Compile a Node. Nodes of one shape share their allocatable dict, and nodes without
+    images one empty images dict: a NodeInfo is read-only, and a million nodes' copies of
+    the same few dicts would cost hundreds of megabytes (docs/performance.md)."""
     meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
-    allocatable = status.get("allocatable") or status.get("capacity") or {}
-    images: dict[str, int] = {}
-    for image in status.get("images") or []:
-        for name in image.get("names") or []:
-            images[name] = int(image.get("sizeBytes") or 0)
+    name = meta["name"]
+    raw_labels = meta.get("labels") or {}
+    # Label values repeat across nodes (zone, os, instance type) but arrive as separate
+    # strings from the JSON decoder: interned, the nodes share one of each. The hostname
+    # label, unique per node, usually equals the name and shares that string instead.
+    intern = sys.intern
+    labels = {
+        k: name if v == name else intern(v) if type(v) is str else v for k, v in raw_labels.items()
+    }
+    taints = spec.get("taints")
+    images_raw = status.get("images")
+    if images_raw:
+        images: dict[str, int] = {}
+        for image in images_raw:
+            for image_name in image.get("names") or []:
+                images[image_name] = int(image.get("sizeBytes") or 0)
+    else:
+        images = _NO_IMAGES
     declared = tuple(status.get("declaredFeatures") or ())
     return NodeInfo(
-        name=meta["name"],
+        name=name,
         resource_version=meta.get("resourceVersion", ""),
-        labels=dict(meta.get("labels") or {}),
+        labels=labels,
         taints=tuple(
-            Taint(t.get("key", ""), t.get("value", ""), t.get("effect", ""))
-            for t in spec.get("taints") or []
-        ),
+            Taint(t.get("key", ""), t.get("value", ""), t.get("effect", "")) for t in taints
+        )
+        if taints
+        else (),
         unschedulable=bool(spec.get("unschedulable")),
-        allocatable={k: resource_amount(k, v) for k, v in allocatable.items()},
+        allocatable=_allocatable(status.get("allocatable") or status.get("capacity") or {}),
         images=images,
         declared_features=declared,
-        feature_set=DECLARED_FEATURES.declared(declared),
+        feature_set=DECLARED_FEATURES.declared(declared) if declared else 0,
     )
+
+
+# Shared by every NodeInfo without images; never mutated (NodeInfo is read-only).
+_NO_IMAGES: dict[str, int] = {}
+# Raw allocatable (as items) -> the parsed dict, shared by the nodes of that shape.
+_ALLOCATABLE: dict[tuple[tuple[str, Any], ...], dict[str, int]] = {}
+_ALLOCATABLE_MAX = 4096  # distinct node shapes kept; a cluster has a few dozen
+
+
+def _allocatable(raw: JSON) -> dict[str, int]:
+    """status.allocatable parsed (resource_amount per entry), one shared dict per distinct
+    raw value. Raises InvalidObject naming the quantity."""
+    try:
+        key = tuple(raw.items())
+        known = _ALLOCATABLE.get(key)
+    except TypeError:  # an unhashable value (a list where a quantity belongs): parse to fail
+        key, known = (), None
+    if known is not None:
+        return known
+    parsed = {k: resource_amount(k, v) for k, v in raw.items()}
+    # Only the API's form, all strings, is kept: a kept key then never equals a raw value with
+    # numbers in it (True == 1 would hand a boolean quantity the parse of 1).
+    if key and all(type(v) is str for v in raw.values()):
+        if len(_ALLOCATABLE) >= _ALLOCATABLE_MAX:
+            _ALLOCATABLE.clear()
+        _ALLOCATABLE[key] = parsed
+    return parsed
 
 
 def compile_pod(obj: JSON) -> PodInfo:

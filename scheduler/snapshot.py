@@ -77,6 +77,14 @@ class NodeTable:
         self._order: Rows | None = None
         self._position: Rows = np.zeros(0, dtype=np.int64)
         self._clock = 0  # generation counter shared by all rows
+        # Rows whose generation moved, in order (changed_since): a per-row cache finds what
+        # changed without comparing every row's generation, which at a million rows costs a
+        # millisecond per pod. Trimmed to the newest half when it passes _JOURNAL_MAX;
+        # `_journal_start` is the cursor of its first entry.
+        self._journal: list[int] = []
+        self._journal_start = 0
+        # Open trials, innermost last: row -> its generation before the trial changed it.
+        self._trials: list[dict[int, int]] = []
         # Bumps when rows appear or disappear, or columns are added: per-row caches
         # (equivalence batching) must then start over.
         self.structure = 0
@@ -88,6 +96,8 @@ class NodeTable:
         self.affinity_pods = 0
         # add_pods' per-pod amounts: uid -> (the PodInfo, _amounts(pod)).
         self._amounts_of: dict[str, tuple[PodInfo, tuple[int, ...]]] = {}
+        # upsert_node's allocatable rows: id(dict) -> (the dict, its vector over the columns).
+        self._allocatable_of: dict[int, tuple[dict[str, int], npt.NDArray[np.int64]]] = {}
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -100,8 +110,13 @@ class NodeTable:
         return node
 
     def upsert_node(self, node: NodeInfo) -> int:
-        """Add a node or replace its attributes; the pods on it are kept."""
+        """Add a node or replace its attributes; the pods on it are kept.
+
+        Cost: a few microseconds and a dozen numpy element writes per node, the informer's
+        whole initial list of a million nodes included; a free row is all defaults
+        (remove_node clears it), so a new node writes only what differs from them."""
         row = self.row_of.get(node.name)
+        previous = None
         if row is None:
             row = self._take_row()
             self.row_of[node.name] = row
@@ -109,26 +124,25 @@ class NodeTable:
             self._order = None
             self.structure += 1
         else:
+            previous = self.nodes[row]
             old_zone, new_zone = zone_key(self.node(row).labels), zone_key(node.labels)
             if old_zone != new_zone:
                 # As upstream's nodeTree.updateNode: leave the old zone, join the new one last.
                 self._leave_zone(old_zone, row)
                 self._zones.setdefault(new_zone, []).append(row)
                 self._order = None
-        previous = self.nodes[row]
         if previous is None or previous.labels != node.labels:
             self.labels_version += 1
+            self._set_labels(row, node.labels, clean=previous is None)
         self.nodes[row] = node
         self.alive[row] = True
-        self.unschedulable[row] = node.unschedulable
-        self.taint_set[row] = self._intern_taints(node.taints)
-        self.declared_features[row] = node.feature_set
-        # Resolve columns first: a new resource widens the arrays.
-        columns = {self._resource_column(name): amount for name, amount in node.allocatable.items()}
-        self.allocatable[row] = 0
-        for column, amount in columns.items():
-            self.allocatable[row, column] = amount
-        self._set_labels(row, node.labels)
+        if previous is not None or node.unschedulable:
+            self.unschedulable[row] = node.unschedulable
+        if previous is not None or node.taints:
+            self.taint_set[row] = self._intern_taints(node.taints)
+        if previous is not None or node.feature_set:
+            self.declared_features[row] = node.feature_set
+        self.allocatable[row] = self._allocatable_vector(node.allocatable)
         self._touch(row)
         return row
 
@@ -147,6 +161,8 @@ class NodeTable:
         self.nonzero_requested[row] = 0
         self.allocatable[row] = 0
         self.declared_features[row] = 0
+        self.unschedulable[row] = False
+        self.taint_set[row] = 0
         for column in self.label_columns.values():
             column[row] = -1
         self._touch(row)
@@ -240,8 +256,15 @@ class NodeTable:
         at = [row for row, _ in placed]
         np.add.at(self.requested, at, flat[:, :width])
         np.add.at(self.nonzero_requested, at, flat[:, width:])
+        if self._trials:
+            saved = self._trials[-1]
+            for row in at:
+                if row not in saved:
+                    saved[row] = int(self.generation[row])
         self.generation[at] = np.arange(self._clock + 1, self._clock + 1 + len(at))
         self._clock += len(at)
+        self._journal.extend(at)
+        self._trim_journal()
 
     def _amounts(self, pod: PodInfo) -> tuple[int, ...]:
         """The pod's request vector over the resource columns, then its non-zero cpu and
@@ -266,11 +289,13 @@ class NodeTable:
         """All live rows, interleaved across zones as upstream's node tree lists them:
         the first node of each zone, then the second of each zone, and so on."""
         if self._order is None:
-            lists = list(self._zones.values())
-            out: list[int] = []
-            for i in range(max((len(rows) for rows in lists), default=0)):
-                out.extend(rows[i] for rows in lists if i < len(rows))
-            self._order = np.asarray(out, dtype=np.int64)
+            # Row k of zone z goes at (k, z) in (rank in zone, zone) order: one sort instead of
+            # a Python loop over every row (a million nodes: 0.1 s instead of 0.5 s).
+            zones = [np.asarray(rows, dtype=np.int64) for rows in self._zones.values()]
+            rows = np.concatenate(zones) if zones else np.zeros(0, dtype=np.int64)
+            rank = np.concatenate([np.arange(z.size) for z in zones]) if zones else rows
+            zone = np.repeat(np.arange(len(zones)), [z.size for z in zones]) if zones else rows
+            self._order = rows[np.argsort(rank * max(len(zones), 1) + zone, kind="stable")]
             self._position = np.full(self._cap, np.iinfo(np.int64).max // 2, dtype=np.int64)
             self._position[self._order] = np.arange(self._order.size)
         return self._order
@@ -279,6 +304,22 @@ class NodeTable:
         """Each row's index in order() (free rows: a huge number)."""
         self.order()
         return self._position
+
+    def cursor(self) -> int:
+        """Where the change journal is now: changed_since(cursor()) later lists the rows
+        changed in between."""
+        return self._journal_start + len(self._journal)
+
+    def changed_since(self, cursor: int) -> Rows | None:
+        """The rows whose generation moved since `cursor` (from cursor()), each once, sorted;
+        None when the journal no longer reaches back that far (then compare `generation`
+        with what was seen, row by row). A row may be listed although its generation is
+        back where it was (trial), so callers still compare the listed rows' generations.
+        Rows added or removed since are listed too (and bump `structure`)."""
+        at = cursor - self._journal_start
+        if at < 0:
+            return None
+        return np.unique(np.asarray(self._journal[at:], dtype=np.int64))
 
     def label_column(self, key: str) -> npt.NDArray[np.int32]:
         column = self.label_columns.get(key)
@@ -312,15 +353,38 @@ class NodeTable:
         keyed by generation keep what they computed for the rows as they are again. Safe because
         the clock never goes back: a result computed inside carries a generation no row will
         have again."""
-        saved = self.generation.copy()
+        # Each open trial saves a row's generation when the row first changes inside it, so a
+        # trial costs what it touches, not a copy of every row's generation (a preemption dry
+        # run opens one per candidate node).
+        saved: dict[int, int] = {}
+        self._trials.append(saved)
         try:
             yield
         finally:
-            self.generation[: saved.size] = saved
+            self._trials.pop()
+            if saved:
+                rows = list(saved)
+                self.generation[rows] = list(saved.values())
+                # A row put back changed again for whoever looked inside the trial.
+                self._journal.extend(rows)
+                self._trim_journal()
+                # An enclosing trial needs nothing from these: the rows are as they were when
+                # this one began, which is what it saves if it changes them later.
 
     def _touch(self, row: int) -> None:
+        if self._trials and row not in self._trials[-1]:
+            self._trials[-1][row] = int(self.generation[row])
         self._clock += 1
         self.generation[row] = self._clock
+        self._journal.append(row)
+        if len(self._journal) > _JOURNAL_MAX:
+            self._trim_journal()
+
+    def _trim_journal(self) -> None:
+        if len(self._journal) > _JOURNAL_MAX:
+            drop = len(self._journal) - _JOURNAL_MAX // 2
+            del self._journal[:drop]
+            self._journal_start += drop
 
     def _take_row(self) -> int:
         if not self._free:
@@ -372,17 +436,40 @@ class NodeTable:
             self._taint_set_ids[key] = ident
         return ident
 
-    def _set_labels(self, row: int, labels: dict[str, str]) -> None:
-        for key, column in self.label_columns.items():
-            if key not in labels:
-                column[row] = -1
+    def _set_labels(self, row: int, labels: dict[str, str], clean: bool = False) -> None:
+        """Write the row's label value ids; `clean`: the row has no labels yet (a free row)."""
+        columns = self.label_columns
+        if not clean:
+            for key, old in columns.items():
+                if key not in labels:
+                    old[row] = -1
         for key, value in labels.items():
-            if key not in self.label_columns:
-                self.label_columns[key] = np.full(self._cap, -1, dtype=np.int32)
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = np.full(self._cap, -1, dtype=np.int32)
                 self.label_values[key] = {}
-            column = self.label_columns[key]
             ids = self.label_values[key]
-            column[row] = ids.setdefault(value, len(ids))
+            ident = ids.get(value)
+            if ident is None:
+                ident = ids[value] = len(ids)
+            column[row] = ident
+
+    def _allocatable_vector(self, allocatable: dict[str, int]) -> npt.NDArray[np.int64]:
+        """The node's allocatable over the resource columns, kept per allocatable dict
+        (nodes of a shape share theirs, see model.compile_node) while no column is added."""
+        kept = self._allocatable_of.get(id(allocatable))
+        if kept is not None and kept[0] is allocatable and kept[1].size == len(self.resources):
+            return kept[1]
+        # Resolve columns first: a new resource widens the arrays.
+        columns = {self._resource_column(name): amount for name, amount in allocatable.items()}
+        vector = np.zeros(len(self.resources), dtype=np.int64)
+        for column, amount in columns.items():
+            vector[column] = amount
+        if len(self._allocatable_of) >= 4096:  # mostly one-off dicts of nodes long updated
+            self._allocatable_of.clear()
+        # The dict is kept with its vector, so its id cannot be reused while cached.
+        self._allocatable_of[id(allocatable)] = (allocatable, vector)
+        return vector
 
 
 def zone_key(labels: dict[str, str]) -> str:
@@ -450,6 +537,9 @@ def selector_mask(table: NodeTable, selector: dict[str, str], rows: Rows) -> Mas
 
 
 _INT64_MAX = 2**63 - 1
+# Journal entries kept (changed_since): a consumer that looks less often than every ~32,000
+# row changes compares generations instead.
+_JOURNAL_MAX = 1 << 16
 # Below this, adding one pod's amounts to a column cannot wrap (columns saturate far above).
 _HUGE = 2**52
 

@@ -325,9 +325,11 @@ class Workload:
         are the same at every size."""
         return self.sized(nodes, pods) if self.sized is not None else self
 
-    def nodes(self, count: int) -> list[JSON]:
-        """Node objects node-00001 ... node-<count>."""
-        return [make_node(i, self.node_shape(i)) for i in range(1, count + 1)]
+    def nodes(self, count: int, first: int = 1) -> list[JSON]:
+        """Node objects node-<first> ... node-<first + count - 1> (node-00001 ... node-<count>
+        by default): a caller loading a million nodes takes them a page at a time, as an
+        informer lists them, instead of holding every object at once."""
+        return [make_node(i, self.node_shape(i)) for i in range(first, first + count)]
 
     def group_of(self, index: int) -> PodGroup:
         """The group of pod `index` (1-based)."""

@@ -191,6 +191,7 @@ async def simulate(
     raw_volumes = {
         str((obj.get("metadata") or {}).get("name")): obj for obj in objects["persistentvolumes"]
     }
+
     def invalid(obj: JSON, message: str) -> None:
         meta = obj.get("metadata") or {}
         outcome.invalid[f"{meta.get('namespace')}/{meta.get('name')}"] = message

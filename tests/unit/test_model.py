@@ -895,3 +895,46 @@ def test_node_versions_the_same_for_scheduling(change: Any, same: bool) -> None:
     after = compile_node(_heartbeat(change(make_node("n1").capacity(cpu="4")).obj_(), "11"))
     assert before.resource_version != after.resource_version
     assert before.same_for_scheduling(after) is same
+
+
+def test_nodes_of_one_shape_share_their_parsed_parts() -> None:
+    """A million nodes must not hold a million copies of the same few dicts and strings:
+    nodes with equal allocatable share one parsed dict, nodes without images one empty
+    dict, equal label values one string, and the hostname label the name's string."""
+
+    def node(name: str, cpu: str) -> dict[str, Any]:
+        raw = make_node(name).capacity(cpu=cpu).zone("zone-a").obj_()
+        raw["metadata"]["labels"]["kubernetes.io/hostname"] = "".join(name)  # a new string
+        raw["metadata"]["labels"]["topology.kubernetes.io/zone"] = "".join(["zone-", "a"])
+        return copy.deepcopy(raw)
+
+    a, b, c = (
+        compile_node(node("n1", "4")),
+        compile_node(node("n2", "4")),
+        compile_node(node("n3", "8")),
+    )
+    assert a.allocatable is b.allocatable and a.allocatable == b.allocatable
+    assert c.allocatable is not a.allocatable and c.allocatable["cpu"] == 8000
+    assert a.images is b.images and a.images == {}
+    zone = "topology.kubernetes.io/zone"
+    assert a.labels[zone] is b.labels[zone] and a.labels[zone] == "zone-a"
+    assert a.labels["kubernetes.io/hostname"] is a.name
+
+
+def test_node_with_a_malformed_allocatable_names_the_quantity() -> None:
+    """The shared parse still rejects what the unshared one did, naming the value."""
+    raw = make_node("n1").capacity(cpu="4").obj_()
+    raw["status"]["allocatable"]["cpu"] = "four"
+    with pytest.raises(InvalidObject, match="'four'"):
+        compile_node(raw)
+
+
+def test_a_boolean_quantity_is_rejected_after_a_node_of_the_same_numbers() -> None:
+    """True == 1 in Python: the shared parse must not hand pods: true the parse of pods: 1."""
+    good = make_node("n1").capacity(cpu="4").obj_()
+    good["status"]["allocatable"] = {"cpu": 4, "pods": 1}
+    assert compile_node(good).allocatable == {"cpu": 4000, "pods": 1}
+    bad = copy.deepcopy(good)
+    bad["status"]["allocatable"] = {"cpu": 4, "pods": True}
+    with pytest.raises(InvalidObject, match="True"):
+        compile_node(bad)

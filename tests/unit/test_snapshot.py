@@ -417,3 +417,147 @@ def test_add_pods_and_remove_pods_are_add_pod_and_remove_pod_for_each() -> None:
         one.remove_pod(row, pod)
     bulk.remove_pods(placed[:3])
     assert columns(bulk) == columns(one)
+
+
+# --- scale: row reuse, the change journal, the order as one sort ------------------------------
+
+
+def test_a_reused_row_keeps_nothing_of_the_node_before() -> None:
+    """A free row is all defaults again, so a new node in it reads as that node alone: not
+    unschedulable, no taints, no labels of the old node, only its own allocatable."""
+    table = build_table(
+        [
+            make_node("old")
+            .capacity(cpu="8", memory="8Gi")
+            .label("disk", "ssd")
+            .taint("gpu", "yes")
+            .unschedulable()
+            .obj_(),
+        ]
+    )
+    row = table.row_of["old"]
+    table.remove_node("old")
+    new = compile_node(make_node("new").capacity(cpu="2").obj_())
+    assert table.upsert_node(new) == row
+    assert not table.unschedulable[row]
+    assert int(table.taint_set[row]) == 0
+    assert int(table.label_column("disk")[row]) == -1
+    assert [column(table, "new", r) for r in ("cpu", "memory")] == [
+        new.allocatable["cpu"],
+        new.allocatable.get("memory", 0),
+    ]
+
+
+def test_nodes_sharing_an_allocatable_dict_after_a_new_resource_column() -> None:
+    """Nodes of one shape share their allocatable (compile_node); a resource column added by
+    another node in between still reads 0 for them, and their own amounts stay."""
+    plain = make_node("a").capacity(cpu="4", memory="8Gi").obj_()
+    table = build_table([plain])
+    table.upsert_node(compile_node(make_node("gpu").resources({"example.com/gpu": "2"}).obj_()))
+    second = compile_node({**plain, "metadata": {**plain["metadata"], "name": "b"}})
+    assert second.allocatable is table.node(table.row_of["a"]).allocatable
+    table.upsert_node(second)
+    assert [column(table, "b", r) for r in ("cpu", "memory", "example.com/gpu")] == [
+        4000,
+        8 * Gi,
+        0,
+    ]
+    assert column(table, "gpu", "example.com/gpu") == 2
+
+
+def test_changed_since_lists_every_row_whose_generation_moved() -> None:
+    """Whatever happens (nodes added, updated, removed, pods placed one by one or in bulk,
+    a trial undone), every row whose generation differs from what a cursor saw is listed
+    by changed_since(cursor); once the journal is trimmed past a cursor, None."""
+    rng = np.random.default_rng(7)
+    table = NodeTable(4)
+    pods = [compile_pod(make_pod(f"p{i}").req(cpu="10m").obj_()) for i in range(40)]
+    placed: list[tuple[int, Any]] = []
+    seen: list[tuple[int, Any]] = []
+    for step in range(300):
+        seen.append((table.cursor(), table.generation.copy()))
+        action = int(rng.integers(6))
+        names = list(table.row_of)
+        if action == 0 or not names:
+            name = f"n{int(rng.integers(12))}"
+            table.upsert_node(compile_node(make_node(name).zone(f"z{step % 3}").obj_()))
+        elif action == 1:
+            name = names[int(rng.integers(len(names)))]
+            pods_gone = table.remove_node(name)
+            placed = [(r, p) for r, p in placed if p.uid not in pods_gone]
+        elif action == 2:
+            pod = pods[int(rng.integers(len(pods)))]
+            if all(p.uid != pod.uid for _, p in placed):
+                row = table.row_of[names[int(rng.integers(len(names)))]]
+                table.add_pod(row, pod)
+                placed.append((row, pod))
+        elif action == 3 and placed:
+            row, pod = placed.pop(int(rng.integers(len(placed))))
+            table.remove_pod(row, pod)
+        elif action == 4:
+            fresh = [p for p in pods if all(p.uid != q.uid for _, q in placed)][:9]
+            bulk = [(table.row_of[names[i % len(names)]], p) for i, p in enumerate(fresh)]
+            table.add_pods(bulk)
+            placed.extend(bulk)
+        else:
+            seen.append((table.cursor(), table.generation.copy()))
+            with table.trial():
+                table.touch(table.row_of[names[0]])
+                seen.append((table.cursor(), table.generation.copy()))  # looked inside
+        for cursor, generation in [seen[0], *seen[-30:]]:
+            changed = table.changed_since(cursor)
+            assert changed is not None
+            moved = np.flatnonzero(table.generation[: generation.size] != generation)
+            added = generation.size + np.flatnonzero(table.alive[generation.size :])
+            assert set(moved.tolist()) | set(added.tolist()) <= set(changed.tolist()), step
+    cursor = table.cursor()
+    row = next(iter(table.row_of.values()))
+    for _ in range(1 << 17):
+        table.touch(row)
+    assert table.changed_since(cursor) is None
+    assert table.changed_since(table.cursor()) is not None
+
+
+def test_order_matches_the_node_tree_walk_for_many_zones() -> None:
+    """The one-sort order equals upstream's walk (first node of each zone, then the second,
+    ...) for zones of very different sizes, after removals too."""
+    rng = np.random.default_rng(3)
+    table = NodeTable()
+    for i in range(600):
+        zone = f"z{min(int(rng.geometric(0.3)), 9)}"
+        table.upsert_node(compile_node(make_node(f"n{i}").zone(zone).obj_()))
+    for i in rng.choice(600, 150, replace=False).tolist():
+        table.remove_node(f"n{i}")
+
+    def walk() -> list[int]:
+        lists = list(table._zones.values())
+        out: list[int] = []
+        for i in range(max(len(zone_rows) for zone_rows in lists)):
+            out.extend(zone_rows[i] for zone_rows in lists if i < len(zone_rows))
+        return out
+
+    assert table.order().tolist() == walk()
+    assert table.position()[table.order()].tolist() == list(range(450))
+
+
+def test_nested_trials_put_back_what_each_changed() -> None:
+    """An inner trial puts back the rows it changed, to what they were when it began; the
+    outer one then puts back every row either changed, bulk add_pods included; the rows
+    put back are in the change journal."""
+    table = build_table([make_node(f"n{i}").capacity(cpu="64").obj_() for i in range(4)])
+    before = table.generation.copy()
+    cursor = table.cursor()
+    pods = [compile_pod(make_pod(f"p{i}").req(cpu="1").obj_()) for i in range(10)]
+    with table.trial():
+        table.touch(0)
+        after_outer_touch = table.generation.copy()
+        with table.trial():
+            table.touch(0)
+            table.add_pods([(1 + i % 2, p) for i, p in enumerate(pods)])  # numpy path
+            assert (table.generation[:3] != after_outer_touch[:3]).all()
+        assert table.generation.tolist() == after_outer_touch.tolist()
+        table.remove_pods([(1 + i % 2, p) for i, p in enumerate(pods)])
+        table.touch(3)
+    assert table.generation.tolist() == before.tolist()
+    changed = table.changed_since(cursor)
+    assert changed is not None and {0, 1, 2, 3} <= set(changed.tolist())
