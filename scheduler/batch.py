@@ -48,6 +48,11 @@ class ClassState:
     scored: set[str] = field(default_factory=set)  # score plugins not skipped by PreScore
     # Plugins scored per pod over its window (Framework.window_scored): no columns kept.
     windowed: frozenset[str] = frozenset()
+    # The table's change journal (NodeTable.cursor) when every row changed before it was
+    # last brought up to date: only rows changed since can be stale.
+    cursor: int = 0
+    # Live rows that are not feasible: none, and the window is a slice of the order.
+    infeasible: int = 0
 
 
 class EquivalenceCache:
@@ -118,7 +123,15 @@ def _compute(
         raw.append(column)
     scored = {p.name for p, _ in profile.score} - state.skip_score - windowed
     return ClassState(
-        table.structure, table.generation.copy(), feasible, raw, state, scored, windowed
+        table.structure,
+        table.generation.copy(),
+        feasible,
+        raw,
+        state,
+        scored,
+        windowed,
+        cursor=table.cursor(),
+        infeasible=rows.size - passing.size,
     )
 
 
@@ -128,6 +141,7 @@ def _refresh(
     """Recompute Filter and raw Scores of `rows` (rows whose generation moved)."""
     cached.seen[rows] = table.generation[rows]
     ok = profile.filter_mask(cached.state, pod, table, rows)
+    cached.infeasible += int(np.count_nonzero(cached.feasible[rows])) - int(np.count_nonzero(ok))
     cached.feasible[rows] = ok
     passing = rows[ok]
     if passing.size == 0:
@@ -154,9 +168,18 @@ def window(
     inside the examined prefix: with the round-robin start, the node the previous pod landed on
     is usually outside the next window, so recomputations batch up and run many rows at once.
     """
-    rows, processed = _first_feasible(order, cached.feasible, start, wanted)
-    stale = np.flatnonzero(table.generation != cached.seen)
+    rows, processed = _feasible_window(cached, order, start, wanted)
+    # Only rows in the table's change journal since the class was last brought up to date
+    # can be stale: comparing every row's generation costs a millisecond per pod at a
+    # million nodes.
+    now = table.cursor()
+    changed = table.changed_since(cached.cursor)
+    if changed is None:  # the journal was trimmed past it
+        stale = np.flatnonzero(table.generation != cached.seen)
+    else:
+        stale = changed[table.generation[changed] != cached.seen[changed]]
     if stale.size == 0:
+        cached.cursor = now
         return rows, processed
     offsets = (table.position()[stale] - start) % order.size
     if not (offsets < processed).any():
@@ -165,6 +188,17 @@ def window(
     # per few pods instead of one per pod (a call's fixed cost dwarfs a row's work).
     # Then no row of the order is stale (a row that left the table left the order).
     _refresh(cached, profile, pod, table, stale[table.alive[stale]])
+    cached.cursor = now
+    return _feasible_window(cached, order, start, wanted)
+
+
+def _feasible_window(cached: ClassState, order: Rows, start: int, wanted: int) -> tuple[Rows, int]:
+    """_first_feasible, or where every row is feasible the next `wanted` rows of the order
+    (a copy: an attempt keeps its rows for explain, and a view would keep the whole order
+    alive with them)."""
+    if cached.infeasible == 0:
+        size = min(wanted, order.size)
+        return np.array(_rotated(order, start, size)), size
     return _first_feasible(order, cached.feasible, start, wanted)
 
 

@@ -55,6 +55,9 @@ MIN_FEASIBLE_PERCENTAGE = 5
 NO_NODES = "no nodes available to schedule pods"  # upstream's ErrNoNodesAvailable
 KEEP_ATTEMPTS = 10000
 KEEP_SCORES = 256
+# Rows of scores kept over all those attempts (each row: its total and each plugin's part):
+# with a million nodes a window is 50,000 rows, and 256 of them held 400 MB.
+KEEP_SCORE_ROWS = 1 << 20
 PLUGIN_SAMPLE_EVERY = 10  # per-plugin timings on one cycle in ten, as upstream
 
 __all__ = ["AlreadyBound", "Attempt", "Scheduler", "num_feasible_nodes_to_find"]
@@ -130,7 +133,8 @@ class Scheduler:
         self._cycles = 0
         self.batching = batching
         self.classes = batch.EquivalenceCache()
-        self._scored: deque[Attempt] = deque()
+        self._scored: deque[tuple[Attempt, int]] = deque()  # with the rows of its scores
+        self._scored_rows = 0  # their sum
         self.last: dict[str, Attempt] = {}  # pod key -> last attempt (bounded, for explain)
         self._by_row: tuple[tuple[str, int, int], dict[int, list[PodInfo]]] | None = None
         self._nominate = nominate
@@ -554,8 +558,14 @@ class Scheduler:
             # pods, 5,000 nodes) from 130 MB to 779 MB peak RSS.
             attempt.diagnosis.unresolvable_rows = set()
         self.last[attempt.pod.key] = attempt
-        self._scored.append(attempt)
-        if len(self._scored) > KEEP_SCORES:
-            self._scored.popleft().scoring = None
+        size = attempt.scoring.rows.size if attempt.scoring is not None else 0
+        self._scored.append((attempt, size))
+        self._scored_rows += size
+        while len(self._scored) > 1 and (
+            len(self._scored) > KEEP_SCORES or self._scored_rows > KEEP_SCORE_ROWS
+        ):
+            old, rows = self._scored.popleft()
+            old.scoring = None
+            self._scored_rows -= rows
         if len(self.last) > KEEP_ATTEMPTS:
             self.last.pop(next(iter(self.last)))
