@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -286,6 +287,10 @@ async def simulate(
             await asyncio.sleep(0.001)
         paced.clear()
 
+    # The snapshot's objects live as long as the run: moved out of the collector's sight, a
+    # full collection does not walk millions of node dicts. Without this, shards of a
+    # million-node snapshot stalled 5-6 s at a time, a p99 latency of 6.3 s instead of 0.3.
+    gc.freeze()
     start = time.perf_counter()
     watcher = asyncio.create_task(watch())
     feeder = asyncio.create_task(arrive()) if paced else None
@@ -297,6 +302,7 @@ async def simulate(
         watcher.cancel()
         if feeder is not None:
             feeder.cancel()
+        gc.unfreeze()
     outcome.seconds = time.perf_counter() - start
     outcome.cycles = queue.scheduling_cycle
     outcome.pending = {k: m for k, m in reporter.messages.items() if k not in outcome.placed}
