@@ -188,9 +188,13 @@ def expand_manifests(args: argparse.Namespace, snap: ClusterSnapshot, docs: list
         str((ns.get("metadata") or {}).get("name"))
         for ns in [*snap.of("namespaces"), *expanded.objects.get("namespaces", [])]
     }
+    checked: set[str] = set()
     for pod in expanded.pods:
         meta = pod["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
+        if expanded.owner_of[key] in checked:
+            continue  # the replicas of one template differ only in name and labels
+        checked.add(expanded.owner_of[key])
         if meta["namespace"] not in namespaces:
             raise manifests.ManifestError(
                 f"pod {key} ({expanded.owner_of[key]}): namespace {meta['namespace']} not found"
