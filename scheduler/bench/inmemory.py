@@ -1,6 +1,6 @@
 """`berth bench --in-memory`: berth's engine and plugins with no API server.
 
-The same pieces `berth run` wires (scheduler.app.build_profiles and queue_for, Cache,
+The same pieces `berth run` wires (scheduler.app.wire: Cache, profiles, queue,
 Scheduler with its own loop, the Prometheus metrics) run against nodes and pods compiled from
 the workload's JSON, with the one in-memory Handle (scheduler.handle: ClusterHandle on an
 InMemoryApi): a bind is recorded at once, and preempting removes the victim from the cache and
@@ -30,15 +30,13 @@ from typing import Any
 
 import plugins as plugin_registry
 from scheduler import framework
-from scheduler.app import MetricsObserver, build_profiles, queue_for
+from scheduler.app import wire
 from scheduler.bench import gangcheck
 from scheduler.bench.progress import Progress, render
 from scheduler.bench.workloads import Workload, init_namespace
-from scheduler.cache import Cache
 from scheduler.config import parse
-from scheduler.cycle import Scheduler
 from scheduler.default_selector import SERVICE
-from scheduler.handle import ClusterHandle, InMemoryApi
+from scheduler.handle import InMemoryApi
 from scheduler.metrics import Metrics
 from scheduler.model import UPSTREAM_POD_GROUPS, PodInfo, compile_node, compile_pod
 from scheduler.podgroups import compile_pod_group
@@ -134,10 +132,11 @@ async def run_once(
 
     reporter = _Reporter(one_done)
     api = InMemoryApi(on_bound, on_evict)
-    cache = Cache()
-    handle = ClusterHandle(api, snapshot=cache.table)
+    metrics = Metrics(process_metrics=False)
+    # Wired as `berth run` wires it (scheduler.app.wire), with no events or status writes.
+    engine = wire(config, api, reporter, metrics=metrics)
+    cache, handle, queue, scheduler = engine.cache, engine.handle, engine.queue, engine.scheduler
     groups = handle.pod_groups
-    groups.placed = lambda uid: cache.node_of(uid) is not None
     pod_groups = workload.pod_groups(pods)
     if pod_groups:  # what the PodGroup informer would have fed
         groups.served.add(UPSTREAM_POD_GROUPS)
@@ -148,27 +147,6 @@ async def run_once(
     for service in workload.service_objects():
         service["metadata"]["namespace"] = "bench"
         handle.selectors.apply(SERVICE, service, deleted=False)
-    metrics = Metrics(process_metrics=False)
-    observer = MetricsObserver(metrics)
-    profiles = build_profiles(config, handle, observer)
-    queue = queue_for(
-        profiles,
-        clock=time.monotonic,
-        initial_backoff=config.pod_initial_backoff_seconds,
-        max_backoff=config.pod_max_backoff_seconds,
-        metrics=metrics,
-    )
-    handle.activator = queue.activate
-    handle.ungater = queue.ungate
-    scheduler = Scheduler(
-        cache,
-        queue,
-        profiles,
-        reporter,
-        observer,
-        percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
-        pod_groups=groups,
-    )
 
     node_setup = node_setup_cpu = 0.0
     node_names: list[str] = []
