@@ -200,7 +200,9 @@ def expand_manifests(args: argparse.Namespace, snap: ClusterSnapshot, docs: list
                 f"pod {key} ({expanded.owner_of[key]}): namespace {meta['namespace']} not found"
             )
         try:
-            compile_pod(pod)
+            negative = sorted(r for r, v in compile_pod(pod).requests.items() if v < 0)
+            if negative:
+                raise InvalidObject(f"requests of {', '.join(negative)}: must be non-negative")
         except (InvalidObject, AttributeError, TypeError, ValueError) as err:
             raise manifests.ManifestError(f"pod {key} ({expanded.owner_of[key]}): {err}") from None
     for line in expanded.warnings:

@@ -397,6 +397,10 @@ def _admit(
     _priority(where, spec, classes)
     if not isinstance(spec.get("tolerations") or [], list):
         raise ManifestError(f"{where}: spec.tolerations: expected a list")
+    for group in ("containers", "initContainers"):
+        items = spec.get(group) or []
+        if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
+            raise ManifestError(f"{where}: spec.{group}: expected a list of containers")
     tolerations = [t for t in spec.get("tolerations") or [] if isinstance(t, dict)]
     for key in (NOT_READY, UNREACHABLE):
         if not any(

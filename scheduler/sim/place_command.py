@@ -75,6 +75,12 @@ def capacity(args: argparse.Namespace) -> int:
     if not expanded.pods:
         raise UsageError(f"-f {args.filename}: no pod or pod template in it")
     template = expanded.pods[0]
+    if len(expanded.pods) > 1:
+        print(
+            f"berth sim: capacity counts copies of one pod: the first of {len(expanded.pods)}"
+            f" in {args.filename} ({template['metadata']['name']})",
+            file=sys.stderr,
+        )
     name = expanded.owner_of[f"{template['metadata']['namespace']}/{template['metadata']['name']}"]
     if template["spec"].pop("nodeName", None):
         print("berth sim: capacity ignores the template's spec.nodeName", file=sys.stderr)
@@ -104,6 +110,8 @@ def capacity(args: argparse.Namespace) -> int:
         outcome = run_sim(full, config, args.seed, f"{title}: {offered:,} copies")
         cap = capacity.summarise(outcome, template, offered, bound + 1 > limit, group_by)
         results.append((title, cap, report.Scenario(title, outcome, {}, lines)))
+    if not any(group_by in u.labels for _, _, s in results for u in s.outcome.nodes.values()):
+        print(f"berth sim: --group-by: no node has label {group_by}", file=sys.stderr)
     if args.output == "json":
         doc = {
             "cluster": source,

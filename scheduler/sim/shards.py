@@ -68,9 +68,16 @@ def read_values(path: Path) -> tuple[list[Shard], Any]:
     if not isinstance(raw, list) or not raw:
         raise ValuesError(f"{path}: shards: expected a non-empty list")
     shards = []
+    names: set[tuple[str, str]] = set()
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or not item.get("name") or not item.get("schedulerName"):
             raise ValuesError(f"{path}: shards[{i}]: name and schedulerName are required")
+        for field_name in ("name", "schedulerName"):
+            if (field_name, item[field_name]) in names:
+                raise ValuesError(
+                    f"{path}: shards[{i}].{field_name}: {item[field_name]} is used twice"
+                )
+            names.add((field_name, item[field_name]))
         merged = _merge(defaults if isinstance(defaults, dict) else {}, item)
         selector = merged.get("nodeSelector") or {}
         if not isinstance(selector, dict):
@@ -113,6 +120,8 @@ def route(
     turn = 0
     for pod in pods:
         name = (pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
+        if name not in by_name and name != "default-scheduler":
+            continue  # another scheduler's pod: no shard places it
         if name not in by_name and rules:
             ns = str((pod.get("metadata") or {}).get("namespace") or "default")
             decision = decide(rules, pod, labels.get(ns, {}))

@@ -67,9 +67,13 @@ def shards(args: argparse.Namespace) -> int:
             pod["metadata"].update(namespace=args.namespace, uid=f"synthetic-{i}")
     routed = shards.route(pods, values, rules, snap)
     rows = []
+    seen: set[str] = set()
+    shared = 0
     for shard in values:
         full = whatif.with_objects(snap, {"pods": routed[shard.name]})
         outcome = run_sim(full, configs[shard.name], args.seed, f"shard {shard.name}", args.rate)
+        shared += len(seen & outcome.nodes.keys())
+        seen |= outcome.nodes.keys()
         lat = outcome.latencies
         rows.append(
             {
@@ -89,6 +93,12 @@ def shards(args: argparse.Namespace) -> int:
                     "max": round(max(lat, default=0.0), 4),
                 },
             }
+        )
+    if shared:
+        print(
+            f"berth sim: node pools overlap: {shared:,} nodes are in more than one shard (the"
+            " chart asks for disjoint nodeSelectors; each shard counted them as its own)",
+            file=sys.stderr,
         )
     if args.output == "json":
         doc = {"cluster": source, "rate": args.rate, "shards": rows}

@@ -129,11 +129,21 @@ def load(path: Path) -> ClusterSnapshot:
         if not isinstance(items, list) or not all(isinstance(o, dict) for o in items)
     ]
     problems += [f"objects.{key}: unknown kind" for key in objects if key not in KEYS]
+    missing = doc.get("missing") or {}
+    if not isinstance(missing, dict) or not all(isinstance(v, str) for v in missing.values()):
+        problems.append("missing: expected a mapping of kind to reason")
+    for key, items in objects.items():
+        for i, obj in enumerate(items if isinstance(items, list) else []):
+            meta = obj.get("metadata") if isinstance(obj, dict) else None
+            if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+                problems.append(f"objects.{key}[{i}].metadata.name: required")
+            elif key == "pods" and not isinstance(obj.get("spec"), dict):
+                problems.append(f"objects.{key}[{i}].spec: expected a mapping")
     if problems:
         raise SnapshotError(f"{path}: " + "; ".join(problems))
     return ClusterSnapshot(
         objects={k: list(v) for k, v in objects.items()},
-        missing=dict(doc.get("missing") or {}),
+        missing=dict(missing),
         server=str(doc.get("server") or ""),
         source=str(doc.get("source") or ""),
         taken_at=str(doc.get("takenAt") or ""),

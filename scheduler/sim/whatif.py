@@ -211,10 +211,9 @@ def add_nodes(snap: ClusterSnapshot, count: int, like: str) -> tuple[ClusterSnap
             copy_["spec"]["nodeName"] = name
             extra.append(copy_)
     out.objects["pods"] = [*snap.of("pods"), *extra]
-    return out, [
-        f"add {count} nodes like {like}: {added[0]['metadata']['name']} .. "
-        f"{added[-1]['metadata']['name']}"
-    ]
+    names = [n["metadata"]["name"] for n in added]
+    shown = names[0] if count == 1 else f"{names[0]} .. {names[-1]}"
+    return out, [f"add {count} node{'s' if count > 1 else ''} like {like}: {shown}"]
 
 
 def with_objects(snap: ClusterSnapshot, objects: dict[str, list[JSON]]) -> ClusterSnapshot:
