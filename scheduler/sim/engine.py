@@ -6,12 +6,12 @@
        preempt  ──▶ SimApi records the victim, and feeds its deletion (the watch's DELETED)
        volumes  ──▶ the claim is marked bound (what the PV controller / provisioner would do)
 
-The objects go through scheduler.eventhandlers in the order `berth run`'s informers deliver a
-list (every kind, then nodes, then pods, each in the API's list order: namespace/name), and
-scheduling starts once all are in, as `berth run` starts after its caches synced. Pods then
-leave the queue in QueueSort order, so a burst of pods created before berth looks is placed
-as `berth run` would place it; `seed` fixes the random choice among equally scored nodes
-(`berth run --tie-break-seed` takes the same seed).
+The engine is scheduler.app.wire's, as `berth run` has it. The objects go through its event
+handlers (every kind, then nodes, then pods: `order` "name" is the API's list order,
+namespace/name, "given" the snapshot's), and scheduling starts once all are in, as
+`berth run` starts after its caches synced. Pods then leave the queue in QueueSort order, so a
+burst of pods created before berth looks is placed as `berth run` would place it; `seed` fixes
+the random choices among equally scored nodes (`berth run --tie-break-seed` takes the same).
 
 Run until nothing is left to try: every pod is bound, or waits unschedulable (or gated) with
 the message of its last attempt. Nominated pods wait for their victims, which go at once.
@@ -60,8 +60,8 @@ class Outcome:
     nominated: dict[str, str] = field(default_factory=dict)  # pending pod -> nominated node
     preempted: list[Preemption] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)  # pod -> why it was not scheduled
-    ignored: dict[str, int] = field(default_factory=dict)  # pending pods per schedulerName
-    # the configuration has no profile for
+    # Pending pods of schedulers the configuration has no profile for, per schedulerName.
+    ignored: dict[str, int] = field(default_factory=dict)
     cycles: int = 0
     seconds: float = 0.0
     # Per node: (allocatable, requested before, requested after) for cpu (millicores) and
