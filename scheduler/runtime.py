@@ -474,10 +474,26 @@ class Framework:
         fails the attempt as an error, named (upstream's RunPreScorePlugins). Plugins named in
         `exclude` are left out (the batched path runs them per window: window_raw_scores)."""
         start = time.perf_counter()
-        result: Status | None = None
+        result = self._pre_scores(
+            state, pod, table, rows, lambda name: name not in exclude, state.skip_score
+        )
+        self._point("PreScore", result, start)
+        return result
+
+    def _pre_scores(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        table: NodeTable,
+        rows: Rows,
+        wanted: Callable[[str], bool],
+        skipped: set[str],
+    ) -> Status | None:
+        """The PreScore plugins `wanted` by name, in order: a SKIP adds the plugin to
+        `skipped`; any other non-None status stops with upstream's error, named."""
         evaluations = self.evaluations
         for plugin in self.pre_score:
-            if plugin.name in exclude:
+            if not wanted(plugin.name):
                 continue
             key = (plugin.name, "PreScore")
             evaluations[key] = evaluations.get(key, 0) + 1
@@ -485,14 +501,12 @@ class Framework:
             if status is None:
                 continue
             if status.code is Code.SKIP:
-                state.skip_score.add(plugin.name)
+                skipped.add(plugin.name)
                 continue
-            result = Status.error(
+            return Status.error(
                 f'running PreScore plugin "{plugin.name}": {status.message}', plugin.name
             )
-            break
-        self._point("PreScore", result, start)
-        return result
+        return None
 
     def raw_scores(
         self,
@@ -530,20 +544,9 @@ class Framework:
         shares), or PreScore's failure as run_pre_score would return it."""
         evaluations, sample = self.evaluations, self.sample_plugins
         skipped: set[str] = set()
-        for plugin in self.pre_score:
-            if plugin.name not in names:
-                continue
-            key = (plugin.name, "PreScore")
-            evaluations[key] = evaluations.get(key, 0) + 1
-            status = plugin.pre_score(state, pod, table, rows)
-            if status is None:
-                continue
-            if status.code is Code.SKIP:
-                skipped.add(plugin.name)
-                continue
-            return Status.error(
-                f'running PreScore plugin "{plugin.name}": {status.message}', plugin.name
-            )
+        failed = self._pre_scores(state, pod, table, rows, names.__contains__, skipped)
+        if failed is not None:
+            return failed
         out: dict[str, Scores | None] = {}
         for scorer, _ in self.score:
             if scorer.name not in names:
